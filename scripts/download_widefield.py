@@ -1,0 +1,47 @@
+"""Rule download_widefield (local): one widefield session HDF5 (figshare archive or staged)."""
+
+import tempfile
+from pathlib import Path
+
+from neurodiff.data.fetch import (
+    DataUnavailableError,
+    FetchRecord,
+    extract_archive,
+    fetch_url,
+    verify_sha256,
+)
+from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    session = snakemake.params.session
+    staged_dir = Path(snakemake.params.staged_dir)
+    dest = Path(snakemake.output.hdf5)
+    staged = staged_dir / session["file"]
+    if not staged.exists() and session.get("url") is None:
+        raise DataUnavailableError(
+            f"widefield session {session['id']}: '{session['file']}' has no public URL in the "
+            f"config; place the BehaveNet HDF5 of this session at {staged.resolve()}"
+        )
+    if staged.exists() or "archive_member" not in session:
+        record = fetch_url(session["url"] or "", dest, staged_dir=staged_dir,
+                           sha256=session.get("sha256"), name=session["file"])
+    else:  # the session file sits inside a downloaded archive
+        archive = dest.with_name(Path(session["url"]).name + ".zip")
+        archive_record = fetch_url(session["url"], archive, staged_dir=staged_dir, sha256=None,
+                                   name=archive.name)
+        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+            members = extract_archive(archive_record.path, Path(tmp) / "x")
+            matches = [m for m in members if str(m).endswith(session["archive_member"])]
+            if len(matches) != 1:
+                raise DataUnavailableError(
+                    f"{archive}: expected one member ending in '{session['archive_member']}', "
+                    f"found {len(matches)} among {[str(m) for m in members][:20]}"
+                )
+            with atomic_path(dest) as tmp_dest:
+                Path(matches[0]).replace(tmp_dest)
+        digest = verify_sha256(dest, session.get("sha256"), name=session["file"])
+        record = FetchRecord(name=session["file"], path=str(dest), sha256=digest,
+                             source_url=session["url"], obtained=archive_record.obtained)
+    write_json_atomic(snakemake.output.record, record.as_dict())
+    log.info("%s %s (sha256 %s)", record.obtained, record.path, record.sha256)

@@ -1,0 +1,18 @@
+"""Rule download_willett (local): Willett et al. competitionData.tar.gz from Dryad, extracted."""
+
+from neurodiff.data.fetch import extract_archive, fetch_url
+from neurodiff.io import write_json_atomic
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    cfg = snakemake.params.cfg
+    record = fetch_url(
+        cfg["url"],
+        snakemake.output.archive,
+        staged_dir=snakemake.params.staged_dir,
+        sha256=cfg["sha256"],
+        name=cfg["file"],
+    )
+    write_json_atomic(snakemake.output.record, record.as_dict())
+    files = extract_archive(record.path, snakemake.output.extracted)
+    log.info("%s %s; extracted %d files", record.obtained, record.path, len(files))

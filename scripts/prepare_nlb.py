@@ -1,0 +1,16 @@
+"""Rule prepare_nlb: an MC_Maze / MC_RTT NWB file -> 5 ms trial-aligned tidy dataset file."""
+
+from pathlib import Path
+
+from neurodiff.data.nwb import read_nlb_nwb
+from neurodiff.data.provenance import source_meta
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    cfg = snakemake.params.cfg
+    source = Path(snakemake.input[0])
+    ds = read_nlb_nwb(source, snakemake.wildcards.nlb, source=cfg["source"])
+    ds.meta.update(preset=snakemake.params.preset, **source_meta([source], cfg["source"]))
+    ds.write(snakemake.output[0])
+    log.info("%s: %d trials x %d bins x %d units (%d held out)", ds.name, ds.n_trials,
+             ds.n_bins, ds.n_channels, int(ds.channels["heldout"].sum()))

@@ -1,0 +1,3 @@
+"""neurodiff: reproduce LDNS, GNOCCHI and BeNeDiff (diffusion models of neural activity)."""
+
+__version__ = "0.1.0"

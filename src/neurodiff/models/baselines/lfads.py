@@ -1,0 +1,415 @@
+"""LFADS: a sequential VAE whose generator RNN explains spike trains as an initial-value problem.
+
+After the published architecture (Sussillo et al. 2016, arXiv 1608.06315; Pandarinath et al.
+2018, Nature Methods 15:805), written from those descriptions. Data layout (B, T, N): trials,
+time bins, neurons, as in the tidy dataset files.
+
+    spikes ──► bidirectional GRU (IC encoder) ──► q(g0 | x) = N(μ, σ²) over the initial condition
+           └─► bidirectional GRU (CI encoder) ──► controller GRU ◄── previous factors
+                                                    └─► q(u_t | x) = N(μ_t, σ_t²) inferred inputs
+    g0 ──► Linear ──► generator GRU (inputs u_t) ──► dropout ──► factors f_t (Linear, no bias)
+                                                                  └─► Linear ──► log-rates ──► exp
+
+Loss (per trial, averaged over the batch; `LFADS.loss`):
+    Poisson NLL + w(step)·(KL(q(g0)‖p(g0)) + Σ_t KL(q(u_t)‖p(u))) + w(step)·L2(recurrent weights)
+- p(g0) = N(μ_p, σ_p²) with a learned mean and fixed variance `ic_prior_var` (as in LFADS).
+- p(u) = N(0, `co_prior_var`·I) i.i.d. over time. Deviation: LFADS uses an autoregressive
+  (AR(1)) prior for the inferred inputs.
+- w(step) ramps linearly from 0 to 1 over `ramp_steps` after `ramp_start` (KL and L2 alike).
+- L2: scale · ½ · mean(W²) over the hidden-to-hidden weights of the generator and controller.
+- Coordinated dropout (Keshtkaran & Pandarinath 2019): during training every input entry is
+  zeroed with probability `cd_rate` (kept ones scaled by 1/(1 − p)); the Poisson NLL is scored
+  only on the zeroed entries and rescaled by n_valid / n_dropped, so that it estimates the
+  NLL of the whole trial and keeps its balance with the KL terms.
+Not done: the controller input lag (`ci_lag`), external inputs, and the population-based
+hyperparameter search of AutoLFADS (Keshtkaran et al. 2022).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass(frozen=True)
+class LFADSConfig:
+    """Sizes and fixed hyperparameters of LFADS.
+
+    Defaults of ic_dim, gen_dim, factor_dim, co_dim (0: no controller) and cd_rate follow the
+    LDNS MC_Maze AutoLFADS baseline; the other defaults are this reimplementation's choices.
+    """
+
+    n_neurons: int
+    ic_enc_dim: int = 64
+    ic_dim: int = 64
+    gen_dim: int = 100
+    factor_dim: int = 40
+    co_dim: int = 0
+    ci_enc_dim: int = 64
+    con_dim: int = 64
+    dropout: float = 0.1
+    cd_rate: float = 0.3
+    cell_clip: float = 5.0
+    ic_prior_var: float = 0.1
+    co_prior_var: float = 1.0
+    kl_ic_scale: float = 1.0
+    kl_co_scale: float = 1.0
+    l2_gen_scale: float = 2000.0
+    l2_con_scale: float = 0.0
+    ramp_start: int = 0
+    ramp_steps: int = 1000
+    normalize_factor_weights: bool = True
+
+    def __post_init__(self) -> None:
+        sizes = {k: v for k, v in asdict(self).items() if k.endswith("_dim") or k == "n_neurons"}
+        bad = {k: v for k, v in sizes.items() if v < (0 if k == "co_dim" else 1)}
+        if bad:
+            raise ValueError(f"LFADS sizes must be positive (co_dim may be 0): {bad}")
+        for name in ("dropout", "cd_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.ic_prior_var <= 0 or self.co_prior_var <= 0:
+            raise ValueError("ic_prior_var and co_prior_var must be positive")
+        if self.ramp_start < 0 or self.ramp_steps < 0:
+            raise ValueError("ramp_start and ramp_steps must be >= 0")
+
+    @property
+    def has_controller(self) -> bool:
+        """Whether the model infers time-varying inputs (co_dim > 0)."""
+        return self.co_dim > 0
+
+
+# ---------------------------------------------------------------- loss pieces
+
+
+def poisson_nll(log_rates: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Elementwise Poisson negative log-likelihood −log p(counts | exp(log_rates)), full form."""
+    return torch.exp(log_rates) - counts * log_rates + torch.lgamma(counts + 1)
+
+
+def kl_diag_gaussians(
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    prior_mean: torch.Tensor | float,
+    prior_logvar: torch.Tensor | float,
+) -> torch.Tensor:
+    """Elementwise KL(N(mean, e^logvar) ‖ N(prior_mean, e^prior_logvar))."""
+    prior_mean = torch.as_tensor(prior_mean, dtype=mean.dtype, device=mean.device)
+    prior_logvar = torch.as_tensor(prior_logvar, dtype=mean.dtype, device=mean.device)
+    ratio = torch.exp(logvar - prior_logvar)
+    return 0.5 * (ratio + (mean - prior_mean) ** 2 / torch.exp(prior_logvar) - 1 - torch.log(ratio))
+
+
+def coordinated_dropout(
+    spikes: torch.Tensor, rate: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, keep): entries zeroed with probability `rate`, kept ones scaled by 1/(1 − rate)."""
+    keep = torch.rand(spikes.shape, generator=generator, device=spikes.device) >= rate
+    return spikes * keep / (1.0 - rate), keep
+
+
+def ramp_weight(step: int, start: int, n_steps: int) -> float:
+    """Linear warm-up 0 → 1 over `n_steps` steps after `start` (1 at once if n_steps is 0)."""
+    if n_steps == 0:
+        return float(step >= start)
+    return min(1.0, max(0.0, (step - start) / n_steps))
+
+
+def _reparameterise(
+    mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A sample mean + σ·ε with ε ~ N(0, I)."""
+    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + torch.exp(0.5 * logvar) * eps
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run a block with dropout off, then restore the module's train/eval mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+# ---------------------------------------------------------------- networks
+
+
+class ClippedGRUCell(nn.Module):
+    """A GRU cell whose state is clipped to ±clip (LFADS); input_size may be 0 (no input)."""
+
+    def __init__(self, input_size: int, hidden_size: int, clip: float) -> None:
+        super().__init__()
+        self.hidden_size, self.clip = hidden_size, clip
+        self.input_map = nn.Linear(input_size, 3 * hidden_size, bias=False) if input_size else None
+        self.hidden_map = nn.Linear(hidden_size, 3 * hidden_size)
+        with torch.no_grad():  # update-gate bias +1: start by mostly keeping the state
+            self.hidden_map.bias[hidden_size:2 * hidden_size].add_(1.0)
+
+    @property
+    def recurrent_weight(self) -> torch.Tensor:
+        """The hidden-to-hidden weight matrix (the one LFADS penalises with L2)."""
+        return self.hidden_map.weight
+
+    def forward(self, x: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
+        """Next state from input x (B, input_size) or None, and state h (B, hidden_size)."""
+        reset_h, update_h, new_h = self.hidden_map(h).chunk(3, dim=-1)
+        reset_x = update_x = new_x = 0.0
+        if self.input_map is not None:
+            reset_x, update_x, new_x = self.input_map(x).chunk(3, dim=-1)
+        reset = torch.sigmoid(reset_x + reset_h)
+        keep = torch.sigmoid(update_x + update_h)
+        candidate = torch.tanh(new_x + reset * new_h)
+        return torch.clamp(keep * h + (1 - keep) * candidate, -self.clip, self.clip)
+
+
+class BidirectionalEncoder(nn.Module):
+    """A bidirectional GRU over (B, T, N) that respects per-trial lengths."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, batch_first=True, bidirectional=True)
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-step states (B, T, 2H), zero past each length; final states (B, 2H))."""
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, last = self.gru(packed)
+        steps, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        # last: (2 directions, B, H): forward state after the last valid bin, backward after bin 0
+        return steps, torch.cat([last[0], last[1]], dim=-1)
+
+
+class LFADS(nn.Module):
+    """LFADS with fixed hyperparameters (no population-based training; AutoLFADS used PBT).
+
+    `forward` returns rates and latents; `loss` is the training objective; `encode` gives the
+    IC posterior mean (the code compared with GNOCCHI's); `sample_from_prior` generates
+    unconditional rates from the IC prior (as LDNS's AutoLFADS baseline did).
+    """
+
+    def __init__(self, config: LFADSConfig) -> None:
+        super().__init__()
+        self.config = cfg = config
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.ic_encoder = BidirectionalEncoder(cfg.n_neurons, cfg.ic_enc_dim)
+        self.ic_posterior = nn.Linear(2 * cfg.ic_enc_dim, 2 * cfg.ic_dim)
+        self.ic_prior_mean = nn.Parameter(torch.zeros(cfg.ic_dim))
+        prior_logvar = torch.full((cfg.ic_dim,), math.log(cfg.ic_prior_var))
+        self.register_buffer("ic_prior_logvar", prior_logvar)
+        self.ic_to_generator = nn.Linear(cfg.ic_dim, cfg.gen_dim)
+        if cfg.has_controller:
+            self.ci_encoder = BidirectionalEncoder(cfg.n_neurons, cfg.ci_enc_dim)
+            self.controller = ClippedGRUCell(2 * cfg.ci_enc_dim + cfg.factor_dim, cfg.con_dim,
+                                             cfg.cell_clip)
+            self.co_posterior = nn.Linear(cfg.con_dim, 2 * cfg.co_dim)
+        self.generator = ClippedGRUCell(cfg.co_dim, cfg.gen_dim, cfg.cell_clip)
+        self.factor_map = nn.Linear(cfg.gen_dim, cfg.factor_dim, bias=False)
+        self.readout = nn.Linear(cfg.factor_dim, cfg.n_neurons)
+
+    # ------------------------------------------------------------ pieces of the forward pass
+
+    def _check_spikes(self, spikes: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Per-trial lengths (B,) after checking spikes (B, T, N) and a prefix mask (B, T)."""
+        n = self.config.n_neurons
+        if spikes.ndim != 3 or spikes.shape[2] != n:
+            raise ValueError(
+                f"spikes must be (trials, time, {n} neurons), got {tuple(spikes.shape)}"
+            )
+        batch, n_bins = spikes.shape[:2]
+        if mask is None:
+            return torch.full((batch,), n_bins, dtype=torch.long, device=spikes.device)
+        if mask.shape != (batch, n_bins):
+            raise ValueError(f"mask must be ({batch}, {n_bins}), got {tuple(mask.shape)}")
+        lengths = mask.sum(dim=1)
+        prefix = torch.arange(n_bins, device=mask.device) < lengths[:, None]
+        if not torch.equal(mask.bool(), prefix) or bool((lengths == 0).any()):
+            raise ValueError("mask must mark a non-empty prefix of each trial (True, then False)")
+        return lengths
+
+    def _factors(self, gen_state: torch.Tensor) -> torch.Tensor:
+        """Factors from (dropped-out) generator states; weight rows unit-norm if configured."""
+        weight = self.factor_map.weight
+        if self.config.normalize_factor_weights:
+            weight = F.normalize(weight, dim=1)
+        return F.linear(self.dropout(gen_state), weight)
+
+    def _ic_posterior(
+        self, spikes: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logvar) of q(g0 | spikes), each (B, ic_dim)."""
+        _, final = self.ic_encoder(self.dropout(spikes), lengths)
+        mean, logvar = self.ic_posterior(self.dropout(final)).chunk(2, dim=-1)
+        return mean, logvar
+
+    def _controller_step(
+        self, encoded: torch.Tensor, factors: torch.Tensor, con_state: torch.Tensor, sample: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(u_t, next controller state, mean, logvar of q(u_t | x)) from the encoded step."""
+        con_state = self.controller(self.dropout(torch.cat([encoded, factors], dim=-1)), con_state)
+        co_mean, co_logvar = self.co_posterior(con_state).chunk(2, dim=-1)
+        u = _reparameterise(co_mean, co_logvar) if sample else co_mean
+        return u, con_state, co_mean, co_logvar
+
+    def _prior_inputs(
+        self, n: int, n_bins: int, generator: torch.Generator | None
+    ) -> torch.Tensor | None:
+        """Inferred inputs u ~ p(u) (n, n_bins, co_dim), or None without a controller."""
+        if not self.config.has_controller:
+            return None
+        mean = self.ic_prior_mean.new_zeros(n, n_bins, self.config.co_dim)
+        logvar = torch.full_like(mean, math.log(self.config.co_prior_var))
+        return _reparameterise(mean, logvar, generator)
+
+    def _unroll(
+        self,
+        g0: torch.Tensor,
+        n_bins: int,
+        controller_inputs: torch.Tensor | None = None,
+        prior_inputs: torch.Tensor | None = None,
+        sample: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """Run the generator for n_bins steps from initial condition g0 (B, ic_dim).
+
+        Its inputs u_t are inferred by the controller from `controller_inputs` (B, T,
+        2·ci_enc_dim, the CI encoder's states), or given as `prior_inputs`, or absent.
+        """
+        gen_state = self.ic_to_generator(g0)
+        factors = self._factors(gen_state)
+        con_state = g0.new_zeros(g0.shape[0], self.config.con_dim)
+        steps: dict[str, list[torch.Tensor]] = {"factors": [], "inputs": [], "co_mean": [],
+                                                "co_logvar": []}
+        for t in range(n_bins):
+            u = None if prior_inputs is None else prior_inputs[:, t]
+            if controller_inputs is not None:
+                u, con_state, co_mean, co_logvar = self._controller_step(
+                    controller_inputs[:, t], factors, con_state, sample
+                )
+                steps["co_mean"].append(co_mean)
+                steps["co_logvar"].append(co_logvar)
+            if u is not None:
+                steps["inputs"].append(u)
+            gen_state = self.generator(u, gen_state)
+            factors = self._factors(gen_state)
+            steps["factors"].append(factors)
+        return {key: torch.stack(vals, dim=1) for key, vals in steps.items() if vals}
+
+    # ------------------------------------------------------------ public interface
+
+    def forward(
+        self, spikes: torch.Tensor, sample: bool = True, mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Rates and latents for spikes (B, T, N); `mask` (B, T) marks each trial's valid prefix.
+
+        Returns rates, log_rates (B, T, N); factors (B, T, factor_dim); g0_mean, g0_logvar, g0
+        (B, ic_dim), where g0 is the sampled (or, with sample=False, mean) initial condition;
+        with a controller also co_mean, co_logvar, inputs (B, T, co_dim).
+        """
+        lengths = self._check_spikes(spikes, mask)
+        # 1. IC encoder → posterior over the initial condition; draw g0
+        g0_mean, g0_logvar = self._ic_posterior(spikes, lengths)
+        g0 = _reparameterise(g0_mean, g0_logvar) if sample else g0_mean
+        # 2. CI encoder → per-step inputs of the controller
+        controller_inputs = None
+        if self.config.has_controller:
+            controller_inputs, _ = self.ci_encoder(self.dropout(spikes), lengths)
+        # 3. generator (and controller) unrolled over time → factors → Poisson log-rates
+        out = self._unroll(g0, spikes.shape[1], controller_inputs=controller_inputs, sample=sample)
+        log_rates = self.readout(out["factors"])
+        return out | {"log_rates": log_rates, "rates": torch.exp(log_rates), "g0": g0,
+                      "g0_mean": g0_mean, "g0_logvar": g0_logvar}
+
+    def loss(
+        self,
+        spikes: torch.Tensor,
+        step: int,
+        mask: torch.Tensor | None = None,
+        cd_keep: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """(loss, logged scalars): Poisson NLL + ramped KL and L2, per trial (module docstring).
+
+        In training mode with cd_rate > 0, coordinated dropout applies; `cd_keep` (bool, like
+        spikes, True = fed to the encoders) fixes its mask instead of drawing one.
+        """
+        cfg = self.config
+        lengths = self._check_spikes(spikes, mask)
+        valid = (torch.arange(spikes.shape[1], device=spikes.device) < lengths[:, None])
+        valid = valid[..., None].expand_as(spikes)
+        inputs, scored = spikes, valid
+        if self.training and cfg.cd_rate > 0:
+            if cd_keep is None:
+                inputs, cd_keep = coordinated_dropout(spikes, cfg.cd_rate)
+            else:
+                inputs = spikes * cd_keep / (1.0 - cfg.cd_rate)
+            scored = valid & ~cd_keep
+        out = self(inputs, sample=True, mask=mask)
+        n_trials = spikes.shape[0]
+        nll = torch.where(scored, poisson_nll(out["log_rates"], spikes), 0.0).sum()
+        recon = nll * valid.sum() / scored.sum().clamp_min(1) / n_trials
+        kl_ic = kl_diag_gaussians(out["g0_mean"], out["g0_logvar"], self.ic_prior_mean,
+                                  self.ic_prior_logvar).sum() / n_trials
+        kl_co = spikes.new_zeros(())
+        if cfg.has_controller:
+            kl_steps = kl_diag_gaussians(out["co_mean"], out["co_logvar"], 0.0,
+                                         math.log(cfg.co_prior_var)).sum(dim=-1)
+            kl_co = torch.where(valid[..., 0], kl_steps, 0.0).sum() / n_trials
+        l2 = self.l2_penalty()
+        weight = ramp_weight(step, cfg.ramp_start, cfg.ramp_steps)
+        total = recon + weight * (cfg.kl_ic_scale * kl_ic + cfg.kl_co_scale * kl_co + l2)
+        logs = {"recon": recon.item(), "kl_ic": kl_ic.item(), "kl_co": kl_co.item(),
+                "l2": l2.item(), "ramp": weight}
+        return total, logs
+
+    def l2_penalty(self) -> torch.Tensor:
+        """scale · ½ · mean(W²) of the generator's (and controller's) recurrent weights."""
+        cfg = self.config
+        penalty = cfg.l2_gen_scale * 0.5 * self.generator.recurrent_weight.pow(2).mean()
+        if cfg.has_controller:
+            con_weight = self.controller.recurrent_weight
+            penalty = penalty + cfg.l2_con_scale * 0.5 * con_weight.pow(2).mean()
+        return penalty
+
+    @torch.no_grad()
+    def encode(self, spikes: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """IC posterior mean g0 (B, ic_dim) without dropout: the code used for disentanglement."""
+        with _eval_mode(self):
+            lengths = self._check_spikes(spikes, mask)
+            return self._ic_posterior(spikes, lengths)[0]
+
+    @torch.no_grad()
+    def sample_from_prior(
+        self, n: int, n_bins: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Rates (n, n_bins, N) from g0 ~ p(g0) (and u_t ~ p(u) with a controller), no dropout.
+
+        `generator` must live on the model's device; draw spikes with torch.poisson(rates).
+        """
+        with _eval_mode(self):
+            prior_logvar = self.ic_prior_logvar.expand(n, -1)
+            g0 = _reparameterise(self.ic_prior_mean.expand(n, -1), prior_logvar, generator)
+            out = self._unroll(g0, n_bins, prior_inputs=self._prior_inputs(n, n_bins, generator))
+            return torch.exp(self.readout(out["factors"]))
+
+    def extra_repr(self) -> str:
+        """The configuration, shown by print(model)."""
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+def lfads_from_config(n_neurons: int, overrides: dict[str, Any] | None = None) -> LFADS:
+    """An LFADS model for n_neurons with config fields overridden (unknown keys raise)."""
+    fields = set(LFADSConfig.__dataclass_fields__)
+    unknown = sorted(set(overrides or {}) - fields)
+    if unknown:
+        raise ValueError(f"unknown LFADS config keys {unknown}; allowed: {sorted(fields)}")
+    return LFADS(LFADSConfig(n_neurons=n_neurons, **(overrides or {})))

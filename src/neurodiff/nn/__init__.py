@@ -1,0 +1,5 @@
+"""Layers shared by the models: the S4D state-space layer (FFT convolution or recurrence)."""
+
+from neurodiff.nn.s4 import S4D, fft_conv, s4d_eigenvalues
+
+__all__ = ["S4D", "fft_conv", "s4d_eigenvalues"]

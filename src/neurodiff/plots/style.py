@@ -1,0 +1,136 @@
+"""The shared figure style: rc settings, colours, panel letters, preset stamp, atomic saving.
+
+Every figure of the workflow is drawn inside `style_context()` (usable as a decorator),
+states its preset with `stamp_preset`, and is written with `save_figure`, which renders
+PNG and PDF to temporary files and moves both into place only if both renders succeed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.colors import Colormap, ListedColormap, Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from neurodiff.io import atomic_path  # noqa: E402
+
+PNG_DPI = 150
+FIGURE_FORMATS = ("png", "pdf")
+PANEL_LABEL_GID = "panel-label"
+PRESET_STAMP_GID = "preset-stamp"
+
+# Okabe-Ito: distinguishable under the common colour-vision deficiencies.
+CATEGORICAL = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+               "#000000")
+# Roles that recur across papers keep one colour everywhere.
+COLORS = {
+    "data": "#222222",
+    "model": "#D55E00",
+    "truth": "#0072B2",
+    "heldout": "#CC79A7",
+    "heldin": "#222222",
+    "event": "#888888",
+    "spread": "#BBBBBB",
+}
+RASTER_CMAP = "Greys"
+RATE_CMAP = "magma"
+SEQUENTIAL_CMAP = "viridis"
+# Cyclic and of even lightness, so every reach direction is equally visible on white.
+ANGLE_CMAP: Colormap = ListedColormap(sns.color_palette("husl", 256), name="reach_angle")
+
+RC_PARAMS = {
+    "figure.dpi": 100,
+    "savefig.dpi": PNG_DPI,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "axes.titlelocation": "center",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.7,
+    "axes.prop_cycle": matplotlib.cycler(color=CATEGORICAL),
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "xtick.major.width": 0.7,
+    "ytick.major.width": 0.7,
+    "legend.fontsize": 7,
+    "legend.frameon": False,
+    "legend.handlelength": 1.5,
+    "lines.linewidth": 1.0,
+    "image.interpolation": "nearest",
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+}
+
+
+@contextlib.contextmanager
+def style_context() -> Iterator[None]:
+    """Apply the shared rc settings inside a block or (as a decorator) a plotting function."""
+    with plt.rc_context(RC_PARAMS):
+        yield
+
+
+def categorical_colors(n: int) -> list[str]:
+    """Return `n` distinguishable colours, cycling the palette when `n` exceeds it."""
+    return [CATEGORICAL[i % len(CATEGORICAL)] for i in range(n)]
+
+
+def angle_colors(angles_rad: np.ndarray) -> np.ndarray:
+    """Map angles in radians to RGBA colours of the cyclic reach-angle colour map."""
+    return ANGLE_CMAP(np.mod(np.asarray(angles_rad, dtype=float), 2 * np.pi) / (2 * np.pi))
+
+
+def add_angle_colorbar(fig: Figure, ax: Axes | Sequence[Axes], label: str = "reach angle (deg)"
+                       ) -> None:
+    """Attach a colour bar of the reach-angle colour map (0-360 deg) beside `ax`."""
+    mappable = plt.cm.ScalarMappable(norm=Normalize(0, 360), cmap=ANGLE_CMAP)
+    bar = fig.colorbar(mappable, ax=ax, shrink=0.8, aspect=20, pad=0.02)
+    bar.set_ticks([0, 90, 180, 270, 360])
+    bar.set_label(label)
+
+
+def label_panels(axes: Sequence[Axes], start: str = "a") -> None:
+    """Write bold panel letters (a, b, c, ...) at the top-left corner of each axes."""
+    for i, ax in enumerate(axes):
+        ax.annotate(chr(ord(start) + i), xy=(0, 1), xycoords="axes fraction",
+                    xytext=(-18, 7), textcoords="offset points", ha="right", va="bottom",
+                    fontsize=10, fontweight="bold", gid=PANEL_LABEL_GID)
+
+
+def stamp_preset(fig: Figure, preset: str) -> None:
+    """Write '<preset> preset' in the bottom-right corner, so every figure states its preset."""
+    if not isinstance(preset, str) or not preset.strip():
+        raise ValueError(f"preset must be a non-empty string, got {preset!r}")
+    fig.text(0.998, 0.003, f"{preset} preset", ha="right", va="bottom", fontsize=6.5,
+             color="0.45", style="italic", gid=PRESET_STAMP_GID)
+
+
+def save_figure(fig: Figure, stem: str | os.PathLike) -> list[Path]:
+    """Write `<stem>.png` and `<stem>.pdf` atomically (both or neither), then close `fig`."""
+    stem = Path(stem)
+    if stem.suffix.lower() in {f".{fmt}" for fmt in FIGURE_FORMATS}:
+        raise ValueError(f"save_figure takes a path without suffix, got {stem}")
+    targets = [stem.parent / f"{stem.name}.{fmt}" for fmt in FIGURE_FORMATS]
+    try:
+        with style_context(), contextlib.ExitStack() as stack:
+            for target, fmt in zip(targets, FIGURE_FORMATS, strict=True):
+                tmp = stack.enter_context(atomic_path(target))
+                fig.savefig(tmp, format=fmt, dpi=PNG_DPI)
+    finally:
+        plt.close(fig)
+    return targets

@@ -1,0 +1,482 @@
+"""One training loop for every model: seeded, device-agnostic, checkpointed and resumable.
+
+`train` runs `config.total_steps` optimizer steps. Step k (0-based) trains on
+`batch_fn(k, generator)` with `loss_fn(model, batch, k)`. Every `checkpoint_every` steps, and after
+the last one, it writes one checkpoint atomically (temporary file + os.replace, so a kill never
+leaves a half-written file). The checkpoint holds the model, optimizer, LR scheduler, EMA, step,
+the batch generator, the torch/numpy/python RNG states and the metrics rows. A restarted job
+(SLURM time limit, preemption, crash) finds the checkpoint and resumes from it, so on the CPU it
+ends with exactly the weights and metrics of an uninterrupted run with the same seed.
+
+Outputs (`RunPaths`): the checkpoint; a metrics CSV with one row per `log_every` steps (means over
+the steps since the previous row), rewritten atomically at each checkpoint, so after a restart it
+holds exactly the rows up to the resumed step; the final weights; a JSON summary.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.training_utils import EMAModel
+from torch import nn
+from tqdm.auto import tqdm
+
+from neurodiff.io import atomic_path, write_json_atomic
+
+BatchFn = Callable[[int, torch.Generator], Any]
+LossFn = Callable[[nn.Module, Any, int], tuple[torch.Tensor, Mapping[str, Any]]]
+EvalFn = Callable[[nn.Module, int], Mapping[str, Any]]
+OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+CHECKPOINT_FORMAT = 1
+RESERVED_COLUMNS = ("step", "loss", "grad_norm", "lr")
+
+
+def select_device(prefer: str = "auto") -> torch.device:
+    """The device to train on: "auto" gives cuda if available, else cpu; or a named device."""
+    if prefer == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(prefer)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {prefer!r} requested but CUDA is not available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's (CPU and CUDA) global random generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class EMASettings:
+    """EMA of the weights with warm-up decay 1 − (1 + step)^−power, capped (LDNS: 2/3, 0.9999)."""
+
+    max_decay: float = 0.9999
+    min_decay: float = 0.0
+    power: float = 2 / 3
+    warmup: bool = True
+
+    def build(self, model: nn.Module) -> EMAModel:
+        """A diffusers EMAModel tracking the model's parameters."""
+        return EMAModel(
+            model.parameters(),
+            decay=self.max_decay,
+            min_decay=float(self.min_decay),
+            use_ema_warmup=self.warmup,
+            power=self.power,
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (sizes and schedules live in the factories)."""
+
+    total_steps: int
+    seed: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    grad_clip: float | None = None
+    ema: EMASettings | None = None
+    device: str = "auto"
+    progress: bool = True
+    desc: str = "train"
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be > 0 or None")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run writes its checkpoint, final weights, metrics CSV and summary JSON."""
+
+    checkpoint: Path
+    final_model: Path
+    metrics_csv: Path
+    summary_json: Path
+
+    @classmethod
+    def in_dir(cls, directory: str | Path) -> RunPaths:
+        """The standard file names inside one run directory."""
+        root = Path(directory)
+        return cls(
+            checkpoint=root / "checkpoint.pt",
+            final_model=root / "model.pt",
+            metrics_csv=root / "metrics.csv",
+            summary_json=root / "summary.json",
+        )
+
+
+@dataclass
+class TrainResult:
+    """The trained model, its EMA copy (if any), the metrics rows and the step resumed from."""
+
+    model: nn.Module
+    ema_model: nn.Module | None
+    history: list[dict[str, float]]
+    resumed_from: int
+
+
+class EpochBatches:
+    """Shuffled minibatches of in-memory tensors; batch k depends only on (seed, k).
+
+    Epoch e uses the permutation drawn from numpy's generator seeded with (seed, e); incomplete
+    last batches are dropped so every batch has `batch_size` rows.
+    """
+
+    def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int, seed: int) -> None:
+        n_rows = {len(t) for t in tensors}
+        if len(n_rows) != 1:
+            raise ValueError(f"tensors must share their first dimension, got lengths {n_rows}")
+        self.tensors = tuple(tensors)
+        self.n = n_rows.pop()
+        if not 1 <= batch_size <= self.n:
+            raise ValueError(f"batch_size={batch_size} must be in [1, {self.n}] (dataset size)")
+        self.batch_size = batch_size
+        self.seed = seed
+        self._cached: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Number of full batches per pass over the data."""
+        return self.n // self.batch_size
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        """The row order of one epoch (cached for the current epoch)."""
+        if self._cached is None or self._cached[0] != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._cached = (epoch, torch.from_numpy(order))
+        return self._cached[1]
+
+    def __call__(
+        self, step: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The batch for training step `step` (the generator is not needed)."""
+        epoch, index = divmod(step, self.steps_per_epoch)
+        rows = self._permutation(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        return tuple(t[rows] for t in self.tensors)
+
+
+class _MeanTracker:
+    """Running sums of scalar metrics between two log rows."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: Mapping[str, float]) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def pop_means(self) -> dict[str, float]:
+        means = {key: total / self.count for key, total in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "count": self.count}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.sums, self.count = dict(state["sums"]), int(state["count"])
+
+
+@dataclass
+class _RunState:
+    """Everything that changes during training and goes into a checkpoint."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    ema: EMAModel | None
+    generator: torch.Generator
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    tracker: _MeanTracker = field(default_factory=_MeanTracker)
+
+
+def _derived_seed(seed: int, stream: int) -> int:
+    """An independent seed for a named random stream (so batches and noise never coincide)."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """Move tensors inside nested dicts, lists and tuples to `device`."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(_to_device(value, device) for value in batch)
+    return batch
+
+
+def _scalar(value: Any) -> float:
+    """A metric value (python number or one-element tensor) as a float."""
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _capture_rng() -> dict[str, Any]:
+    """The global RNG states, in a form torch.load(weights_only=True) accepts."""
+    numpy_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy_key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+        "numpy_pos": numpy_state["state"]["pos"],
+        "numpy_has_gauss": numpy_state["has_gauss"],
+        "numpy_gauss": numpy_state["gauss"],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: Mapping[str, Any]) -> None:
+    """Set the global RNG states saved by `_capture_rng`."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state({
+        "bit_generator": "MT19937",
+        "state": {"key": state["numpy_key"].numpy().astype(np.uint32), "pos": state["numpy_pos"]},
+        "has_gauss": state["numpy_has_gauss"],
+        "gauss": state["numpy_gauss"],
+    })
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _checkpoint_payload(state: _RunState, seed: int) -> dict[str, Any]:
+    """Everything needed to continue the run bit for bit."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "step": state.step,
+        "seed": seed,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
+        "ema": state.ema.state_dict() if state.ema is not None else None,
+        "generator": state.generator.get_state(),
+        "rng": _capture_rng(),
+        "history": state.history,
+        "tracker": state.tracker.state_dict(),
+    }
+
+
+def _write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    """Write the metrics rows as CSV (columns in order of first appearance), atomically."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _save_checkpoint(paths: RunPaths, state: _RunState, seed: int) -> None:
+    """Write the checkpoint, then the metrics CSV it vouches for; each atomically."""
+    with atomic_path(paths.checkpoint) as tmp:
+        torch.save(_checkpoint_payload(state, seed), tmp)
+    _write_metrics_csv(paths.metrics_csv, state.history)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by `_save_checkpoint`, or fail naming the file."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RuntimeError(
+            f"cannot read checkpoint {path}: {err}. Delete it to restart training from scratch."
+        ) from err
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise RuntimeError(f"checkpoint {path} has format {payload.get('format')!r}, "
+                           f"expected {CHECKPOINT_FORMAT}")
+    return payload
+
+
+def _check_compatible(payload: Mapping[str, Any], state: _RunState, config: TrainConfig,
+                      path: Path) -> None:
+    """Refuse to resume a checkpoint written by a differently configured run."""
+    if payload["seed"] != config.seed:
+        raise ValueError(f"checkpoint {path} was written with seed {payload['seed']}, "
+                         f"this run uses seed {config.seed}")
+    if payload["step"] > config.total_steps:
+        raise ValueError(f"checkpoint {path} is at step {payload['step']}, beyond "
+                         f"total_steps={config.total_steps}")
+    for key, current in (("scheduler", state.scheduler), ("ema", state.ema)):
+        if (payload[key] is None) != (current is None):
+            saved = "no" if payload[key] is None else "a"
+            used = "uses" if current is not None else "does not use"
+            raise ValueError(f"checkpoint {path} holds {saved} {key} state but this run {used} one")
+
+
+def _resume(payload: Mapping[str, Any], state: _RunState, device: torch.device) -> None:
+    """Load a checkpoint's states into a freshly built run."""
+    state.model.load_state_dict(payload["model"])
+    state.optimizer.load_state_dict(payload["optimizer"])
+    if state.scheduler is not None:
+        state.scheduler.load_state_dict(payload["scheduler"])
+    if state.ema is not None:
+        state.ema.load_state_dict(payload["ema"])
+        state.ema.to(device)
+    state.generator.set_state(payload["generator"])
+    _restore_rng(payload["rng"])
+    state.step = payload["step"]
+    state.history = list(payload["history"])
+    state.tracker.load_state_dict(payload["tracker"])
+
+
+def _train_step(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, grad_clip: float | None,
+                device: torch.device) -> dict[str, float]:
+    """One optimizer step; returns the step's scalars (loss, grad_norm, lr, loss_fn extras)."""
+    state.model.train()
+    batch = _to_device(batch_fn(state.step, state.generator), device)
+    loss, extras = loss_fn(state.model, batch, state.step)
+    if loss.ndim != 0:
+        raise ValueError(f"loss_fn must return a scalar loss, got shape {tuple(loss.shape)}")
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {state.step}")
+    clash = set(extras) & set(RESERVED_COLUMNS)
+    if clash:
+        raise ValueError(f"loss_fn returned reserved metric names {sorted(clash)}")
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = nn.utils.clip_grad_norm_(state.model.parameters(), grad_clip or math.inf)
+    lr = state.optimizer.param_groups[0]["lr"]
+    state.optimizer.step()
+    if state.scheduler is not None:
+        state.scheduler.step()
+    if state.ema is not None:
+        state.ema.step(state.model.parameters())
+    return {"loss": loss.item(), "grad_norm": grad_norm.item(), "lr": lr,
+            **{key: _scalar(value) for key, value in extras.items()}}
+
+
+def _log_row(state: _RunState, eval_fn: EvalFn | None) -> dict[str, float]:
+    """Close the current logging interval: mean metrics since the last row, plus eval metrics."""
+    row = {"step": state.step, **state.tracker.pop_means()}
+    if eval_fn is not None:
+        state.model.eval()
+        with torch.no_grad():
+            row |= {key: _scalar(value) for key, value in eval_fn(state.model, state.step).items()}
+    state.history.append(row)
+    return row
+
+
+def _ema_copy(model: nn.Module, ema: EMAModel | None) -> nn.Module | None:
+    """A copy of the model carrying the EMA weights (None without EMA)."""
+    if ema is None:
+        return None
+    averaged = copy.deepcopy(model)
+    ema.copy_to(averaged.parameters())
+    return averaged
+
+
+def _build_state(model: nn.Module, make_optimizer: OptimizerFactory,
+                 make_scheduler: SchedulerFactory | None, config: TrainConfig) -> _RunState:
+    """Fresh optimizer, scheduler, EMA and batch generator for a model already on its device."""
+    optimizer = make_optimizer(model.parameters())
+    return _RunState(
+        model=model,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer) if make_scheduler is not None else None,
+        ema=config.ema.build(model) if config.ema is not None else None,
+        generator=torch.Generator().manual_seed(_derived_seed(config.seed, 1)),
+    )
+
+
+def _run_steps(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, eval_fn: EvalFn | None,
+               config: TrainConfig, paths: RunPaths, device: torch.device) -> None:
+    """Train from `state.step` to `config.total_steps`, logging and checkpointing on schedule."""
+    with tqdm(total=config.total_steps, initial=state.step, desc=config.desc,
+              disable=not config.progress, dynamic_ncols=True) as bar:
+        while state.step < config.total_steps:
+            state.tracker.add(_train_step(state, loss_fn, batch_fn, config.grad_clip, device))
+            state.step += 1
+            bar.update(1)
+            if state.step % config.log_every == 0:
+                bar.set_postfix(loss=f"{_log_row(state, eval_fn)['loss']:.4g}")
+            if state.step % config.checkpoint_every == 0 or state.step == config.total_steps:
+                _save_checkpoint(paths, state, config.seed)
+
+
+def _write_outputs(paths: RunPaths, state: _RunState, ema_model: nn.Module | None,
+                   config: TrainConfig, resumed_from: int, seconds: float,
+                   device: torch.device) -> None:
+    """Final weights (raw and EMA), the metrics CSV and the summary JSON, each atomically."""
+    with atomic_path(paths.final_model) as tmp:
+        torch.save({
+            "step": state.step,
+            "seed": config.seed,
+            "model": state.model.state_dict(),
+            "ema": ema_model.state_dict() if ema_model is not None else None,
+        }, tmp)
+    _write_metrics_csv(paths.metrics_csv, state.history)
+    write_json_atomic(paths.summary_json, {
+        "total_steps": config.total_steps,
+        "seed": config.seed,
+        "device": str(device),
+        "resumed_from_step": resumed_from,
+        "seconds_this_run": round(seconds, 3),
+        "has_ema": ema_model is not None,
+        "last_row": state.history[-1] if state.history else None,
+        "final_model": str(paths.final_model),
+    })
+
+
+def train(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batch_fn: BatchFn,
+    make_optimizer: OptimizerFactory,
+    config: TrainConfig,
+    paths: RunPaths,
+    make_scheduler: SchedulerFactory | None = None,
+    eval_fn: EvalFn | None = None,
+) -> TrainResult:
+    """Train `model`, resuming from `paths.checkpoint` if it exists; see the module docstring.
+
+    `make_optimizer(params)` and `make_scheduler(optimizer)` build fresh objects (a per-step LR
+    scheduler). `eval_fn(model, step)`, if given, runs in eval mode without grad at each log row
+    and adds its scalars to the row. Build the model after `seed_everything(seed)` so that a
+    fresh run's initial weights are reproducible.
+    """
+    started = time.perf_counter()
+    device = select_device(config.device)
+    seed_everything(config.seed)
+    state = _build_state(model.to(device), make_optimizer, make_scheduler, config)
+    if paths.checkpoint.exists():
+        payload = _load_checkpoint(paths.checkpoint)
+        _check_compatible(payload, state, config, paths.checkpoint)
+        _resume(payload, state, device)
+    resumed_from = state.step
+    _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device)
+    ema_model = _ema_copy(state.model, state.ema)
+    _write_outputs(paths, state, ema_model, config, resumed_from,
+                   time.perf_counter() - started, device)
+    return TrainResult(state.model, ema_model, state.history, resumed_from)
+
+
+def load_trained(path: str | Path, model: nn.Module, use_ema: bool = True) -> nn.Module:
+    """Load final weights written by `train` into `model` (EMA weights when `use_ema`)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    key = "ema" if use_ema else "model"
+    if payload.get(key) is None:
+        raise ValueError(f"{path} holds no {key!r} weights (trained without EMA?)")
+    model.load_state_dict(payload[key])
+    return model

@@ -1,0 +1,260 @@
+"""The NLB NWB reader: exact bins on a hand-made file, agreement with nlb_tools, simulator files."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+from scipy import signal
+
+from neurodiff.data.nwb import NLBFileError, map_nlb_split, read_nlb_nwb, seconds_to_ns
+from neurodiff.data.simulate.nlb_like import truth_path, write_mc_maze_like, write_mc_rtt_like
+
+
+def _nlb_tools_importable() -> bool:
+    try:
+        import nlb_tools.make_tensors  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+NEEDS_NLB_TOOLS = pytest.mark.skipif(
+    not _nlb_tools_importable(), reason="nlb_tools not importable: install with "
+    "`pip install --no-deps nlb-tools==0.0.4` beside pandas<3 to compare with it")
+
+# Hand-made MC_Maze-like file: 3 s of recording with an observation gap at 1.90-1.95 s.
+OBS = [[0.0, 1.9], [1.95, 3.0]]
+# (start, stop, move_onset, split, trial_type, trial_version)
+TRIALS = [
+    (0.20, 1.00, 0.5123, "train", 3, 0),  # window 262.3-962.3 ms -> bins 53..192
+    (1.00, 1.80, 1.2500, "val", 1, 2),    # window 1000-1700 ms, on bin edges -> bins 200..339
+    (1.80, 2.10, 2.0000, "val", 1, 2),    # window crosses the observation gap -> dropped
+    (2.10, 2.30, 2.2000, "none", 2, 1),   # split "none" -> dropped
+    (2.30, 2.80, 2.5000, "val", 3, 0),    # bins 450..589; second kept val trial -> "test"
+    (2.80, 3.00, 2.9000, "train", 2, 0),  # window ends after the recording -> dropped
+]
+# unit id -> (heldout, spike times); reader order is held-in units 0, 2 then held-out unit 1
+SPIKES = {
+    0: (False, [0.2650, 0.2699999, 0.26999999999, 0.9623, 0.9650, 1.0, 1.92, 2.5]),
+    1: (True, [1.6999, 2.25]),
+    2: (False, [0.5123]),
+}
+# (kept trial, bin, reader column) -> count
+EXPECTED_COUNTS = {(0, 0, 0): 2, (0, 1, 0): 1, (0, 139, 0): 1, (1, 0, 0): 1, (2, 50, 0): 1,
+                   (1, 139, 2): 1, (2, 0, 2): 1, (0, 49, 1): 1}
+# hand velocity (mm/s) held for 300 ms from each kept trial's movement onset
+REACHES = [(512, (0.0, 100.0)), (1250, (-100.0, 0.0)), (2500, (70.0, -70.0))]
+
+
+def hand_velocity_1ms() -> np.ndarray:
+    vel = np.zeros((3000, 2))
+    for onset_ms, v in REACHES:
+        vel[onset_ms:onset_ms + 300] = v
+    return vel
+
+
+def write_handmade(path, heldout: bool = True, obs_intervals: bool = True,
+                   behavior: bool = True) -> None:
+    start = dt.datetime(2009, 9, 25, tzinfo=dt.UTC)
+    nwb = NWBFile(session_description="hand-made NLB-like file", identifier="handmade",
+                  session_start_time=start)
+    for name in ("move_onset_time", "split", "trial_type", "trial_version"):
+        nwb.add_trial_column(name, name)
+    for start_s, stop_s, onset, split, ttype, version in TRIALS:
+        nwb.add_trial(start_time=start_s, stop_time=stop_s, move_onset_time=onset, split=split,
+                      trial_type=ttype, trial_version=version)
+    if heldout:
+        nwb.add_unit_column("heldout", "held-out unit")
+    for held, times in SPIKES.values():
+        extra = {"heldout": held} if heldout else {}
+        if obs_intervals:
+            extra["obs_intervals"] = np.array(OBS)
+        nwb.add_unit(spike_times=np.array(times), **extra)
+    if behavior:
+        module = nwb.create_processing_module("behavior", "behaviour")
+        module.add(TimeSeries(name="hand_vel", data=hand_velocity_1ms(), unit="mm/s",
+                              timestamps=np.arange(3000) / 1000.0))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    path = tmp_path_factory.mktemp("handmade") / "handmade.nwb"
+    write_handmade(path)
+    return path
+
+
+def test_handmade_counts_alignment_and_drops(handmade):
+    ds = read_nlb_nwb(handmade, "mc_maze", source="test")
+    expected = np.zeros((3, 140, 3), dtype=np.float32)
+    for index, count in EXPECTED_COUNTS.items():
+        expected[index] = count
+    np.testing.assert_array_equal(ds.signals, expected)
+    np.testing.assert_array_equal(ds.channels["heldout"], [False, False, True])
+    np.testing.assert_array_equal(ds.channels["unit_id"], [0, 2, 1])
+    np.testing.assert_array_equal(ds.conditions["trial_id"], [0, 1, 4])
+    np.testing.assert_array_equal(ds.conditions["nlb_split"], ["train", "val", "val"])
+    np.testing.assert_array_equal(ds.split, ["train", "val", "test"])
+    np.testing.assert_array_equal(ds.conditions["trial_type"], [3, 1, 3])
+    np.testing.assert_array_equal(ds.conditions["trial_version"], [0, 2, 0])
+    # sorted pairs of all trials: (1,2) (2,0) (2,1) (3,0)
+    np.testing.assert_array_equal(ds.conditions["condition"], [3, 0, 3])
+    np.testing.assert_allclose(ds.conditions["reach_angle"], [np.pi / 2, np.pi, -np.pi / 4],
+                               atol=1e-12)
+    assert ds.bin_size_s == 0.005 and ds.name == "mc_maze"
+    assert ds.meta["dropped_trials"] == {"split_not_train_or_val": 1, "no_alignment_time": 0,
+                                         "window_outside_recording": 1, "window_not_observed": 1}
+    assert ds.meta["n_dropped_trials"] == 3
+    assert ds.meta["source"] == "test" and ds.meta["source_path"] == str(handmade)
+
+
+def test_handmade_behavior_is_decimated_and_lagged(handmade):
+    ds = read_nlb_nwb(handmade, "mc_maze")
+    decimated = signal.decimate(hand_velocity_1ms(), 5, axis=0, n=500, ftype="fir")
+    lag_bins = 100 // 5
+    for trial, first_bin in enumerate([53, 200, 450]):
+        bins = np.arange(first_bin + lag_bins, first_bin + lag_bins + 140)
+        inside = bins < decimated.shape[0]
+        np.testing.assert_allclose(ds.behavior[trial][inside], decimated[bins[inside]],
+                                   rtol=1e-6, atol=1e-4)
+        assert np.isnan(ds.behavior[trial][~inside]).all()
+    assert ds.meta["n_trials_with_nan_behavior"] == 1
+    assert ds.behavior_names == ["hand_vel_x", "hand_vel_y"]
+    unlagged = read_nlb_nwb(handmade, "mc_maze", behavior_lag_ms=0)
+    np.testing.assert_allclose(unlagged.behavior[1], decimated[200:340], rtol=1e-6, atol=1e-4)
+
+
+def test_handmade_one_ms_bins_are_raw_samples(handmade):
+    ds = read_nlb_nwb(handmade, "mc_maze", bin_ms=1, behavior_lag_ms=0)
+    assert ds.signals.shape == (3, 700, 3)
+    assert ds.signals[0, 265 - 263, 0] == 1 and ds.signals[0, 269 - 263, 0] == 1
+    np.testing.assert_array_equal(ds.behavior[1], hand_velocity_1ms()[1000:1700])
+
+
+@pytest.mark.parametrize(("missing", "key"), [("heldout", "units/heldout"),
+                                              ("obs_intervals", "units/obs_intervals"),
+                                              ("behavior", "hand_vel")])
+def test_missing_key_names_file_and_key(tmp_path, missing, key):
+    path = tmp_path / f"no_{missing}.nwb"
+    write_handmade(path, **{missing: False})
+    with pytest.raises(NLBFileError, match=key) as err:
+        read_nlb_nwb(path, "mc_maze")
+    assert str(path) in str(err.value)
+
+
+def test_bad_inputs_raise(tmp_path, handmade):
+    with pytest.raises(FileNotFoundError, match="nope.nwb"):
+        read_nlb_nwb(tmp_path / "nope.nwb", "mc_maze")
+    (tmp_path / "junk.nwb").write_text("not hdf5")
+    with pytest.raises(NLBFileError, match="junk.nwb"):
+        read_nlb_nwb(tmp_path / "junk.nwb", "mc_maze")
+    with pytest.raises(ValueError, match="unknown NLB dataset"):
+        read_nlb_nwb(handmade, "mc_mazy")
+    with pytest.raises(ValueError, match="not a multiple"):
+        read_nlb_nwb(handmade, "mc_maze", bin_ms=3)
+
+
+def test_seconds_to_ns_matches_pandas():
+    rng = np.random.default_rng(0)
+    t = np.concatenate([rng.integers(0, 10_000_000, 5000) / 1000, rng.uniform(0, 1e4, 5000)])
+    expected = pd.to_timedelta(pd.Series(t), unit="s").to_numpy().astype(np.int64)
+    np.testing.assert_array_equal(seconds_to_ns(t), expected)
+
+
+def test_map_nlb_split_halves_val_in_order():
+    nlb = np.array(["val", "train", "val", "val", "train", "val", "val"])
+    np.testing.assert_array_equal(map_nlb_split(nlb),
+                                  ["val", "train", "val", "test", "train", "test", "test"])
+
+
+@pytest.fixture(scope="module")
+def maze_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("maze") / "maze.nwb"
+    truth = write_mc_maze_like(path, n_trials=40, n_units=20, n_heldout=5, n_conditions=9, seed=3)
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def rtt_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rtt") / "rtt.nwb"
+    truth = write_mc_rtt_like(path, n_trials=40, n_units=16, n_heldout=4, seed=4, n_segments=3)
+    return path, truth
+
+
+def test_simulated_maze_matches_truth(maze_file):
+    path, truth = maze_file
+    assert sorted(p.name for p in path.parent.iterdir()) == ["maze.nwb", "maze.truth.npz"]
+    saved = np.load(truth_path(path))
+    np.testing.assert_array_equal(saved["rates_hz"], truth["rates_hz"])
+    ds = read_nlb_nwb(path, "mc_maze")
+    assert ds.signals.shape == (40, 140, 20) and ds.meta["n_dropped_trials"] == 0
+    np.testing.assert_array_equal(ds.channels["unit_id"], truth["unit_id"])
+    np.testing.assert_array_equal(ds.channels["heldout"], truth["unit_heldout"])
+    np.testing.assert_array_equal(ds.conditions["condition"], truth["condition"])
+    np.testing.assert_array_equal(ds.conditions["nlb_split"], truth["nlb_split"])
+    assert set(truth["condition"]) == set(range(9))
+    angle_error = np.angle(np.exp(1j * (ds.conditions["reach_angle"] - truth["reach_angle"])))
+    assert np.abs(angle_error).max() < 0.05
+    _assert_counts_follow_rates(ds.signals, truth["rates_hz"])
+
+
+def test_simulated_rtt_matches_truth(rtt_file):
+    path, truth = rtt_file
+    ds = read_nlb_nwb(path, "mc_rtt")
+    assert ds.signals.shape == (40, 120, 16) and ds.meta["n_dropped_trials"] == 0
+    assert ds.behavior_names == ["finger_vel_x", "finger_vel_y"]
+    np.testing.assert_array_equal(ds.conditions["trial_id"], truth["trial_id"])
+    _assert_counts_follow_rates(ds.signals, truth["rates_hz"])
+
+
+def _assert_counts_follow_rates(counts: np.ndarray, rates_hz: np.ndarray) -> None:
+    """Counts are Poisson draws of the truth: per-unit totals agree, and the truth explains the
+    counts better than the truth shifted by 10 ms either way or given to other trials."""
+    expected = rates_hz.astype(np.float64) * 0.005
+    totals = expected.sum(axis=(0, 1))
+    assert np.abs((counts.sum(axis=(0, 1)) - totals) / np.sqrt(totals)).max() < 5
+
+    def loglik(rates: np.ndarray) -> float:
+        return float((counts * np.log(rates) - rates).sum())
+
+    aligned = loglik(expected)
+    others = [np.roll(expected, 2, axis=1), np.roll(expected, -2, axis=1),
+              np.roll(expected, 1, axis=0)]
+    assert all(aligned > loglik(other) + 5 for other in others)
+
+
+@pytest.mark.parametrize("which", ["maze", "rtt"])
+def test_simulated_files_pass_nwbinspector(which, maze_file, rtt_file):
+    from nwbinspector import Importance, inspect_nwbfile
+
+    path = (maze_file if which == "maze" else rtt_file)[0]
+    critical = list(inspect_nwbfile(nwbfile_path=path, importance_threshold=Importance.CRITICAL))
+    assert critical == [], [m.message for m in critical]
+
+
+@NEEDS_NLB_TOOLS
+@pytest.mark.parametrize("which", ["maze", "rtt"])
+def test_agrees_with_nlb_tools(which, maze_file, rtt_file):
+    from nlb_tools.make_tensors import make_train_input_tensors
+    from nlb_tools.nwb_interface import NWBDataset
+
+    name, (path, _) = ("mc_maze", maze_file) if which == "maze" else ("mc_rtt", rtt_file)
+    ours = read_nlb_nwb(path, name)
+    nlb = NWBDataset(str(path))
+    nlb.resample(5)
+    held = ours.channels["heldout"]
+    for split in ("train", "val"):
+        ref = make_train_input_tensors(nlb, name, trial_split=split, include_behavior=True,
+                                       save_file=False)
+        mine = ours.conditions["nlb_split"] == split
+        np.testing.assert_array_equal(ours.signals[mine][:, :, ~held], ref["train_spikes_heldin"])
+        np.testing.assert_array_equal(ours.signals[mine][:, :, held], ref["train_spikes_heldout"])
+        np.testing.assert_array_equal(np.isnan(ours.behavior[mine]),
+                                      np.isnan(ref["train_behavior"]))
+        np.testing.assert_allclose(ours.behavior[mine], ref["train_behavior"], rtol=1e-6,
+                                   atol=1e-4)

@@ -1,0 +1,6 @@
+# ldns: rules are added by the ldns issue.
+
+
+def ldns_targets():
+    """Every ldns figure and table of the inventory."""
+    return []
