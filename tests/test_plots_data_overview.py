@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from neurodiff.data.tidy import TidyDataset, TidyFormatError
-from neurodiff.plots.data_overview import plot_overview
+from neurodiff.plots.data_overview import plot_overview, plot_widefield_sessions_overview
 from neurodiff.plots.style import (
     PANEL_LABEL_GID,
     PRESET_STAMP_GID,
@@ -147,9 +147,14 @@ EXPECTED_PANELS = {"lorenz": 4, "mc_maze": 5, "mc_rtt": 3, "human": 5, "reaching
 # ---------------------------------------------------------------- helpers
 
 
+def all_axes(fig) -> list[Axes]:
+    """Axes of a figure and of its subfigures."""
+    return list(fig.axes) + [ax for sub in fig.subfigs for ax in all_axes(sub)]
+
+
 def panels(fig: Figure) -> dict[str, Axes]:
     """Lettered axes of a figure, by letter."""
-    return {text.get_text(): ax for ax in fig.axes for text in ax.texts
+    return {text.get_text(): ax for ax in all_axes(fig) for text in ax.texts
             if text.get_gid() == PANEL_LABEL_GID}
 
 
@@ -176,6 +181,18 @@ def test_overview_has_lettered_non_empty_panels_and_preset(name: str) -> None:
                for ax in found.values() if ax.name != "3d")
     stamps = [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID]
     assert stamps == ["quick preset"]
+
+
+def test_widefield_sessions_stack_one_block_per_session() -> None:
+    second = make_widefield(seed=6)
+    second.name = "widefield_mSM36_07-Dec-2017"
+    fig = plot_widefield_sessions_overview([make_widefield(), second], "paper")
+    assert sorted(panels(fig)) == list("abcdef")
+    titles = [sub.get_suptitle() for sub in fig.subfigs]
+    assert [t.split(":")[0] for t in titles] == ["mSM36_05-Dec-2017", "mSM36_07-Dec-2017"]
+    assert [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID] == ["paper preset"]
+    with pytest.raises(ValueError, match="at least one session"):
+        plot_widefield_sessions_overview([], "paper")
 
 
 def test_overview_dispatch_rejects_unknown_name() -> None:

@@ -8,7 +8,7 @@ rule simulate_lorenz:
     log:
         f"{LOGS}/data/simulate_lorenz.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["lorenz"],
         seed=config["seed"],
@@ -23,7 +23,7 @@ rule simulate_reaching:
     log:
         f"{LOGS}/data/simulate_reaching.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["reaching"],
         seed=config["seed"],
@@ -39,7 +39,7 @@ rule simulate_nlb_like:
     log:
         f"{LOGS}/data/simulate_{{nlb}}_like.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=lambda w: DATA[w.nlb]["simulate"],
         seed=config["seed"],
@@ -54,7 +54,7 @@ rule download_dandi:
     log:
         f"logs/download/dandi_{{dandiset}}_{{filename}}.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=lambda w: next(
             DATA[n] for n in NLB_DATASETS if DATA[n]["dandiset"] == w.dandiset
@@ -72,7 +72,7 @@ rule prepare_nlb:
     log:
         f"{LOGS}/data/prepare_{{nlb}}.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=lambda w: DATA[w.nlb],
         preset=PRESET,
@@ -86,7 +86,7 @@ rule simulate_willett_like:
     log:
         f"{LOGS}/data/simulate_willett_like.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["human"]["simulate"],
         seed=config["seed"],
@@ -102,7 +102,7 @@ rule download_willett:
     log:
         "logs/download/willett_competitionData.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["human"],
         staged_dir=DATA["staged_dir"],
@@ -118,7 +118,7 @@ rule prepare_human:
     log:
         f"{LOGS}/data/prepare_human.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["human"],
         preset=PRESET,
@@ -133,7 +133,7 @@ rule simulate_widefield:
     log:
         f"{LOGS}/data/simulate_widefield_{{session}}.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["widefield"],
         seed=lambda w: config["seed"] + WIDEFIELD_SESSIONS.index(w.session),
@@ -148,7 +148,7 @@ rule download_widefield:
     log:
         "logs/download/widefield_{filename}.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         session=lambda w: next(
             s
@@ -168,7 +168,7 @@ rule prepare_widefield:
     log:
         f"{LOGS}/data/prepare_widefield_{{session}}.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         cfg=DATA["widefield"],
         preset=PRESET,
@@ -187,7 +187,7 @@ rule plot_data_overview:
     wildcard_constraints:
         name="lorenz|mc_maze|mc_rtt|human|reaching",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         preset=PRESET,
     script:
@@ -203,7 +203,7 @@ rule plot_widefield_overview:
     log:
         f"{LOGS}/data/plot_widefield_overview.log",
     conda:
-        "../../envs/neurodiff.yaml"
+        "../../envs/data.yaml"
     params:
         preset=PRESET,
     script:

@@ -1,6 +1,186 @@
-# gnocchi: rules are added by the gnocchi issue.
+# gnocchi: InfoDiffusion on neural time series (GNOCCHI) vs LFADS on synthetic reaching and
+# MC_Maze: train both models over seeds, evaluate disentanglement and unseen-condition
+# generation, draw the reconstructed figure inventory (reference/gnocchi.md §2).
 
 
-def gnocchi_targets():
-    """Every gnocchi figure and table of the inventory."""
-    return []
+include: "gnocchi_common.smk"
+
+
+rule gnocchi_train:
+    input:
+        f"{RESULTS}/data/{{dataset}}.h5",
+    output:
+        f"{GNOCCHI_DIR}/models/{{dataset}}/{{model}}/seed{{seed}}/model.pt",
+    log:
+        f"{LOGS}/gnocchi/train_{{dataset}}_{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/train_{{dataset}}_{{model}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        dataset="|".join(GNOCCHI_DATASETS),
+        model="|".join(GNOCCHI_MODELS),
+        seed=r"\d+",
+    conda:
+        "../../envs/gnocchi.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=GNOCCHI["resources"]["train"]["mem_mb"],
+        runtime=GNOCCHI["resources"]["train"]["runtime"],
+    params:
+        dataset_cfg=lambda w: GNOCCHI["datasets"][w.dataset],
+        model_cfg=lambda w: GNOCCHI[w.model],
+        code_dim=GNOCCHI["code_dim"],
+        device=config["device"],
+    script:
+        "../../scripts/gnocchi_train.py"
+
+
+rule gnocchi_evaluate:
+    input:
+        data=f"{RESULTS}/data/{{dataset}}.h5",
+        gnocchi=f"{GNOCCHI_DIR}/models/{{dataset}}/gnocchi/seed{{seed}}/model.pt",
+        lfads=f"{GNOCCHI_DIR}/models/{{dataset}}/lfads/seed{{seed}}/model.pt",
+    output:
+        metrics=f"{GNOCCHI_DIR}/evaluation/{{dataset}}/seed{{seed}}/metrics.json",
+        arrays=f"{GNOCCHI_DIR}/evaluation/{{dataset}}/seed{{seed}}/arrays.npz",
+    log:
+        f"{LOGS}/gnocchi/evaluate_{{dataset}}_seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/evaluate_{{dataset}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        dataset="|".join(GNOCCHI_DATASETS),
+        seed=r"\d+",
+    conda:
+        "../../envs/gnocchi.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=GNOCCHI["resources"]["evaluate"]["mem_mb"],
+        runtime=GNOCCHI["resources"]["evaluate"]["runtime"],
+    params:
+        cfg=GNOCCHI,
+    script:
+        "../../scripts/gnocchi_evaluate.py"
+
+
+rule gnocchi_fig1_schematic:
+    input:
+        reaching=f"{RESULTS}/data/reaching.h5",
+        mc_maze=f"{RESULTS}/data/mc_maze.h5",
+    output:
+        png=f"{GNOCCHI_DIR}/figures/fig1_schematic.png",
+        pdf=f"{GNOCCHI_DIR}/figures/fig1_schematic.pdf",
+    log:
+        f"{LOGS}/gnocchi/fig1_schematic.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/fig1_schematic.tsv"
+    conda:
+        "../../envs/gnocchi.yaml"
+    params:
+        cfg=GNOCCHI,
+        preset=PRESET,
+        figure="fig1_schematic",
+    script:
+        "../../scripts/gnocchi_plot.py"
+
+
+rule gnocchi_fig2_synthetic_latents:
+    input:
+        **GNOCCHI_EVALUATION["reaching"],
+    output:
+        png=f"{GNOCCHI_DIR}/figures/fig2_synthetic_latents.png",
+        pdf=f"{GNOCCHI_DIR}/figures/fig2_synthetic_latents.pdf",
+    log:
+        f"{LOGS}/gnocchi/fig2_synthetic_latents.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/fig2_synthetic_latents.tsv"
+    conda:
+        "../../envs/gnocchi.yaml"
+    params:
+        preset=PRESET,
+        seed=GNOCCHI_FIRST_SEED,
+        figure="fig2_synthetic_latents",
+    script:
+        "../../scripts/gnocchi_plot.py"
+
+
+rule gnocchi_fig3_synthetic_traversal:
+    input:
+        **GNOCCHI_EVALUATION["reaching"],
+    output:
+        png=f"{GNOCCHI_DIR}/figures/fig3_synthetic_traversal.png",
+        pdf=f"{GNOCCHI_DIR}/figures/fig3_synthetic_traversal.pdf",
+    log:
+        f"{LOGS}/gnocchi/fig3_synthetic_traversal.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/fig3_synthetic_traversal.tsv"
+    conda:
+        "../../envs/gnocchi.yaml"
+    params:
+        preset=PRESET,
+        seed=GNOCCHI_FIRST_SEED,
+        figure="fig3_synthetic_traversal",
+    script:
+        "../../scripts/gnocchi_plot.py"
+
+
+rule gnocchi_fig4_monkey_latents:
+    input:
+        **GNOCCHI_EVALUATION["mc_maze"],
+    output:
+        png=f"{GNOCCHI_DIR}/figures/fig4_monkey_latents.png",
+        pdf=f"{GNOCCHI_DIR}/figures/fig4_monkey_latents.pdf",
+    log:
+        f"{LOGS}/gnocchi/fig4_monkey_latents.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/fig4_monkey_latents.tsv"
+    conda:
+        "../../envs/gnocchi.yaml"
+    params:
+        preset=PRESET,
+        seed=GNOCCHI_FIRST_SEED,
+        figure="fig4_monkey_latents",
+    script:
+        "../../scripts/gnocchi_plot.py"
+
+
+rule gnocchi_fig5_monkey_heldout:
+    input:
+        **GNOCCHI_EVALUATION["mc_maze"],
+    output:
+        png=f"{GNOCCHI_DIR}/figures/fig5_monkey_heldout.png",
+        pdf=f"{GNOCCHI_DIR}/figures/fig5_monkey_heldout.pdf",
+    log:
+        f"{LOGS}/gnocchi/fig5_monkey_heldout.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/fig5_monkey_heldout.tsv"
+    conda:
+        "../../envs/gnocchi.yaml"
+    params:
+        preset=PRESET,
+        seed=GNOCCHI_FIRST_SEED,
+        figure="fig5_monkey_heldout",
+    script:
+        "../../scripts/gnocchi_plot.py"
+
+
+rule gnocchi_table1_disentanglement:
+    input:
+        expand(
+            f"{GNOCCHI_DIR}/evaluation/{{dataset}}/seed{{seed}}/metrics.json",
+            dataset=GNOCCHI_DATASETS,
+            seed=GNOCCHI_SEEDS,
+        ),
+    output:
+        csv=f"{GNOCCHI_DIR}/tables/table1_disentanglement.csv",
+        md=f"{GNOCCHI_DIR}/tables/table1_disentanglement.md",
+    log:
+        f"{LOGS}/gnocchi/table1_disentanglement.log",
+    benchmark:
+        f"{LOGS}/gnocchi/benchmarks/table1_disentanglement.tsv"
+    conda:
+        "../../envs/gnocchi.yaml"
+    params:
+        preset=PRESET,
+    script:
+        "../../scripts/gnocchi_table.py"

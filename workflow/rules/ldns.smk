@@ -1,6 +1,263 @@
-# ldns: rules are added by the ldns issue.
+# LDNS (Kapoor, Schulz et al. 2024): S4 autoencoder → latent diffusion → rates → spikes.
+# Per dataset an autoencoder; per diffusion model (dataset × conditioning) a denoiser and its
+# samples; LFADS baselines; a spike-history GLM; Tables 1-3 and every figure of the inventory.
 
 
-def ldns_targets():
-    """Every ldns figure and table of the inventory."""
-    return []
+include: "ldns_common.smk"
+
+
+rule ldns_autoencoder:
+    input:
+        data=f"{RESULTS}/data/{{dataset}}.h5",
+    output:
+        model=f"{LDNS_OUT}/models/{{dataset}}/autoencoder/selected.pt",
+        latents=f"{LDNS_OUT}/models/{{dataset}}/latents.npz",
+    log:
+        f"{LDNS_LOGS}/autoencoder_{{dataset}}.log",
+    wildcard_constraints:
+        dataset=LDNS_DATASETS,
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=ldns_resources("autoencoder")["gpu"],
+        mem_mb=ldns_resources("autoencoder")["mem_mb"],
+        runtime=ldns_resources("autoencoder")["runtime"],
+    params:
+        cfg=lambda w: LDNS["autoencoder"][w.dataset],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../../scripts/ldns_autoencoder.py"
+
+
+rule ldns_denoiser:
+    input:
+        data=lambda w: f"{RESULTS}/data/{ldns_dataset(w.model)}.h5",
+        latents=lambda w: ldns_latents(ldns_dataset(w.model)),
+    output:
+        model=f"{LDNS_OUT}/models/{{model}}/denoiser/model.pt",
+    log:
+        f"{LDNS_LOGS}/denoiser_{{model}}.log",
+    wildcard_constraints:
+        model=LDNS_MODELS,
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=ldns_resources("denoiser")["gpu"],
+        mem_mb=ldns_resources("denoiser")["mem_mb"],
+        runtime=ldns_resources("denoiser")["runtime"],
+    params:
+        cfg=lambda w: LDNS["denoiser"][w.model],
+        diffusion=LDNS["diffusion"],
+        behavior=LDNS["behavior"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../../scripts/ldns_denoiser.py"
+
+
+rule ldns_sample:
+    input:
+        data=lambda w: f"{RESULTS}/data/{ldns_dataset(w.model)}.h5",
+        latents=lambda w: ldns_latents(ldns_dataset(w.model)),
+        autoencoder=lambda w: f"{LDNS_OUT}/models/{ldns_dataset(w.model)}/autoencoder/selected.pt",
+        denoiser=f"{LDNS_OUT}/models/{{model}}/denoiser/model.pt",
+    output:
+        f"{LDNS_OUT}/samples/{{model}}.npz",
+    log:
+        f"{LDNS_LOGS}/sample_{{model}}.log",
+    wildcard_constraints:
+        model=LDNS_MODELS,
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=ldns_resources("sample")["gpu"],
+        mem_mb=ldns_resources("sample")["mem_mb"],
+        runtime=ldns_resources("sample")["runtime"],
+    params:
+        cfg=lambda w: LDNS["denoiser"][w.model],
+        diffusion=LDNS["diffusion"],
+        sampling=LDNS["sampling"],
+        behavior=LDNS["behavior"],
+        seed=config["seed"],
+    script:
+        "../../scripts/ldns_sample.py"
+
+
+rule ldns_lfads:
+    input:
+        data=f"{RESULTS}/data/{{dataset}}.h5",
+    output:
+        model=f"{LDNS_OUT}/models/{{dataset}}/lfads/model.pt",
+        samples=f"{LDNS_OUT}/samples/{{dataset}}_lfads.npz",
+    log:
+        f"{LDNS_LOGS}/lfads_{{dataset}}.log",
+    wildcard_constraints:
+        dataset="lorenz|mc_maze",
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=ldns_resources("lfads")["gpu"],
+        mem_mb=ldns_resources("lfads")["mem_mb"],
+        runtime=ldns_resources("lfads")["runtime"],
+    params:
+        cfg=lambda w: LDNS["lfads"][w.dataset],
+        length_factor=LDNS["sampling"]["length_factor"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../../scripts/ldns_lfads.py"
+
+
+rule ldns_spike_history:
+    input:
+        data=f"{RESULTS}/data/mc_maze.h5",
+        latents=ldns_latents("mc_maze"),
+        ldns=ldns_samples("mc_maze_unconditional"),
+        lfads=ldns_samples("mc_maze_lfads"),
+    output:
+        model=f"{LDNS_OUT}/models/mc_maze/spike_history/model.pt",
+        samples=ldns_samples("mc_maze_spike_history"),
+    log:
+        f"{LDNS_LOGS}/spike_history_mc_maze.log",
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=ldns_resources("spike_history")["gpu"],
+        mem_mb=ldns_resources("spike_history")["mem_mb"],
+        runtime=ldns_resources("spike_history")["runtime"],
+    params:
+        cfg=LDNS["spike_history"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../../scripts/ldns_spike_history.py"
+
+
+rule ldns_table1:
+    input:
+        data=f"{RESULTS}/data/mc_maze.h5",
+        ldns=ldns_samples("mc_maze_unconditional"),
+        lfads=ldns_samples("mc_maze_lfads"),
+        spike_history=ldns_samples("mc_maze_spike_history"),
+    output:
+        csv=f"{LDNS_OUT}/tables/table1_monkey_metrics.csv",
+        md=f"{LDNS_OUT}/tables/table1_monkey_metrics.md",
+    log:
+        f"{LDNS_LOGS}/table1.log",
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        cfg=LDNS["evaluation"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_table1.py"
+
+
+rule ldns_config_report:
+    input:
+        **{name: f"{RESULTS}/data/{name}.h5" for name in LDNS["autoencoder"]},
+    output:
+        fig1_png=f"{LDNS_OUT}/figures/fig1_schematic.png",
+        fig1_pdf=f"{LDNS_OUT}/figures/fig1_schematic.pdf",
+        table2_csv=f"{LDNS_OUT}/tables/table2_autoencoder_hparams.csv",
+        table2_md=f"{LDNS_OUT}/tables/table2_autoencoder_hparams.md",
+        table3_csv=f"{LDNS_OUT}/tables/table3_diffusion_hparams.csv",
+        table3_md=f"{LDNS_OUT}/tables/table3_diffusion_hparams.md",
+    log:
+        f"{LDNS_LOGS}/config_report.log",
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        ldns=LDNS,
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_config_report.py"
+
+
+rule ldns_figures_lorenz:
+    input:
+        data=f"{RESULTS}/data/lorenz.h5",
+        latents=ldns_latents("lorenz"),
+        samples=ldns_samples("lorenz_unconditional"),
+        lfads=ldns_samples("lorenz_lfads"),
+    output:
+        png=ldns_figures(LDNS_LORENZ_FIGURES, "png"),
+        pdf=ldns_figures(LDNS_LORENZ_FIGURES, "pdf"),
+    log:
+        f"{LDNS_LOGS}/figures_lorenz.log",
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        evaluation=LDNS["evaluation"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_plot_lorenz.py"
+
+
+rule ldns_fig3_human:
+    input:
+        data=f"{RESULTS}/data/human.h5",
+        latents=ldns_latents("human"),
+        samples=ldns_samples("human_length"),
+    output:
+        png=f"{LDNS_OUT}/figures/fig3_human.png",
+        pdf=f"{LDNS_OUT}/figures/fig3_human.pdf",
+    log:
+        f"{LDNS_LOGS}/fig3_human.log",
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        evaluation=LDNS["evaluation"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_plot_human.py"
+
+
+rule ldns_figures_mc_maze:
+    input:
+        data=f"{RESULTS}/data/mc_maze.h5",
+        latents=ldns_latents("mc_maze"),
+        ldns=ldns_samples("mc_maze_unconditional"),
+        lfads=ldns_samples("mc_maze_lfads"),
+        spike_history=ldns_samples("mc_maze_spike_history"),
+        table1=f"{LDNS_OUT}/tables/table1_monkey_metrics.csv",
+    output:
+        png=ldns_figures(LDNS_MONKEY_FIGURES, "png"),
+        pdf=ldns_figures(LDNS_MONKEY_FIGURES, "pdf"),
+    log:
+        f"{LDNS_LOGS}/figures_mc_maze.log",
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        evaluation=LDNS["evaluation"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_plot_monkey.py"
+
+
+rule ldns_conditional:
+    input:
+        data=f"{RESULTS}/data/mc_maze.h5",
+        latents=ldns_latents("mc_maze"),
+        angle=ldns_samples("mc_maze_angle"),
+        velocity=ldns_samples("mc_maze_velocity"),
+    output:
+        csv=f"{LDNS_OUT}/evaluation/velocity_decoding.csv",
+        md=f"{LDNS_OUT}/evaluation/velocity_decoding.md",
+        png=f"{LDNS_OUT}/figures/fig5_conditional.png",
+        pdf=f"{LDNS_OUT}/figures/fig5_conditional.pdf",
+    log:
+        f"{LDNS_LOGS}/conditional.log",
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        behavior=LDNS["behavior"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_conditional.py"

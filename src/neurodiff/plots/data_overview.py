@@ -139,14 +139,15 @@ def plot_lorenz_overview(ds: TidyDataset, preset: str) -> Figure:
     grid = fig.add_gridspec(2, 3, width_ratios=[1.1, 1, 1], wspace=0.12)
     ax_lat = fig.add_subplot(grid[0, 0], projection="3d")
     ax_rate = fig.add_subplot(grid[0, 1:])
-    ax_raster = fig.add_subplot(grid[1, 1:], sharex=ax_rate)
     ax_mean = fig.add_subplot(grid[1, 0])
+    ax_raster = fig.add_subplot(grid[1, 1:], sharex=ax_rate)
 
     for trial, color in zip(_spread(ds.n_trials, 4), categorical_colors(4), strict=False):
         x, y, z = latents[trial].T
         ax_lat.plot(x, y, z, color=color, lw=0.8, label=f"trial {trial}")
         ax_lat.scatter(x[:1], y[:1], z[:1], color=color, s=8)
     ax_lat.set(xlabel="$z_1$", ylabel="$z_2$", zlabel="$z_3$", title="latents (a.u.)")
+    ax_lat.set_box_aspect(None, zoom=0.82)
     ax_lat.tick_params(labelsize=6, pad=0)
     for axis in (ax_lat.xaxis, ax_lat.yaxis, ax_lat.zaxis):
         axis.labelpad = -4
@@ -154,9 +155,10 @@ def plot_lorenz_overview(ds: TidyDataset, preset: str) -> Figure:
 
     trial = 0
     t = np.arange(ds.n_bins)
-    image = ax_rate.imshow(rates[trial].T, aspect="auto", cmap=RATE_CMAP,
+    image = ax_rate.imshow(rates[trial].T, aspect="auto", cmap=RATE_CMAP, vmin=0,
+                           vmax=float(np.percentile(rates[trial], 99)),
                            extent=(-0.5, ds.n_bins - 0.5, ds.n_channels - 0.5, -0.5))
-    fig.colorbar(image, ax=ax_rate, label="rate (spikes/bin)", pad=0.01)
+    fig.colorbar(image, ax=ax_rate, label="rate (spikes/bin)", pad=0.01, extend="max")
     ax_rate.set(ylabel="neuron", title=f"true firing rates, trial {trial}")
     ax_rate.tick_params(labelbottom=False)
     _draw_raster(ax_raster, ds.signals[trial], t)
@@ -165,13 +167,13 @@ def plot_lorenz_overview(ds: TidyDataset, preset: str) -> Figure:
     spikes_bar.locator = MaxNLocator(integer=True)
 
     neurons = np.arange(ds.n_channels)
-    ax_mean.bar(neurons, ds.signals.mean(axis=(0, 1)), width=1.0, color=COLORS["spread"],
-                label="data")
-    ax_mean.plot(neurons, rates.mean(axis=(0, 1)), ".", ms=3, color=COLORS["truth"],
-                 label="true rate")
+    data_mean, true_mean = ds.signals.mean(axis=(0, 1)), rates.mean(axis=(0, 1))
+    ax_mean.bar(neurons, data_mean, width=1.0, color=COLORS["spread"], label="data")
+    ax_mean.plot(neurons, true_mean, ".", ms=3, color=COLORS["truth"], label="true rate")
+    top = max(float(data_mean.max()), float(true_mean.max()), 1e-3)
     ax_mean.set(xlabel="neuron", ylabel="mean rate (spikes/bin)", title="mean rate per neuron",
-                xlim=(-1, ds.n_channels))
-    ax_mean.legend(loc="upper right")
+                xlim=(-1, ds.n_channels), ylim=(0, 1.3 * top))
+    ax_mean.legend(loc="upper right", ncols=2)
     return _finish(fig, [ax_lat, ax_rate, ax_mean, ax_raster],
                    f"Lorenz: data overview ({_counts_summary(ds)})", preset)
 
@@ -208,8 +210,8 @@ def plot_mc_maze_overview(ds: TidyDataset, preset: str) -> Figure:
         for c, color in zip(conds[shown], angle_colors(cond_angles[shown]), strict=True):
             ax.plot(t, rates[condition == c, :, neuron].mean(axis=0), color=color)
         ax.axvline(0, color=COLORS["event"], ls="--", lw=0.8)
-        ax.set(xlabel="time from movement onset (ms)", title=f"PSTH, neuron {neuron}")
-    psth_axes[0].set_ylabel("rate (Hz)")
+        ax.set(xlabel="time from movement onset (ms)", ylabel="rate (Hz)",
+               title=f"PSTH, neuron {neuron}")
 
     position = np.cumsum(velocity * ds.bin_size_s, axis=1)
     for trial in _spread(ds.n_trials, MAX_TRAJECTORIES):
@@ -248,7 +250,7 @@ def plot_mc_rtt_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_vel.axhline(0, color=COLORS["event"], lw=0.5)
     ax_vel.set(ylabel=f"velocity ({BEHAVIOR_UNITS['finger_vel']})",
                title=f"finger velocity, trial {trial}")
-    ax_vel.legend(loc="upper right", ncols=2)
+    ax_vel.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, borderaxespad=0)
 
     population = _rate_hz(ds.signals, ds.bin_size_s).mean(axis=2)
     mean, std = population.mean(axis=0), population.std(axis=0)
@@ -258,7 +260,7 @@ def plot_mc_rtt_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_pop.plot(t, population[trial], color=COLORS["model"], lw=0.8, label=f"trial {trial}")
     ax_pop.set(xlabel="time from trial start (ms)", ylabel="rate per neuron (Hz)",
                title="population rate")
-    ax_pop.legend(loc="upper right", ncols=2)
+    ax_pop.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, borderaxespad=0)
     for ax in (ax_raster, ax_vel):
         ax.tick_params(labelbottom=False)
     return _finish(fig, [ax_raster, ax_vel, ax_pop],
@@ -353,12 +355,12 @@ def plot_reaching_overview(ds: TidyDataset, preset: str) -> Figure:
         held = bool(unseen[trials].any())
         ax_path.plot(*path.T, color=color, ls="--" if held else "-", lw=1.0)
         ax_path.plot(*path[-1], "o", ms=4, color=color, mfc="white" if held else color)
-    ax_path.set(xlabel="x (a.u.)", ylabel="y (a.u.)", title="mean hand path per condition",
+    ax_path.set(xlabel="x (m)", ylabel="y (m)", title="mean hand path per condition",
                 aspect="equal")
     ax_path.legend(handles=[Line2D([], [], color="0.3", label="seen"),
                             Line2D([], [], color="0.3", ls="--", marker="o", mfc="white",
                                    label="held out")],
-                   loc="lower left", fontsize=6, bbox_to_anchor=(0, 0), handlelength=2)
+                   loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6, handlelength=2)
 
     hand_speed = np.linalg.norm(velocity, axis=2)
     levels, profiles = _condition_mean(hand_speed, speed_index)
@@ -367,7 +369,7 @@ def plot_reaching_overview(ds: TidyDataset, preset: str) -> Figure:
         color = cmap(0.15 + 0.7 * level / max(1, levels.max()))
         ax_speed.plot(t, profile, color=color,
                       label=f"speed {np.mean(speed[speed_index == level]):.2g}")
-    ax_speed.set(xlabel="time (ms)", ylabel="hand speed (a.u./s)", title="speed by speed level")
+    ax_speed.set(xlabel="time (ms)", ylabel="hand speed (m/s)", title="speed by speed level")
     ax_speed.legend(loc="upper right", fontsize=6)
 
     rates = _rate_hz(ds.signals, ds.bin_size_s)

@@ -22,6 +22,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import Colormap, ListedColormap, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 
 from neurodiff.io import atomic_path  # noqa: E402
 
@@ -29,6 +30,7 @@ PNG_DPI = 150
 FIGURE_FORMATS = ("png", "pdf")
 PANEL_LABEL_GID = "panel-label"
 PRESET_STAMP_GID = "preset-stamp"
+PRESET_STAMP_STRIP_IN = 0.14  # height kept free for the stamp under constrained layout
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies.
 CATEGORICAL = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
@@ -113,9 +115,17 @@ def label_panels(axes: Sequence[Axes], start: str = "a") -> None:
 
 
 def stamp_preset(fig: Figure, preset: str) -> None:
-    """Write '<preset> preset' in the bottom-right corner, so every figure states its preset."""
+    """Write '<preset> preset' in the bottom-right corner, so every figure states its preset.
+
+    Under constrained layout a strip along the bottom edge is kept free for the stamp, so
+    it never overlaps an axis label.
+    """
     if not isinstance(preset, str) or not preset.strip():
         raise ValueError(f"preset must be a non-empty string, got {preset!r}")
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        strip = PRESET_STAMP_STRIP_IN / fig.get_figheight()
+        engine.set(rect=(0, strip, 1, 1 - strip))
     fig.text(0.998, 0.003, f"{preset} preset", ha="right", va="bottom", fontsize=6.5,
              color="0.45", style="italic", gid=PRESET_STAMP_GID)
 

@@ -1,0 +1,25 @@
+"""Rule benediff_fig2: pipeline schematic drawn from the configured models."""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from neurodiff.data.tidy import read_tidy
+from neurodiff.plots.benediff import fig2_schematic, schematic_facts
+from neurodiff.plots.style import save_figure
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    ds = read_tidy(snakemake.input[0], load_video=False)
+    with h5py.File(snakemake.input[0], "r") as f:
+        if "video" not in f:
+            raise ValueError(f"{snakemake.input[0]}: no 'video' dataset; BeNeDiff needs one")
+        _, n_frames, n_views, frame_size, _ = f["video"].shape
+    regions, counts = np.unique(ds.channels["region"], return_counts=True)
+    components = {r: int(counts[list(regions).index(r)]) for r in snakemake.params.regions}
+    facts = schematic_facts(snakemake.params.section, components, ds.behavior_names, n_frames,
+                            n_views, frame_size)
+    fig = fig2_schematic(facts, snakemake.params.preset)
+    save_figure(fig, Path(snakemake.output.png).with_suffix(""))
+    log.info("schematic for regions %s", components)

@@ -1,0 +1,42 @@
+"""Rule benediff_frame_ae: frame autoencoder of one session's video, and the scaled codes."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neurodiff.data.tidy import read_tidy
+from neurodiff.io import atomic_path
+from neurodiff.models.benediff.fit import (
+    run_dir_for,
+    save_frame_autoencoder,
+    train_frame_autoencoder,
+)
+from neurodiff.models.benediff.video import CodeScaler, decode_video, encode_video
+from neurodiff.runlog import logged_job
+from neurodiff.train import select_device
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    section, seed = snakemake.params.section, snakemake.params.seed
+    ds = read_tidy(snakemake.input[0])
+    if ds.video is None:
+        raise ValueError(f"{snakemake.input[0]}: no video; BeNeDiff needs behaviour video")
+    train_idx, test_idx = ds.indices("train"), ds.indices("test")
+    run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "frame_ae",
+                          {**section, "seed": seed, "shape": list(ds.video.shape[1:])})
+    model = train_frame_autoencoder(ds.video[train_idx], section, seed, run_dir,
+                                    snakemake.params.device)
+    save_frame_autoencoder(snakemake.output.model, model, section)
+    model.to(select_device(snakemake.params.device))
+    codes = encode_video(model, ds.video)
+    scaler = CodeScaler.fit(codes[train_idx])
+    unit = scaler.to_unit(torch.from_numpy(codes)).numpy()
+    with atomic_path(snakemake.output.codes) as tmp:
+        np.savez(tmp, codes=unit.astype(np.float32), low=scaler.low, high=scaler.high,
+                 split=ds.split.astype(str))
+    test_video = ds.video[test_idx]
+    mse = np.mean((decode_video(model, torch.from_numpy(codes[test_idx])) / 255.0
+                   - test_video / 255.0) ** 2)
+    log.info("codes %s per frame; held-out pixel MSE %.5f", codes.shape[1:2] + codes.shape[3:],
+             mse)

@@ -1,0 +1,35 @@
+"""Rule benediff_guided_sampling: guided and unguided behaviour videos of one session."""
+
+import numpy as np
+import pandas as pd
+import torch
+
+from neurodiff.data.tidy import read_tidy
+from neurodiff.io import atomic_path
+from neurodiff.models.benediff.fit import load_frame_autoencoder, load_video_diffusion
+from neurodiff.models.benediff.generate import guide_session
+from neurodiff.models.benediff.results import RegionLVMs
+from neurodiff.models.benediff.video import CodeScaler
+from neurodiff.runlog import logged_job
+from neurodiff.train import select_device
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    ds = read_tidy(snakemake.input.data)
+    with np.load(snakemake.input.codes) as f:
+        codes, scaler = f["codes"], CodeScaler(f["low"], f["high"])
+    regions = {}
+    for path in snakemake.input.latents:
+        fitted = RegionLVMs.load(path)
+        regions[fitted.region] = fitted
+    unet, schedule = load_video_diffusion(snakemake.input.diffusion)
+    samples, rows = guide_session(ds, codes, scaler,
+                                  load_frame_autoencoder(snakemake.input.autoencoder), unet,
+                                  schedule, regions, snakemake.params.section,
+                                  select_device(snakemake.params.device))
+    samples.save(snakemake.output.samples, ds.behavior_names)
+    table = pd.DataFrame(rows).assign(session=snakemake.wildcards.session)
+    with atomic_path(snakemake.output.specificity) as tmp:
+        table.to_csv(tmp, index=False)
+    log.info("specificity (mean over seeds):\n%s",
+             table.groupby(["reader", "region", "factor"])["specificity"].mean().round(2))

@@ -1,0 +1,25 @@
+"""Rule benediff_lvm: every LVM method × seed of one region-hemisphere of one session."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from neurodiff.data.tidy import read_tidy
+from neurodiff.io import atomic_path
+from neurodiff.models.benediff.fit import fit_region_lvms
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    params = snakemake.params
+    ds = read_tidy(snakemake.input[0], load_video=False)
+    region = snakemake.wildcards.region
+    fitted = fit_region_lvms(ds, region, params.lvm, params.metrics, params.seeds,
+                             Path(snakemake.output.latents).parent / "runs", params.device)
+    fitted.save(snakemake.output.latents)
+    metrics = pd.DataFrame(fitted.metrics).assign(session=snakemake.wildcards.session)
+    with atomic_path(snakemake.output.metrics) as tmp:
+        metrics.to_csv(tmp, index=False)
+    summary = metrics.groupby("method")[["neural_r2", "behavior_r2", "mig"]].mean()
+    log.info("%s %s:\n%s", snakemake.wildcards.session, region, summary.round(3))

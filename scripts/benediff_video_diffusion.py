@@ -1,0 +1,26 @@
+"""Rule benediff_video_diffusion: space-time U-Net diffusion model of one session's codes."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neurodiff.models.benediff.fit import (
+    build_schedule,
+    run_dir_for,
+    save_video_diffusion,
+    train_video_diffusion,
+)
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    section, seed = snakemake.params.section, snakemake.params.seed
+    with np.load(snakemake.input.codes) as f:
+        codes, split = f["codes"], f["split"]
+    train_codes = codes[split == "train"]
+    run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "diffusion",
+                          {**section, "seed": seed, "shape": list(codes.shape[1:])})
+    model = train_video_diffusion(train_codes, section, seed, run_dir, snakemake.params.device)
+    save_video_diffusion(snakemake.output.model, model, build_schedule(section))
+    log.info("trained on %d code videos of shape %s", len(train_codes), train_codes.shape[1:])

@@ -1,0 +1,21 @@
+"""Rule gnocchi_evaluate: disentanglement, traversal and unseen-condition metrics of one seed."""
+
+import numpy as np
+import torch
+
+from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.models.gnocchi.evaluation import run_evaluation
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    dataset, seed = snakemake.wildcards.dataset, int(snakemake.wildcards.seed)
+    metrics, arrays = run_evaluation(snakemake.input.data, dataset, snakemake.params.cfg,
+                                     snakemake.input.gnocchi, snakemake.input.lfads, seed)
+    for model, values in metrics.items():
+        log.info("%s %s seed %d: %s", dataset, model, seed,
+                 {k: round(v, 4) for k, v in values.items()})
+    with atomic_path(snakemake.output.arrays) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    write_json_atomic(snakemake.output.metrics,
+                      {"dataset": dataset, "seed": seed, "models": metrics})

@@ -1,0 +1,37 @@
+"""Rules gnocchi_fig*: draw one GNOCCHI figure from the evaluation arrays and metrics."""
+
+from pathlib import Path
+
+from neurodiff.plots import gnocchi as plots
+from neurodiff.runlog import logged_job
+
+FROM_EVALUATION = {
+    "fig2_synthetic_latents": plots.plot_synthetic_latents,
+    "fig3_synthetic_traversal": plots.plot_synthetic_traversal,
+    "fig4_monkey_latents": plots.plot_monkey_latents,
+    "fig5_monkey_heldout": plots.plot_monkey_heldout,
+}
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    figure, preset = snakemake.params.figure, snakemake.params.preset
+    stem = Path(snakemake.output.png).with_suffix("")
+    if figure == "fig1_schematic":
+        # the model code (torch) is needed only here: the noised example trial
+        from neurodiff.models.gnocchi.experiment import (
+            example_trial_and_noise,
+            load_experiment_data,
+            shape_summary,
+        )
+
+        cfg = snakemake.params.cfg
+        data = {name: load_experiment_data(snakemake.input[name], name, cfg["datasets"][name])
+                for name in ("reaching", "mc_maze")}
+        example, noised = example_trial_and_noise(
+            data["reaching"], cfg["datasets"]["reaching"], cfg["gnocchi"]["model"], seed=0)
+        shapes = {name: shape_summary(d) for name, d in data.items()}
+        plots.plot_schematic(cfg, example, noised, shapes, preset, stem)
+    else:
+        arrays = plots.load_arrays(snakemake.input.arrays)
+        metrics = plots.load_seed_metrics(snakemake.input.metrics)
+        FROM_EVALUATION[figure](arrays, metrics, snakemake.params.seed, preset, stem)
+    log.info("wrote %s.png/.pdf", stem)

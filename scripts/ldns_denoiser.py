@@ -1,0 +1,32 @@
+"""Rule ldns_denoiser: train one latent diffusion model (EMA weights kept by the training loop)."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from neurodiff.data.tidy import read_tidy
+from neurodiff.diffusion import make_schedule
+from neurodiff.models.ldns.fit import train_denoiser
+from neurodiff.models.ldns.generate import EncodedData, denoiser_inputs, read_npz
+from neurodiff.models.ldns.settings import (
+    BehaviorSettings,
+    DenoiserSettings,
+    DiffusionSettings,
+    from_mapping,
+)
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    name = snakemake.wildcards.model
+    settings = from_mapping(DenoiserSettings, snakemake.params.cfg, f"ldns.denoiser.{name}")
+    diffusion = from_mapping(DiffusionSettings, snakemake.params.diffusion, "ldns.diffusion")
+    behavior = from_mapping(BehaviorSettings, snakemake.params.behavior, "ldns.behavior")
+    encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
+    inputs = denoiser_inputs(encoded, read_tidy(snakemake.input.data), settings, behavior)
+    log.info("%s: %d training sequences %s, conditions %s", name, len(inputs.x0),
+             tuple(inputs.x0.shape[1:]), list(inputs.cond))
+    train_denoiser(inputs, settings, make_schedule(**asdict(diffusion)),
+                   Path(snakemake.output.model).parent, snakemake.params.seed,
+                   snakemake.params.device)

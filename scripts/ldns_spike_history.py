@@ -1,0 +1,30 @@
+"""Rule ldns_spike_history: fit the spike-history GLM on AE rates, resample every method with it."""
+
+from pathlib import Path
+
+import torch
+
+from neurodiff.data.tidy import read_tidy
+from neurodiff.models.ldns.evaluation import spike_history_sources
+from neurodiff.models.ldns.fit import channels_first, channels_last, train_spike_history
+from neurodiff.models.ldns.generate import EncodedData, read_npz, write_npz
+from neurodiff.models.ldns.settings import SpikeHistorySettings, from_mapping
+from neurodiff.models.ldns.spike_history import sample_spike_history
+from neurodiff.runlog import logged_job
+
+with logged_job(snakemake.log[0], snakemake.rule) as log:
+    torch.set_num_threads(snakemake.threads)
+    settings = from_mapping(SpikeHistorySettings, snakemake.params.cfg, "ldns.spike_history")
+    ds = read_tidy(snakemake.input.data)
+    encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
+    train = ds.indices("train")
+    glm = train_spike_history(ds.signals[train], encoded.rates[train], settings,
+                              Path(snakemake.output.model).parent, snakemake.params.seed,
+                              snakemake.params.device)
+    sources = spike_history_sources(read_npz(snakemake.input.ldns), read_npz(snakemake.input.lfads))
+    generator = torch.Generator().manual_seed(snakemake.params.seed)
+    arrays = {name: channels_last(sample_spike_history(glm, channels_first(rates), generator,
+                                                       settings.sample_cap))
+              for name, rates in sources.items()}
+    write_npz(snakemake.output.samples, arrays)
+    log.info("spike-history samples: %s", {k: v.shape for k, v in arrays.items()})

@@ -1,0 +1,106 @@
+"""BeNeDiff's tables: LVM metrics (table 1) and guided-video specificity (table 2).
+
+Every number is aggregated from the per-run CSVs the training and sampling rules write:
+mean ± std over LVM seeds. Table 1 adds, per session and method, a row "all regions": the
+metric averaged over regions within each seed, then mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neurodiff.io import atomic_path, write_text_atomic
+from neurodiff.models.benediff.lvm import METHOD_LABELS
+
+TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig")
+TABLE2_METRICS = ("encoder_r2", "latent_variance_ratio", "target_ratio", "other_ratio",
+                  "specificity")
+ALL_REGIONS = "all regions"
+
+
+def _mean_std(frame: pd.DataFrame, keys: list[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (ddof 1; 0 for one seed) and count of each metric per group of `keys`."""
+    grouped = frame.groupby(keys, sort=False)[list(metrics)]
+    means = grouped.mean().add_suffix("_mean")
+    stds = grouped.std(ddof=1).fillna(0.0).add_suffix("_std")
+    out = pd.concat([means, stds], axis=1).reset_index()
+    out["n_seeds"] = grouped.size().to_numpy()
+    return out
+
+
+def table1_lvm_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Neural R², behaviour R², MIG per session, region and method (plus all regions)."""
+    missing = {"session", "region", "method", "seed", *TABLE1_METRICS} - set(metrics.columns)
+    if missing:
+        raise ValueError(f"LVM metrics lack columns {sorted(missing)}")
+    per_region = _mean_std(metrics, ["session", "region", "method"], TABLE1_METRICS)
+    region_means = metrics.groupby(["session", "method", "seed"], sort=False)[
+        list(TABLE1_METRICS)].mean().reset_index().assign(region=ALL_REGIONS)
+    overall = _mean_std(region_means, ["session", "region", "method"], TABLE1_METRICS)
+    table = pd.concat([per_region, overall], ignore_index=True)
+    table.insert(3, "method_label", table["method"].map(METHOD_LABELS))
+    return table
+
+
+def table2_guidance_specificity(rows: pd.DataFrame, planted: dict[tuple[str, str, str], bool]
+                                ) -> pd.DataFrame:
+    """Specificity per session, region, activated factor and label reader.
+
+    `planted[(session, region, factor)]` says whether the simulation planted the factor in the
+    region (empty for real data: the column then reads "unknown").
+    """
+    missing = {"session", "region", "factor", "reader", *TABLE2_METRICS} - set(rows.columns)
+    if missing:
+        raise ValueError(f"specificity rows lack columns {sorted(missing)}")
+    table = _mean_std(rows, ["session", "region", "factor", "reader"], TABLE2_METRICS)
+    keys = zip(table["session"], table["region"], table["factor"], strict=True)
+    table["planted"] = [("yes" if planted[key] else "no") if key in planted else "unknown"
+                        for key in keys]
+    return table
+
+
+def format_mean_std(table: pd.DataFrame, metrics: Sequence[str], digits: int = 3
+                    ) -> pd.DataFrame:
+    """Replace each metric's _mean/_std column pair by one "mean ± std" text column."""
+    out = table.copy()
+    for metric in metrics:
+        out[metric] = [f"{m:.{digits}f} ± {s:.{digits}f}"
+                       for m, s in zip(out[f"{metric}_mean"], out[f"{metric}_std"], strict=True)]
+        out = out.drop(columns=[f"{metric}_mean", f"{metric}_std"])
+    return out
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of a data frame (values as text)."""
+    cells = frame.astype(str).to_numpy()
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def write_table(frame: pd.DataFrame, display: pd.DataFrame, stem: str | Path, title: str,
+                notes: str) -> None:
+    """Write `<stem>.csv` (numbers) and `<stem>.md` (title, display table, notes) atomically."""
+    stem = Path(stem)
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    write_text_atomic(stem.with_suffix(".md"),
+                      f"# {title}\n\n{markdown_table(display)}\n{notes.strip()}\n")
+
+
+def planted_pairs(truth_planted: np.ndarray, region_names: Sequence[str],
+                  factor_names: Sequence[str], session: str, label_names: Sequence[str]
+                  ) -> dict[tuple[str, str, str], bool]:
+    """(session, region, label) → planted, from a simulation's truth arrays."""
+    pairs = {}
+    for i, region in enumerate(region_names):
+        for label in label_names:
+            if label in factor_names:
+                pairs[(session, region, label)] = bool(
+                    truth_planted[i, list(factor_names).index(label)])
+    return pairs

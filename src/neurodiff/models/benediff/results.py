@@ -1,0 +1,126 @@
+"""BeNeDiff's result containers, written by the training and sampling rules and read by the
+tables and figures (numpy only, so plotting does not import the models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodiff.io import atomic_path
+
+
+@dataclass
+class RegionLVMs:
+    """Every fitted LVM of one region-hemisphere: data, posterior means and metrics.
+
+    latents[method] (seeds, n, T, K) posterior means of all trials; reconstruction[method]
+    (n, T, N) and behavior[method] (n, T, L) of the first seed; gains[method] (seeds, L).
+    """
+
+    region: str
+    label_names: list[str]
+    split: np.ndarray
+    signals: np.ndarray
+    labels: np.ndarray
+    seeds: list[int]
+    latents: dict[str, np.ndarray]
+    reconstruction: dict[str, np.ndarray]
+    behavior: dict[str, np.ndarray]
+    gains: dict[str, np.ndarray]
+    metrics: list[dict[str, Any]]
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods in fitting order."""
+        return list(self.latents)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Trial indices of one split."""
+        return np.flatnonzero(self.split == split)
+
+    def save(self, path: str | Path) -> None:
+        """Write to one .npz file atomically (metrics go to their own CSV)."""
+        arrays: dict[str, np.ndarray] = {
+            "region": np.array(self.region), "label_names": np.array(self.label_names),
+            "split": self.split.astype(str), "signals": self.signals, "labels": self.labels,
+            "seeds": np.array(self.seeds), "methods": np.array(self.methods)}
+        for field_name in ("latents", "reconstruction", "behavior", "gains"):
+            for method, value in getattr(self, field_name).items():
+                arrays[f"{field_name}__{method}"] = value
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RegionLVMs:
+        """Read a file written by `save` (metrics are not stored there)."""
+        with np.load(path) as f:
+            if "methods" not in f.files:
+                raise ValueError(f"{path} is not a BeNeDiff region file (no 'methods' array)")
+            methods = f["methods"].tolist()
+            per_method = {name: {m: f[f"{name}__{m}"] for m in methods}
+                          for name in ("latents", "reconstruction", "behavior", "gains")}
+            return cls(region=str(f["region"]), label_names=f["label_names"].tolist(),
+                       split=f["split"], signals=f["signals"], labels=f["labels"],
+                       seeds=f["seeds"].tolist(), metrics=[], **per_method)
+
+
+@dataclass
+class GuidedSamples:
+    """Generated videos' labels for every (seed, region, factor) group and the unguided twins.
+
+    labels[reader] (G, n, T, L) and unguided_labels[reader] (n, T, L); latent_variance (G, n)
+    and unguided_latent_variance (G, n) hold Var_t of the activated factor as the encoder reads
+    it. frames (G₀, n_saved, T, V, H, W) keeps the first `n_saved` videos of the groups of the
+    first seed (`frame_groups`), unguided_frames (n_saved, ...) their twins, for the figures.
+    """
+
+    groups: list[tuple[int, str, int]]
+    labels: dict[str, np.ndarray]
+    unguided_labels: dict[str, np.ndarray]
+    latent_variance: np.ndarray
+    unguided_latent_variance: np.ndarray
+    frame_groups: list[tuple[int, str, int]]
+    frames: np.ndarray
+    unguided_frames: np.ndarray
+
+    def save(self, path: str | Path, label_names: Sequence[str]) -> None:
+        """Write everything to one compressed .npz file atomically."""
+        arrays = {"label_names": np.array(label_names), "readers": np.array(list(self.labels)),
+                  "latent_variance": self.latent_variance,
+                  "unguided_latent_variance": self.unguided_latent_variance,
+                  "frames": self.frames, "unguided_frames": self.unguided_frames}
+        for name, groups in (("groups", self.groups), ("frame_groups", self.frame_groups)):
+            arrays[f"{name}_seed"] = np.array([g[0] for g in groups])
+            arrays[f"{name}_region"] = np.array([g[1] for g in groups])
+            arrays[f"{name}_factor"] = np.array([g[2] for g in groups])
+        for name in self.labels:
+            arrays[f"labels__{name}"] = self.labels[name]
+            arrays[f"unguided_labels__{name}"] = self.unguided_labels[name]
+        with atomic_path(path) as tmp:
+            np.savez_compressed(tmp, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple[GuidedSamples, list[str]]:
+        """Read a file written by `save`: the samples and the label names."""
+        with np.load(path) as f:
+            if "readers" not in f.files:
+                raise ValueError(f"{path} is not a BeNeDiff guided-samples file")
+            readers = f["readers"].tolist()
+
+            def groups(name: str) -> list[tuple[int, str, int]]:
+                return list(zip(f[f"{name}_seed"].tolist(), f[f"{name}_region"].tolist(),
+                                f[f"{name}_factor"].tolist(), strict=True))
+
+            samples = cls(groups=groups("groups"),
+                          labels={r: f[f"labels__{r}"] for r in readers},
+                          unguided_labels={r: f[f"unguided_labels__{r}"] for r in readers},
+                          latent_variance=f["latent_variance"],
+                          unguided_latent_variance=f["unguided_latent_variance"],
+                          frame_groups=groups("frame_groups"), frames=f["frames"],
+                          unguided_frames=f["unguided_frames"])
+            return samples, f["label_names"].tolist()

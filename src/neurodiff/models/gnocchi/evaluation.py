@@ -1,0 +1,494 @@
+"""Evaluation of GNOCCHI and LFADS codes: disentanglement, traversal, unseen-condition generation.
+
+Codes: GNOCCHI's c (encoder output); LFADS's initial-condition posterior mean g₀ projected on
+its first L principal components (fitted on the training trials), L = GNOCCHI's code size
+(gnocchi.md §4). Both are evaluated the same way:
+
+1. Disentanglement of the codes of the evaluation trials w.r.t. the three factors (all
+   continuous): MIG, DCI (regressors fitted on training-trial codes, scored on evaluation
+   trials), SAP and the held-out linear decoding R² of each factor.
+2. Traversal selectivity: base trials (evaluation trials) are re-generated with one code axis
+   set to mean + v·std (v on a grid in ±`traversal_range`), for GNOCCHI from their reverse-DDIM
+   noise x_T (InfoDiffusion's traversal, with the code passed during inversion), for LFADS by
+   moving g₀ along the principal axis and running the generator. A ridge decoder trained on real
+   trials (time-window means of smoothed activity → factors) reads the factors from the
+   generated activity; the change of each factor (range of its base-mean over the grid,
+   in units of its spread over the training trials) gives `traversal_selectivity`.
+3. Unseen conditions: a linear (ridge) map from factors to codes (GNOCCHI) or to g₀ (LFADS) is
+   fitted on the training trials and evaluated at the factors of every real trial of the unseen
+   conditions; one trial is generated per real trial (GNOCCHI: fresh x_T; LFADS: the generator
+   from g₀). Rates give Poisson spikes. Scores against the real unseen trials:
+   - decoded kinematics: a ridge velocity decoder trained on real training trials (smoothed
+     activity at t → hand velocity at t + lag) is applied to the generated activity;
+     `velocity_r2` is the R² (x and y pooled, variance-weighted) of the condition-mean decoded
+     velocity vs the real condition-mean hand velocity; `endpoint_error_deg` the angle between the end point of the condition-mean
+     decoded trajectory and the real mean reach angle;
+   - `psth_r2`: R² of generated vs real condition-mean smoothed activity (PSTHs) over
+     conditions × time, pooled over neurons (variance-weighted);
+   - spike statistics: RMSE of per-neuron mean rates (Hz), mean absolute difference of
+     per-neuron Fano factors of trial spike counts (within condition), RMSE of pairwise
+     correlations (`neurodiff.metrics.spikes.rmse_correlations`).
+   The "data" reference scores one random half of the real unseen trials against the other
+   half with the same functions (decoded from real activity instead of generated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+
+from neurodiff.metrics.disentangle import (
+    dci,
+    linear_decoding_r2,
+    mig,
+    mutual_information_matrix,
+    sap,
+    traversal_selectivity,
+)
+from neurodiff.metrics.spikes import (
+    fit_velocity_decoder,
+    predict_velocity,
+    rmse_correlations,
+    smooth_spikes,
+)
+from neurodiff.models.baselines.lfads import LFADS
+from neurodiff.models.gnocchi.experiment import (
+    ExperimentData,
+    circular_mean,
+    gnocchi_transform,
+    load_experiment_data,
+    load_model,
+    model_settings,
+)
+from neurodiff.models.gnocchi.model import Gnocchi
+from neurodiff.models.gnocchi.transform import SignalTransform
+
+# ---------------------------------------------------------------- decoders trained on real data
+
+
+@dataclass
+class RealDecoders:
+    """Ridge decoders fitted on real training trials, and the smoothing they expect."""
+
+    velocity: Ridge
+    factors: Ridge
+    factor_std: np.ndarray
+    smooth_sigma_bins: float
+    n_windows: int
+    lag_bins: int
+
+    def smooth(self, activity: np.ndarray) -> np.ndarray:
+        """Activity (trials, T, N), counts or rates, smoothed as the decoders were trained."""
+        return smooth_spikes(np.asarray(activity, dtype=np.float64), self.smooth_sigma_bins)
+
+    def decode_velocity(self, activity: np.ndarray) -> np.ndarray:
+        """Hand velocity at bins lag … T−1 (trials, T − lag, 2) from activity (trials, T, N)."""
+        smoothed = self.smooth(activity)
+        return predict_velocity(self.velocity, smoothed[:, : smoothed.shape[1] - self.lag_bins])
+
+    def decode_factors(self, activity: np.ndarray) -> np.ndarray:
+        """Factors (trials, K) decoded from activity (trials, T, N)."""
+        return self.factors.predict(window_features(self.smooth(activity), self.n_windows))
+
+
+def window_features(smoothed: np.ndarray, n_windows: int) -> np.ndarray:
+    """Means over `n_windows` equal time windows, flattened: (trials, n_windows·N)."""
+    windows = np.array_split(np.arange(smoothed.shape[1]), n_windows)
+    return np.concatenate([smoothed[:, w].mean(axis=1) for w in windows], axis=1)
+
+
+def fit_real_decoders(data: ExperimentData, smooth_sigma_bins: float,
+                      cfg: Mapping[str, Any]) -> RealDecoders:
+    """Velocity and factor decoders from the real training trials' smoothed spikes."""
+    train = data.train_idx
+    smoothed = smooth_spikes(data.counts[train], smooth_sigma_bins)
+    lag = data.decoder_lag_bins
+    velocity = fit_velocity_decoder(smoothed[:, : data.n_bins - lag],
+                                    data.velocity[train][:, lag:], alpha=cfg["velocity_alpha"])
+    factors = Ridge(alpha=cfg["factor_alpha"]).fit(
+        window_features(smoothed, cfg["factor_windows"]), data.factors[train])
+    return RealDecoders(velocity, factors, data.factors[train].std(axis=0), smooth_sigma_bins,
+                        cfg["factor_windows"], lag)
+
+
+# ---------------------------------------------------------------- the two models behind one face
+
+
+class GnocchiCodes:
+    """GNOCCHI seen through its codes: encode, generate, traverse (latent = code)."""
+
+    label = "GNOCCHI"
+
+    def __init__(self, model: Gnocchi, transform: SignalTransform, ddim_steps: int,
+                 eta: float = 0.0) -> None:
+        self.model, self.transform, self.steps, self.eta = model.eval(), transform, ddim_steps, eta
+
+    def _model_space(self, counts: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.transform.forward(counts))
+
+    def latents(self, counts: np.ndarray) -> np.ndarray:
+        """Codes (trials, L) of count trials (trials, T, N)."""
+        return self.model.encode(self._model_space(counts)).numpy()
+
+    def fit_codes(self, train_latents: np.ndarray) -> None:
+        """Nothing to fit: the codes are the latents."""
+
+    def codes(self, latents: np.ndarray) -> np.ndarray:
+        """The codes themselves."""
+        return latents
+
+    def rates(self, latents: np.ndarray, n_bins: int, seed: int) -> np.ndarray:
+        """Rates (trials, T, N) generated by DDIM from fresh noise (seeded) given the codes."""
+        generator = torch.Generator().manual_seed(seed)
+        x0 = self.model.sample(torch.as_tensor(latents, dtype=torch.float32), n_bins,
+                               self.steps, self.eta, generator=generator)
+        return self.transform.inverse(x0.numpy())
+
+    def traversal_rates(self, base_counts: np.ndarray, axis: int,
+                        values: np.ndarray) -> np.ndarray:
+        """Rates (values, trials, T, N): base trials re-generated from their reverse-DDIM x_T."""
+        x0 = self._model_space(base_counts)
+        codes = self.model.encode(x0)
+        x_T = self.model.invert(x0, codes, self.steps)
+        moved = self.model.traverse(codes, axis, torch.as_tensor(values, dtype=torch.float32),
+                                    x_T, self.steps)
+        return np.stack([self.transform.inverse(m.numpy()) for m in moved])
+
+
+def lfads_rates_from_g0(model: LFADS, g0: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Rates (trials, n_bins, N) of the LFADS generator started at g0, inputs at their prior mean."""
+    model.eval()
+    inputs = None
+    if model.config.has_controller:
+        inputs = g0.new_zeros(g0.shape[0], n_bins, model.config.co_dim)
+    with torch.no_grad():
+        factors = model._unroll(g0, n_bins, prior_inputs=inputs, sample=False)["factors"]
+        return torch.exp(model.readout(factors))
+
+
+class LfadsCodes:
+    """LFADS seen through its codes: latent = g₀ posterior mean, code = its first L PCs."""
+
+    label = "LFADS"
+
+    def __init__(self, model: LFADS, code_dim: int) -> None:
+        if model.config.ic_dim < code_dim:
+            raise ValueError(f"LFADS ic_dim {model.config.ic_dim} < code_dim {code_dim}: cannot "
+                             "project g0 on code_dim principal components")
+        self.model, self.code_dim = model.eval(), code_dim
+        self.pca: PCA | None = None
+
+    def latents(self, counts: np.ndarray) -> np.ndarray:
+        """g₀ posterior means (trials, ic_dim)."""
+        return self.model.encode(torch.as_tensor(counts, dtype=torch.float32)).numpy()
+
+    def fit_codes(self, train_latents: np.ndarray) -> None:
+        """Fit the principal axes of g₀ on the training trials."""
+        self.pca = PCA(n_components=self.code_dim).fit(train_latents)
+
+    def codes(self, latents: np.ndarray) -> np.ndarray:
+        """Codes (trials, L): g₀ projected on its principal axes."""
+        if self.pca is None:
+            raise RuntimeError("call fit_codes on the training trials' latents first")
+        return self.pca.transform(latents)
+
+    def rates(self, latents: np.ndarray, n_bins: int, seed: int) -> np.ndarray:
+        """Rates (trials, T, N) of the generator from g₀ (deterministic; seed unused)."""
+        g0 = torch.as_tensor(latents, dtype=torch.float32)
+        return lfads_rates_from_g0(self.model, g0, n_bins).numpy().astype(np.float64)
+
+    def traversal_rates(self, base_counts: np.ndarray, axis: int,
+                        values: np.ndarray) -> np.ndarray:
+        """Rates (values, trials, T, N): base g₀ moved along principal axis `axis` to each value."""
+        g0 = self.latents(base_counts)
+        offset = self.codes(g0)[:, axis]
+        direction = self.pca.components_[axis]
+        n_bins = base_counts.shape[1]
+        return np.stack([self.rates(g0 + (v - offset)[:, None] * direction, n_bins, 0)
+                         for v in values])
+
+
+CodeModel = GnocchiCodes | LfadsCodes
+
+# ---------------------------------------------------------------- disentanglement
+
+
+def disentanglement_scores(codes: np.ndarray, data: ExperimentData,
+                           cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """MIG, DCI, SAP, linear R² per factor and the normalised MI matrix (see module docstring)."""
+    train, test = data.train_idx, data.eval_idx
+    continuous = [False] * data.factors.shape[1]
+    stacked = np.concatenate([codes[train], codes[test]])
+    stacked_factors = np.concatenate([data.factors[train], data.factors[test]])
+    fit_rows, test_rows = np.arange(train.size), np.arange(train.size, stacked.shape[0])
+    scores = dci(stacked, stacked_factors, model=cfg["dci_model"], discrete=continuous,
+                 train_idx=fit_rows, test_idx=test_rows, n_estimators=cfg["dci_estimators"])
+    r2 = linear_decoding_r2(stacked, stacked_factors, fit_rows, test_rows)
+    mi = mutual_information_matrix(codes[test], data.factors[test], cfg["mig_bins"], continuous)
+    entropy = np.diag(mutual_information_matrix(data.factors[test], data.factors[test],
+                                                cfg["mig_bins"], continuous))
+    out = {
+        "mig": mig(codes[test], data.factors[test], cfg["mig_bins"], continuous),
+        "dci_d": scores.disentanglement, "dci_c": scores.completeness,
+        "dci_i": scores.informativeness,
+        "sap": sap(codes[test], data.factors[test], continuous),
+        "normalised_mi": mi / entropy,
+    }
+    out |= {f"r2_{name}": float(v) for name, v in zip(factor_keys(data), r2, strict=True)}
+    return out
+
+
+def factor_keys(data: ExperimentData) -> list[str]:
+    """ASCII keys of the factors for metric names: cos, sin, speed/curvature."""
+    return ["cos", "sin", data.factor_names[2]]
+
+
+# ---------------------------------------------------------------- traversal
+
+
+def traversal_grid(train_codes: np.ndarray, axis: int, traversal_range: float,
+                   n_points: int) -> np.ndarray:
+    """Code values mean + v·std of one axis, v evenly spaced in [−range, range]."""
+    v = np.linspace(-traversal_range, traversal_range, n_points)
+    return train_codes[:, axis].mean() + v * train_codes[:, axis].std()
+
+
+def traversal_effects(
+    model: CodeModel, data: ExperimentData, decoders: RealDecoders, train_codes: np.ndarray,
+    base_idx: np.ndarray, cfg: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """Decoded factor changes (L, K), mean decoded trajectories (L, P, T', 2) and grid (L, P)."""
+    n_axes = train_codes.shape[1]
+    changes, trajectories, grids = [], [], []
+    for axis in range(n_axes):
+        grid = traversal_grid(train_codes, axis, cfg["traversal_range"], cfg["traversal_points"])
+        rates = model.traversal_rates(data.counts[base_idx], axis, grid)
+        flat = rates.reshape(-1, *rates.shape[2:])
+        factors = decoders.decode_factors(flat).reshape(len(grid), len(base_idx), -1).mean(1)
+        changes.append(np.ptp(factors, axis=0) / decoders.factor_std)
+        velocity = decoders.decode_velocity(flat).reshape(len(grid), len(base_idx), -1, 2)
+        trajectories.append(np.cumsum(velocity.mean(axis=1) * data.bin_size_s, axis=1))
+        grids.append(grid)
+    return {"changes": np.array(changes), "trajectories": np.array(trajectories),
+            "grid": np.array(grids)}
+
+
+# ---------------------------------------------------------------- unseen conditions
+
+
+def fit_factor_map(factors: np.ndarray, latents: np.ndarray, alpha: float) -> Ridge:
+    """Ridge map factors → latents (codes or g₀) fitted on the training trials."""
+    return Ridge(alpha=alpha).fit(factors, latents)
+
+
+def condition_means(values: np.ndarray, condition: np.ndarray,
+                    labels: np.ndarray) -> np.ndarray:
+    """Mean over the trials of each condition in `labels` order: (conditions, ...)."""
+    missing = sorted(set(labels.tolist()) - set(condition.tolist()))
+    if missing:
+        raise ValueError(f"conditions {missing} have no trials")
+    return np.stack([values[condition == label].mean(axis=0) for label in labels])
+
+
+def psth_r2(model_psth: np.ndarray, data_psth: np.ndarray) -> float:
+    """R² of PSTHs (conditions, T, N) over conditions × time, pooled over neurons.
+
+    1 − Σ(model − data)² / Σ(data − per-neuron mean)², i.e. per-neuron R² weighted by each
+    neuron's PSTH variance (weakly modulated neurons do not dominate).
+    """
+    if model_psth.shape != data_psth.shape:
+        raise ValueError(f"PSTH shapes differ: {model_psth.shape} vs {data_psth.shape}")
+    model_flat = model_psth.reshape(-1, model_psth.shape[-1])
+    data_flat = data_psth.reshape(-1, data_psth.shape[-1])
+    varying = data_flat.std(axis=0) > 0
+    if not varying.any():
+        raise ValueError("no neuron's real PSTH varies: PSTH R² undefined")
+    return float(r2_score(data_flat[:, varying], model_flat[:, varying],
+                          multioutput="variance_weighted"))
+
+
+def fano_factors(spikes: np.ndarray, condition: np.ndarray) -> np.ndarray:
+    """Per-neuron Fano factor of trial spike counts within conditions, averaged over them (N,)."""
+    totals = spikes.sum(axis=1)
+    per_condition = []
+    for label in np.unique(condition):
+        counts = totals[condition == label]
+        if counts.shape[0] < 2:
+            continue
+        mean = counts.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_condition.append(np.where(mean > 0, counts.var(axis=0, ddof=1) / mean, np.nan))
+    if not per_condition:
+        raise ValueError("Fano factors need a condition with at least 2 trials")
+    return np.nanmean(np.stack(per_condition), axis=0)
+
+
+def angle_difference_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Absolute angular difference in degrees, in [0, 180]."""
+    return np.degrees(np.abs(np.angle(np.exp(1j * (np.asarray(a) - np.asarray(b))))))
+
+
+def generation_scores(
+    gen_activity: np.ndarray, gen_spikes: np.ndarray, gen_condition: np.ndarray,
+    real_counts: np.ndarray, real_velocity: np.ndarray, real_angle: np.ndarray,
+    real_condition: np.ndarray, decoders: RealDecoders, bin_size_s: float,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Scores of generated trials vs real trials of the same conditions (module docstring).
+
+    gen_activity (trials, T, N): rates (or counts) the decoders read; gen_spikes: their spike
+    counts; real_*: the real trials, with their reach angles (rad) and hand velocity. Every
+    generated condition must have real trials. Returns the scores and, per condition (in
+    `labels` order), the decoded and true trajectories and both PSTHs.
+    """
+    labels = np.unique(gen_condition)
+    lag = decoders.lag_bins
+    decoded = condition_means(decoders.decode_velocity(gen_activity), gen_condition, labels)
+    true_vel = condition_means(real_velocity[:, lag:], real_condition, labels)
+    trajectory = np.cumsum(decoded * bin_size_s, axis=1)
+    end_angle = np.arctan2(trajectory[:, -1, 1], trajectory[:, -1, 0])
+    real_mean_angle = np.array([circular_mean(real_angle[real_condition == c]) for c in labels])
+    gen_psth = condition_means(decoders.smooth(gen_activity), gen_condition, labels)
+    real_psth = condition_means(decoders.smooth(real_counts), real_condition, labels)
+    rate_diff = (gen_spikes.mean(axis=(0, 1)) - real_counts.mean(axis=(0, 1))) / bin_size_s
+    fano_diff = fano_factors(gen_spikes, gen_condition) - fano_factors(real_counts, real_condition)
+    scores = {
+        "velocity_r2": float(r2_score(true_vel.reshape(-1, 2), decoded.reshape(-1, 2),
+                                      multioutput="variance_weighted")),
+        "endpoint_error_deg": float(angle_difference_deg(end_angle, real_mean_angle).mean()),
+        "psth_r2": psth_r2(gen_psth, real_psth),
+        "rate_rmse_hz": float(np.sqrt(np.mean(rate_diff**2))),
+        "fano_mae": float(np.nanmean(np.abs(fano_diff))),
+        "corr_rmse": rmse_correlations(gen_spikes, real_counts).rmse,
+    }
+    arrays = {"labels": labels, "decoded_trajectory": trajectory,
+              "true_trajectory": np.cumsum(true_vel * bin_size_s, axis=1),
+              "psth_model": gen_psth, "psth_data": real_psth}
+    return scores, arrays
+
+
+def split_halves(condition: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two random halves of the trials of every condition (conditions with ≥ 2 trials)."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for label in np.unique(condition):
+        members = rng.permutation(np.flatnonzero(condition == label))
+        if members.size >= 2:
+            first.append(members[: members.size // 2])
+            second.append(members[members.size // 2:])
+    if not first:
+        raise ValueError("split halves need a condition with at least 2 trials")
+    return np.concatenate(first), np.concatenate(second)
+
+
+# ---------------------------------------------------------------- one seed, both models
+
+
+def evaluate_model(
+    model: CodeModel, data: ExperimentData, decoders: RealDecoders, cfg: Mapping[str, Any],
+    seed: int,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """All metrics of one trained model and the arrays the figures draw."""
+    latents = model.latents(data.counts)
+    model.fit_codes(latents[data.train_idx])
+    codes = model.codes(latents)
+    dis = disentanglement_scores(codes, data, cfg)
+    rng = np.random.default_rng(seed)
+    base = np.sort(rng.choice(data.eval_idx, min(cfg["traversal_trials"], data.eval_idx.size),
+                              replace=False))
+    trav = traversal_effects(model, data, decoders, codes[data.train_idx], base, cfg)
+    selectivity = traversal_selectivity(trav["changes"])
+    unseen = data.unseen_idx
+    factor_map = fit_factor_map(data.factors[data.train_idx], latents[data.train_idx],
+                                cfg["factor_map_alpha"])
+    rates = model.rates(factor_map.predict(data.factors[unseen]), data.n_bins, seed)
+    spikes = rng.poisson(rates).astype(np.float64)
+    condition = data.condition[unseen]
+    gen, gen_arrays = generation_scores(
+        rates, spikes, condition, data.counts[unseen], data.velocity[unseen],
+        data.reach_angle[unseen], condition, decoders, data.bin_size_s)
+    metrics = {k: v for k, v in dis.items() if k != "normalised_mi"}
+    metrics |= {"selectivity": selectivity.score} | gen
+    arrays = {"codes": codes, "normalised_mi": dis["normalised_mi"],
+              "traversal_changes": trav["changes"], "traversal_trajectories": trav["trajectories"],
+              "traversal_grid": trav["grid"], "traversal_match": selectivity.matched_factor,
+              "generated_trajectory": gen_arrays["decoded_trajectory"],
+              "generated_psth": gen_arrays["psth_model"], "generated_rates_example": rates[:8]}
+    return metrics, arrays
+
+
+def data_reference(data: ExperimentData, decoders: RealDecoders,
+                   seed: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Generation scores of one random half of the real unseen trials against the other half.
+
+    Returns the scores and the arrays of all real unseen trials decoded against themselves
+    (real decoded trajectories, true trajectories and PSTHs per unseen condition).
+    """
+    unseen = data.unseen_idx
+    first, second = split_halves(data.condition[unseen], seed)
+    a, b = unseen[first], unseen[second]
+    scores, _ = generation_scores(
+        data.counts[a], data.counts[a], data.condition[a], data.counts[b], data.velocity[b],
+        data.reach_angle[b], data.condition[b], decoders, data.bin_size_s)
+    condition = data.condition[unseen]
+    _, arrays = generation_scores(
+        data.counts[unseen], data.counts[unseen], condition, data.counts[unseen],
+        data.velocity[unseen], data.reach_angle[unseen], condition, decoders, data.bin_size_s)
+    return scores, arrays
+
+
+def evaluate_seed(
+    data: ExperimentData, models: Mapping[str, CodeModel], decoders: RealDecoders,
+    cfg: Mapping[str, Any], seed: int,
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Metrics per model (and the "data" reference) and the arrays for the figures, one seed."""
+    metrics: dict[str, dict[str, float]] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        metrics[name], model_arrays = evaluate_model(model, data, decoders, cfg, seed)
+        arrays |= {f"{name}/{key}": value for key, value in model_arrays.items()}
+    metrics["data"], real = data_reference(data, decoders, seed)
+    train = data.train_idx
+    train_labels = np.unique(data.condition[train])
+    lag = decoders.lag_bins
+    arrays |= {
+        "factors": data.factors, "condition": data.condition, "reach_angle": data.reach_angle,
+        "train_idx": train, "eval_idx": data.eval_idx, "unseen_idx": data.unseen_idx,
+        "unseen_labels": real["labels"], "true_trajectory": real["true_trajectory"],
+        "real_decoded_trajectory": real["decoded_trajectory"], "psth_data": real["psth_data"],
+        "train_labels": train_labels,
+        "train_trajectory": np.cumsum(condition_means(
+            data.velocity[train][:, lag:], data.condition[train], train_labels)
+            * data.bin_size_s, axis=1),
+        "bin_size_s": np.array(data.bin_size_s),
+        "condition_ids": np.array(sorted(data.condition_labels)),
+        "condition_names": np.array([data.condition_labels[c]
+                                     for c in sorted(data.condition_labels)]),
+        "factor_names": np.array(data.factor_names),
+    }
+    return metrics, arrays
+
+
+def run_evaluation(
+    data_path: str, dataset: str, cfg: Mapping[str, Any], gnocchi_weights: str,
+    lfads_weights: str, seed: int,
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Load the data and both trained models of one seed and evaluate them (`evaluate_seed`)."""
+    data_cfg = cfg["datasets"][dataset]
+    data = load_experiment_data(data_path, dataset, data_cfg)
+    transform = gnocchi_transform(data, data_cfg)
+    gnocchi = load_model("gnocchi", data, model_settings("gnocchi", cfg), gnocchi_weights)
+    lfads = load_model("lfads", data, model_settings("lfads", cfg), lfads_weights)
+    sampling = cfg["gnocchi"]["sampling"]
+    models = {
+        "gnocchi": GnocchiCodes(gnocchi, transform, sampling["ddim_steps"], sampling["eta"]),
+        "lfads": LfadsCodes(lfads, cfg["code_dim"]),
+    }
+    decoders = fit_real_decoders(data, data_cfg["smooth_sigma_bins"], cfg["evaluation"])
+    return evaluate_seed(data, models, decoders, cfg["evaluation"], seed)

@@ -1,0 +1,242 @@
+"""LDNS tables: Table 1 (spike statistics vs data), Tables 2 and 3 (hyperparameters used),
+and the hand-velocity decoding check of MC_Maze.
+
+Table 1 (LDNS §4): for every method, 5 bootstrap resamples (with replacement) of its sampled
+trials are compared with the full training set; the last row compares random halves of the
+data with each other (what a perfect model would score). `table1` takes any mapping of method
+name → spikes, so further baselines slot in as extra entries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neurodiff.io import atomic_path, write_text_atomic
+from neurodiff.metrics.spikes import (
+    bootstrap_metrics,
+    decoding_r2,
+    fit_velocity_decoder,
+    ldns_table1_metrics,
+    population_counts,
+    split_half_reference,
+)
+from neurodiff.models.ldns.autoencoder import S4Autoencoder
+from neurodiff.models.ldns.fit import build_denoiser
+from neurodiff.models.ldns.settings import (
+    SAMPLERS,
+    AutoencoderSettings,
+    DenoiserSettings,
+    OptimSettings,
+)
+
+TABLE1_METRICS = {
+    "kl_psch": "D_KL psch",
+    "rmse_corr": "RMSE corr",
+    "rmse_mean_isi": "RMSE mean ISI (s)",
+    "rmse_std_isi": "RMSE std ISI (s)",
+}
+REFERENCE_ROW = "data (split half)"
+SAMPLER_SUFFIX = {"ddpm": "", "ddim": " (DDIM)"}
+
+
+def spike_history_sources(
+    ldns: Mapping[str, np.ndarray], lfads: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Rates (trials, time, neurons) that drive spike-history sampling, keyed by source."""
+    sources = {f"ldns_{s}": ldns[f"{s}_rates"] for s in SAMPLERS if f"{s}_rates" in ldns}
+    return sources | {"lfads": lfads["rates"]}
+
+
+def monkey_methods(
+    ldns: Mapping[str, np.ndarray],
+    lfads: Mapping[str, np.ndarray],
+    spike_history: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Table 1 methods → sampled spikes: LDNS (per sampler) and LFADS, each with and without sh."""
+    methods = {}
+    for sampler in SAMPLERS:
+        if f"{sampler}_spikes" in ldns:
+            methods[f"LDNS{SAMPLER_SUFFIX[sampler]}"] = ldns[f"{sampler}_spikes"]
+            methods[f"LDNS+sh{SAMPLER_SUFFIX[sampler]}"] = spike_history[f"ldns_{sampler}"]
+    return methods | {"LFADS": lfads["spikes"], "LFADS+sh": spike_history["lfads"]}
+
+
+def table1(
+    methods: Mapping[str, np.ndarray],
+    data: np.ndarray,
+    fps: float,
+    n_resamples: int = 5,
+    seed: int = 42,
+    method_masks: Mapping[str, np.ndarray] | None = None,
+    data_mask: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per method plus the split-half data row; columns <metric>_mean, <metric>_std.
+
+    Spikes are (trials, time, neurons); the KDE grid of the population count runs to the
+    largest count over the data and every method.
+    """
+    if not methods:
+        raise ValueError("table1 needs at least one method")
+    masks = dict(method_masks or {})
+    unknown = sorted(set(masks) - set(methods))
+    if unknown:
+        raise ValueError(f"masks given for unknown methods {unknown}")
+    counts = [population_counts(s, masks.get(name)) for name, s in methods.items()]
+    max_count = int(max(max(c.max() for c in counts), population_counts(data, data_mask).max()))
+    metric_fns = ldns_table1_metrics(fps, max_count)
+    rows = {}
+    for name, spikes in methods.items():
+        rows[name] = bootstrap_metrics(spikes, data, metric_fns, n_resamples, seed,
+                                       model_mask=masks.get(name), data_mask=data_mask)
+    rows[REFERENCE_ROW] = split_half_reference(data, metric_fns, n_resamples, seed, data_mask)
+    records = []
+    for name, results in rows.items():
+        record = {"method": name}
+        for key in TABLE1_METRICS:
+            record[f"{key}_mean"] = results[key].mean
+            record[f"{key}_std"] = results[key].std
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def format_mean_std(mean: float, std: float) -> str:
+    """'mean ± std' with std to two significant digits and the mean to the same decimals."""
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        return f"{mean:.3g} ± {std:.2g}"
+    if std > 0:
+        decimals = max(0, 1 - math.floor(math.log10(std)))
+    elif mean != 0:
+        decimals = max(0, 2 - math.floor(math.log10(abs(mean))))
+    else:
+        decimals = 1
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def table1_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 with 'mean ± std' strings and readable column names."""
+    out = pd.DataFrame({"method": table["method"]})
+    for key, title in TABLE1_METRICS.items():
+        out[title] = [format_mean_std(m, s) for m, s in
+                      zip(table[f"{key}_mean"], table[f"{key}_std"], strict=True)]
+    return out
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of a DataFrame (index not shown)."""
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |"
+            for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def write_table(numeric: pd.DataFrame, display: pd.DataFrame, csv_path: str | Path,
+                md_path: str | Path, caption: str) -> None:
+    """CSV of the numbers and a markdown file (caption + display table), both atomically."""
+    with atomic_path(csv_path) as tmp:
+        numeric.to_csv(tmp, index=False)
+    write_text_atomic(md_path, f"{caption}\n\n{markdown_table(display)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameter tables
+
+
+def parameter_count(module: object) -> int:
+    """Number of trainable parameters of a torch module."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def autoencoder_hparams(
+    settings: Mapping[str, AutoencoderSettings], input_channels: Mapping[str, int]
+) -> pd.DataFrame:
+    """Paper Table 2 from the settings used: one column per dataset, one row per setting."""
+    columns = {}
+    for name, s in settings.items():
+        if name not in input_channels:
+            raise ValueError(f"no input channel count for dataset {name!r}")
+        model = S4Autoencoder(**s.architecture(input_channels[name]))
+        columns[name] = {"input channels": input_channels[name], **_model_first(s),
+                         "parameters": parameter_count(model)}
+    return _hparam_frame(columns)
+
+
+def denoiser_hparams(
+    settings: Mapping[str, DenoiserSettings],
+    latent_channels: Mapping[str, int],
+    velocity_channels: int = 2,
+) -> pd.DataFrame:
+    """Paper Table 3 from the settings used: one column per diffusion model."""
+    columns = {}
+    for name, s in settings.items():
+        latent = latent_channels[s.dataset]
+        model = build_denoiser(s, latent, velocity_channels)
+        extra = {"velocity": velocity_channels, "length": 1}.get(s.conditioning, 0)
+        columns[name] = {"latent channels": latent, "extra input channels": extra,
+                         **_model_first(s), "parameters": parameter_count(model)}
+    return _hparam_frame(columns)
+
+
+def _model_first(settings: OptimSettings) -> dict[str, object]:
+    """The settings as a dict: the model's own fields first, then the optimiser's."""
+    optim = {f.name for f in fields(OptimSettings)}
+    values = asdict(settings)
+    own = {k: v for k, v in values.items() if k not in optim}
+    return own | {k: v for k, v in values.items() if k in optim}
+
+
+def _hparam_frame(columns: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
+    """Rows = settings (union, in first-seen order), columns = models; values as text."""
+    keys = list(dict.fromkeys(k for col in columns.values() for k in col))
+    data = {name: [_text(col.get(k, "")) for k in keys] for name, col in columns.items()}
+    return pd.DataFrame({"setting": [k.replace("_", " ") for k in keys], **data})
+
+
+def _text(value: object) -> str:
+    """Config values as table text (lists joined, None as 'none', floats compact)."""
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Behaviour decoding
+
+
+def velocity_decoding_table(
+    rates: np.ndarray,
+    velocity: np.ndarray,
+    split: np.ndarray,
+    alpha: float,
+    extra: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[pd.DataFrame, object]:
+    """R² of a ridge decoder fitted on training AE rates → velocity, on val/test and extras.
+
+    rates (trials, time, neurons), velocity (trials, time, 2). `extra` maps a name to
+    (rates, target velocity) of other trials (e.g. velocity-conditioned samples).
+    Returns (table with columns evaluated_on, trials, r2; the fitted decoder).
+    """
+    train = split == "train"
+    decoder = fit_velocity_decoder(rates[train], velocity[train], alpha=alpha)
+    records = []
+    for name in ("train", "val", "test"):
+        rows = split == name
+        if rows.any():
+            records.append({"evaluated_on": f"AE rates, {name} trials", "trials": int(rows.sum()),
+                            "r2": decoding_r2(decoder, rates[rows], velocity[rows])})
+    for name, (x, y) in (extra or {}).items():
+        records.append({"evaluated_on": name, "trials": len(x), "r2": decoding_r2(decoder, x, y)})
+    return pd.DataFrame.from_records(records), decoder

@@ -1,0 +1,337 @@
+"""Training the LDNS models through the shared loop: autoencoder, latent denoiser, spike history.
+
+Arrays from tidy files are (trials, time, channels); the networks take (batch, channels, time).
+Every run goes through `neurodiff.train.train` (atomic checkpoints, resume, metrics CSV). A run
+directory remembers the settings it was started with (`run_settings.json`); when they change,
+the stale checkpoint is removed so that a resumed run never mixes two configurations.
+
+Autoencoder checkpoint choice: with `checkpoint: best_val` the weights with the lowest
+validation Poisson NLL seen at the evaluation rows are kept in `best.pt` (LDNS chose epoch 140
+of 260 for MC_Maze this way); with `last` the final weights are used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from torch import nn
+
+from neurodiff.diffusion import NoiseSchedule, diffusion_loss
+from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.models.ldns.autoencoder import S4Autoencoder, autoencoder_loss
+from neurodiff.models.ldns.denoiser import LatentDenoiser
+from neurodiff.models.ldns.settings import (
+    AutoencoderSettings,
+    DenoiserSettings,
+    OptimSettings,
+    SpikeHistorySettings,
+)
+from neurodiff.models.ldns.spike_history import SpikeHistoryGLM
+from neurodiff.train import EMASettings, EpochBatches, RunPaths, TrainConfig, seed_everything, train
+
+RUN_SETTINGS = "run_settings.json"
+BEST_WEIGHTS = "best.pt"
+ENCODE_BATCH = 256
+
+
+def channels_first(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(trials, time, channels) array → float32 tensor (trials, channels, time)."""
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32).transpose(1, 2).contiguous()
+
+
+def channels_last(x: torch.Tensor) -> np.ndarray:
+    """(trials, channels, time) tensor → float32 array (trials, time, channels)."""
+    return x.detach().cpu().transpose(1, 2).numpy().astype(np.float32)
+
+
+def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
+    """Remove checkpoint and best weights if `run_dir` was started with other settings.
+
+    Returns True when files were removed. Records `settings` for the next call.
+    """
+    run_dir = Path(run_dir)
+    record = run_dir / RUN_SETTINGS
+    current = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    stale = record.exists() and json.loads(record.read_text()) != current
+    if stale:
+        for name in (RunPaths.in_dir(run_dir).checkpoint.name, BEST_WEIGHTS):
+            (run_dir / name).unlink(missing_ok=True)
+    write_json_atomic(record, current)
+    return stale
+
+
+def steps_per_epoch(n_rows: int, batch_size: int, where: str) -> int:
+    """Full batches per epoch; a batch larger than the training split is a clear error."""
+    if batch_size > n_rows:
+        raise ValueError(f"{where}: batch_size={batch_size} exceeds the {n_rows} training trials")
+    return n_rows // batch_size
+
+
+def optimizer_and_schedule(
+    optim: OptimSettings, batches_per_epoch: int, betas: tuple[float, float] = (0.9, 0.999)
+) -> tuple[Any, Any, int]:
+    """(make_optimizer, make_scheduler, total_steps): AdamW, warm-up then cosine to the horizon.
+
+    The cosine runs over lr_horizon × total_steps (diffusers' `get_scheduler("cosine")`), so
+    with a horizon above 1 the learning rate never reaches 0, as in LDNS.
+    """
+    total = optim.epochs * batches_per_epoch
+    warmup = optim.warmup_epochs * batches_per_epoch
+    horizon = max(math.ceil(optim.lr_horizon * total), warmup + 1)
+
+    def make_optimizer(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay,
+                                 betas=betas)
+
+    def make_scheduler(optimizer: torch.optim.Optimizer) -> Any:
+        return get_cosine_schedule_with_warmup(optimizer, warmup, horizon)
+
+    return make_optimizer, make_scheduler, total
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoencoder
+
+
+@dataclass
+class AutoencoderFit:
+    """The selected autoencoder, the step it comes from and its validation Poisson NLL."""
+
+    model: S4Autoencoder
+    step: int
+    val_poisson: float
+    history: list[dict[str, float]]
+
+
+@torch.no_grad()
+def poisson_nll(model: S4Autoencoder, spikes: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean Poisson NLL per observed entry of (B, C, L) spikes, no dropout, model in eval mode."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0.0
+    for start in range(0, spikes.shape[0], ENCODE_BATCH):
+        x, m = spikes[start:start + ENCODE_BATCH], mask[start:start + ENCODE_BATCH]
+        rates, _ = model(x)
+        nll = F.poisson_nll_loss(rates, x, log_input=False, full=True, reduction="none")
+        total += float((nll * m.unsqueeze(1)).sum())
+        count += float(m.sum()) * x.shape[1]
+    model.train(was_training)
+    return total / count
+
+
+def _best_weights_tracker(run_dir: Path, val: tuple[torch.Tensor, torch.Tensor]) -> Any:
+    """An eval_fn that logs the validation NLL and saves the best weights to best.pt atomically."""
+    best_path = run_dir / BEST_WEIGHTS
+    best = {"val_poisson": math.inf}
+    if best_path.exists():  # resumed run: compare against the best seen before the restart
+        best["val_poisson"] = torch.load(best_path, weights_only=True)["val_poisson"]
+
+    def evaluate(model: nn.Module, step: int) -> dict[str, float]:
+        value = poisson_nll(model, *val)
+        if value < best["val_poisson"]:
+            best["val_poisson"] = value
+            with atomic_path(best_path) as tmp:
+                torch.save({"step": step, "val_poisson": value,
+                            "model": model.state_dict()}, tmp)
+        return {"val_poisson": value}
+
+    return evaluate
+
+
+def train_autoencoder(
+    spikes: np.ndarray,
+    mask: np.ndarray,
+    val_spikes: np.ndarray,
+    val_mask: np.ndarray,
+    settings: AutoencoderSettings,
+    run_dir: str | Path,
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+) -> AutoencoderFit:
+    """Train the S4 autoencoder on (trials, time, channels) counts; masks are (trials, time)."""
+    run_dir = Path(run_dir)
+    reset_stale_run(run_dir, {"seed": seed, "n_train": len(spikes), **asdict(settings)})
+    train_x, train_m = channels_first(spikes), torch.as_tensor(mask, dtype=torch.float32)
+    val = (channels_first(val_spikes), torch.as_tensor(val_mask, dtype=torch.float32))
+    batches = EpochBatches([train_x, train_m], settings.batch_size, seed)
+    per_epoch = steps_per_epoch(len(train_x), settings.batch_size, "ldns.autoencoder")
+    make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
+    seed_everything(seed)
+    model = S4Autoencoder(**settings.architecture(train_x.shape[1]))
+
+    def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, ...], step: int) -> Any:
+        x, m = batch
+        parts = autoencoder_loss(net, x, settings.cd_p, settings.latent_beta, settings.td_beta,
+                                 mask=m)
+        return parts.total, {"poisson": parts.poisson, "latent_l2": parts.latent_l2,
+                             "latent_smoothness": parts.latent_smoothness}
+
+    config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip,
+                         log_every=per_epoch * settings.eval_every_epochs,
+                         checkpoint_every=max(total // 10, 1), device=device,
+                         progress=progress, desc="LDNS autoencoder")
+    result = train(model, loss_fn, batches, make_optimizer, config, RunPaths.in_dir(run_dir),
+                   make_scheduler=make_scheduler, eval_fn=_best_weights_tracker(run_dir, val))
+    model = result.model.cpu().eval()
+    if settings.checkpoint == "best_val" and (run_dir / BEST_WEIGHTS).exists():
+        best = torch.load(run_dir / BEST_WEIGHTS, weights_only=True)
+        model.load_state_dict(best["model"])
+        return AutoencoderFit(model, int(best["step"]), float(best["val_poisson"]),
+                              result.history)
+    return AutoencoderFit(model, total, poisson_nll(model, *val), result.history)
+
+
+def save_autoencoder(path: str | Path, fit: AutoencoderFit, architecture: dict[str, Any]) -> None:
+    """Write the selected weights with the architecture needed to rebuild them, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"architecture": architecture, "model": fit.model.state_dict(),
+                    "step": fit.step, "val_poisson": fit.val_poisson}, tmp)
+
+
+def load_autoencoder(path: str | Path) -> S4Autoencoder:
+    """Rebuild a saved autoencoder (eval mode, CPU)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if "architecture" not in payload:
+        raise ValueError(f"{path}: not an LDNS autoencoder file (no 'architecture' key)")
+    model = S4Autoencoder(**payload["architecture"])
+    model.load_state_dict(payload["model"])
+    return model.eval()
+
+
+@torch.no_grad()
+def encode(model: S4Autoencoder, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(latents (trials, d, time), rates (trials, time, channels)) of count arrays."""
+    model.eval()
+    x = channels_first(spikes)
+    latents, rates = [], []
+    for start in range(0, x.shape[0], ENCODE_BATCH):
+        r, z = model(x[start:start + ENCODE_BATCH])
+        latents.append(z.numpy())
+        rates.append(channels_last(r))
+    return np.concatenate(latents).astype(np.float32), np.concatenate(rates)
+
+
+# ---------------------------------------------------------------------------------------------
+# Denoiser
+
+
+def build_denoiser(settings: DenoiserSettings, latent_channels: int,
+                   velocity_channels: int = 0) -> LatentDenoiser:
+    """The latent denoiser of one diffusion model (always bidirectional, as in LDNS)."""
+    return LatentDenoiser(
+        latent_channels=latent_channels,
+        hidden_channels=settings.hidden_channels,
+        num_blocks=settings.num_blocks,
+        bidirectional=True,
+        d_state=settings.d_state,
+        angle_conditioned=settings.conditioning == "angle",
+        velocity_channels=velocity_channels if settings.conditioning == "velocity" else 0,
+        masked=settings.conditioning == "length",
+        output_init_scale=settings.output_init_scale,
+    )
+
+
+@dataclass
+class DenoiserInputs:
+    """Training set of a denoiser: clean latents x0 (n, d, L), conditions, loss mask (n, 1, L)."""
+
+    x0: torch.Tensor
+    cond: dict[str, torch.Tensor]
+    mask: torch.Tensor | None = None
+
+    def tensors(self) -> list[torch.Tensor]:
+        """x0, then the conditions in key order (the rows EpochBatches draws together)."""
+        return [self.x0, *self.cond.values()]
+
+    def unpack(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict, Any]:
+        """(x0, cond or None, loss mask or None) of one batch drawn from `tensors()`."""
+        cond = dict(zip(self.cond, batch[1:], strict=True))
+        return batch[0], (cond or None), cond.get("mask")
+
+
+def train_denoiser(
+    inputs: DenoiserInputs,
+    settings: DenoiserSettings,
+    schedule: NoiseSchedule,
+    run_dir: str | Path,
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+) -> LatentDenoiser:
+    """Train the ε-prediction denoiser with EMA; returns the EMA model (eval mode, CPU)."""
+    run_dir = Path(run_dir)
+    velocity = inputs.cond.get("velocity")
+    velocity_channels = 0 if velocity is None else velocity.shape[1]
+    reset_stale_run(run_dir, {"seed": seed, "n_train": len(inputs.x0), "shape":
+                              list(inputs.x0.shape), **asdict(settings)})
+    per_epoch = steps_per_epoch(len(inputs.x0), settings.batch_size, "ldns.denoiser")
+    make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
+    seed_everything(seed)
+    model = build_denoiser(settings, inputs.x0.shape[1], velocity_channels)
+
+    def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, ...], step: int) -> Any:
+        x0, cond, mask = inputs.unpack(batch)
+        loss = diffusion_loss(net, schedule, x0, cond, mask, **settings.loss_kwargs())
+        return loss, {}
+
+    ema = EMASettings(max_decay=settings.ema_max_decay, min_decay=settings.ema_min_decay,
+                      power=settings.ema_power)
+    config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip, ema=ema,
+                         log_every=max(per_epoch, min(total // 20, 100)),
+                         checkpoint_every=max(total // 10, 1), device=device,
+                         progress=progress, desc=f"LDNS denoiser ({settings.conditioning})")
+    result = train(model, loss_fn, EpochBatches(inputs.tensors(), settings.batch_size, seed),
+                   make_optimizer, config, RunPaths.in_dir(run_dir),
+                   make_scheduler=make_scheduler)
+    return result.ema_model.cpu().eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Spike-history GLM
+
+
+def train_spike_history(
+    spikes: np.ndarray,
+    rates: np.ndarray,
+    settings: SpikeHistorySettings,
+    run_dir: str | Path,
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+) -> SpikeHistoryGLM:
+    """Fit the per-neuron spike-history GLM on (trials, time, neurons) counts and rates.
+
+    Full-batch AdamW on the Poisson NLL for `epochs` steps, counts clipped at `clip`: the
+    objective of `fit_spike_history`, run through the shared loop for logs and resume.
+    """
+    run_dir = Path(run_dir)
+    reset_stale_run(run_dir, {"seed": seed, "shape": list(np.shape(spikes)), **asdict(settings)})
+    x = channels_first(spikes).clamp_max(settings.clip)
+    r = channels_first(rates)
+    seed_everything(seed)
+    model = SpikeHistoryGLM(x.shape[1], settings.history_bins)
+
+    def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, ...], step: int) -> Any:
+        counts, drive = batch
+        return F.poisson_nll_loss(net(counts, drive), counts, log_input=False, full=True), {}
+
+    def make_optimizer(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+
+    config = TrainConfig(total_steps=settings.epochs, seed=seed, device=device,
+                         log_every=max(settings.epochs // 20, 1),
+                         checkpoint_every=max(settings.epochs // 5, 1), progress=progress,
+                         desc="spike-history GLM")
+    result = train(model, loss_fn, lambda step, gen: (x, r), make_optimizer, config,
+                   RunPaths.in_dir(run_dir))
+    return result.model.cpu().eval()

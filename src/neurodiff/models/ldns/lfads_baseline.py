@@ -1,0 +1,77 @@
+"""The LFADS baseline of LDNS: trained with fixed hyperparameters, sampled from its IC prior.
+
+LDNS compared against AutoLFADS (LFADS tuned by population-based training, no controller) on
+MC_Maze, and showed on Lorenz that LFADS factors do not generalise to trials 16× longer than
+training (Supp. A5, A6). Unconditional LFADS samples: g0 ~ p(g0), generator unrolled, rates
+exp(readout(factors)), Poisson (or spike-history) spikes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
+from neurodiff.models.ldns.fit import reset_stale_run, steps_per_epoch
+from neurodiff.models.ldns.settings import LFADSSettings
+from neurodiff.train import EpochBatches, RunPaths, TrainConfig, seed_everything, train
+
+
+def train_lfads(
+    spikes: np.ndarray,
+    settings: LFADSSettings,
+    run_dir: str | Path,
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+) -> LFADS:
+    """Train LFADS on (trials, time, neurons) counts with Adam; returns the model (eval, CPU)."""
+    run_dir = Path(run_dir)
+    x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
+    reset_stale_run(run_dir, {"seed": seed, "shape": list(x.shape), "epochs": settings.epochs,
+                              "batch_size": settings.batch_size, "lr": settings.lr,
+                              "grad_clip": settings.grad_clip, "model": settings.model})
+    per_epoch = steps_per_epoch(len(x), settings.batch_size, "ldns.lfads")
+    total = settings.epochs * per_epoch
+    seed_everything(seed)
+    model = lfads_from_config(x.shape[2], settings.model)
+
+    def loss_fn(net: LFADS, batch: tuple[torch.Tensor], step: int) -> Any:
+        return net.loss(batch[0], step)
+
+    def make_optimizer(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=settings.lr)
+
+    config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip,
+                         log_every=max(per_epoch, min(total // 20, 100)),
+                         checkpoint_every=max(total // 10, 1), device=device, progress=progress,
+                         desc="LFADS")
+    result = train(model, loss_fn, EpochBatches([x], settings.batch_size, seed), make_optimizer,
+                   config, RunPaths.in_dir(run_dir))
+    return result.model.cpu().eval()
+
+
+@torch.no_grad()
+def posterior_factors(model: LFADS, spikes: np.ndarray) -> np.ndarray:
+    """Factors (trials, time, factor_dim) from the IC posterior means of observed trials."""
+    model.eval()
+    out = model(torch.as_tensor(np.asarray(spikes), dtype=torch.float32), sample=False)
+    return out["factors"].numpy()
+
+
+@torch.no_grad()
+def prior_samples(
+    model: LFADS, n: int, n_bins: int, generator: torch.Generator
+) -> dict[str, np.ndarray]:
+    """Factors and rates (n, n_bins, ·) and Poisson spikes from initial conditions g0 ~ p(g0)."""
+    model.eval()
+    std = (0.5 * model.ic_prior_logvar).exp()
+    noise = torch.randn(n, model.config.ic_dim, generator=generator)
+    g0 = model.ic_prior_mean + std * noise
+    factors = model._unroll(g0, n_bins, sample=False)["factors"]
+    rates = torch.exp(model.readout(factors))
+    spikes = torch.poisson(rates, generator=generator)
+    return {"factors": factors.numpy(), "rates": rates.numpy(), "spikes": spikes.numpy()}

@@ -1,0 +1,521 @@
+"""GNOCCHI figures (reconstructed inventory, reference/gnocchi.md §2): one function per figure.
+
+Inputs are the evaluation arrays of one seed (`EvalArrays`, the npz written by the evaluation
+rule, keys "<model>/<name>" per model plus shared keys) and the metrics of every seed
+(`SeedMetrics`: {model: {metric: [value per seed]}}), so titles quote mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from neurodiff.plots.style import (
+    COLORS,
+    RATE_CMAP,
+    SEQUENTIAL_CMAP,
+    add_angle_colorbar,
+    angle_colors,
+    categorical_colors,
+    label_panels,
+    save_figure,
+    stamp_preset,
+    style_context,
+)
+
+MODELS = ("gnocchi", "lfads")
+MODEL_LABELS = {"gnocchi": "GNOCCHI", "lfads": "LFADS"}
+MODEL_COLORS = {"gnocchi": COLORS["model"], "lfads": "#009E73", "data": COLORS["data"]}
+EvalArrays = Mapping[str, np.ndarray]
+SeedMetrics = dict[str, dict[str, list[float]]]
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The evaluation arrays of one seed."""
+    with np.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def load_seed_metrics(paths: Iterable[str | Path]) -> SeedMetrics:
+    """{model: {metric: [value per seed]}} from the metrics JSON files of one dataset."""
+    out: SeedMetrics = {}
+    for path in paths:
+        for model, values in json.loads(Path(path).read_text())["models"].items():
+            for metric, value in values.items():
+                out.setdefault(model, {}).setdefault(metric, []).append(float(value))
+    return out
+
+
+def mean_std(metrics: SeedMetrics, model: str, metric: str) -> str:
+    """'m ± s' of one metric over seeds (sample std), or 'n/a'."""
+    values = np.asarray(metrics.get(model, {}).get(metric, []), dtype=float)
+    if values.size == 0:
+        return "n/a"
+    std = values.std(ddof=1) if values.size > 1 else 0.0
+    return f"{values.mean():.2f}±{std:.2f}"
+
+
+def _n_seeds(metrics: SeedMetrics) -> int:
+    """Number of seeds behind the metrics."""
+    return max((len(v) for m in metrics.values() for v in m.values()), default=0)
+
+
+# ---------------------------------------------------------------- shared panels
+
+
+def _top_axes(normalised_mi: np.ndarray, factors: Sequence[int]) -> tuple[int, int]:
+    """The two code axes with the most information about the given factors (summed)."""
+    order = np.argsort(-normalised_mi[:, list(factors)].sum(axis=1))
+    return int(order[0]), int(order[1])
+
+
+def _mi_heatmap(ax: Axes, normalised_mi: np.ndarray, factor_names: Sequence[str],
+                title: str) -> None:
+    """Heatmap of I(code axis; factor)/H(factor), annotated."""
+    image = ax.imshow(normalised_mi, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1, aspect="auto")
+    for (i, j), value in np.ndenumerate(normalised_mi):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6.5,
+                color="white" if value < 0.6 else "black")
+    ax.set_xticks(range(len(factor_names)), factor_names)
+    ax.set_yticks(range(normalised_mi.shape[0]),
+                  [f"c{i + 1}" for i in range(normalised_mi.shape[0])])
+    ax.set_title(title)
+    plt.colorbar(image, ax=ax, shrink=0.8, label="I(c; v) / H(v)")
+
+
+def _scatter_codes(ax: Axes, codes: np.ndarray, axes: tuple[int, int], colors: Any,
+                   rows: np.ndarray, marker: str = "o", size: float = 9.0,
+                   edge: str | None = None) -> None:
+    """Scatter two code axes of the given trials."""
+    i, j = axes
+    ax.scatter(codes[rows, i], codes[rows, j], c=colors, s=size, marker=marker, linewidths=0.6,
+               edgecolors=edge if edge else "none", alpha=0.9)
+    ax.set_xlabel(f"c{i + 1}")
+    ax.set_ylabel(f"c{j + 1}")
+
+
+def _unseen_legend(ax: Axes) -> None:
+    """Legend separating seen evaluation trials from unseen-condition trials."""
+    handles = [Line2D([], [], marker="o", ls="", color="0.5", markersize=4, label="seen (eval)"),
+               Line2D([], [], marker="X", ls="", color="0.5", markeredgecolor="k", markersize=5,
+                      label="unseen condition")]
+    ax.legend(handles=handles, loc="best", fontsize=6, frameon=True, framealpha=0.8)
+
+
+# ---------------------------------------------------------------- figure 1
+
+
+def _box(ax: Axes, xy: tuple[float, float], size: tuple[float, float], text: str,
+         color: str) -> None:
+    """A rounded box with centred text in axes coordinates."""
+    ax.add_patch(FancyBboxPatch(xy, *size, boxstyle="round,pad=0.01", fc=color, ec="0.3",
+                                lw=0.8, alpha=0.9, transform=ax.transAxes))
+    ax.text(xy[0] + size[0] / 2, xy[1] + size[1] / 2, text, ha="center", va="center",
+            fontsize=6.8, transform=ax.transAxes, wrap=True)
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float],
+           text: str = "") -> None:
+    """An arrow between two points in axes coordinates, optionally labelled at its middle."""
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=9, lw=0.9,
+                                 color="0.25", transform=ax.transAxes))
+    if text:
+        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.025, text, fontsize=6.3,
+                ha="center", va="bottom", transform=ax.transAxes, color="0.25")
+
+
+def schematic_text(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """The text of every schematic box, from the configured sizes."""
+    model, sampling = cfg["gnocchi"]["model"], cfg["gnocchi"]["sampling"]
+    widths = ", ".join(str(model["channels"] * m) for m in model["channel_mult"])
+    schedule = model["schedule"]
+    lfads = cfg["lfads"]["model"]
+    filt = (f"+ per-neuron filter ({model['filter_kernel']} taps)" if model["filter_kernel"]
+            else "no per-neuron filter")
+    return {
+        "encoder": (f"encoder ({model['encoder_kind']})\n{model['encoder_layers']} layers × "
+                    f"{model['encoder_hidden']}, k={model['encoder_kernel']}\nmean-pool → Linear"),
+        "code": f"code $c \\in \\mathbb{{R}}^{{{cfg['code_dim']}}}$\n(deterministic)",
+        "unet": (f"1-D U-Net over time, neurons = channels\nwidths [{widths}], "
+                 f"{model['res_blocks']} ResBlock/level, GN({model['groups']})\n"
+                 f"AdaGN([emb(t), emb(c)]), attention: {'yes' if model['attention'] else 'no'}"
+                 f"\n{filt}; predicts v"),
+        "noise": (f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε\nT = {schedule['num_train_timesteps']}, "
+                  f"β {schedule['beta_start']:g}→{schedule['beta_end']:g}"),
+        "loss": (f"L = ‖ε̂ − ε‖² + {model['recon_weight']:g}·‖x̂₀ − x₀‖² (same t)\n"
+                 f"+ {model['mmd_weight']:g}·MMD²(c, N(0, I)) [{model['mmd_kernel']}, "
+                 "normalised once]"
+                 + (f"\n+ {model['kl_weight']:g}·KL" if model["kl_weight"] else "")),
+        "generate": ("generation (unseen conditions, traversals):\n"
+                     "c = linear map of the factors, or one axis moved\n"
+                     "x_T ~ N(0, I), or reverse DDIM of a trial (with c)\n"
+                     f"DDIM, {sampling['ddim_steps']} steps, η = {sampling['eta']:g} → x̂₀\n"
+                     "inverse transform → rates ≥ 0 → Poisson spikes"),
+        "lfads": (f"comparison: LFADS (IC {lfads['ic_dim']}, generator {lfads['gen_dim']}, "
+                  f"{lfads['factor_dim']} factors, controller {lfads['co_dim']})\n"
+                  f"code = g₀ posterior mean on its first {cfg['code_dim']} principal axes"),
+    }
+
+
+def _heatmap(fig: Figure, rect: Sequence[float], x: np.ndarray, title: str) -> None:
+    """A small neurons × time heatmap at `rect` (figure coordinates)."""
+    ax = fig.add_axes(rect)
+    ax.imshow(x, aspect="auto", cmap=RATE_CMAP, interpolation="nearest")
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel("time bin", fontsize=6)
+    ax.set_ylabel("neuron", fontsize=6)
+    ax.tick_params(labelsize=5)
+
+
+@style_context()
+def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarray,
+                   shapes: Mapping[str, str], preset: str, stem: str | Path) -> None:
+    """Fig. 1: encoder → c → AdaGN-conditioned denoiser; losses; DDIM generation (config sizes).
+
+    `example` and `noised` are one transformed trial (N, T) and its x_t at the middle step;
+    `shapes` maps dataset name → "N neurons × T bins (bin)".
+    """
+    text = schematic_text(cfg)
+    fig = plt.figure(figsize=(7.2, 4.6))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.axis("off")
+    _heatmap(fig, [0.04, 0.60, 0.15, 0.26], example, "x₀: transformed trial")
+    _heatmap(fig, [0.04, 0.18, 0.15, 0.26], noised, "x_t (t = T/2)")
+    _box(ax, (0.27, 0.70), (0.17, 0.15), text["encoder"], "#E8F1FA")
+    _box(ax, (0.50, 0.72), (0.13, 0.11), text["code"], "#FCE9DC")
+    _box(ax, (0.27, 0.25), (0.34, 0.22), text["unet"], "#EAF5EE")
+    _box(ax, (0.27, 0.50), (0.17, 0.12), text["noise"], "#F2F2F2")
+    _box(ax, (0.69, 0.25), (0.29, 0.22), text["loss"], "#FFF5D6")
+    _box(ax, (0.66, 0.62), (0.32, 0.25), text["generate"], "#F3E8F3")
+    _box(ax, (0.27, 0.03), (0.71, 0.10), text["lfads"], "#EDEDED")
+    _arrow(ax, (0.20, 0.78), (0.27, 0.78))
+    _arrow(ax, (0.44, 0.78), (0.50, 0.78))
+    _arrow(ax, (0.20, 0.66), (0.27, 0.58), "x₀")
+    _arrow(ax, (0.27, 0.53), (0.20, 0.42))
+    _arrow(ax, (0.20, 0.30), (0.27, 0.33), "x_t")
+    _arrow(ax, (0.565, 0.72), (0.565, 0.47), "c")
+    _arrow(ax, (0.61, 0.36), (0.69, 0.36), "v̂ → ε̂, x̂₀")
+    _arrow(ax, (0.63, 0.78), (0.66, 0.78))
+    ax.text(0.02, 0.965, "GNOCCHI (reconstructed): InfoDiffusion on neural time series",
+            fontsize=9, fontweight="bold", transform=ax.transAxes)
+    ax.text(0.02, 0.925, "data: " + "; ".join(f"{k} {v}" for k, v in shapes.items()),
+            fontsize=6.8, transform=ax.transAxes, color="0.3")
+    stamp_preset(fig, preset)
+    save_figure(fig, stem)
+
+
+# ---------------------------------------------------------------- figure 2 and 4 (latents)
+
+
+def _title_scores(metrics: SeedMetrics, model: str) -> str:
+    """Two title lines: the model's codes, and its MIG and DCI-D (mean ± std over seeds)."""
+    return (f"{MODEL_LABELS[model]} codes by reach angle\n"
+            f"MIG {mean_std(metrics, model, 'mig')}, DCI-D {mean_std(metrics, model, 'dci_d')}")
+
+
+def _synthetic_truth_panels(axes: Sequence[Axes], arrays: EvalArrays) -> None:
+    """Hand paths of seen and unseen conditions; the factor design."""
+    ax = axes[0]
+    angles = {int(c): a for c, a in zip(arrays["condition"], arrays["reach_angle"], strict=True)}
+    for label, path in zip(arrays["train_labels"], arrays["train_trajectory"], strict=True):
+        ax.plot(path[:, 0] * 100, path[:, 1] * 100, color=angle_colors(angles[int(label)]),
+                lw=0.9)
+    for path in arrays["true_trajectory"]:
+        ax.plot(path[:, 0] * 100, path[:, 1] * 100, color="k", ls="--", lw=1.1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (cm)")
+    ax.set_ylabel("y (cm)")
+    ax.set_title("true hand paths (condition means)\ndashed: unseen angle")
+    ax = axes[1]
+    factors = arrays["factors"]
+    unseen = np.zeros(len(factors), dtype=bool)
+    unseen[arrays["unseen_idx"]] = True
+    degrees = np.degrees(np.mod(arrays["reach_angle"], 2 * np.pi))
+    for flag, marker, label in ((False, "o", "seen"), (True, "X", "unseen (test only)")):
+        rows = unseen == flag
+        ax.scatter(degrees[rows], factors[rows, 2], c=angle_colors(arrays["reach_angle"][rows]),
+                   marker=marker, s=30, edgecolors="k" if flag else "none", label=label)
+    ax.set_xlabel("reach angle (deg)")
+    ax.set_ylabel("peak speed (m/s)")
+    ax.set_title("factors: angle × speed")
+    ax.legend(fontsize=6, loc="center", bbox_to_anchor=(0.5, 0.72), framealpha=0.9,
+              frameon=True)
+
+
+def _latent_row(axes: Sequence[Axes], arrays: EvalArrays, model: str, third_name: str,
+                metrics: SeedMetrics, fig: Figure) -> None:
+    """Codes coloured by angle and by the third factor, and the MI heatmap of one model."""
+    codes, mi = arrays[f"{model}/codes"], arrays[f"{model}/normalised_mi"]
+    factors = arrays["factors"]
+    seen, unseen = arrays["eval_idx"], arrays["unseen_idx"]
+    angle_axes = _top_axes(mi, [0, 1])
+    _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][seen]), seen)
+    _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][unseen]),
+                   unseen, marker="X", size=22, edge="k")
+    axes[0].set_title(_title_scores(metrics, model), fontsize=7)
+    _unseen_legend(axes[0])
+    third_axis = int(np.argmax(mi[:, 2]))
+    partner = angle_axes[0] if angle_axes[0] != third_axis else angle_axes[1]
+    rows = np.concatenate([seen, unseen])
+    norm = Normalize(factors[rows, 2].min(), factors[rows, 2].max())
+    scatter = axes[1].scatter(codes[seen, partner], codes[seen, third_axis],
+                              c=factors[seen, 2], cmap=SEQUENTIAL_CMAP, norm=norm, s=9)
+    axes[1].scatter(codes[unseen, partner], codes[unseen, third_axis], c=factors[unseen, 2],
+                    cmap=SEQUENTIAL_CMAP, norm=norm, s=22, marker="X", edgecolors="k",
+                    linewidths=0.6)
+    axes[1].set_xlabel(f"c{partner + 1}")
+    axes[1].set_ylabel(f"c{third_axis + 1} (most informative on {third_name})")
+    axes[1].set_title(f"{MODEL_LABELS[model]} codes by {third_name}")
+    fig.colorbar(scatter, ax=axes[1], shrink=0.8, label=third_name)
+    _mi_heatmap(axes[2], mi, list(arrays["factor_names"]),
+                f"{MODEL_LABELS[model]}: normalised MI")
+
+
+@style_context()
+def plot_synthetic_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
+                           stem: str | Path) -> None:
+    """Fig. 2: GNOCCHI codes vs LFADS latents on synthetic reaching, coloured by each factor."""
+    fig, axes = plt.subplots(3, 3, figsize=(7.6, 7.8), layout="constrained")
+    _synthetic_truth_panels(axes[0], arrays)
+    _metric_bars(axes[0, 2], metrics, [("mig", "MIG"), ("dci_d", "DCI-D"), ("dci_c", "DCI-C"),
+                                       ("sap", "SAP"), ("selectivity", "select.")])
+    axes[0, 2].set_title(f"disentanglement, mean ± s.d.\nover {_n_seeds(metrics)} seeds",
+                         fontsize=7)
+    for row, model in enumerate(MODELS, start=1):
+        _latent_row(axes[row], arrays, model, "speed", metrics, fig)
+        add_angle_colorbar(fig, axes[row, 0])
+    fig.suptitle(f"Synthetic reaching: codes of the evaluation trials (seed {seed}); X = trials "
+                 "of the unseen angle, encoded but never trained on", fontsize=7.5)
+    label_panels(axes.flat)
+    stamp_preset(fig, preset)
+    save_figure(fig, stem)
+
+
+def _version_of(arrays: EvalArrays) -> np.ndarray:
+    """trial_version of every trial, parsed from the condition names ('maze t, vV')."""
+    names = {int(c): str(n) for c, n in zip(arrays["condition_ids"], arrays["condition_names"],
+                                             strict=True)}
+    return np.array([int(names[int(c)].rsplit("v", 1)[1]) for c in arrays["condition"]])
+
+
+@style_context()
+def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
+                        stem: str | Path) -> None:
+    """Fig. 4: MC_Maze codes of GNOCCHI vs LFADS coloured by condition (angle, version)."""
+    fig, axes = plt.subplots(2, 3, figsize=(7.8, 5.4), layout="constrained")
+    versions = _version_of(arrays)
+    markers = {0: "o", 1: "s", 2: "^"}
+    seen, unseen = arrays["eval_idx"], arrays["unseen_idx"]
+    rows = np.concatenate([arrays["train_idx"], seen])
+    for row, model in enumerate(MODELS):
+        codes, mi = arrays[f"{model}/codes"], arrays[f"{model}/normalised_mi"]
+        angle_axes = _top_axes(mi, [0, 1])
+        ax = axes[row, 0]
+        for version, marker in markers.items():
+            chosen = rows[versions[rows] == version]
+            _scatter_codes(ax, codes, angle_axes, angle_colors(arrays["reach_angle"][chosen]),
+                           chosen, marker=marker, size=10)
+        _scatter_codes(ax, codes, angle_axes, angle_colors(arrays["reach_angle"][unseen]),
+                       unseen, marker="X", size=26, edge="k")
+        ax.set_title(_title_scores(metrics, model), fontsize=7)
+        handles = [Line2D([], [], marker=m, ls="", color="0.5", markersize=4, label=f"version {v}")
+                   for v, m in markers.items()]
+        handles.append(Line2D([], [], marker="X", ls="", color="0.5", markeredgecolor="k",
+                              markersize=5, label="unseen condition"))
+        ax.legend(handles=handles, fontsize=5.5, loc="best")
+        _condition_panel(axes[row, 1], arrays, model, rows)
+        _mi_heatmap(axes[row, 2], mi, list(arrays["factor_names"]),
+                    f"{MODEL_LABELS[model]}: normalised MI")
+        add_angle_colorbar(fig, axes[row, 0])
+    fig.suptitle(f"MC_Maze: codes of all trials (seed {seed}); X = trials of the unseen "
+                 "condition, encoded but never trained on", fontsize=7.5)
+    label_panels(axes.flat)
+    stamp_preset(fig, preset)
+    save_figure(fig, stem)
+
+
+def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray) -> None:
+    """Codes projected on their two principal axes, one colour per condition; unseen boxed."""
+    codes = arrays[f"{model}/codes"]
+    centred = codes - codes[rows].mean(axis=0)
+    _, _, vt = np.linalg.svd(centred[rows], full_matrices=False)
+    projected = centred @ vt[:2].T
+    labels = list(arrays["condition_ids"])
+    colors = categorical_colors(len(labels))
+    unseen = set(arrays["unseen_labels"].tolist())
+    for label, name, color in zip(labels, arrays["condition_names"], colors, strict=True):
+        members = np.flatnonzero(arrays["condition"] == label)
+        is_unseen = int(label) in unseen
+        ax.scatter(projected[members, 0], projected[members, 1], s=16 if is_unseen else 8,
+                   color=color, marker="X" if is_unseen else "o",
+                   edgecolors="k" if is_unseen else "none", linewidths=0.5,
+                   label=f"{name}{' (unseen)' if is_unseen else ''}")
+    ax.set_xlabel("code PC 1")
+    ax.set_ylabel("code PC 2")
+    ax.set_title(f"{MODEL_LABELS[model]} codes by condition\n(first two PCs of the codes)")
+    ax.legend(fontsize=5, loc="best", ncol=1, markerscale=0.8)
+
+
+# ---------------------------------------------------------------- figure 3 and 5 (generation)
+
+
+def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
+                   metrics: SeedMetrics) -> None:
+    """Decoded hand paths for each traversed code axis, and the decoded-change heatmap."""
+    trajectories = arrays[f"{model}/traversal_trajectories"]
+    factor_names = list(arrays["factor_names"])
+    match = arrays[f"{model}/traversal_match"]
+    n_axes, n_points = trajectories.shape[:2]
+    colors = plt.get_cmap("coolwarm")(np.linspace(0, 1, n_points))
+    for axis in range(n_axes):
+        ax = axes[axis]
+        for point in range(n_points):
+            path = trajectories[axis, point] * 100
+            ax.plot(path[:, 0], path[:, 1], color=colors[point], lw=1.0)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"{MODEL_LABELS[model]}: c{axis + 1} → {factor_names[match[axis]]}",
+                     fontsize=7)
+        ax.set_xlabel("decoded x (cm)")
+        if axis == 0:
+            ax.set_ylabel("decoded y (cm)")
+    changes = arrays[f"{model}/traversal_changes"]
+    ax = axes[n_axes]
+    image = ax.imshow(changes, cmap="Greys", aspect="auto", vmin=0)
+    for (i, j), value in np.ndenumerate(changes):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                color="white" if value > 0.6 * changes.max() else "black")
+    ax.set_xticks(range(len(factor_names)), factor_names)
+    ax.set_yticks(range(n_axes), [f"c{i + 1}" for i in range(n_axes)])
+    ax.set_title(f"decoded change / factor s.d.\nselectivity {mean_std(metrics, model, 'selectivity')}",
+                 fontsize=7)
+    plt.colorbar(image, ax=ax, shrink=0.8)
+
+
+def _heldout_paths(ax: Axes, arrays: EvalArrays, scale: float, unit: str,
+                   metrics: SeedMetrics | None) -> None:
+    """Decoded paths of generated unseen conditions vs the real ones; scores in the title."""
+    for path in arrays["train_trajectory"]:
+        ax.plot(path[:, 0] * scale, path[:, 1] * scale, color=COLORS["spread"], lw=0.8)
+    curves = [("true_trajectory", COLORS["data"], "-", "real: true hand path"),
+              ("real_decoded_trajectory", COLORS["data"], ":", "real: decoded")]
+    curves += [(f"{m}/generated_trajectory", MODEL_COLORS[m], "-",
+                f"{MODEL_LABELS[m]}: decoded from generated") for m in MODELS]
+    for key, color, style, label in curves:
+        for i, path in enumerate(arrays[key]):
+            ax.plot(path[:, 0] * scale, path[:, 1] * scale, color=color, ls=style, lw=1.3,
+                    label=label if i == 0 else None)
+    ax.plot([], [], color=COLORS["spread"], label="training conditions (true)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel(f"x ({unit})")
+    ax.set_ylabel(f"y ({unit})")
+    ax.legend(fontsize=5.5, loc="lower left")
+    if metrics is None:
+        ax.set_title("unseen condition(s): hand paths", fontsize=7)
+        return
+    lines = [f"{label}: " + ", ".join(f"{MODEL_LABELS[m]} {mean_std(metrics, m, key)}"
+                                      for m in MODELS)
+             + f", data {mean_std(metrics, 'data', key)}"
+             for key, label in (("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²"))]
+    ax.set_title("unseen condition(s), mean ± s.d. over seeds\n" + "\n".join(lines),
+                 fontsize=6.5)
+
+
+def _psth_panels(axes: Sequence[Axes], arrays: EvalArrays, bin_size_s: float) -> None:
+    """PSTHs of the most modulated neurons: real unseen trials vs each model's generations."""
+    data = arrays["psth_data"][0]
+    neurons = np.argsort(-data.std(axis=0))[: len(axes)]
+    time = np.arange(data.shape[0]) * bin_size_s * 1000
+    for ax, neuron in zip(axes, neurons, strict=True):
+        ax.plot(time, data[:, neuron] / bin_size_s, color=COLORS["data"], lw=1.3, label="real")
+        for model in MODELS:
+            psth = arrays[f"{model}/generated_psth"][0]
+            ax.plot(time, psth[:, neuron] / bin_size_s, color=MODEL_COLORS[model], lw=1.1,
+                    label=MODEL_LABELS[model])
+        ax.set_title(f"PSTH, neuron {neuron}", fontsize=7)
+        ax.set_xlabel("time from window start (ms)")
+    axes[0].set_ylabel("rate (Hz)")
+    axes[0].legend(fontsize=5.5, loc="best")
+
+
+@style_context()
+def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
+                             stem: str | Path) -> None:
+    """Fig. 3: traversal of each code axis (decoded paths) and generated unseen conditions."""
+    n_axes = arrays["gnocchi/traversal_trajectories"].shape[0]
+    fig = plt.figure(figsize=(2.0 * (n_axes + 1), 7.2), layout="constrained")
+    grid = fig.add_gridspec(3, n_axes + 1)
+    rows = [[fig.add_subplot(grid[r, c]) for c in range(n_axes + 1)] for r in range(2)]
+    for row, model in zip(rows, MODELS, strict=True):
+        _traversal_row(row, arrays, model, metrics)
+    bottom = fig.add_subplot(grid[2, :2])
+    _heldout_paths(bottom, arrays, 100.0, "cm", metrics)
+    psth_axes = [fig.add_subplot(grid[2, c]) for c in range(2, n_axes + 1)]
+    _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
+    fig.suptitle(f"Synthetic reaching, seed {seed}. Rows 1-2: hand paths decoded from activity "
+                 "generated while one code axis moves (blue → red: mean − range·s.d. → mean + "
+                 "range·s.d.).\nRow 3: the unseen angle generated from a linear map factors → "
+                 "code (all speeds); PSTHs of its first condition", fontsize=7)
+    label_panels([*rows[0], *rows[1], bottom, *psth_axes])
+    stamp_preset(fig, preset)
+    save_figure(fig, stem)
+
+
+def _metric_bars(ax: Axes, metrics: SeedMetrics, names: Sequence[tuple[str, str]],
+                 legend: bool = True) -> None:
+    """Grouped bars (mean ± std over seeds) of some metrics for both models and the data."""
+    models = [m for m in (*MODELS, "data")
+              if all(key in metrics.get(m, {}) for key, _ in names)]
+    if not models:
+        raise ValueError(f"no model has all of the metrics {[key for key, _ in names]}")
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        means, stds = [], []
+        for key, _ in names:
+            values = np.asarray(metrics[model].get(key, [np.nan]), dtype=float)
+            means.append(values.mean())
+            stds.append(values.std(ddof=1) if values.size > 1 else 0.0)
+        positions = np.arange(len(names)) + (i - (len(models) - 1) / 2) * width
+        ax.bar(positions, means, width, yerr=stds, color=MODEL_COLORS[model], capsize=2,
+               label=MODEL_LABELS.get(model, "data (split half)"))
+    rotation = 30 if len(names) > 3 else 0
+    ax.set_xticks(range(len(names)), [label for _, label in names], fontsize=6.5,
+                  rotation=rotation, ha="right" if rotation else "center")
+    ax.axhline(0, color="0.5", lw=0.6)
+    if legend:
+        ax.legend(fontsize=6, loc="best")
+    ax.set_title(f"mean ± s.d. over {_n_seeds(metrics)} seeds", fontsize=7)
+
+
+@style_context()
+def plot_monkey_heldout(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
+                        stem: str | Path) -> None:
+    """Fig. 5: MC_Maze unseen conditions generated by linear traversal: paths, PSTHs, scores."""
+    fig = plt.figure(figsize=(7.6, 5.6), layout="constrained")
+    grid = fig.add_gridspec(2, 3)
+    paths = fig.add_subplot(grid[0, 0])
+    _heldout_paths(paths, arrays, 1.0, "mm", None)
+    bars = fig.add_subplot(grid[0, 1])
+    _metric_bars(bars, metrics, [("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²")],
+                 legend=False)
+    errors = fig.add_subplot(grid[0, 2])
+    _metric_bars(errors, metrics, [("endpoint_error_deg", "end-point angle\nerror (deg)")])
+    psth_axes = [fig.add_subplot(grid[1, c]) for c in range(3)]
+    _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
+    names = dict(zip(arrays["condition_ids"].tolist(), arrays["condition_names"], strict=True))
+    unseen = ", ".join(str(names[int(c)]) for c in arrays["unseen_labels"])
+    fig.suptitle(f"MC_Maze, unseen condition(s) {unseen}: generated from a linear map factors → "
+                 f"code (seed {seed} shown);\nbars: all seeds; PSTHs of the first unseen "
+                 "condition", fontsize=7.5)
+    label_panels([paths, bars, errors, *psth_axes])
+    stamp_preset(fig, preset)
+    save_figure(fig, stem)

@@ -1,0 +1,188 @@
+"""LDNS figures: each draws from small synthetic inputs with its panels, titles and preset stamp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from neurodiff.models.ldns.settings import LDNSSettings
+from neurodiff.plots import ldns as plots
+from neurodiff.plots.ldns_schematic import plot_fig1_schematic
+from neurodiff.plots.style import PANEL_LABEL_GID, PRESET_STAMP_GID, save_figure
+
+RNG = np.random.default_rng(0)
+TRIALS, BINS, NEURONS, LATENTS = 12, 40, 8, 3
+METHODS = ["LDNS", "LDNS+sh", "LFADS", "TNDM"]
+
+
+def spikes(rate: float = 0.4, trials: int = TRIALS, bins: int = BINS) -> np.ndarray:
+    """Poisson counts with a shared slow modulation (so correlations are non-trivial)."""
+    drive = np.sin(np.linspace(0, 3, bins))[None, :, None] * RNG.normal(size=(trials, 1, 1))
+    return RNG.poisson(rate * np.exp(0.5 * drive), size=(trials, bins, NEURONS)).astype(float)
+
+
+def latents(trials: int = TRIALS, bins: int = BINS) -> np.ndarray:
+    return np.cumsum(RNG.normal(size=(trials, LATENTS, bins)), axis=-1) * 0.1
+
+
+def panel_letters(fig: Figure) -> list[str]:
+    """The panel letters drawn by label_panels, in drawing order."""
+    return [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == PANEL_LABEL_GID]
+
+
+def stamped(fig: Figure) -> bool:
+    return any(t.get_gid() == PRESET_STAMP_GID for t in fig.texts)
+
+
+def titles(fig: Figure) -> list[str]:
+    return [ax.get_title() for ax in fig.axes]
+
+
+def check(fig: Figure, n_panels: int) -> None:
+    letters = panel_letters(fig)
+    assert letters == [chr(ord("a") + i) for i in range(n_panels)]
+    assert stamped(fig)
+
+
+def test_fig2_lorenz_panels():
+    fig = plots.plot_fig2_lorenz(spikes(), spikes() + 0.1, latents(), spikes(), latents(),
+                                 latents(2, 3 * BINS), max_lag=5, n_groups=2, preset="test")
+    check(fig, 11)
+    assert {"AE latents", "LDNS samples", "LDNS, 3× longer", "population spike count",
+            "pairwise correlations", "autocorrelation", "cross-correlation"} <= set(titles(fig))
+    assert sum(title.startswith("latent ") for title in titles(fig)) == LATENTS
+
+
+def test_fig3_human_panels_and_variable_lengths():
+    lengths = RNG.integers(10, BINS + 1, TRIALS)
+    mask = np.arange(BINS)[None, :] < lengths[:, None]
+    data = spikes() * mask[..., None]
+    fig = plots.plot_fig3_human(data, mask, spikes() * mask[..., None], data, mask, bin_s=0.02,
+                                sigma_s=0.06, preset="test")
+    check(fig, 12)
+    longest = lengths.max() * 0.02
+    assert f"data, {longest:.2f} s" in titles(fig)
+    assert {"data", "AE", "LDNS", "trial lengths"} <= set(titles(fig))
+
+
+def test_fig4_monkey_panels():
+    fig = plots.plot_fig4_monkey(spikes(), spikes(), spikes(), 0.005, max_lag=5, n_groups=2,
+                                 preset="test")
+    check(fig, 8)
+    assert [t for t in titles(fig) if t.startswith("autocorrelation")] == [
+        "autocorrelation, neuron group 1", "autocorrelation, neuron group 2"]
+    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert legend == ["data, group 2", "LDNS, group 2", "LDNS+sh, group 2"]
+
+
+def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
+    methods = {name: spikes() for name in METHODS}
+    check(plots.plot_figA10_correlation_matrices(spikes(), spikes(), spikes(), "test"), 3)
+    check(plots.plot_figA11_rasters(spikes(), spikes(), 0.005, "test"), 5)
+    fig = plots.plot_figA14_method_rasters(spikes(), methods, 0.005, "test")
+    check(fig, 1 + len(METHODS))
+    assert titles(fig)[:5] == ["data", *METHODS]
+    fig = plots.plot_figA15_pca_psd(spikes(), methods, 0.005, 0.03, 3, "test")
+    check(fig, len(METHODS))
+    assert sum(t.startswith("MSE ") for t in titles(fig)) == len(METHODS)
+    fig = plots.plot_figA16_method_statistics(spikes(), methods, 0.005, "test")
+    check(fig, len(METHODS))
+    assert sum(t.startswith("population count, KL") for t in titles(fig)) == len(METHODS)
+    written = save_figure(fig, tmp_path / "a16")
+    assert [p.suffix for p in written] == [".png", ".pdf"] and all(p.exists() for p in written)
+
+
+def test_figA13_bars_follow_the_table():
+    names = [*METHODS, "data (split half)"]
+    table = pd.DataFrame({"method": names})
+    for key in ("kl_psch", "rmse_corr", "rmse_mean_isi", "rmse_std_isi"):
+        table[f"{key}_mean"] = np.arange(1, len(names) + 1) * 0.01
+        table[f"{key}_std"] = 0.001
+    fig = plots.plot_figA13_metric_bars(table, "test")
+    check(fig, 4)
+    first = fig.axes[0]
+    heights = [bar.get_height() for bar in first.patches]
+    np.testing.assert_allclose(heights, table["kl_psch_mean"][:-1])
+    assert [t.get_text() for t in first.get_xticklabels()] == METHODS
+    reference = [line for line in first.lines if line.get_linestyle() == "--"]
+    assert reference[0].get_ydata()[0] == pytest.approx(0.05)
+
+
+def test_fig5_conditional_panels():
+    n_angle, conditions = 6, np.array([3, 3, 5, 5])
+    velocity = RNG.normal(size=(TRIALS, BINS, 2)) * 0.1
+    decoding = pd.DataFrame({"evaluated_on": ["AE rates, val trials", "AE rates, test trials",
+                                              "velocity-conditioned LDNS samples"],
+                             "trials": [3, 3, 4], "r2": [0.8, 0.7, 0.5]})
+    fig = plots.plot_fig5_conditional(
+        angle=RNG.uniform(-np.pi, np.pi, n_angle),
+        angle_decoded=RNG.normal(size=(n_angle, BINS, 2)), data_velocity=velocity,
+        data_angle=RNG.uniform(-np.pi, np.pi, TRIALS),
+        condition_velocity=RNG.normal(size=(len(conditions), BINS, 2)),
+        condition_decoded=RNG.normal(size=(len(conditions), BINS, 2)),
+        condition_trial=conditions, ae_latents=latents(), sample_latents=latents(len(conditions)),
+        ae_rates=spikes(), sample_rates=spikes(trials=len(conditions)), decoding=decoding,
+        bin_s=0.005, preset="test")
+    check(fig, 6)
+    bars = fig.axes[2].patches
+    np.testing.assert_allclose([b.get_height() for b in bars], decoding["r2"])
+
+
+def test_lfads_lorenz_figures():
+    true = np.cumsum(RNG.normal(size=(4, BINS, 3)), axis=1)
+    factors = RNG.normal(size=(4, BINS, 5))
+    check(plots.plot_figA5_lfads_lorenz_factors(true, factors, "test"), 3)
+    fig = plots.plot_figA6_lfads_length_generalisation(factors, RNG.normal(size=(2, 4 * BINS, 5)),
+                                                       "test")
+    check(fig, 3)
+    assert "prior samples, 4× longer" in titles(fig)
+
+
+def tiny_settings() -> LDNSSettings:
+    """Every part of the `ldns:` section with small, distinct values."""
+    optim = {"epochs": 2, "warmup_epochs": 1, "batch_size": 4, "lr": 1e-3, "weight_decay": 0.01,
+             "lr_horizon": 1.3}
+    autoencoder = {
+        name: optim | {"hidden_channels": hidden, "latent_channels": latent, "num_blocks": blocks,
+                       "bidirectional": name == "lorenz", "d_state": 8, "grad_clip": 2.0,
+                       "cd_p": 0.2, "latent_beta": 0.01, "td_beta": 0.01, "latent_clip": None,
+                       "checkpoint": "last", "eval_every_epochs": 1}
+        for name, hidden, latent, blocks in (("lorenz", 16, 4, 1), ("mc_maze", 24, 6, 2),
+                                             ("human", 32, 8, 3))}
+    denoiser = {
+        f"{dataset}_{conditioning}": optim | {
+            "dataset": dataset, "conditioning": conditioning, "hidden_channels": 12,
+            "num_blocks": 2, "d_state": 8, "output_init_scale": 0.1, "grad_clip": 1.0,
+            "loss": "mse", "smooth_l1_beta": None, "ema_power": 0.67, "ema_max_decay": 0.999,
+            "ema_min_decay": 0.0, "samplers": ["ddpm"], "long_samples": 0}
+        for dataset, conditioning in (("lorenz", "none"), ("mc_maze", "none"),
+                                      ("mc_maze", "velocity"), ("human", "length"))}
+    return LDNSSettings.from_config({
+        "diffusion": {"num_train_timesteps": 1000, "beta_schedule": "linear",
+                      "beta_start": 1e-4, "beta_end": 0.02},
+        "autoencoder": autoencoder, "denoiser": denoiser,
+        "sampling": {"ddpm_steps": 77, "ddim_steps": 11, "batch_size": 8, "length_factor": 16,
+                     "n_angle_samples": 4, "velocity_conditions": 2,
+                     "velocity_samples_per_condition": 2, "human_eval_stride": 1},
+        "spike_history": {"history_bins": 13, "epochs": 5, "lr": 0.1, "weight_decay": 0.01,
+                          "clip": 5, "sample_cap": 5},
+        "lfads": {}, "behavior": {"velocity_scale": 1e-3, "onset_bin": 5, "ridge_alpha": 1e-6},
+        "evaluation": {"n_bootstrap": 2, "seed": 0, "max_lag": 5, "n_groups": 2,
+                       "pca_components": 3, "smoothing_sigma_s": {"mc_maze": 0.03,
+                                                                  "human": 0.06}},
+    })
+
+
+def test_fig1_schematic_is_drawn_from_the_configuration():
+    settings = tiny_settings()
+    fig = plot_fig1_schematic(settings, {"lorenz": 7, "mc_maze": 9, "human": 11}, "test")
+    assert stamped(fig)
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    for expected in ("Conv1d 9→24", "2 × block", "S4D (causal, N=8)", "grouped Conv1d 24→6",
+                     "DDPM 77 steps or DDIM 11", "conditions: velocity", "GLM (13"):
+        assert expected in texts
+    cells = [cell.get_text().get_text() for ax in fig.axes for table in ax.tables
+             for cell in table.get_celld().values()]
+    assert {"autoencoder human", "11/32/8/3", "denoiser human_length", "length"} <= set(cells)

@@ -1,0 +1,40 @@
+# GNOCCHI constants and target list, kept apart from the rules (snakemake --lint); included by
+# gnocchi.smk.
+
+GNOCCHI = config["gnocchi"]
+GNOCCHI_DIR = f"{RESULTS}/gnocchi"
+GNOCCHI_DATASETS = ["reaching", "mc_maze"]
+GNOCCHI_MODELS = ["gnocchi", "lfads"]
+GNOCCHI_SEEDS = GNOCCHI["seeds"]
+GNOCCHI_FIRST_SEED = GNOCCHI_SEEDS[0]
+# per dataset: the evaluation arrays of the first seed and the metrics of all seeds
+GNOCCHI_EVALUATION = {
+    dataset: {
+        "arrays": f"{GNOCCHI_DIR}/evaluation/{dataset}/seed{GNOCCHI_FIRST_SEED}/arrays.npz",
+        "metrics": [
+            f"{GNOCCHI_DIR}/evaluation/{dataset}/seed{seed}/metrics.json"
+            for seed in GNOCCHI_SEEDS
+        ],
+    }
+    for dataset in GNOCCHI_DATASETS
+}
+GNOCCHI_FIGURES = [
+    "fig1_schematic",
+    "fig2_synthetic_latents",
+    "fig3_synthetic_traversal",
+    "fig4_monkey_latents",
+    "fig5_monkey_heldout",
+]
+
+
+def gnocchi_targets():
+    """Every gnocchi figure and table of the inventory."""
+    figures = expand(
+        f"{GNOCCHI_DIR}/figures/{{stem}}.{{ext}}",
+        stem=GNOCCHI_FIGURES,
+        ext=["png", "pdf"],
+    )
+    tables = expand(
+        f"{GNOCCHI_DIR}/tables/table1_disentanglement.{{ext}}", ext=["csv", "md"]
+    )
+    return figures + tables
