@@ -13,6 +13,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 try:
     _resolved = resolve_preset(
         config, "config", workflow.config_settings.overwrite_config
@@ -29,6 +32,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/ldns.smk"
 include: "workflow/rules/gnocchi.smk"
 include: "workflow/rules/benediff.smk"
+include: "workflow/rules/reproduction.smk"
 
 
 rule all:

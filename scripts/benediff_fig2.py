@@ -8,9 +8,9 @@ import numpy as np
 from neurodiff.data.tidy import read_tidy
 from neurodiff.plots.benediff import fig2_schematic, schematic_facts
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input[0], load_video=False)
     with h5py.File(snakemake.input[0], "r") as f:
         if "video" not in f:

@@ -6,9 +6,9 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.plots.benediff import fig3_latents
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data, load_video=False)
     regions = [RegionLVMs.load(path) for path in snakemake.input.latents]
     fig = fig3_latents(regions, snakemake.params.session, ds.bin_size_s, snakemake.params.preset)

@@ -8,9 +8,9 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.results import GuidedSamples
 from neurodiff.plots.benediff import fig4_guided_videos, write_guided_gif
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     params = snakemake.params
     ds = read_tidy(snakemake.input.data, load_video=False)
     samples, label_names = GuidedSamples.load(snakemake.input.samples)

@@ -7,9 +7,9 @@ from neurodiff.models.benediff.analysis import cross_hemisphere, hemisphere_pair
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.plots.benediff import fig5_cross_hemisphere
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     params = snakemake.params
     section = params.section
     ds = read_tidy(snakemake.input.data, load_video=False)

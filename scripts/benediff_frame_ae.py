@@ -11,12 +11,13 @@ from neurodiff.models.benediff.fit import (
     run_dir_for,
     save_frame_autoencoder,
     train_frame_autoencoder,
+    training_settings,
 )
 from neurodiff.models.benediff.video import CodeScaler, decode_video, encode_video
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 from neurodiff.train import select_device
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     section, seed = snakemake.params.section, snakemake.params.seed
     ds = read_tidy(snakemake.input[0])
@@ -24,7 +25,7 @@ with logged_job(snakemake.log[0], snakemake.rule) as log:
         raise ValueError(f"{snakemake.input[0]}: no video; BeNeDiff needs behaviour video")
     train_idx, test_idx = ds.indices("train"), ds.indices("test")
     run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "frame_ae",
-                          {**section, "seed": seed, "shape": list(ds.video.shape[1:])})
+                          {**training_settings(section), "seed": seed, "shape": list(ds.video.shape[1:])})
     model = train_frame_autoencoder(ds.video[train_idx], section, seed, run_dir,
                                     snakemake.params.device)
     save_frame_autoencoder(snakemake.output.model, model, section)

@@ -10,10 +10,10 @@ from neurodiff.models.benediff.fit import load_frame_autoencoder, load_video_dif
 from neurodiff.models.benediff.generate import guide_session
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.models.benediff.video import CodeScaler
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 from neurodiff.train import select_device
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     ds = read_tidy(snakemake.input.data)
     with np.load(snakemake.input.codes) as f:

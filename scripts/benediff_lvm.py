@@ -8,9 +8,9 @@ import torch
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import atomic_path
 from neurodiff.models.benediff.fit import fit_region_lvms
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     params = snakemake.params
     ds = read_tidy(snakemake.input[0], load_video=False)

@@ -10,7 +10,7 @@ from neurodiff.models.benediff.report import (
     table1_lvm_metrics,
     write_table,
 )
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
 NOTES = """
 Neural R²: held-out (test) trials, posterior-mean latents decoded, per component then averaged.
@@ -21,7 +21,7 @@ equal-frequency bins. "supervised (no TC)" is the behaviour-supervised LVM witho
 total-correlation term (the authors' "self-supervised" curve). Preset: {preset}.
 """
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     metrics = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
     table = table1_lvm_metrics(metrics)
     display = format_mean_std(table, TABLE1_METRICS).drop(columns=["method"])

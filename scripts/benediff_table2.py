@@ -12,7 +12,7 @@ from neurodiff.models.benediff.report import (
     table2_guidance_specificity,
     write_table,
 )
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
 NOTES = """
 Guidance raises Var_t of one region's behaviour-tied latent factor, read from the generated
@@ -25,7 +25,7 @@ encoder's reading of the factor. planted: whether the simulation planted the lab
 region (unknown for real data). Mean ± std over LVM seeds. Preset: {preset}.
 """
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     rows = pd.concat([pd.read_csv(path) for path in snakemake.input.specificity],
                      ignore_index=True)
     planted = {}

@@ -10,17 +10,18 @@ from neurodiff.models.benediff.fit import (
     run_dir_for,
     save_video_diffusion,
     train_video_diffusion,
+    training_settings,
 )
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     section, seed = snakemake.params.section, snakemake.params.seed
     with np.load(snakemake.input.codes) as f:
         codes, split = f["codes"], f["split"]
     train_codes = codes[split == "train"]
     run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "diffusion",
-                          {**section, "seed": seed, "shape": list(codes.shape[1:])})
+                          {**training_settings(section), "seed": seed, "shape": list(codes.shape[1:])})
     model = train_video_diffusion(train_codes, section, seed, run_dir, snakemake.params.device)
     save_video_diffusion(snakemake.output.model, model, build_schedule(section))
     log.info("trained on %d code videos of shape %s", len(train_codes), train_codes.shape[1:])

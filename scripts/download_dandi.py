@@ -2,9 +2,9 @@
 
 from neurodiff.data.fetch import fetch_dandi_asset
 from neurodiff.io import write_json_atomic
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     record = fetch_dandi_asset(
         cfg["dandiset"],

@@ -11,9 +11,9 @@ from neurodiff.data.fetch import (
     verify_sha256,
 )
 from neurodiff.io import atomic_path, write_json_atomic
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     session = snakemake.params.session
     staged_dir = Path(snakemake.params.staged_dir)
     dest = Path(snakemake.output.hdf5)

@@ -5,9 +5,9 @@ import torch
 
 from neurodiff.io import atomic_path, write_json_atomic
 from neurodiff.models.gnocchi.evaluation import run_evaluation
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     dataset, seed = snakemake.wildcards.dataset, int(snakemake.wildcards.seed)
     metrics, arrays = run_evaluation(snakemake.input.data, dataset, snakemake.params.cfg,

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from neurodiff.plots import gnocchi as plots
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
 FROM_EVALUATION = {
     "fig2_synthetic_latents": plots.plot_synthetic_latents,
@@ -12,7 +12,7 @@ FROM_EVALUATION = {
     "fig5_monkey_heldout": plots.plot_monkey_heldout,
 }
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     figure, preset = snakemake.params.figure, snakemake.params.preset
     stem = Path(snakemake.output.png).with_suffix("")
     if figure == "fig1_schematic":

@@ -2,9 +2,9 @@
 
 from neurodiff.io import atomic_path, write_text_atomic
 from neurodiff.models.gnocchi.tables import markdown_table, read_metric_rows, summarise
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     summary = summarise(read_metric_rows(snakemake.input))
     with atomic_path(snakemake.output.csv) as tmp:
         summary.to_csv(tmp, index=False)

@@ -10,9 +10,9 @@ from neurodiff.models.gnocchi.experiment import (
     model_settings,
     train_model,
 )
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     kind, dataset, seed = snakemake.wildcards.model, snakemake.wildcards.dataset, int(
         snakemake.wildcards.seed)

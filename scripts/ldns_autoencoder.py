@@ -8,9 +8,9 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.ldns.fit import save_autoencoder, train_autoencoder
 from neurodiff.models.ldns.generate import encode_dataset, write_npz
 from neurodiff.models.ldns.settings import AutoencoderSettings, from_mapping
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     dataset = snakemake.wildcards.dataset
     settings = from_mapping(AutoencoderSettings, snakemake.params.cfg,

@@ -9,7 +9,7 @@ from neurodiff.models.ldns.generate import EncodedData, hand_velocity, reach_ang
 from neurodiff.models.ldns.settings import BehaviorSettings, from_mapping
 from neurodiff.plots.ldns import plot_fig5_conditional
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
 CAPTION = (
     "**Hand-velocity decoding (LDNS §4), {preset} preset.** Ridge regression (α = {alpha:g}) "
@@ -18,7 +18,7 @@ CAPTION = (
     "against the held-out velocity they were conditioned on."
 )
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     behavior = from_mapping(BehaviorSettings, snakemake.params.behavior, "ldns.behavior")
     ds = read_tidy(snakemake.input.data)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)

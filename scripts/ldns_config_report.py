@@ -7,7 +7,7 @@ from neurodiff.models.ldns.evaluation import autoencoder_hparams, denoiser_hpara
 from neurodiff.models.ldns.settings import LDNSSettings
 from neurodiff.plots.ldns_schematic import plot_fig1_schematic
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
 TABLE2 = ("**Table 2 (LDNS), {preset} preset.** Autoencoder settings used by this run, per "
           "dataset (from the configuration; parameter counts of the built networks).")
@@ -15,7 +15,7 @@ TABLE3 = ("**Table 3 (LDNS), {preset} preset.** Diffusion-model settings used by
           "model. Noise schedule: {schedule}. Denoisers are bidirectional; AdamW with linear "
           "warm-up and a cosine decay over lr horizon × the training steps, as the autoencoder.")
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     preset = snakemake.params.preset
     settings = LDNSSettings.from_config(snakemake.params.ldns)
     channels = {name: read_tidy(path, load_video=False).n_channels

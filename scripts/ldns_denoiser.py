@@ -15,9 +15,9 @@ from neurodiff.models.ldns.settings import (
     DiffusionSettings,
     from_mapping,
 )
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     name = snakemake.wildcards.model
     settings = from_mapping(DenoiserSettings, snakemake.params.cfg, f"ldns.denoiser.{name}")

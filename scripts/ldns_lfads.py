@@ -8,9 +8,9 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.ldns.generate import write_npz
 from neurodiff.models.ldns.lfads_baseline import posterior_factors, prior_samples, train_lfads
 from neurodiff.models.ldns.settings import LFADSSettings, from_mapping
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     dataset = snakemake.wildcards.dataset
     settings = from_mapping(LFADSSettings, snakemake.params.cfg, f"ldns.lfads.{dataset}")

@@ -9,9 +9,9 @@ from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, read
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots.ldns import plot_fig3_human
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     evaluation = from_mapping(EvaluationSettings, snakemake.params.evaluation, "ldns.evaluation")
     ds = read_tidy(snakemake.input.data)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)

@@ -11,9 +11,9 @@ from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, read
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots import ldns as plots
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     preset = snakemake.params.preset
     evaluation = from_mapping(EvaluationSettings, snakemake.params.evaluation, "ldns.evaluation")
     ds = read_tidy(snakemake.input.data)

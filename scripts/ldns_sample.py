@@ -15,12 +15,12 @@ from neurodiff.models.ldns.settings import (
     SamplingSettings,
     from_mapping,
 )
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 from neurodiff.train import load_trained
 
 VELOCITY_CHANNELS = 2
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     name = snakemake.wildcards.model
     settings = from_mapping(DenoiserSettings, snakemake.params.cfg, f"ldns.denoiser.{name}")

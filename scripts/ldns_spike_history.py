@@ -10,9 +10,9 @@ from neurodiff.models.ldns.fit import channels_first, channels_last, train_spike
 from neurodiff.models.ldns.generate import EncodedData, read_npz, write_npz
 from neurodiff.models.ldns.settings import SpikeHistorySettings, from_mapping
 from neurodiff.models.ldns.spike_history import sample_spike_history
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     settings = from_mapping(SpikeHistorySettings, snakemake.params.cfg, "ldns.spike_history")
     ds = read_tidy(snakemake.input.data)

@@ -4,7 +4,7 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.ldns.evaluation import monkey_methods, table1, table1_display, write_table
 from neurodiff.models.ldns.generate import read_npz
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
 CAPTION = (
     "**Table 1 (LDNS), {preset} preset.** MC_Maze: spike statistics of each method's samples "
@@ -14,7 +14,7 @@ CAPTION = (
     "the data against each other. Computed by this run; not the paper's numbers."
 )
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = from_mapping(EvaluationSettings, snakemake.params.cfg, "ldns.evaluation")
     ds = read_tidy(snakemake.input.data)
     data = ds.signals[ds.indices("train")]

@@ -5,9 +5,9 @@ from pathlib import Path
 from neurodiff.data.tidy import read_tidy
 from neurodiff.plots.data_overview import plot_overview, plot_widefield_sessions_overview
 from neurodiff.plots.style import save_figure
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     preset = snakemake.params.preset
     datasets = [read_tidy(path) for path in snakemake.input]
     if snakemake.rule == "plot_widefield_overview":

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from neurodiff.data.provenance import source_meta
 from neurodiff.data.willett import list_competition_files, read_willett_mat
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     root = Path(snakemake.input[0])
     if (root / "competitionData").is_dir():  # the Dryad archive unpacks into competitionData/

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from neurodiff.data.nwb import read_nlb_nwb
 from neurodiff.data.provenance import source_meta
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     source = Path(snakemake.input[0])
     ds = read_nlb_nwb(source, snakemake.wildcards.nlb, source=cfg["source"])

@@ -5,9 +5,9 @@ from pathlib import Path
 from neurodiff.data.behavenet import read_behavenet_hdf5
 from neurodiff.data.provenance import source_meta
 from neurodiff.data.simulate.widefield import load_truth, truth_path
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     source = Path(snakemake.input[0])
     session = snakemake.wildcards.session

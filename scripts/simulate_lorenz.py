@@ -1,9 +1,9 @@
 """Rule simulate_lorenz: the LDNS Lorenz spiking dataset as a tidy file."""
 
 from neurodiff.data.simulate.lorenz import simulate_lorenz
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     ds = simulate_lorenz(
         n_trials=cfg["n_trials"],

@@ -1,9 +1,9 @@
 """Rule simulate_reaching: synthetic reaching with known behavioural factors (for GNOCCHI)."""
 
 from neurodiff.data.simulate.reaching import simulate_reaching
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     ds = simulate_reaching(
         n_trials=cfg["n_trials"],

@@ -1,9 +1,9 @@
 """Rule simulate_widefield: write one BehaveNet-like widefield session with planted selectivity."""
 
 from neurodiff.data.simulate.widefield import write_behavenet_like
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     sim = cfg["simulate"]
     # config regions are region-hemisphere names (VIS_L, VIS_R, ...); the simulator wants areas

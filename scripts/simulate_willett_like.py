@@ -1,9 +1,9 @@
 """Rule simulate_willett_like: Willett-like competitionData .mat files (train/ and test/)."""
 
 from neurodiff.data.simulate.willett_like import write_willett_like
-from neurodiff.runlog import logged_job
+from neurodiff.runlog import snakemake_job
 
-with logged_job(snakemake.log[0], snakemake.rule) as log:
+with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     files = write_willett_like(
         snakemake.output[0],

@@ -123,7 +123,7 @@ def test_autoencoder_training_reduces_loss_and_keeps_best_weights(tidy_file, tmp
     best = min(fit.history, key=lambda row: row["val_poisson"])
     assert fit.step == best["step"]
     assert fit.val_poisson == pytest.approx(best["val_poisson"])
-    assert (tmp_path / "ae" / "best.pt").exists()
+    assert torch.load(tmp_path / "ae" / "model.pt", weights_only=True)["best"]["step"] == fit.step
 
 
 def test_encode_and_sample_shapes(tidy_file, tmp_path):

@@ -194,6 +194,32 @@ def test_prior_samples_shape_finite_and_seeded():
         assert model.training  # mode restored
 
 
+def test_decode_reproduces_forward_from_its_g0_and_inputs():
+    spikes = torch.poisson(torch.ones(5, N_BINS, N_NEURONS))
+    for co_dim in (0, 2):
+        model = make_model(co_dim).eval()
+        for sample in (False, True):
+            out = model(spikes, sample=sample)
+            decoded = model.decode(out["g0"], N_BINS, out.get("inputs"))
+            assert set(decoded) == {"factors", "log_rates", "rates"}
+            for key in decoded:
+                torch.testing.assert_close(decoded[key], out[key])
+        if co_dim:  # inputs default to their prior mean, zero
+            g0 = out["g0"]
+            zero = torch.zeros(5, 7, co_dim)
+            torch.testing.assert_close(model.decode(g0, 7)["rates"],
+                                       model.decode(g0, 7, zero)["rates"])
+            assert not torch.allclose(model.decode(g0, 7, zero + 1.0)["rates"],
+                                      model.decode(g0, 7)["rates"])
+            with pytest.raises(ValueError, match="inputs must be"):
+                model.decode(g0, 7, torch.zeros(5, 6, co_dim))
+        else:
+            with pytest.raises(ValueError, match="no controller"):
+                model.decode(out["g0"], 7, torch.zeros(5, 7, 1))
+        with pytest.raises(ValueError, match="g0 must be"):
+            model.decode(torch.zeros(5, 3), 7)
+
+
 def test_mask_makes_padding_irrelevant():
     model = make_model(co_dim=2).eval()
     spikes = torch.poisson(torch.ones(2, N_BINS, N_NEURONS))

@@ -103,7 +103,7 @@ def requested_gpus(record: dict[str, str]) -> bool:
     return any("gres:gpu" in record.get(key, "") for key in ("TresPerJob", "TresPerNode"))
 
 
-def test_targets_are_built_by_slurm_jobs(workflow_copy):
+def test_targets_are_built_by_slurm_jobs(workflow_copy, capsys: pytest.CaptureFixture):
     reason = cluster_unavailable()
     if reason:
         pytest.skip(reason)
@@ -134,3 +134,7 @@ def test_targets_are_built_by_slurm_jobs(workflow_copy):
             job.rule, record)
         declares_gpu = int(job.resources.get("gpu", 0)) > 0 or "gpu" in job.resources.get("gres", "")
         assert requested_gpus(record) == declares_gpu, (job.rule, record)
+        with capsys.disabled():  # visible in CI logs even under `pytest -q`
+            print(f"\n[slurm] job {slurm_jobid} {job.rule}: {record['JobState']} on "
+                  f"{record.get('NodeList', '?')}, gpu requested: {requested_gpus(record)}, "
+                  f"log {log.relative_to(workflow_copy)}")

@@ -1,4 +1,4 @@
-"""Per-job logging: send a job's prints, warnings and log records to its log file."""
+"""Per-job logging and provenance: a job's output goes to its log file, its record beside its outputs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from neurodiff.provenance import (
+    as_mapping,
+    input_lineage,
+    job_record,
+    remove_sidecars,
+    write_sidecars,
+)
 
 
 @contextlib.contextmanager
@@ -41,3 +51,26 @@ def logged_job(log_path: str | os.PathLike | None, name: str) -> Iterator[loggin
             logger.info("job %s finished in %.1f s", name, time.time() - start)
         finally:
             root.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def snakemake_job(smk: Any) -> Iterator[logging.Logger]:
+    """Run a rule script's body logged to its log file; on success write provenance sidecars.
+
+    `smk` is the script's `snakemake` object (.log, .rule, .input, .output, .params,
+    .wildcards, .config). Nothing is written beside the outputs if the body raises.
+    """
+    with logged_job(smk.log[0], smk.rule) as log:
+        started = datetime.now(UTC)
+        outputs = [str(path) for path in smk.output]
+        remove_sidecars(outputs)
+        lineage = input_lineage(str(path) for path in smk.input)
+        yield log
+        finished = datetime.now(UTC)
+        record = job_record(
+            rule=smk.rule, wildcards=as_mapping(smk.wildcards), params=as_mapping(smk.params),
+            config=smk.config, lineage=lineage, outputs=outputs,
+            started=started, finished=finished,
+        )
+        written = write_sidecars(record, outputs)
+        log.info("provenance: %s", ", ".join(map(str, written)))

@@ -4,9 +4,14 @@
 `batch_fn(k, generator)` with `loss_fn(model, batch, k)`. Every `checkpoint_every` steps, and after
 the last one, it writes one checkpoint atomically (temporary file + os.replace, so a kill never
 leaves a half-written file). The checkpoint holds the model, optimizer, LR scheduler, EMA, step,
-the batch generator, the torch/numpy/python RNG states and the metrics rows. A restarted job
-(SLURM time limit, preemption, crash) finds the checkpoint and resumes from it, so on the CPU it
-ends with exactly the weights and metrics of an uninterrupted run with the same seed.
+the batch generator, the torch/numpy/python RNG states, the metrics rows and (with
+`best_metric`) the best weights so far. A restarted job (SLURM time limit, preemption, crash)
+finds the checkpoint and resumes from it, so on the CPU it ends with exactly the weights and
+metrics of an uninterrupted run with the same seed.
+
+A checkpoint is only valid for the run that wrote it. `reset_stale_run` removes it when the
+settings or the training data (`data_digest`) of a run directory change, so a rerun after an
+upstream change trains afresh instead of resuming (or, at the last step, returning) old weights.
 
 Outputs (`RunPaths`): the checkpoint; a metrics CSV with one row per `log_every` steps (means over
 the steps since the previous row), rewritten atomically at each checkpoint, so after a restart it
@@ -17,8 +22,12 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
+import json
+import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,14 +42,19 @@ from tqdm.auto import tqdm
 
 from neurodiff.io import atomic_path, write_json_atomic
 
+log = logging.getLogger(__name__)
+
 BatchFn = Callable[[int, torch.Generator], Any]
 LossFn = Callable[[nn.Module, Any, int], tuple[torch.Tensor, Mapping[str, Any]]]
 EvalFn = Callable[[nn.Module, int], Mapping[str, Any]]
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 RESERVED_COLUMNS = ("step", "loss", "grad_norm", "lr")
+RUN_SETTINGS = "run_settings.json"
+PROGRESS_SECONDS_TTY = 0.1
+PROGRESS_SECONDS_FILE = 10.0
 
 
 def select_device(prefer: str = "auto") -> torch.device:
@@ -82,7 +96,11 @@ class EMASettings:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (sizes and schedules live in the factories)."""
+    """Settings of one training run (sizes and schedules live in the factories).
+
+    `best_metric`: an `eval_fn` metric to minimise; the raw weights of the log row with its
+    lowest value are kept in the checkpoint and the final weights file (`TrainResult.best`).
+    """
 
     total_steps: int
     seed: int = 0
@@ -93,6 +111,7 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
     desc: str = "train"
+    best_metric: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "checkpoint_every", "log_every"):
@@ -124,13 +143,55 @@ class RunPaths:
 
 
 @dataclass
+class BestWeights:
+    """The raw weights at the log row with the lowest `best_metric`, that step and that value."""
+
+    step: int
+    value: float
+    state_dict: dict[str, torch.Tensor]
+
+
+@dataclass
 class TrainResult:
-    """The trained model, its EMA copy (if any), the metrics rows and the step resumed from."""
+    """The trained model, its EMA copy (if any), the metrics rows, the step resumed from and
+    the best weights (with `best_metric`, once a log row was written)."""
 
     model: nn.Module
     ema_model: nn.Module | None
     history: list[dict[str, float]]
     resumed_from: int
+    best: BestWeights | None = None
+
+
+def data_digest(*arrays: np.ndarray | torch.Tensor) -> str:
+    """A sha256 of the arrays' dtypes, shapes and bytes: identifies the data a run trains on."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        values = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else array
+        values = np.ascontiguousarray(values)
+        digest.update(f"{values.dtype.str}{values.shape}".encode())
+        digest.update(values.data if values.size else b"")
+    return digest.hexdigest()
+
+
+def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
+    """Remove the checkpoint of `run_dir` if it was started with other settings (or data).
+
+    `settings` is everything the run depends on besides its code, e.g. the hyperparameters and
+    `data_digest` of the training arrays. Returns True when the recorded settings differ (the
+    checkpoint, if any, was removed). Records `settings` (as JSON) for the next call.
+    """
+    run_dir = Path(run_dir)
+    record = run_dir / RUN_SETTINGS
+    current = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    stale = record.exists() and json.loads(record.read_text()) != current
+    checkpoint = RunPaths.in_dir(run_dir).checkpoint
+    if stale and checkpoint.exists():
+        log.info("%s: settings or data changed since the checkpoint was written; "
+                 "training starts from scratch", run_dir)
+        checkpoint.unlink()
+    write_json_atomic(record, current)
+    return stale
 
 
 class EpochBatches:
@@ -209,6 +270,7 @@ class _RunState:
     step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     tracker: _MeanTracker = field(default_factory=_MeanTracker)
+    best: dict[str, Any] | None = None
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -276,6 +338,7 @@ def _checkpoint_payload(state: _RunState, seed: int) -> dict[str, Any]:
         "rng": _capture_rng(),
         "history": state.history,
         "tracker": state.tracker.state_dict(),
+        "best": state.best,
     }
 
 
@@ -295,8 +358,8 @@ def _save_checkpoint(paths: RunPaths, state: _RunState, seed: int) -> None:
     _write_metrics_csv(paths.metrics_csv, state.history)
 
 
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by `_save_checkpoint`, or fail naming the file."""
+def _load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """Read a checkpoint written by `_save_checkpoint` (None if an older loop wrote it)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -304,8 +367,10 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
             f"cannot read checkpoint {path}: {err}. Delete it to restart training from scratch."
         ) from err
     if payload.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(f"checkpoint {path} has format {payload.get('format')!r}, "
-                           f"expected {CHECKPOINT_FORMAT}")
+        log.warning("checkpoint %s has format %r, not %d: it cannot be resumed exactly; "
+                    "training starts from scratch", path, payload.get("format"),
+                    CHECKPOINT_FORMAT)
+        return None
     return payload
 
 
@@ -339,6 +404,7 @@ def _resume(payload: Mapping[str, Any], state: _RunState, device: torch.device) 
     state.step = payload["step"]
     state.history = list(payload["history"])
     state.tracker.load_state_dict(payload["tracker"])
+    state.best = payload["best"]
 
 
 def _train_step(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, grad_clip: float | None,
@@ -367,15 +433,32 @@ def _train_step(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, grad_clip:
             **{key: _scalar(value) for key, value in extras.items()}}
 
 
-def _log_row(state: _RunState, eval_fn: EvalFn | None) -> dict[str, float]:
-    """Close the current logging interval: mean metrics since the last row, plus eval metrics."""
+def _log_row(state: _RunState, eval_fn: EvalFn | None, best_metric: str | None
+             ) -> dict[str, float]:
+    """Close the current logging interval: mean metrics since the last row, plus eval metrics.
+
+    With `best_metric`, keep a copy of the weights if the row improves on the best so far.
+    """
     row = {"step": state.step, **state.tracker.pop_means()}
     if eval_fn is not None:
         state.model.eval()
         with torch.no_grad():
             row |= {key: _scalar(value) for key, value in eval_fn(state.model, state.step).items()}
     state.history.append(row)
+    if best_metric is not None:
+        _update_best(state, row, best_metric)
     return row
+
+
+def _update_best(state: _RunState, row: Mapping[str, float], best_metric: str) -> None:
+    """Copy the weights into `state.best` if `row[best_metric]` is the lowest value so far."""
+    if best_metric not in row:
+        raise ValueError(f"best_metric {best_metric!r} is not among the logged metrics "
+                         f"{sorted(row)}; eval_fn must return it")
+    value = row[best_metric]
+    if state.best is None or value < state.best["value"]:
+        weights = {key: tensor.detach().clone() for key, tensor in state.model.state_dict().items()}
+        state.best = {"step": state.step, "value": value, "model": weights}
 
 
 def _ema_copy(model: nn.Module, ema: EMAModel | None) -> nn.Module | None:
@@ -400,17 +483,24 @@ def _build_state(model: nn.Module, make_optimizer: OptimizerFactory,
     )
 
 
+def _progress_seconds() -> float:
+    """Seconds between progress-bar updates: frequent on a terminal, rare in a log file."""
+    return PROGRESS_SECONDS_TTY if sys.stderr.isatty() else PROGRESS_SECONDS_FILE
+
+
 def _run_steps(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, eval_fn: EvalFn | None,
                config: TrainConfig, paths: RunPaths, device: torch.device) -> None:
     """Train from `state.step` to `config.total_steps`, logging and checkpointing on schedule."""
     with tqdm(total=config.total_steps, initial=state.step, desc=config.desc,
-              disable=not config.progress, dynamic_ncols=True) as bar:
+              disable=not config.progress, dynamic_ncols=True,
+              mininterval=_progress_seconds()) as bar:
         while state.step < config.total_steps:
             state.tracker.add(_train_step(state, loss_fn, batch_fn, config.grad_clip, device))
             state.step += 1
             bar.update(1)
             if state.step % config.log_every == 0:
-                bar.set_postfix(loss=f"{_log_row(state, eval_fn)['loss']:.4g}")
+                row = _log_row(state, eval_fn, config.best_metric)
+                bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
             if state.step % config.checkpoint_every == 0 or state.step == config.total_steps:
                 _save_checkpoint(paths, state, config.seed)
 
@@ -425,6 +515,7 @@ def _write_outputs(paths: RunPaths, state: _RunState, ema_model: nn.Module | Non
             "seed": config.seed,
             "model": state.model.state_dict(),
             "ema": ema_model.state_dict() if ema_model is not None else None,
+            "best": state.best,
         }, tmp)
     _write_metrics_csv(paths.metrics_csv, state.history)
     write_json_atomic(paths.summary_json, {
@@ -434,6 +525,7 @@ def _write_outputs(paths: RunPaths, state: _RunState, ema_model: nn.Module | Non
         "resumed_from_step": resumed_from,
         "seconds_this_run": round(seconds, 3),
         "has_ema": ema_model is not None,
+        "best": {k: v for k, v in state.best.items() if k != "model"} if state.best else None,
         "last_row": state.history[-1] if state.history else None,
         "final_model": str(paths.final_model),
     })
@@ -460,16 +552,35 @@ def train(
     device = select_device(config.device)
     seed_everything(config.seed)
     state = _build_state(model.to(device), make_optimizer, make_scheduler, config)
-    if paths.checkpoint.exists():
-        payload = _load_checkpoint(paths.checkpoint)
+    _remove_partial_writes(paths)
+    payload = _load_checkpoint(paths.checkpoint) if paths.checkpoint.exists() else None
+    if payload is not None:
         _check_compatible(payload, state, config, paths.checkpoint)
         _resume(payload, state, device)
+        log.info("%s: resuming from checkpoint %s at step %d of %d", config.desc,
+                 paths.checkpoint, state.step, config.total_steps)
+    else:
+        log.info("%s: training from scratch, %d steps", config.desc, config.total_steps)
     resumed_from = state.step
     _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device)
     ema_model = _ema_copy(state.model, state.ema)
     _write_outputs(paths, state, ema_model, config, resumed_from,
                    time.perf_counter() - started, device)
-    return TrainResult(state.model, ema_model, state.history, resumed_from)
+    return TrainResult(state.model, ema_model, state.history, resumed_from, _best_weights(state))
+
+
+def _remove_partial_writes(paths: RunPaths) -> None:
+    """Delete temporary files that a job killed while writing one of the run's files left."""
+    for target in (paths.checkpoint, paths.final_model, paths.metrics_csv, paths.summary_json):
+        for partial in target.parent.glob(f".{target.name}.*"):
+            partial.unlink(missing_ok=True)
+
+
+def _best_weights(state: _RunState) -> BestWeights | None:
+    """`state.best` as a BestWeights (None before the first log row or without best_metric)."""
+    if state.best is None:
+        return None
+    return BestWeights(int(state.best["step"]), float(state.best["value"]), state.best["model"])
 
 
 def load_trained(path: str | Path, model: nn.Module, use_ema: bool = True) -> nn.Module:

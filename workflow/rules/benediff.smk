@@ -111,7 +111,7 @@ rule benediff_table1:
             for region in BD_REGIONS
         ],
     output:
-        csv=f"{BENEDIFF}/tables/table1_lvm_metrics.csv",
+        csv=reported("benediff/tables/table1_lvm_metrics", "csv"),
         md=f"{BENEDIFF}/tables/table1_lvm_metrics.md",
     log:
         f"{LOGS}/benediff/table1.log",
@@ -133,7 +133,7 @@ rule benediff_table2:
             f"{RESULTS}/data/widefield_{{session}}.h5", session=WIDEFIELD_SESSIONS
         ),
     output:
-        csv=f"{BENEDIFF}/tables/table2_guidance_specificity.csv",
+        csv=reported("benediff/tables/table2_guidance_specificity", "csv"),
         md=f"{BENEDIFF}/tables/table2_guidance_specificity.md",
     log:
         f"{LOGS}/benediff/table2.log",
@@ -149,7 +149,7 @@ rule benediff_fig2:
     input:
         f"{RESULTS}/data/widefield_{BD_FIG_SESSION}.h5",
     output:
-        png=f"{BENEDIFF}/figures/fig2_schematic.png",
+        png=reported("benediff/figures/fig2_schematic", "png"),
         pdf=f"{BENEDIFF}/figures/fig2_schematic.pdf",
     log:
         f"{LOGS}/benediff/fig2.log",
@@ -168,7 +168,7 @@ rule benediff_fig3:
         data=f"{RESULTS}/data/widefield_{BD_FIG_SESSION}.h5",
         latents=BD_LATENTS[BD_FIG_SESSION],
     output:
-        png=f"{BENEDIFF}/figures/fig3_latents.png",
+        png=reported("benediff/figures/fig3_latents", "png"),
         pdf=f"{BENEDIFF}/figures/fig3_latents.pdf",
     log:
         f"{LOGS}/benediff/fig3.log",
@@ -187,7 +187,7 @@ rule benediff_fig4:
         samples=f"{BENEDIFF}/samples/{BD_FIG_SESSION}/guided.npz",
         specificity=f"{BENEDIFF}/samples/{BD_FIG_SESSION}/specificity.csv",
     output:
-        png=f"{BENEDIFF}/figures/fig4_guided_videos.png",
+        png=reported("benediff/figures/fig4_guided_videos", "png"),
         pdf=f"{BENEDIFF}/figures/fig4_guided_videos.pdf",
         gifs=BD_GIFS,
     log:
@@ -215,7 +215,7 @@ rule benediff_fig5:
             for region in BD_REGIONS
         ],
     output:
-        png=f"{BENEDIFF}/figures/fig5_cross_hemisphere.png",
+        png=reported("benediff/figures/fig5_cross_hemisphere", "png"),
         pdf=f"{BENEDIFF}/figures/fig5_cross_hemisphere.pdf",
     log:
         f"{LOGS}/benediff/fig5.log",

@@ -15,22 +15,16 @@ BD_LATENTS = {
     for session in WIDEFIELD_SESSIONS
 }
 BD_GIFS = [
-    f"{BENEDIFF}/figures/fig4_guided_videos_{region}_{label}.gif"
+    reported(
+        f"benediff/figures/fig4_guided_videos_{region}_{label}",
+        "gif",
+        item_stem="benediff/figures/fig4_guided_videos_{region}_{factor}",
+        labels={"region": region, "factor": label},
+    )
     for region, label in BD_GIF_KEYS
 ]
 
 
 def benediff_targets():
-    """Every benediff figure and table of the inventory."""
-    figures = [
-        "fig2_schematic",
-        "fig3_latents",
-        "fig4_guided_videos",
-        "fig5_cross_hemisphere",
-    ]
-    tables = ["table1_lvm_metrics", "table2_guidance_specificity"]
-    return (
-        expand(f"{BENEDIFF}/figures/{{stem}}.{{ext}}", stem=figures, ext=["png", "pdf"])
-        + expand(f"{BENEDIFF}/tables/{{stem}}.{{ext}}", stem=tables, ext=["csv", "md"])
-        + BD_GIFS
-    )
+    """Every benediff figure, table and guided video of the inventory."""
+    return inventory_targets("benediff")

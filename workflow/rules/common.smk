@@ -1,6 +1,8 @@
 # Shared paths and target lists. Every rule writes under results/{preset}/ and logs/{preset}/.
 from pathlib import Path
 
+from neurodiff.inventory import SOURCES, load_inventory
+
 PRESET = config["preset"]
 RESULTS = f"results/{PRESET}"
 LOGS = f"logs/{PRESET}"
@@ -9,8 +11,14 @@ RAW = "resources/raw"
 DATA = config["data"]
 
 NLB_DATASETS = ["mc_maze", "mc_rtt"]
-OVERVIEW_DATASETS = ["lorenz", "mc_maze", "mc_rtt", "human", "reaching", "widefield"]
 WIDEFIELD_SESSIONS = [s["id"] for s in DATA["widefield"]["sessions"]]
+# every figure, table and animation a run writes (targets, report entries, README index)
+INVENTORY = load_inventory(Path(workflow.basedir) / "workflow" / "inventory.yaml")
+REPORT_SUBCATEGORY = {
+    "figure": "Figures",
+    "table": "Tables",
+    "animation": "Guided videos",
+}
 
 
 wildcard_constraints:
@@ -45,19 +53,42 @@ def widefield_hdf5(wildcards):
     return f"{RAW}/widefield/{widefield_session(wildcards.session)['file']}"
 
 
+def inventory_targets(paper):
+    """The files of one paper's inventory items (workflow/inventory.yaml)."""
+    return [f"{RESULTS}/{path}" for path in INVENTORY.targets(paper, config)]
+
+
+def reported(stem, ext, item_stem=None, labels=None):
+    """A result file marked for `snakemake --report`, captioned from workflow/report/."""
+    item = INVENTORY.item(item_stem or stem)
+    caption = item.stem.replace("{", "").replace("}", "")
+    return report(
+        f"{RESULTS}/{stem}.{ext}",
+        caption=f"../report/{caption}.rst",
+        category=INVENTORY.paper(item.paper).title,
+        subcategory=REPORT_SUBCATEGORY[item.kind],
+        labels={
+            "item": item.paper_item or item.name,
+            "source": SOURCES[item.source],
+            **(labels or {}),
+        },
+    )
+
+
 def data_targets():
     """Tidy dataset files and their overview figures."""
     tidy = [f"{RESULTS}/data/{name}.h5" for name in ["lorenz", "reaching", "human"]]
     tidy += [f"{RESULTS}/data/{name}.h5" for name in NLB_DATASETS]
     tidy += [f"{RESULTS}/data/widefield_{s}.h5" for s in WIDEFIELD_SESSIONS]
-    figures = expand(
-        f"{RESULTS}/data/{{name}}_overview.{{ext}}",
-        name=OVERVIEW_DATASETS,
-        ext=["png", "pdf"],
-    )
-    return tidy + figures
+    return tidy + inventory_targets("data")
 
 
 def all_targets():
     """Everything `snakemake` builds by default."""
-    return data_targets() + ldns_targets() + gnocchi_targets() + benediff_targets()
+    return (
+        data_targets()
+        + ldns_targets()
+        + gnocchi_targets()
+        + benediff_targets()
+        + reproduction_targets()
+    )

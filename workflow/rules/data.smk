@@ -180,7 +180,13 @@ rule plot_data_overview:
     input:
         f"{RESULTS}/data/{{name}}.h5",
     output:
-        png=f"{RESULTS}/data/{{name}}_overview.png",
+        png=report(
+            f"{RESULTS}/data/{{name}}_overview.png",
+            caption="../report/data/overview.rst",
+            category="Data",
+            subcategory="Figures",
+            labels={"item": "{name} overview", "source": SOURCES["data"]},
+        ),
         pdf=f"{RESULTS}/data/{{name}}_overview.pdf",
     log:
         f"{LOGS}/data/plot_{{name}}_overview.log",
@@ -198,7 +204,7 @@ rule plot_widefield_overview:
     input:
         expand(f"{RESULTS}/data/widefield_{{session}}.h5", session=WIDEFIELD_SESSIONS),
     output:
-        png=f"{RESULTS}/data/widefield_overview.png",
+        png=reported("data/widefield_overview", "png"),
         pdf=f"{RESULTS}/data/widefield_overview.pdf",
     log:
         f"{LOGS}/data/plot_widefield_overview.log",

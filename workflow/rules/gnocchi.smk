@@ -68,7 +68,7 @@ rule gnocchi_fig1_schematic:
         reaching=f"{RESULTS}/data/reaching.h5",
         mc_maze=f"{RESULTS}/data/mc_maze.h5",
     output:
-        png=f"{GNOCCHI_DIR}/figures/fig1_schematic.png",
+        png=reported("gnocchi/figures/fig1_schematic", "png"),
         pdf=f"{GNOCCHI_DIR}/figures/fig1_schematic.pdf",
     log:
         f"{LOGS}/gnocchi/fig1_schematic.log",
@@ -88,7 +88,7 @@ rule gnocchi_fig2_synthetic_latents:
     input:
         **GNOCCHI_EVALUATION["reaching"],
     output:
-        png=f"{GNOCCHI_DIR}/figures/fig2_synthetic_latents.png",
+        png=reported("gnocchi/figures/fig2_synthetic_latents", "png"),
         pdf=f"{GNOCCHI_DIR}/figures/fig2_synthetic_latents.pdf",
     log:
         f"{LOGS}/gnocchi/fig2_synthetic_latents.log",
@@ -108,7 +108,7 @@ rule gnocchi_fig3_synthetic_traversal:
     input:
         **GNOCCHI_EVALUATION["reaching"],
     output:
-        png=f"{GNOCCHI_DIR}/figures/fig3_synthetic_traversal.png",
+        png=reported("gnocchi/figures/fig3_synthetic_traversal", "png"),
         pdf=f"{GNOCCHI_DIR}/figures/fig3_synthetic_traversal.pdf",
     log:
         f"{LOGS}/gnocchi/fig3_synthetic_traversal.log",
@@ -128,7 +128,7 @@ rule gnocchi_fig4_monkey_latents:
     input:
         **GNOCCHI_EVALUATION["mc_maze"],
     output:
-        png=f"{GNOCCHI_DIR}/figures/fig4_monkey_latents.png",
+        png=reported("gnocchi/figures/fig4_monkey_latents", "png"),
         pdf=f"{GNOCCHI_DIR}/figures/fig4_monkey_latents.pdf",
     log:
         f"{LOGS}/gnocchi/fig4_monkey_latents.log",
@@ -148,7 +148,7 @@ rule gnocchi_fig5_monkey_heldout:
     input:
         **GNOCCHI_EVALUATION["mc_maze"],
     output:
-        png=f"{GNOCCHI_DIR}/figures/fig5_monkey_heldout.png",
+        png=reported("gnocchi/figures/fig5_monkey_heldout", "png"),
         pdf=f"{GNOCCHI_DIR}/figures/fig5_monkey_heldout.pdf",
     log:
         f"{LOGS}/gnocchi/fig5_monkey_heldout.log",
@@ -172,7 +172,7 @@ rule gnocchi_table1_disentanglement:
             seed=GNOCCHI_SEEDS,
         ),
     output:
-        csv=f"{GNOCCHI_DIR}/tables/table1_disentanglement.csv",
+        csv=reported("gnocchi/tables/table1_disentanglement", "csv"),
         md=f"{GNOCCHI_DIR}/tables/table1_disentanglement.md",
     log:
         f"{LOGS}/gnocchi/table1_disentanglement.log",

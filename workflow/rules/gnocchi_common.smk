@@ -18,23 +18,8 @@ GNOCCHI_EVALUATION = {
     }
     for dataset in GNOCCHI_DATASETS
 }
-GNOCCHI_FIGURES = [
-    "fig1_schematic",
-    "fig2_synthetic_latents",
-    "fig3_synthetic_traversal",
-    "fig4_monkey_latents",
-    "fig5_monkey_heldout",
-]
 
 
 def gnocchi_targets():
     """Every gnocchi figure and table of the inventory."""
-    figures = expand(
-        f"{GNOCCHI_DIR}/figures/{{stem}}.{{ext}}",
-        stem=GNOCCHI_FIGURES,
-        ext=["png", "pdf"],
-    )
-    tables = expand(
-        f"{GNOCCHI_DIR}/tables/table1_disentanglement.{{ext}}", ext=["csv", "md"]
-    )
-    return figures + tables
+    return inventory_targets("gnocchi")

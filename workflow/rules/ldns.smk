@@ -146,7 +146,7 @@ rule ldns_table1:
         lfads=ldns_samples("mc_maze_lfads"),
         spike_history=ldns_samples("mc_maze_spike_history"),
     output:
-        csv=f"{LDNS_OUT}/tables/table1_monkey_metrics.csv",
+        csv=reported("ldns/tables/table1_monkey_metrics", "csv"),
         md=f"{LDNS_OUT}/tables/table1_monkey_metrics.md",
     log:
         f"{LDNS_LOGS}/table1.log",
@@ -163,11 +163,11 @@ rule ldns_config_report:
     input:
         **{name: f"{RESULTS}/data/{name}.h5" for name in LDNS["autoencoder"]},
     output:
-        fig1_png=f"{LDNS_OUT}/figures/fig1_schematic.png",
+        fig1_png=reported("ldns/figures/fig1_schematic", "png"),
         fig1_pdf=f"{LDNS_OUT}/figures/fig1_schematic.pdf",
-        table2_csv=f"{LDNS_OUT}/tables/table2_autoencoder_hparams.csv",
+        table2_csv=reported("ldns/tables/table2_autoencoder_hparams", "csv"),
         table2_md=f"{LDNS_OUT}/tables/table2_autoencoder_hparams.md",
-        table3_csv=f"{LDNS_OUT}/tables/table3_diffusion_hparams.csv",
+        table3_csv=reported("ldns/tables/table3_diffusion_hparams", "csv"),
         table3_md=f"{LDNS_OUT}/tables/table3_diffusion_hparams.md",
     log:
         f"{LDNS_LOGS}/config_report.log",
@@ -206,7 +206,7 @@ rule ldns_fig3_human:
         latents=ldns_latents("human"),
         samples=ldns_samples("human_length"),
     output:
-        png=f"{LDNS_OUT}/figures/fig3_human.png",
+        png=reported("ldns/figures/fig3_human", "png"),
         pdf=f"{LDNS_OUT}/figures/fig3_human.pdf",
     log:
         f"{LDNS_LOGS}/fig3_human.log",
@@ -250,7 +250,7 @@ rule ldns_conditional:
     output:
         csv=f"{LDNS_OUT}/evaluation/velocity_decoding.csv",
         md=f"{LDNS_OUT}/evaluation/velocity_decoding.md",
-        png=f"{LDNS_OUT}/figures/fig5_conditional.png",
+        png=reported("ldns/figures/fig5_conditional", "png"),
         pdf=f"{LDNS_OUT}/figures/fig5_conditional.pdf",
     log:
         f"{LDNS_LOGS}/conditional.log",

@@ -4,26 +4,6 @@ LDNS_OUT = f"{RESULTS}/ldns"
 LDNS_LOGS = f"{LOGS}/ldns"
 LDNS_DATASETS = "|".join(LDNS["autoencoder"])
 LDNS_MODELS = "|".join(LDNS["denoiser"])
-LDNS_FIGURES = [
-    "fig1_schematic",
-    "fig2_lorenz",
-    "fig3_human",
-    "fig4_monkey",
-    "fig5_conditional",
-    "figA5_lfads_lorenz_factors",
-    "figA6_lfads_length_generalisation",
-    "figA10_correlation_matrices",
-    "figA11_rasters",
-    "figA13_metric_bars",
-    "figA14_method_rasters",
-    "figA15_pca_psd",
-    "figA16_method_statistics",
-]
-LDNS_TABLES = [
-    "table1_monkey_metrics",
-    "table2_autoencoder_hparams",
-    "table3_diffusion_hparams",
-]
 LDNS_LORENZ_FIGURES = [
     "fig2_lorenz",
     "figA5_lfads_lorenz_factors",
@@ -42,17 +22,13 @@ LDNS_MONKEY_FIGURES = [
 
 def ldns_targets():
     """Every ldns figure and table of the inventory."""
-    figures = expand(
-        f"{LDNS_OUT}/figures/{{f}}.{{ext}}", f=LDNS_FIGURES, ext=["png", "pdf"]
-    )
-    tables = expand(
-        f"{LDNS_OUT}/tables/{{t}}.{{ext}}", t=LDNS_TABLES, ext=["csv", "md"]
-    )
-    return figures + tables
+    return inventory_targets("ldns")
 
 
 def ldns_figures(stems, ext):
-    """Figure files of the given stems."""
+    """Figure files of the given stems (the PNGs marked for the report)."""
+    if ext == "png":
+        return [reported(f"ldns/figures/{stem}", ext) for stem in stems]
     return [f"{LDNS_OUT}/figures/{stem}.{ext}" for stem in stems]
 
 

@@ -85,7 +85,8 @@ def schematic_facts(section: Mapping[str, Any], components: Mapping[str, int],
             f"z: {tied} behaviour-tied dims ({', '.join(label_names)}) + {free} free dims; "
             "ŷ_k = g_k·z_k + b_k (learned gain, bias)",
             f"decoder: Linear → ReLU → GRU({lvm['decoder_layers']} layer(s)) → Linear → x̂",
-            f"loss: (40/N)·‖x̂−x‖² + {lvm['behavior_weight']:g}·‖ŷ−y‖² + KL + "
+            f"loss: ({lvm['recon_weight_numerator']:g}/N)·‖x̂−x‖² + "
+            f"{lvm['behavior_weight']:g}·‖ŷ−y‖² + KL + "
             f"{lvm['tc_weight']:g}·T·TC (TC: {lvm['tc_estimator'].upper()} estimate)",
             f"baselines (same class, terms off): "
             f"{', '.join(METHOD_LABELS[m] for m in lvm['methods'] if m != 'benediff')}",

@@ -195,8 +195,9 @@ class LFADS(nn.Module):
     """LFADS with fixed hyperparameters (no population-based training; AutoLFADS used PBT).
 
     `forward` returns rates and latents; `loss` is the training objective; `encode` gives the
-    IC posterior mean (the code compared with GNOCCHI's); `sample_from_prior` generates
-    unconditional rates from the IC prior (as LDNS's AutoLFADS baseline did).
+    IC posterior mean (the code compared with GNOCCHI's); `decode` runs the generator from a
+    given initial condition g0; `sample_from_prior` generates unconditional rates from the IC
+    prior (as LDNS's AutoLFADS baseline did).
     """
 
     def __init__(self, config: LFADSConfig) -> None:
@@ -272,6 +273,28 @@ class LFADS(nn.Module):
         logvar = torch.full_like(mean, math.log(self.config.co_prior_var))
         return _reparameterise(mean, logvar, generator)
 
+    def _rates(self, factors: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{factors, log_rates, rates} from factors (B, T, factor_dim) through the readout."""
+        log_rates = self.readout(factors)
+        return {"factors": factors, "log_rates": log_rates, "rates": torch.exp(log_rates)}
+
+    def _check_decode_args(
+        self, g0: torch.Tensor, n_bins: int, inputs: torch.Tensor | None
+    ) -> None:
+        """Raise if g0 is not (B, ic_dim), n_bins < 1, or inputs is not (B, n_bins, co_dim)."""
+        cfg = self.config
+        if g0.ndim != 2 or g0.shape[1] != cfg.ic_dim:
+            raise ValueError(f"g0 must be (trials, {cfg.ic_dim}), got {tuple(g0.shape)}")
+        if n_bins < 1:
+            raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+        if inputs is None:
+            return
+        if not cfg.has_controller:
+            raise ValueError("inputs given, but this LFADS has no controller (co_dim = 0)")
+        expected = (g0.shape[0], n_bins, cfg.co_dim)
+        if tuple(inputs.shape) != expected:
+            raise ValueError(f"inputs must be {expected}, got {tuple(inputs.shape)}")
+
     def _unroll(
         self,
         g0: torch.Tensor,
@@ -326,9 +349,23 @@ class LFADS(nn.Module):
             controller_inputs, _ = self.ci_encoder(self.dropout(spikes), lengths)
         # 3. generator (and controller) unrolled over time → factors → Poisson log-rates
         out = self._unroll(g0, spikes.shape[1], controller_inputs=controller_inputs, sample=sample)
-        log_rates = self.readout(out["factors"])
-        return out | {"log_rates": log_rates, "rates": torch.exp(log_rates), "g0": g0,
-                      "g0_mean": g0_mean, "g0_logvar": g0_logvar}
+        return out | self._rates(out["factors"]) | {"g0": g0, "g0_mean": g0_mean,
+                                                    "g0_logvar": g0_logvar}
+
+    def decode(
+        self, g0: torch.Tensor, n_bins: int, inputs: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Factors (B, n_bins, factor_dim), log_rates and rates (B, n_bins, N) from g0 alone.
+
+        Runs the generator for n_bins steps from the initial condition g0 (B, ic_dim), with
+        generator inputs `inputs` (B, n_bins, co_dim); None means their prior mean (zero) when
+        the model has a controller. Given forward's g0 (and inputs) it reproduces forward's
+        factors and rates. Dropout follows the module's mode, as in forward: call eval() first.
+        """
+        self._check_decode_args(g0, n_bins, inputs)
+        if inputs is None and self.config.has_controller:
+            inputs = g0.new_zeros(g0.shape[0], n_bins, self.config.co_dim)
+        return self._rates(self._unroll(g0, n_bins, prior_inputs=inputs)["factors"])
 
     def loss(
         self,
@@ -398,8 +435,7 @@ class LFADS(nn.Module):
         with _eval_mode(self):
             prior_logvar = self.ic_prior_logvar.expand(n, -1)
             g0 = _reparameterise(self.ic_prior_mean.expand(n, -1), prior_logvar, generator)
-            out = self._unroll(g0, n_bins, prior_inputs=self._prior_inputs(n, n_bins, generator))
-            return torch.exp(self.readout(out["factors"]))
+            return self.decode(g0, n_bins, self._prior_inputs(n, n_bins, generator))["rates"]
 
     def extra_repr(self) -> str:
         """The configuration, shown by print(model)."""

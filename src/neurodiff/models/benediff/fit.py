@@ -2,7 +2,9 @@
 
 One region-hemisphere's LVMs (every method of the comparison, every seed), the frame
 autoencoder and the video diffusion model of one session. Each run lives in its own run
-directory (checkpoint, final weights, metrics CSV, summary), so a restarted job resumes.
+directory (checkpoint, final weights, metrics CSV, summary), so a restarted job resumes; the
+directory records its settings and a digest of its training data
+(`neurodiff.train.reset_stale_run`), so new upstream data trains afresh instead of resuming.
 Neural components and labels are z-scored per channel with training-trial statistics
 (authors: z-score over trials × time).
 """
@@ -28,7 +30,15 @@ from neurodiff.models.benediff.build import build_frame_autoencoder, build_unet,
 from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, lvm_loss, posterior_means
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.models.benediff.video import FrameAutoencoder, SpaceTimeUNet, UNetConfig
-from neurodiff.train import EpochBatches, RunPaths, TrainConfig, seed_everything, train
+from neurodiff.train import (
+    EpochBatches,
+    RunPaths,
+    TrainConfig,
+    data_digest,
+    reset_stale_run,
+    seed_everything,
+    train,
+)
 
 
 @dataclass
@@ -80,6 +90,11 @@ def train_config(section: Mapping[str, Any], seed: int, device: str, desc: str) 
                        device=device, desc=desc)
 
 
+def training_settings(section: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's config section without its Slurm `resources` (which do not change training)."""
+    return {key: value for key, value in section.items() if key != "resources"}
+
+
 def _adam(lr: float):
     """Optimizer factory for `train`."""
     return lambda params: torch.optim.Adam(params, lr=lr)
@@ -92,6 +107,8 @@ def train_lvm(data: RegionData, config: LVMConfig, train_section: Mapping[str, A
     x = torch.from_numpy(data.signals[train_idx])
     y = torch.from_numpy(data.labels[train_idx])
     dataset_size = x.shape[0] * x.shape[1]
+    reset_stale_run(run_dir, {"seed": seed, "lvm": asdict(config), "train": dict(train_section),
+                              "data": data_digest(x, y)})
     seed_everything(seed)
     model = BehaviorLVM(config)
     batches = EpochBatches([x, y], min(train_section["batch_size"], len(x)), seed)
@@ -149,6 +166,8 @@ def train_frame_autoencoder(video: np.ndarray, section: Mapping[str, Any], seed:
     if video.ndim != 5 or video.shape[-1] != video.shape[-2]:
         raise ValueError(f"video must be (trials, T, views, H, H), got {video.shape}")
     frames = torch.from_numpy(np.ascontiguousarray(video.reshape(-1, *video.shape[2:])))
+    reset_stale_run(run_dir, {"seed": seed, "section": training_settings(section),
+                              "data": data_digest(frames)})
     seed_everything(seed)
     model = build_frame_autoencoder(section, video.shape[2], video.shape[-1])
     batches = EpochBatches([frames], min(section["train"]["batch_size"], len(frames)), seed)
@@ -175,6 +194,8 @@ def train_video_diffusion(codes: np.ndarray, section: Mapping[str, Any], seed: i
                           run_dir: str | Path, device: str = "auto") -> SpaceTimeUNet:
     """Train (or resume) the ε-prediction U-Net on scaled code videos (n, C, T, h, w)."""
     x0 = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
+    reset_stale_run(run_dir, {"seed": seed, "section": training_settings(section),
+                              "data": data_digest(x0)})
     seed_everything(seed)
     model = build_unet(section, tuple(codes.shape[1:2]) + tuple(codes.shape[3:]))
     schedule = build_schedule(section)

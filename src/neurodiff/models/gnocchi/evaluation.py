@@ -165,12 +165,8 @@ class GnocchiCodes:
 def lfads_rates_from_g0(model: LFADS, g0: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Rates (trials, n_bins, N) of the LFADS generator started at g0, inputs at their prior mean."""
     model.eval()
-    inputs = None
-    if model.config.has_controller:
-        inputs = g0.new_zeros(g0.shape[0], n_bins, model.config.co_dim)
     with torch.no_grad():
-        factors = model._unroll(g0, n_bins, prior_inputs=inputs, sample=False)["factors"]
-        return torch.exp(model.readout(factors))
+        return model.decode(g0, n_bins)["rates"]
 
 
 class LfadsCodes:

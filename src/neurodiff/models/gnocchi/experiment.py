@@ -32,7 +32,15 @@ from neurodiff.diffusion import make_schedule, q_sample
 from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
 from neurodiff.models.gnocchi.model import Gnocchi, gnocchi_from_config
 from neurodiff.models.gnocchi.transform import SignalTransform, fit_transform
-from neurodiff.train import EpochBatches, RunPaths, TrainConfig, TrainResult, train
+from neurodiff.train import (
+    EpochBatches,
+    RunPaths,
+    TrainConfig,
+    TrainResult,
+    data_digest,
+    reset_stale_run,
+    train,
+)
 
 DATASETS = ("reaching", "mc_maze")
 # cos/sin of equal angles differ in the last bits (cos 135° vs cos 225°); rounding keeps the
@@ -269,6 +277,8 @@ def train_model(
     `transform.forward(counts)`, LFADS on the counts.
     """
     inputs = training_tensors(kind, data, transform)
+    reset_stale_run(run_dir, {"kind": kind, "seed": seed, "model": dict(model_cfg),
+                              "train": dict(train_cfg), "data": data_digest(inputs)})
     torch.manual_seed(seed)
     model = build_model(kind, data, model_cfg)
     steps = train_cfg["steps"]

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurodiff.models.ldns.denoiser import timestep_embedding
+from neurodiff.nn import timestep_embedding
 
 
 def group_norm(channels: int, groups: int, affine: bool = True) -> nn.GroupNorm:

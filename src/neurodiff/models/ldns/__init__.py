@@ -19,7 +19,6 @@ from neurodiff.models.ldns.denoiser import (
     center_crop,
     center_pad,
     centered_mask,
-    timestep_embedding,
 )
 from neurodiff.models.ldns.spike_history import (
     SpikeHistoryGLM,
@@ -42,5 +41,4 @@ __all__ = [
     "fit_spike_history",
     "latent_penalty",
     "sample_spike_history",
-    "timestep_embedding",
 ]

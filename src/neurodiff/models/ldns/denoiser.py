@@ -12,25 +12,15 @@ Condition dict (`cond`): "angle" (B,) radians, "velocity" (B, K, L), "mask" (B, 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from neurodiff.models.ldns.autoencoder import PointwiseMLP
-from neurodiff.nn import S4D
+from neurodiff.nn import S4D, timestep_embedding
 
 TIMESTEP_FEATURES = 256
 MODULATIONS = 6
-
-
-def timestep_embedding(t: torch.Tensor, dim: int = TIMESTEP_FEATURES) -> torch.Tensor:
-    """Sinusoidal features of the diffusion step (B,) → (B, dim): [cos(t·f_i), sin(t·f_i)]."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / half)
-    args = t.float().unsqueeze(-1) * freqs
-    return torch.cat([args.cos(), args.sin()], dim=-1)
 
 
 class DenoiserBlock(nn.Module):
@@ -100,7 +90,7 @@ class LatentDenoiser(nn.Module):
 
     def conditioning_vector(self, t: torch.Tensor, cond: dict | None) -> torch.Tensor:
         """Timestep embedding (+ angle embedding) → (B, C/4)."""
-        c = self.time_mlp(timestep_embedding(t))
+        c = self.time_mlp(timestep_embedding(t, TIMESTEP_FEATURES))
         if self.angle_mlp is not None:
             angle = cond["angle"].to(c.dtype)
             c = c + self.angle_mlp(torch.stack([angle.cos(), angle.sin()], dim=-1))

@@ -2,19 +2,19 @@
 
 Arrays from tidy files are (trials, time, channels); the networks take (batch, channels, time).
 Every run goes through `neurodiff.train.train` (atomic checkpoints, resume, metrics CSV). A run
-directory remembers the settings it was started with (`run_settings.json`); when they change,
-the stale checkpoint is removed so that a resumed run never mixes two configurations.
+directory remembers the settings and a digest of the training data it was started with
+(`neurodiff.train.reset_stale_run`); when either changes, the stale checkpoint is removed so
+that a resumed run never mixes two configurations or two datasets.
 
 Autoencoder checkpoint choice: with `checkpoint: best_val` the weights with the lowest
-validation Poisson NLL seen at the evaluation rows are kept in `best.pt` (LDNS chose epoch 140
-of 260 for MC_Maze this way); with `last` the final weights are used.
+validation Poisson NLL seen at the evaluation rows are kept by the training loop, in its
+checkpoint (so a restarted run selects exactly what an uninterrupted one does; LDNS chose
+epoch 140 of 260 for MC_Maze this way); with `last` the final weights are used.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch import nn
 
 from neurodiff.diffusion import NoiseSchedule, diffusion_loss
-from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.io import atomic_path
 from neurodiff.models.ldns.autoencoder import S4Autoencoder, autoencoder_loss
 from neurodiff.models.ldns.denoiser import LatentDenoiser
 from neurodiff.models.ldns.settings import (
@@ -36,10 +36,17 @@ from neurodiff.models.ldns.settings import (
     SpikeHistorySettings,
 )
 from neurodiff.models.ldns.spike_history import SpikeHistoryGLM
-from neurodiff.train import EMASettings, EpochBatches, RunPaths, TrainConfig, seed_everything, train
+from neurodiff.train import (
+    EMASettings,
+    EpochBatches,
+    RunPaths,
+    TrainConfig,
+    data_digest,
+    reset_stale_run,
+    seed_everything,
+    train,
+)
 
-RUN_SETTINGS = "run_settings.json"
-BEST_WEIGHTS = "best.pt"
 ENCODE_BATCH = 256
 
 
@@ -51,22 +58,6 @@ def channels_first(x: np.ndarray | torch.Tensor) -> torch.Tensor:
 def channels_last(x: torch.Tensor) -> np.ndarray:
     """(trials, channels, time) tensor → float32 array (trials, time, channels)."""
     return x.detach().cpu().transpose(1, 2).numpy().astype(np.float32)
-
-
-def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
-    """Remove checkpoint and best weights if `run_dir` was started with other settings.
-
-    Returns True when files were removed. Records `settings` for the next call.
-    """
-    run_dir = Path(run_dir)
-    record = run_dir / RUN_SETTINGS
-    current = json.loads(json.dumps(settings, sort_keys=True, default=str))
-    stale = record.exists() and json.loads(record.read_text()) != current
-    if stale:
-        for name in (RunPaths.in_dir(run_dir).checkpoint.name, BEST_WEIGHTS):
-            (run_dir / name).unlink(missing_ok=True)
-    write_json_atomic(record, current)
-    return stale
 
 
 def steps_per_epoch(n_rows: int, batch_size: int, where: str) -> int:
@@ -128,25 +119,6 @@ def poisson_nll(model: S4Autoencoder, spikes: torch.Tensor, mask: torch.Tensor) 
     return total / count
 
 
-def _best_weights_tracker(run_dir: Path, val: tuple[torch.Tensor, torch.Tensor]) -> Any:
-    """An eval_fn that logs the validation NLL and saves the best weights to best.pt atomically."""
-    best_path = run_dir / BEST_WEIGHTS
-    best = {"val_poisson": math.inf}
-    if best_path.exists():  # resumed run: compare against the best seen before the restart
-        best["val_poisson"] = torch.load(best_path, weights_only=True)["val_poisson"]
-
-    def evaluate(model: nn.Module, step: int) -> dict[str, float]:
-        value = poisson_nll(model, *val)
-        if value < best["val_poisson"]:
-            best["val_poisson"] = value
-            with atomic_path(best_path) as tmp:
-                torch.save({"step": step, "val_poisson": value,
-                            "model": model.state_dict()}, tmp)
-        return {"val_poisson": value}
-
-    return evaluate
-
-
 def train_autoencoder(
     spikes: np.ndarray,
     mask: np.ndarray,
@@ -160,7 +132,8 @@ def train_autoencoder(
 ) -> AutoencoderFit:
     """Train the S4 autoencoder on (trials, time, channels) counts; masks are (trials, time)."""
     run_dir = Path(run_dir)
-    reset_stale_run(run_dir, {"seed": seed, "n_train": len(spikes), **asdict(settings)})
+    reset_stale_run(run_dir, {"seed": seed, "n_train": len(spikes), **asdict(settings),
+                              "data": data_digest(spikes, mask, val_spikes, val_mask)})
     train_x, train_m = channels_first(spikes), torch.as_tensor(mask, dtype=torch.float32)
     val = (channels_first(val_spikes), torch.as_tensor(val_mask, dtype=torch.float32))
     batches = EpochBatches([train_x, train_m], settings.batch_size, seed)
@@ -179,15 +152,15 @@ def train_autoencoder(
     config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip,
                          log_every=per_epoch * settings.eval_every_epochs,
                          checkpoint_every=max(total // 10, 1), device=device,
-                         progress=progress, desc="LDNS autoencoder")
+                         progress=progress, desc="LDNS autoencoder",
+                         best_metric="val_poisson" if settings.checkpoint == "best_val" else None)
     result = train(model, loss_fn, batches, make_optimizer, config, RunPaths.in_dir(run_dir),
-                   make_scheduler=make_scheduler, eval_fn=_best_weights_tracker(run_dir, val))
+                   make_scheduler=make_scheduler,
+                   eval_fn=lambda net, step: {"val_poisson": poisson_nll(net, *val)})
     model = result.model.cpu().eval()
-    if settings.checkpoint == "best_val" and (run_dir / BEST_WEIGHTS).exists():
-        best = torch.load(run_dir / BEST_WEIGHTS, weights_only=True)
-        model.load_state_dict(best["model"])
-        return AutoencoderFit(model, int(best["step"]), float(best["val_poisson"]),
-                              result.history)
+    if result.best is not None:
+        model.load_state_dict(result.best.state_dict)
+        return AutoencoderFit(model, result.best.step, result.best.value, result.history)
     return AutoencoderFit(model, total, poisson_nll(model, *val), result.history)
 
 
@@ -273,7 +246,9 @@ def train_denoiser(
     velocity = inputs.cond.get("velocity")
     velocity_channels = 0 if velocity is None else velocity.shape[1]
     reset_stale_run(run_dir, {"seed": seed, "n_train": len(inputs.x0), "shape":
-                              list(inputs.x0.shape), **asdict(settings)})
+                              list(inputs.x0.shape), **asdict(settings),
+                              "schedule": schedule.to_dict(),
+                              "data": data_digest(*inputs.tensors())})
     per_epoch = steps_per_epoch(len(inputs.x0), settings.batch_size, "ldns.denoiser")
     make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
     seed_everything(seed)
@@ -315,7 +290,8 @@ def train_spike_history(
     objective of `fit_spike_history`, run through the shared loop for logs and resume.
     """
     run_dir = Path(run_dir)
-    reset_stale_run(run_dir, {"seed": seed, "shape": list(np.shape(spikes)), **asdict(settings)})
+    reset_stale_run(run_dir, {"seed": seed, "shape": list(np.shape(spikes)), **asdict(settings),
+                              "data": data_digest(spikes, rates)})
     x = channels_first(spikes).clamp_max(settings.clip)
     r = channels_first(rates)
     seed_everything(seed)

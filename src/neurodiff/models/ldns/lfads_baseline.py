@@ -15,9 +15,17 @@ import numpy as np
 import torch
 
 from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
-from neurodiff.models.ldns.fit import reset_stale_run, steps_per_epoch
+from neurodiff.models.ldns.fit import steps_per_epoch
 from neurodiff.models.ldns.settings import LFADSSettings
-from neurodiff.train import EpochBatches, RunPaths, TrainConfig, seed_everything, train
+from neurodiff.train import (
+    EpochBatches,
+    RunPaths,
+    TrainConfig,
+    data_digest,
+    reset_stale_run,
+    seed_everything,
+    train,
+)
 
 
 def train_lfads(
@@ -33,7 +41,8 @@ def train_lfads(
     x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
     reset_stale_run(run_dir, {"seed": seed, "shape": list(x.shape), "epochs": settings.epochs,
                               "batch_size": settings.batch_size, "lr": settings.lr,
-                              "grad_clip": settings.grad_clip, "model": settings.model})
+                              "grad_clip": settings.grad_clip, "model": settings.model,
+                              "data": data_digest(x)})
     per_epoch = steps_per_epoch(len(x), settings.batch_size, "ldns.lfads")
     total = settings.epochs * per_epoch
     seed_everything(seed)
@@ -66,12 +75,12 @@ def posterior_factors(model: LFADS, spikes: np.ndarray) -> np.ndarray:
 def prior_samples(
     model: LFADS, n: int, n_bins: int, generator: torch.Generator
 ) -> dict[str, np.ndarray]:
-    """Factors and rates (n, n_bins, ·) and Poisson spikes from initial conditions g0 ~ p(g0)."""
+    """Factors, rates (n, n_bins, ·) and Poisson spikes from g0 ~ p(g0), inputs at prior mean."""
     model.eval()
     std = (0.5 * model.ic_prior_logvar).exp()
     noise = torch.randn(n, model.config.ic_dim, generator=generator)
     g0 = model.ic_prior_mean + std * noise
-    factors = model._unroll(g0, n_bins, sample=False)["factors"]
-    rates = torch.exp(model.readout(factors))
-    spikes = torch.poisson(rates, generator=generator)
-    return {"factors": factors.numpy(), "rates": rates.numpy(), "spikes": spikes.numpy()}
+    out = model.decode(g0, n_bins)
+    spikes = torch.poisson(out["rates"], generator=generator)
+    return {"factors": out["factors"].numpy(), "rates": out["rates"].numpy(),
+            "spikes": spikes.numpy()}

@@ -1,0 +1,65 @@
+"""Agreement between the spike statistics of data and of model samples, as Pearson r.
+
+LDNS reports, for its Lorenz experiment (Fig. 2, reference/ldns.md §1), the Pearson correlation
+between ground truth and LDNS samples of four statistics:
+
+- ``mean_isi`` and ``std_isi``: per-neuron mean and std of inter-spike intervals (one point per
+  neuron, neurons without two intervals on either side dropped);
+- ``correlations``: pairwise correlations between neurons (one point per pair i > j);
+- ``psch_density``: the Gaussian KDE of the population spike count on 0..max count (one point per
+  count value, the grid running to the largest count of either set).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from neurodiff.metrics.spikes import (
+    correlation_matrix,
+    isi_stats,
+    lower_triangle_pairs,
+    psch_kl,
+)
+
+STATISTICS = ("mean_isi", "std_isi", "correlations", "psch_density")
+MIN_POINTS = 3  # Pearson r of fewer points is not informative
+
+
+def pearson_r(x: np.ndarray, y: np.ndarray, name: str) -> float:
+    """Pearson r over the points where both are finite; raises naming the statistic if undefined."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"{name}: data has {x.size} values but the model has {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < MIN_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
+        raise ValueError(
+            f"{name}: Pearson r needs >= {MIN_POINTS} finite points that vary on both sides, "
+            f"got {x.size} point(s)"
+        )
+    return float(stats.pearsonr(x, y)[0])
+
+
+def spike_statistics_pearson(
+    data: np.ndarray,
+    model: np.ndarray,
+    fps: float,
+    data_mask: np.ndarray | None = None,
+    model_mask: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Pearson r (data vs model) of mean ISI, std ISI, pairwise correlations and count KDE."""
+    data_isi = isi_stats(data, fps, data_mask)
+    model_isi = isi_stats(model, fps, model_mask)
+    psch = psch_kl(model, data, model_mask=model_mask, data_mask=data_mask)
+    pairs = {
+        "mean_isi": (data_isi.mean, model_isi.mean),
+        "std_isi": (data_isi.std, model_isi.std),
+        "correlations": (
+            lower_triangle_pairs(correlation_matrix(data, data_mask)),
+            lower_triangle_pairs(correlation_matrix(model, model_mask)),
+        ),
+        "psch_density": (psch.data_density, psch.model_density),
+    }
+    return {name: pearson_r(x, y, name) for name, (x, y) in pairs.items()}
