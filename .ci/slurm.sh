@@ -77,6 +77,7 @@ MinJobAge=300
 KillWait=5
 NodeName=$node NodeAddr=127.0.0.1 CPUs=2 RealMemory=$memory Gres=gpu:fake:1 State=UNKNOWN
 PartitionName=main Nodes=$node Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$node MaxTime=INFINITE State=UP
 EOF
     cat >"$CONF_DIR/gres.conf" <<EOF
 # Written by neurodiff .ci/slurm.sh: a fake GPU; without File= slurmd drops it and drains the node.

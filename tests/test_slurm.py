@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import enable_gpu_partition
+
 pytestmark = pytest.mark.slurm
 
 SLURM_TARGETS = [
@@ -91,6 +93,15 @@ def submissions(output: str) -> dict[str, tuple[str, Path]]:
     return {m[1]: (m[2], Path(m[3])) for m in found if m}
 
 
+def partitions() -> tuple[list[str], str | None]:
+    """The cluster's partitions and its default one (marked with * by sinfo)."""
+    result = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
+                            timeout=20, check=True)
+    names = result.stdout.split()
+    default = next((name.rstrip("*") for name in names if name.endswith("*")), None)
+    return [name.rstrip("*") for name in names], default
+
+
 def slurm_job_record(slurm_jobid: str) -> dict[str, str]:
     """`scontrol show job` as a dict (kept by slurmctld for MinJobAge seconds after the end)."""
     result = subprocess.run(["scontrol", "show", "job", "-o", slurm_jobid], capture_output=True,
@@ -107,6 +118,14 @@ def test_targets_are_built_by_slurm_jobs(workflow_copy, capsys: pytest.CaptureFi
     reason = cluster_unavailable()
     if reason:
         pytest.skip(reason)
+
+    # The README's recipe for GPUs in their own partition: uncomment the profile's set-resources
+    # block. `.ci/slurm.sh` makes a partition "gpu" beside the default one to check it.
+    names, default_partition = partitions()
+    gpu_partition = "gpu" if "gpu" in names and default_partition != "gpu" else None
+    if gpu_partition:
+        profile = workflow_copy / "slurm" / "config.yaml"
+        profile.write_text(enable_gpu_partition(profile.read_text(), gpu_partition))
 
     returncode, output = run_snakemake(
         ["--cores", "all", "--profile", "slurm", "--config", "preset=quick",
@@ -134,7 +153,11 @@ def test_targets_are_built_by_slurm_jobs(workflow_copy, capsys: pytest.CaptureFi
             job.rule, record)
         declares_gpu = int(job.resources.get("gpu", 0)) > 0 or "gpu" in job.resources.get("gres", "")
         assert requested_gpus(record) == declares_gpu, (job.rule, record)
+        if gpu_partition:
+            expected = gpu_partition if declares_gpu else default_partition
+            assert record["Partition"] == expected, (job.rule, record)
         with capsys.disabled():  # visible in CI logs even under `pytest -q`
             print(f"\n[slurm] job {slurm_jobid} {job.rule}: {record['JobState']} on "
-                  f"{record.get('NodeList', '?')}, gpu requested: {requested_gpus(record)}, "
+                  f"{record.get('NodeList', '?')}, partition {record.get('Partition', '?')}, "
+                  f"gpu requested: {requested_gpus(record)}, "
                   f"log {log.relative_to(workflow_copy)}")

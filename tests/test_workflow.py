@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import REPO
+from tests.conftest import PROFILE, REPO, enable_gpu_partition, gpu_partition_rules
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -73,6 +75,27 @@ def test_bad_configfile_value_is_named(workflow_copy):
     result = run([*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(bad)], workflow_copy)
     assert result.returncode != 0
     assert "config key 'data.lorenz.n_neurons' = -4 must be >= 1" in result.stderr
+
+
+def gpu_rules() -> set[str]:
+    """Rules whose `resources:` declare a GPU (gpu=...), read from workflow/rules/*.smk."""
+    found = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"^(?=rule \w+:)", smk.read_text(), flags=re.M):
+            if (name := re.match(r"rule (\w+):", block)) and re.search(r"^\s+gpu=", block, re.M):
+                found.add(name[1])
+    return found
+
+
+def test_profile_gpu_partition_block_lists_every_gpu_rule():
+    """The commented `set-resources` block of slurm/config.yaml names exactly the GPU rules."""
+    profile = PROFILE.read_text()
+    assert len(gpu_rules()) >= 10
+    assert sorted(gpu_partition_rules(profile)) == sorted(gpu_rules())
+    assert "set-resources" not in yaml.safe_load(profile)
+    enabled = yaml.safe_load(enable_gpu_partition(profile, "a100"))
+    assert enabled["set-resources"] == {rule: {"slurm_partition": "a100"} for rule in gpu_rules()}
+    assert enabled["default-resources"] == yaml.safe_load(profile)["default-resources"]
 
 
 def test_snakemake_lint_is_clean():
