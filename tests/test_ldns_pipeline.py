@@ -13,13 +13,13 @@ from scipy import stats
 
 from neurodiff.data.tidy import TidyDataset, read_tidy
 from neurodiff.diffusion import make_schedule
+from neurodiff.markdown import markdown_table
 from neurodiff.models.ldns import S4Autoencoder
 from neurodiff.models.ldns.evaluation import (
     REFERENCE_ROW,
     autoencoder_hparams,
     denoiser_hparams,
     format_mean_std,
-    markdown_table,
     monkey_methods,
     parameter_count,
     table1,
@@ -346,6 +346,7 @@ def test_format_mean_std(mean, std, text):
 def test_markdown_table_and_written_files(tmp_path):
     frame = pd.DataFrame({"method": ["a|b", "c"], "value": [1, 2]})
     assert markdown_table(frame) == "| method | value |\n|---|---|\n| a\\|b | 1 |\n| c | 2 |\n"
+    assert markdown_table(pd.DataFrame({"why": ["two\nlines"]})).endswith("| two lines |\n")
     write_table(frame, frame, tmp_path / "t.csv", tmp_path / "t.md", "caption")
     assert pd.read_csv(tmp_path / "t.csv").equals(frame)
     assert (tmp_path / "t.md").read_text().startswith("caption\n\n| method |")

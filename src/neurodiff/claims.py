@@ -31,6 +31,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from neurodiff.io import atomic_path, write_text_atomic
+from neurodiff.markdown import markdown_table
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -457,20 +458,6 @@ def check_filled(table: pd.DataFrame) -> None:
 # Writing
 
 
-def _cell(value: Any) -> str:
-    """A markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown_table(table: pd.DataFrame) -> str:
-    """The ledger as a GitHub-flavoured markdown table (MARKDOWN_COLUMNS)."""
-    header = "| " + " | ".join(MARKDOWN_COLUMNS.values()) + " |"
-    rule = "|" + "|".join("---" for _ in MARKDOWN_COLUMNS) + "|"
-    body = ["| " + " | ".join(_cell(row[c]) for c in MARKDOWN_COLUMNS) + " |"
-            for _, row in table.iterrows()]
-    return "\n".join([header, rule, *body]) + "\n"
-
-
 def _verdict_lines(preset: str) -> list[str]:
     """What the three verdicts mean, and the scope of this run."""
     lines = [
@@ -512,11 +499,12 @@ def reproduction_markdown(table: pd.DataFrame, ledger: Ledger, preset: str,
     """The report: preset, what the verdicts mean, one table, then each claim's source."""
     counts = table["verdict"].value_counts()
     summary = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+    ledger_columns = table[list(MARKDOWN_COLUMNS)].rename(columns=MARKDOWN_COLUMNS)
     parts = [
         "# Reproduction: paper claims vs this run",
         f"Preset: **{preset}**. Claims: `{claims_file}` ({len(table)} claims: {summary}).",
         "\n".join(_verdict_lines(preset)),
-        _markdown_table(table).rstrip("\n"),
+        markdown_table(ledger_columns).rstrip("\n"),
         "## Where each paper value comes from\n\n" + "\n".join(_source_lines(ledger)),
     ]
     return "\n\n".join(parts) + "\n"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from neurodiff.io import atomic_path, write_text_atomic
+from neurodiff.markdown import markdown_table
 from neurodiff.models.benediff.lvm import METHOD_LABELS
 
 TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig")
@@ -72,15 +73,6 @@ def format_mean_std(table: pd.DataFrame, metrics: Sequence[str], digits: int = 3
                        for m, s in zip(out[f"{metric}_mean"], out[f"{metric}_std"], strict=True)]
         out = out.drop(columns=[f"{metric}_mean", f"{metric}_std"])
     return out
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table of a data frame (values as text)."""
-    cells = frame.astype(str).to_numpy()
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join([header, rule, *body]) + "\n"
 
 
 def write_table(frame: pd.DataFrame, display: pd.DataFrame, stem: str | Path, title: str,

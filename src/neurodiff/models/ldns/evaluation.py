@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from neurodiff.io import atomic_path, write_text_atomic
+from neurodiff.markdown import markdown_table
 from neurodiff.metrics.spikes import (
     bootstrap_metrics,
     decoding_r2,
@@ -125,18 +126,6 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
         out[title] = [format_mean_std(m, s) for m, s in
                       zip(table[f"{key}_mean"], table[f"{key}_std"], strict=True)]
     return out
-
-
-def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table of a DataFrame (index not shown)."""
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|")
-
-    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |"
-            for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
 
 
 def write_table(numeric: pd.DataFrame, display: pd.DataFrame, csv_path: str | Path,
