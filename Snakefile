@@ -33,6 +33,7 @@ include: "workflow/rules/ldns.smk"
 include: "workflow/rules/gnocchi.smk"
 include: "workflow/rules/benediff.smk"
 include: "workflow/rules/reproduction.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

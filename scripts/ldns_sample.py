@@ -16,7 +16,7 @@ from neurodiff.models.ldns.settings import (
     from_mapping,
 )
 from neurodiff.runlog import snakemake_job
-from neurodiff.train import load_trained
+from neurodiff.train import load_trained, select_device
 
 VELOCITY_CHANNELS = 2
 
@@ -29,8 +29,10 @@ with snakemake_job(snakemake) as log:
     behavior = from_mapping(BehaviorSettings, snakemake.params.behavior, "ldns.behavior")
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     denoiser = build_denoiser(settings, encoded.latents.shape[1], VELOCITY_CHANNELS)
-    denoiser = load_trained(snakemake.input.denoiser, denoiser, use_ema=True).eval()
-    samples = sample_model(denoiser, load_autoencoder(snakemake.input.autoencoder), encoded,
+    device = select_device(snakemake.params.device)
+    denoiser = load_trained(snakemake.input.denoiser, denoiser, use_ema=True).eval().to(device)
+    autoencoder = load_autoencoder(snakemake.input.autoencoder).to(device)
+    samples = sample_model(denoiser, autoencoder, encoded,
                            read_tidy(snakemake.input.data), make_schedule(**asdict(diffusion)),
                            settings, sampling, behavior, snakemake.params.seed)
     write_npz(snakemake.output[0], samples)

@@ -22,8 +22,13 @@ def base() -> dict:
     return load_yaml(REPO / "config/config.yaml")
 
 
-def test_both_presets_validate(base):
+def test_every_preset_validates(base):
     validate_config(base, SCHEMA)
+    medium = resolve_preset(base, REPO / "config", {"preset": "medium"})
+    validate_config(medium, SCHEMA)
+    assert medium["preset"] == "medium"
+    assert {section["source"] for section in medium["data"].values()
+            if isinstance(section, dict) and "source" in section} == {"simulate"}
     paper = resolve_preset(base, REPO / "config", {"preset": "paper"})
     validate_config(paper, SCHEMA)
     assert paper["preset"] == "paper"
@@ -39,9 +44,10 @@ def test_command_line_overrides_beat_the_preset_file(base):
     assert paper["data"]["lorenz"]["n_neurons"] == 128
 
 
-def test_presets_change_only_sizes_and_sources(base):
-    """The paper overlay may only touch data sizes/sources (never model or code-path switches)."""
-    overlay = load_yaml(REPO / "config/paper.yaml")
+@pytest.mark.parametrize("preset", ["medium", "paper"])
+def test_presets_change_only_sizes_and_sources(base, preset):
+    """An overlay may only touch data sizes/sources (never model or code-path switches)."""
+    overlay = load_yaml(REPO / f"config/{preset}.yaml")
     assert set(overlay) <= {"data", "ldns", "gnocchi", "benediff"}
     for dataset, keys in overlay["data"].items():
         assert set(keys) <= set(base["data"][dataset]), dataset
@@ -60,7 +66,7 @@ def test_presets_change_only_sizes_and_sources(base):
         ({"data": {"mc_rtt": {"sha256": "abc"}}}, "'data.mc_rtt.sha256' = 'abc' must be null or a 64-character hex sha256"),
         ({"data": {"reaching": {"heldout_angles": [8]}}}, "'data.reaching.heldout_angles' has [8]; allowed: angle indices 0..7"),
         ({"data": {"lorenz": {"split_fractions": [0.5, 0.5, 0.5]}}}, "'data.lorenz.split_fractions' = [0.5, 0.5, 0.5] must sum to 1"),
-        ({"preset": "huge"}, "config key 'preset' = 'huge' is not allowed; allowed values: ['quick', 'paper']"),
+        ({"preset": "huge"}, "config key 'preset' = 'huge' is not allowed; allowed values: ['quick', 'medium', 'paper']"),
     ],
 )
 def test_bad_config_names_key_and_allowed(base, overlay, expected):

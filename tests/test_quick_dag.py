@@ -96,12 +96,10 @@ def test_result_files_match_the_inventory(quick_run):
     assert on_disk == expected, (sorted(on_disk - expected), sorted(expected - on_disk))
 
 
-def test_report_holds_every_figure_and_table(quick_run):
-    """`snakemake --report` builds a self-contained HTML with every reported item."""
+def test_run_ends_with_a_report_holding_every_figure_and_table(quick_run):
+    """The run itself (onsuccess) writes a self-contained HTML report with every item."""
     report = quick_run / "results/quick/report.html"
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--report", str(report)],
-                            cwd=quick_run, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert report.exists(), "the quick run wrote no results/quick/report.html"
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 500_000
     config = load_yaml(quick_run / "config/config.yaml")

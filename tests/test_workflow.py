@@ -44,6 +44,17 @@ def test_quick_dry_run_simulates_everything(workflow_copy):
     assert not {r for r in rules if r.startswith("download")}
 
 
+def test_medium_dry_run_plans_every_result_from_simulations(workflow_copy):
+    """The medium preset validates and plans the whole DAG on simulations (it is not run in CI)."""
+    result = run([*SNAKEMAKE, "-n", "--cores", "2", "--config", "preset=medium"], workflow_copy)
+    assert result.returncode == 0, result.stderr
+    rules = planned_rules(result.stdout)
+    assert {"simulate_lorenz", "simulate_nlb_like", "simulate_widefield", "reproduction"} <= rules
+    assert not {r for r in rules if r.startswith("download")}
+    assert "results/medium/reproduction.md" in result.stdout
+    assert "results/quick/" not in result.stdout
+
+
 def test_paper_dry_run_downloads_real_data(workflow_copy):
     result = run([*SNAKEMAKE, "-n", "--cores", "1", "--config", "preset=paper"], workflow_copy)
     assert result.returncode == 0, result.stderr
@@ -58,7 +69,7 @@ def test_paper_dry_run_downloads_real_data(workflow_copy):
     [
         ("device=tpu", "config key 'device' = 'tpu' is not allowed; allowed values: ['auto', 'cpu', 'cuda']"),
         ("sead=3", "config key 'sead' is not allowed in the top level; allowed keys: benediff, data, device, gnocchi, ldns, preset, seed"),
-        ("preset=full", "config key 'preset' = 'full' is not allowed; allowed values: ['quick', 'paper']"),
+        ("preset=full", "config key 'preset' = 'full' is not allowed; allowed values: ['quick', 'medium', 'paper']"),
     ],
 )
 def test_bad_config_stops_before_any_job(workflow_copy, override, message):
@@ -85,6 +96,38 @@ def gpu_rules() -> set[str]:
             if (name := re.match(r"rule (\w+):", block)) and re.search(r"^\s+gpu=", block, re.M):
                 found.add(name[1])
     return found
+
+
+def rule_blocks() -> dict[str, str]:
+    """The text of every rule of workflow/rules/*.smk, by rule name."""
+    blocks = {}
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"^(?=(?:local)?rule \w+:)", smk.read_text(), flags=re.M):
+            if name := re.match(r"(?:local)?rule (\w+):", block):
+                blocks[name[1]] = block
+    return blocks
+
+
+def test_every_gpu_rule_passes_the_device_to_its_script():
+    """A rule that holds a GPU must compute on it: params.device set and used by the script."""
+    blocks = rule_blocks()
+    for rule in sorted(gpu_rules()):
+        block = blocks[rule]
+        assert re.search(r'^\s+device=config\["device"\],$', block, re.M), \
+            f"rule {rule} declares a GPU but passes no params.device"
+        script = re.search(r'script:\s+"\.\./\.\./(scripts/\w+\.py)"', block)
+        assert script, f"rule {rule} has no script"
+        source = (REPO / script[1]).read_text()
+        assert re.search(r"params\.device\b", source), \
+            f"{script[1]} (rule {rule}) never reads snakemake.params.device"
+
+
+def test_every_compute_rule_has_a_benchmark_file():
+    """Training, sampling, evaluation and figure rules all write a Snakemake benchmark file."""
+    missing = [name for name, block in rule_blocks().items()
+               if not name.startswith("download") and block.startswith("rule ")
+               and "benchmark:" not in block and "script:" in block]
+    assert not missing, f"rules without benchmark: {sorted(missing)}"
 
 
 def test_profile_gpu_partition_block_lists_every_gpu_rule():

@@ -14,7 +14,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-PRESET_FILES = {"paper": "paper.yaml"}
+PRESET_FILES = {"medium": "medium.yaml", "paper": "paper.yaml"}
 PAPERS = ("ldns", "gnocchi", "benediff")
 
 

@@ -14,6 +14,8 @@ rule benediff_lvm:
         metrics=f"{BENEDIFF}/models/lvm/{{session}}/{{region}}/metrics.csv",
     log:
         f"{LOGS}/benediff/lvm_{{session}}_{{region}}.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/lvm_{{session}}_{{region}}.tsv"
     wildcard_constraints:
         region="|".join(BD_REGIONS),
     conda:
@@ -40,6 +42,8 @@ rule benediff_frame_ae:
         codes=f"{BENEDIFF}/models/video/{{session}}/codes.npz",
     log:
         f"{LOGS}/benediff/frame_ae_{{session}}.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/frame_ae_{{session}}.tsv"
     conda:
         "../../envs/benediff.yaml"
     threads: 1
@@ -62,6 +66,8 @@ rule benediff_video_diffusion:
         model=f"{BENEDIFF}/models/video/{{session}}/diffusion.pt",
     log:
         f"{LOGS}/benediff/video_diffusion_{{session}}.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/video_diffusion_{{session}}.tsv"
     conda:
         "../../envs/benediff.yaml"
     threads: 1
@@ -89,6 +95,8 @@ rule benediff_guided_sampling:
         specificity=f"{BENEDIFF}/samples/{{session}}/specificity.csv",
     log:
         f"{LOGS}/benediff/guided_sampling_{{session}}.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/guided_sampling_{{session}}.tsv"
     conda:
         "../../envs/benediff.yaml"
     threads: 1
@@ -115,6 +123,8 @@ rule benediff_table1:
         md=f"{BENEDIFF}/tables/table1_lvm_metrics.md",
     log:
         f"{LOGS}/benediff/table1.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/table1.tsv"
     conda:
         "../../envs/benediff.yaml"
     params:
@@ -137,6 +147,8 @@ rule benediff_table2:
         md=f"{BENEDIFF}/tables/table2_guidance_specificity.md",
     log:
         f"{LOGS}/benediff/table2.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/table2.tsv"
     conda:
         "../../envs/benediff.yaml"
     params:
@@ -153,6 +165,8 @@ rule benediff_fig2:
         pdf=f"{BENEDIFF}/figures/fig2_schematic.pdf",
     log:
         f"{LOGS}/benediff/fig2.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/fig2.tsv"
     conda:
         "../../envs/benediff.yaml"
     params:
@@ -172,6 +186,8 @@ rule benediff_fig3:
         pdf=f"{BENEDIFF}/figures/fig3_latents.pdf",
     log:
         f"{LOGS}/benediff/fig3.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/fig3.tsv"
     conda:
         "../../envs/benediff.yaml"
     params:
@@ -192,6 +208,8 @@ rule benediff_fig4:
         gifs=BD_GIFS,
     log:
         f"{LOGS}/benediff/fig4.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/fig4.tsv"
     conda:
         "../../envs/benediff.yaml"
     params:
@@ -219,6 +237,8 @@ rule benediff_fig5:
         pdf=f"{BENEDIFF}/figures/fig5_cross_hemisphere.pdf",
     log:
         f"{LOGS}/benediff/fig5.log",
+    benchmark:
+        f"{LOGS}/benediff/benchmarks/fig5.tsv"
     conda:
         "../../envs/benediff.yaml"
     params:

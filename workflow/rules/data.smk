@@ -7,6 +7,8 @@ rule simulate_lorenz:
         f"{RESULTS}/data/lorenz.h5",
     log:
         f"{LOGS}/data/simulate_lorenz.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/simulate_lorenz.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -22,6 +24,8 @@ rule simulate_reaching:
         f"{RESULTS}/data/reaching.h5",
     log:
         f"{LOGS}/data/simulate_reaching.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/simulate_reaching.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -38,6 +42,8 @@ rule simulate_nlb_like:
         truth=f"{SIMULATED}/{{nlb}}/{{nlb}}_like.truth.npz",
     log:
         f"{LOGS}/data/simulate_{{nlb}}_like.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/simulate_{{nlb}}_like.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -71,6 +77,8 @@ rule prepare_nlb:
         f"{RESULTS}/data/{{nlb}}.h5",
     log:
         f"{LOGS}/data/prepare_{{nlb}}.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/prepare_{{nlb}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -85,6 +93,8 @@ rule simulate_willett_like:
         directory(f"{SIMULATED}/human/competitionData"),
     log:
         f"{LOGS}/data/simulate_willett_like.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/simulate_willett_like.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -117,6 +127,8 @@ rule prepare_human:
         f"{RESULTS}/data/human.h5",
     log:
         f"{LOGS}/data/prepare_human.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/prepare_human.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -132,6 +144,8 @@ rule simulate_widefield:
         truth=f"{SIMULATED}/widefield/{{session}}.truth.npz",
     log:
         f"{LOGS}/data/simulate_widefield_{{session}}.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/simulate_widefield_{{session}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -167,6 +181,8 @@ rule prepare_widefield:
         f"{RESULTS}/data/widefield_{{session}}.h5",
     log:
         f"{LOGS}/data/prepare_widefield_{{session}}.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/prepare_widefield_{{session}}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -190,6 +206,8 @@ rule plot_data_overview:
         pdf=f"{RESULTS}/data/{{name}}_overview.pdf",
     log:
         f"{LOGS}/data/plot_{{name}}_overview.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/plot_{{name}}_overview.tsv"
     wildcard_constraints:
         name="lorenz|mc_maze|mc_rtt|human|reaching",
     conda:
@@ -208,6 +226,8 @@ rule plot_widefield_overview:
         pdf=f"{RESULTS}/data/widefield_overview.pdf",
     log:
         f"{LOGS}/data/plot_widefield_overview.log",
+    benchmark:
+        f"{LOGS}/data/benchmarks/plot_widefield_overview.tsv"
     conda:
         "../../envs/data.yaml"
     params:

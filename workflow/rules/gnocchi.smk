@@ -59,6 +59,7 @@ rule gnocchi_evaluate:
         runtime=GNOCCHI["resources"]["evaluate"]["runtime"],
     params:
         cfg=GNOCCHI,
+        device=config["device"],
     script:
         "../../scripts/gnocchi_evaluate.py"
 

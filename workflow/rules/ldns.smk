@@ -14,6 +14,8 @@ rule ldns_autoencoder:
         latents=f"{LDNS_OUT}/models/{{dataset}}/latents.npz",
     log:
         f"{LDNS_LOGS}/autoencoder_{{dataset}}.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/autoencoder_{{dataset}}.tsv"
     wildcard_constraints:
         dataset=LDNS_DATASETS,
     conda:
@@ -39,6 +41,8 @@ rule ldns_denoiser:
         model=f"{LDNS_OUT}/models/{{model}}/denoiser/model.pt",
     log:
         f"{LDNS_LOGS}/denoiser_{{model}}.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/denoiser_{{model}}.tsv"
     wildcard_constraints:
         model=LDNS_MODELS,
     conda:
@@ -68,6 +72,8 @@ rule ldns_sample:
         f"{LDNS_OUT}/samples/{{model}}.npz",
     log:
         f"{LDNS_LOGS}/sample_{{model}}.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/sample_{{model}}.tsv"
     wildcard_constraints:
         model=LDNS_MODELS,
     conda:
@@ -83,6 +89,7 @@ rule ldns_sample:
         sampling=LDNS["sampling"],
         behavior=LDNS["behavior"],
         seed=config["seed"],
+        device=config["device"],
     script:
         "../../scripts/ldns_sample.py"
 
@@ -95,6 +102,8 @@ rule ldns_lfads:
         samples=f"{LDNS_OUT}/samples/{{dataset}}_lfads.npz",
     log:
         f"{LDNS_LOGS}/lfads_{{dataset}}.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/lfads_{{dataset}}.tsv"
     wildcard_constraints:
         dataset="lorenz|mc_maze",
     conda:
@@ -124,6 +133,8 @@ rule ldns_spike_history:
         samples=ldns_samples("mc_maze_spike_history"),
     log:
         f"{LDNS_LOGS}/spike_history_mc_maze.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/spike_history_mc_maze.tsv"
     conda:
         "../../envs/ldns.yaml"
     threads: 1
@@ -150,6 +161,8 @@ rule ldns_table1:
         md=f"{LDNS_OUT}/tables/table1_monkey_metrics.md",
     log:
         f"{LDNS_LOGS}/table1.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/table1.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:
@@ -171,6 +184,8 @@ rule ldns_config_report:
         table3_md=f"{LDNS_OUT}/tables/table3_diffusion_hparams.md",
     log:
         f"{LDNS_LOGS}/config_report.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/config_report.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:
@@ -191,6 +206,8 @@ rule ldns_figures_lorenz:
         pdf=ldns_figures(LDNS_LORENZ_FIGURES, "pdf"),
     log:
         f"{LDNS_LOGS}/figures_lorenz.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/figures_lorenz.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:
@@ -210,6 +227,8 @@ rule ldns_fig3_human:
         pdf=f"{LDNS_OUT}/figures/fig3_human.pdf",
     log:
         f"{LDNS_LOGS}/fig3_human.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/fig3_human.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:
@@ -232,6 +251,8 @@ rule ldns_figures_mc_maze:
         pdf=ldns_figures(LDNS_MONKEY_FIGURES, "pdf"),
     log:
         f"{LDNS_LOGS}/figures_mc_maze.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/figures_mc_maze.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:
@@ -254,6 +275,8 @@ rule ldns_conditional:
         pdf=f"{LDNS_OUT}/figures/fig5_conditional.pdf",
     log:
         f"{LDNS_LOGS}/conditional.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/conditional.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:

@@ -13,6 +13,8 @@ rule ldns_lorenz_statistics:
         LORENZ_STATISTICS,
     log:
         f"{LDNS_LOGS}/lorenz_statistics.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/lorenz_statistics.tsv"
     conda:
         "../../envs/ldns.yaml"
     params:
@@ -31,6 +33,8 @@ rule reproduction:
         csv=reported("reproduction", "csv"),
     log:
         f"{LOGS}/reproduction.log",
+    benchmark:
+        f"{LOGS}/benchmarks/reproduction.tsv"
     conda:
         "../../envs/report.yaml"
     params:

@@ -228,10 +228,11 @@ def sample_normalized_latents(
 ) -> torch.Tensor:
     """Normalised latents (n, d, L) drawn in batches with DDPM (ancestral) or DDIM (η = 0)."""
     channels = denoiser.latent_channels
+    device = next(denoiser.parameters()).device
     out = []
     for start in range(0, plan.n, batch_size):
         stop = min(start + batch_size, plan.n)
-        cond = {k: v[start:stop] for k, v in plan.cond.items()} or None
+        cond = {k: v[start:stop].to(device) for k, v in plan.cond.items()} or None
         shape = (stop - start, channels, plan.length)
         if sampler == "ddpm":
             z = ddpm_sample(denoiser, schedule, shape, cond, num_inference_steps=steps,
@@ -252,9 +253,14 @@ def decode_latents(
     z: torch.Tensor,
     generator: torch.Generator,
 ) -> dict[str, np.ndarray]:
-    """Denormalise, decode to rates and draw Poisson spikes: latents (n, d, L), rates, spikes."""
-    latents = normalizer.denormalize(z)
-    rates = autoencoder.eval().decode(latents)
+    """Denormalise, decode to rates and draw Poisson spikes: latents (n, d, L), rates, spikes.
+
+    The decoder runs on the autoencoder's device; spikes are drawn on the CPU from `generator`
+    (a CPU generator), so samples do not depend on the device.
+    """
+    latents = normalizer.denormalize(z.cpu())
+    device = next(autoencoder.parameters()).device
+    rates = autoencoder.eval().decode(latents.to(device)).cpu()
     spikes = torch.poisson(rates, generator=generator)
     return {"latents": latents.numpy().astype(np.float32), "rates": channels_last(rates),
             "spikes": channels_last(spikes)}
