@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from neurodiff.claims import evaluate_claims, load_claims, write_reproduction
+from neurodiff.claims import evaluate_claims, load_claims, verdict_counts, write_reproduction
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -12,3 +12,4 @@ with snakemake_job(snakemake) as log:
     write_reproduction(table, ledger, snakemake.params.preset, snakemake.input.claims,
                        snakemake.output.csv, snakemake.output.md)
     log.info("%d claims: %s", len(table), table["verdict"].value_counts().to_dict())
+    log.info("verdicts per paper:\n%s", verdict_counts(table).to_string(index=False))
