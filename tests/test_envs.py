@@ -1,4 +1,5 @@
-"""Conda environments (envs/*.yaml): they parse, pin exactly what CI tests, and the rules use them."""
+"""Conda environments (envs/*.yaml) and the lock envs/constraints.txt: they parse, pin exactly what
+CI tests and README command 1 installs, agree with each other, and the rules use the envs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 # Snakemake copies an env file to <workdir>/.snakemake/conda/<hash>.yaml and conda runs pip there.
 CONDA_COPY_DIR = REPO / ".snakemake" / "conda"
 PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+# The lock of the test environment (bash envs/lock.sh writes it): README command 1 and .ci/run
+# install with `pip install -c envs/constraints.txt`.
+LOCK = REPO / "envs" / "constraints.txt"
+REGENERATE = "change envs/*.yaml and run `bash envs/lock.sh`"
 CONDA_DIRECTIVE = re.compile(r"^\s*conda:\s*\n?\s*([\"'])(.+?)\1", re.MULTILINE)
 
 
@@ -41,6 +46,37 @@ def pins(env_file: Path) -> dict[str, str]:
     """Canonical package name -> pinned version of every `name==version` pip entry."""
     matches = (PIN.fullmatch(line) for line in pip_lines(env_file))
     return {canonicalize_name(m[1]): m[2] for m in matches if m}
+
+
+def lock_lines() -> list[str]:
+    """The non-comment, non-blank lines of the lock."""
+    lines = (line.split("#", 1)[0].strip() for line in LOCK.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def lock_pins() -> dict[str, str]:
+    """Canonical package name -> version of every `name==version` line of the lock."""
+    matches = (PIN.fullmatch(line) for line in lock_lines())
+    return {canonicalize_name(m[1]): m[2] for m in matches if m}
+
+
+def extra_test_dependencies() -> list[Requirement]:
+    """The `[project.optional-dependencies] test` of pyproject.toml."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [Requirement(line) for line in project["optional-dependencies"]["test"]]
+
+
+def pip_installs(command: str) -> list[str]:
+    """Each `pip install ...` of a shell command line (split at `&&`, `;` and `|`)."""
+    parts = re.split(r"&&|;|\|", command)
+    return [part.strip() for part in parts if re.search(r"\bpip install\b", part)]
+
+
+def readme_two_commands() -> str:
+    """The text of README.md's "## Two commands" section."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Two commands\n", 1)[1]
+    return section.split("\n## ", 1)[0]
 
 
 def conda_directives(rule_file: Path) -> list[str]:
@@ -106,3 +142,68 @@ def test_every_conda_directive_points_at_an_env_file():
     wrong = sorted({f"{rule_file.name}: {path}" for rule_file, paths in used.items()
                     for path in paths if (rule_file.parent / path).resolve() not in env_files})
     assert not wrong, f"conda: paths that are not envs/<group>.yaml: {wrong}"
+
+
+def test_lock_is_exact_public_pins_only():
+    lines = lock_lines()
+    odd = [line for line in lines if not PIN.fullmatch(line)]
+    assert not odd, f"{LOCK.name}: lines that are not `name==version`: {odd}"
+    names = [canonicalize_name(PIN.fullmatch(line)[1]) for line in lines]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    assert not twice, f"{LOCK.name} pins these more than once: {twice}"
+    # A build label (2.13.0+cpu) would admit one build only; neurodiff is the -e install itself.
+    local = {name: version for name, version in lock_pins().items() if Version(version).local}
+    assert not local, f"{LOCK.name}: pins with a build label: {local}"
+    assert "neurodiff" not in lock_pins(), f"{LOCK.name} pins neurodiff itself"
+    # The lock lists every installed package: nothing we install needs torchvision.
+    assert "torchvision" not in lock_pins(), f"{LOCK.name} pins torchvision"
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda f: f.name)
+def test_env_pins_equal_the_lock(env_file):
+    locked = lock_pins()
+    wrong = {name: f"{env_file.name} {pinned}, {LOCK.name} {locked.get(name, 'not pinned')}"
+             for name, pinned in pins(env_file).items() if locked.get(name) != pinned}
+    assert not wrong, f"{env_file.name} and {LOCK.name} disagree: {wrong}; {REGENERATE}"
+
+
+def test_lock_pins_every_direct_dependency_within_its_range():
+    locked = lock_pins()
+    for requirement in runtime_dependencies() + extra_test_dependencies():
+        version = locked.get(canonicalize_name(requirement.name))
+        assert version, f"{LOCK.name} does not pin {requirement.name}; {REGENERATE}"
+        assert requirement.specifier.contains(version), (
+            f"{LOCK.name}: {requirement.name}=={version} is outside pyproject's {requirement}"
+        )
+
+
+def test_installed_versions_are_the_lock():
+    # What README command 1 installed. A locked package that is not installed is skipped: the lock
+    # is made on Python 3.11 on Linux, where e.g. backports.tarfile and SecretStorage are needed.
+    wrong = {}
+    for name, pinned in lock_pins().items():
+        try:
+            installed = Version(importlib.metadata.version(name))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if Version(installed.public) != Version(pinned):  # 2.13.0+cpu is torch==2.13.0
+            wrong[name] = f"locked {pinned}, installed {installed}"
+    assert not wrong, (
+        f"installed versions differ from {LOCK.name}: {wrong}; "
+        "install with README command 1 (`pip install -c envs/constraints.txt ...`)"
+    )
+
+
+def test_readme_and_ci_install_with_the_lock():
+    readme_blocks = re.findall(r"```bash\n(.*?)```", readme_two_commands(), re.DOTALL)
+    ci = (REPO / ".ci" / "run").read_text()
+    installs = {"README.md": [i for block in readme_blocks for i in pip_installs(block)],
+                ".ci/run": [i for line in ci.splitlines() if not line.lstrip().startswith("#")
+                            for i in pip_installs(line)]}
+    for where, commands in installs.items():
+        # nlb-tools goes in with --no-deps; .ci/run upgrades pip itself before installing.
+        constrained = [c for c in commands
+                       if "--no-deps" not in c and not c.endswith("--upgrade pip")]
+        assert any("-e" in c.split() for c in constrained), f"{where}: no `pip install -e` found"
+        unpinned = [c for c in constrained if "-c envs/constraints.txt" not in c]
+        assert not unpinned, f"{where}: pip installs without `-c envs/constraints.txt`: {unpinned}"
