@@ -7,7 +7,7 @@ import numpy as np
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.plots.benediff import fig2_schematic, schematic_facts
-from neurodiff.plots.style import save_figure
+from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -20,6 +20,6 @@ with snakemake_job(snakemake) as log:
     components = {r: int(counts[list(regions).index(r)]) for r in snakemake.params.regions}
     facts = schematic_facts(snakemake.params.section, components, ds.behavior_names, n_frames,
                             n_views, frame_size)
-    fig = fig2_schematic(facts, snakemake.params.preset)
+    fig = fig2_schematic(facts, snakemake.params.preset, data_label=dataset_label(ds))
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))
     log.info("schematic for regions %s", components)

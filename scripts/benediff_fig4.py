@@ -1,4 +1,7 @@
-"""Rule benediff_fig4: guided vs unguided frame strips, specificity map, one GIF per factor."""
+"""Rule benediff_fig4: guided vs unguided frame strips, specificity map, one GIF per factor.
+
+Figure and GIFs name the data (`dataset_label` of the tidy session); the GIFs carry the preset.
+"""
 
 from pathlib import Path
 
@@ -7,24 +10,26 @@ import pandas as pd
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.results import GuidedSamples
 from neurodiff.plots.benediff import fig4_guided_videos, write_guided_gif
-from neurodiff.plots.style import save_figure
+from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
     params = snakemake.params
     ds = read_tidy(snakemake.input.data, load_video=False)
+    label = dataset_label(ds)
     samples, label_names = GuidedSamples.load(snakemake.input.samples)
     rows = pd.read_csv(snakemake.input.specificity)
     reader = "exact" if "exact" in set(rows["reader"]) else "ridge"
     mean = rows[rows["reader"] == reader].groupby(["region", "factor"])["specificity"].mean()
     fig = fig4_guided_videos(samples, label_names, mean.to_dict(), params.regions, reader,
-                             params.session, params.strip_frames, ds.bin_size_s, params.preset)
+                             params.session, params.strip_frames, ds.bin_size_s, params.preset,
+                             data_label=label)
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))
     first_seed = samples.frame_groups[0][0]
     for path, (region, factor) in zip(snakemake.output.gifs, params.gif_keys, strict=True):
         guided = samples.frames[samples.frame_groups.index(
             (first_seed, region, label_names.index(factor)))]
         write_guided_gif(path, samples.unguided_frames, guided,
-                         f"{region}: activate {factor} (session {params.session})",
-                         params.gif_scale, params.gif_fps)
+                         f"{region}: activate {factor} ({label}, session {params.session})",
+                         params.gif_scale, params.gif_fps, preset=params.preset)
     log.info("wrote %d GIFs", len(snakemake.output.gifs))

@@ -6,7 +6,7 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.analysis import cross_hemisphere, hemisphere_pairs
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.plots.benediff import fig5_cross_hemisphere
-from neurodiff.plots.style import save_figure
+from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -25,5 +25,6 @@ with snakemake_job(snakemake) as log:
         for r in results[session][0]:
             log.info("%s %s: affine R² %.3f, canonical correlations %s", session, r.region,
                      r.affine_r2, r.canonical_correlations.round(3))
-    fig = fig5_cross_hemisphere(results, params.session, ds.bin_size_s, params.preset)
+    fig = fig5_cross_hemisphere(results, params.session, ds.bin_size_s, params.preset,
+                                data_label=dataset_label(ds))
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))

@@ -1,8 +1,15 @@
-"""Rules gnocchi_fig*: draw one GNOCCHI figure from the evaluation arrays and metrics."""
+"""Rules gnocchi_fig*: draw one GNOCCHI figure from the evaluation arrays and metrics.
+
+Titles name the data with `dataset_title`: the evaluation arrays do not record where their
+data came from, so the source is read from the datasets their provenance sidecar lists (the
+tidy file the evaluation read); figure 1 reads the tidy files' metadata directly.
+"""
 
 from pathlib import Path
 
 from neurodiff.plots import gnocchi as plots
+from neurodiff.plots.style import dataset_title, is_simulated, lineage_label
+from neurodiff.provenance import tidy_meta
 from neurodiff.runlog import snakemake_job
 
 FROM_EVALUATION = {
@@ -11,6 +18,9 @@ FROM_EVALUATION = {
     "fig4_monkey_latents": plots.plot_monkey_latents,
     "fig5_monkey_heldout": plots.plot_monkey_heldout,
 }
+DATASET = {"fig2_synthetic_latents": "reaching", "fig3_synthetic_traversal": "reaching",
+           "fig4_monkey_latents": "mc_maze", "fig5_monkey_heldout": "mc_maze"}
+
 
 with snakemake_job(snakemake) as log:
     figure, preset = snakemake.params.figure, snakemake.params.preset
@@ -28,10 +38,14 @@ with snakemake_job(snakemake) as log:
                 for name in ("reaching", "mc_maze")}
         example, noised = example_trial_and_noise(
             data["reaching"], cfg["datasets"]["reaching"], cfg["gnocchi"]["model"], seed=0)
-        shapes = {name: shape_summary(d) for name, d in data.items()}
+        metas = {name: tidy_meta(snakemake.input[name]) for name in data}
+        shapes = {dataset_title(name, is_simulated(metas[name])): shape_summary(d)
+                  for name, d in data.items()}
         plots.plot_schematic(cfg, example, noised, shapes, preset, stem)
     else:
         arrays = plots.load_arrays(snakemake.input.arrays)
         metrics = plots.load_seed_metrics(snakemake.input.metrics)
-        FROM_EVALUATION[figure](arrays, metrics, snakemake.params.seed, preset, stem)
+        label = lineage_label([snakemake.input.arrays], DATASET[figure])
+        FROM_EVALUATION[figure](arrays, metrics, snakemake.params.seed, preset, stem,
+                                data_label=label)
     log.info("wrote %s.png/.pdf", stem)

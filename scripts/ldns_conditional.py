@@ -8,7 +8,7 @@ from neurodiff.models.ldns.evaluation import velocity_decoding_table, write_tabl
 from neurodiff.models.ldns.generate import EncodedData, hand_velocity, reach_angle, read_npz
 from neurodiff.models.ldns.settings import BehaviorSettings, from_mapping
 from neurodiff.plots.ldns import plot_fig5_conditional
-from neurodiff.plots.style import save_figure
+from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 CAPTION = (
@@ -44,5 +44,5 @@ with snakemake_job(snakemake) as log:
         condition_trial=conditioned["condition_trial"], ae_latents=encoded.latents,
         sample_latents=conditioned["ddpm_latents"], ae_rates=encoded.rates,
         sample_rates=conditioned["ddpm_rates"], decoding=table, bin_s=ds.bin_size_s,
-        preset=snakemake.params.preset)
+        preset=snakemake.params.preset, data_label=dataset_label(ds))
     log.info("wrote %s", save_figure(fig, Path(snakemake.output.png).with_suffix("")))

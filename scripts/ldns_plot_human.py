@@ -8,7 +8,7 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, read_npz
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots.ldns import plot_fig3_human
-from neurodiff.plots.style import save_figure
+from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -22,5 +22,6 @@ with snakemake_job(snakemake) as log:
                                    torch.Generator().manual_seed(evaluation.seed))
     fig = plot_fig3_human(ds.signals[train], mask, ae_spikes, samples["ddpm_spikes"],
                           samples["ddpm_mask"], ds.bin_size_s,
-                          evaluation.smoothing_sigma_s["human"], snakemake.params.preset)
+                          evaluation.smoothing_sigma_s["human"], snakemake.params.preset,
+                          data_label=dataset_label(ds))
     log.info("wrote %s", save_figure(fig, Path(snakemake.output.png).with_suffix("")))

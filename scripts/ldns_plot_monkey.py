@@ -10,7 +10,7 @@ from neurodiff.models.ldns.evaluation import TABLE1_METRICS, monkey_methods
 from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, read_npz
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots import ldns as plots
-from neurodiff.plots.style import save_figure
+from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -19,6 +19,7 @@ with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data)
     train = ds.indices("train")
     data, bin_s = ds.signals[train], ds.bin_size_s
+    label = dataset_label(ds)
     methods = monkey_methods(read_npz(snakemake.input.ldns), read_npz(snakemake.input.lfads),
                              read_npz(snakemake.input.spike_history))
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
@@ -27,19 +28,20 @@ with snakemake_job(snakemake) as log:
     draw = {
         "fig4_monkey": lambda: plots.plot_fig4_monkey(
             data, methods["LDNS"], methods["LDNS+sh"], bin_s, evaluation.max_lag,
-            evaluation.n_groups, preset),
+            evaluation.n_groups, preset, data_label=label),
         "figA10_correlation_matrices": lambda: plots.plot_figA10_correlation_matrices(
-            data, ae_spikes, methods["LDNS"], preset),
-        "figA11_rasters": lambda: plots.plot_figA11_rasters(data, methods["LDNS"], bin_s, preset),
+            data, ae_spikes, methods["LDNS"], preset, data_label=label),
+        "figA11_rasters": lambda: plots.plot_figA11_rasters(
+            data, methods["LDNS"], bin_s, preset, data_label=label),
         "figA13_metric_bars": lambda: plots.plot_figA13_metric_bars(
-            pd.read_csv(snakemake.input.table1), preset, TABLE1_METRICS),
+            pd.read_csv(snakemake.input.table1), preset, TABLE1_METRICS, data_label=label),
         "figA14_method_rasters": lambda: plots.plot_figA14_method_rasters(
-            data, methods, bin_s, preset),
+            data, methods, bin_s, preset, data_label=label),
         "figA15_pca_psd": lambda: plots.plot_figA15_pca_psd(
             data, methods, bin_s, evaluation.smoothing_sigma_s["mc_maze"],
-            evaluation.pca_components, preset),
+            evaluation.pca_components, preset, data_label=label),
         "figA16_method_statistics": lambda: plots.plot_figA16_method_statistics(
-            data, methods, bin_s, preset),
+            data, methods, bin_s, preset, data_label=label),
     }
     for png in snakemake.output.png:
         stem = Path(png).with_suffix("")

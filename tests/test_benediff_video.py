@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +10,7 @@ import torch
 from PIL import Image
 
 from neurodiff.data.simulate.widefield import extract_labels, render_video
+from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import make_schedule, objective_guidance
 from neurodiff.diffusion.objective import alpha_bar
 from neurodiff.metrics.benediff import guidance_specificity, temporal_variance, variance_ratios
@@ -27,7 +29,15 @@ from neurodiff.models.benediff.video import (
     flatten_frame_codes,
     latent_variance_objective,
 )
-from neurodiff.plots.benediff import frame_strip, write_guided_gif
+from neurodiff.plots.benediff import (
+    GIF_HEADER,
+    SchematicFacts,
+    fig2_schematic,
+    fig4_guided_videos,
+    frame_strip,
+    write_guided_gif,
+)
+from neurodiff.plots.style import dataset_label
 
 AE_SECTION = {"channels": [8, 16], "latent_channels": 1,
               "train": {"steps": 250, "batch_size": 64, "lr": 0.003, "grad_clip": None,
@@ -196,27 +206,88 @@ def test_frame_strip_and_gif_writer(tmp_path):
     strip = frame_strip(video[0], 3)
     assert strip.shape == (16, 3 * (2 * 17 + 1)) and strip.dtype == np.uint8
     path = tmp_path / "guided.gif"
-    write_guided_gif(path, video, video[::-1], "VIS_L: activate jaw", scale=2, fps=10)
+    write_guided_gif(path, video, video[::-1], "VIS_L: activate jaw", scale=2, fps=10,
+                     preset="quick")
     with Image.open(path) as gif:
         assert gif.n_frames == 5
         assert gif.size == (2 * 2 * (2 * 17 + 1), 2 * (2 * 17) + 28)
         assert gif.info["duration"] == 100
     with pytest.raises(ValueError, match="must be equal"):
-        write_guided_gif(path, video, video[:1], "x", scale=1, fps=1)
+        write_guided_gif(path, video, video[:1], "x", scale=1, fps=1, preset="quick")
 
 
-def test_guided_samples_roundtrip(tmp_path):
+def gif_frames(path) -> list[np.ndarray]:
+    """Every frame of a GIF as a grey-level array."""
+    frames = []
+    with Image.open(path) as gif:
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("L")))
+    return frames
+
+
+def test_gif_frames_carry_the_preset_mark_in_their_top_right_corner(tmp_path):
+    _, video = rendered_videos(n=3, t=4)
+    frames = {}
+    for preset in ("quick", "paper"):
+        path = tmp_path / f"{preset}.gif"
+        write_guided_gif(path, video, video[::-1], "x", scale=3, fps=5, preset=preset)
+        frames[preset] = gif_frames(path)
+    width = frames["quick"][0].shape[1]
+    corner = (slice(0, GIF_HEADER // 2), slice(width - 90, width))  # the title sits left
+    for quick, paper in zip(frames["quick"], frames["paper"], strict=True):
+        assert (quick[corner] > 100).sum() > 20  # text in every frame's corner
+        assert not np.array_equal(quick[corner], paper[corner])  # it names the preset
+        np.testing.assert_array_equal(quick[GIF_HEADER:], paper[GIF_HEADER:])  # videos kept
+    with pytest.raises(ValueError, match="preset must be a non-empty string"):
+        write_guided_gif(tmp_path / "x.gif", video, video, "x", scale=1, fps=1, preset=" ")
+
+
+def small_guided_samples() -> GuidedSamples:
+    """Two LVM seeds x one region x two factors, three videos of 5 frames each."""
     rng = np.random.default_rng(0)
     groups = [(0, "VIS_L", 0), (0, "VIS_L", 1), (1, "VIS_L", 0), (1, "VIS_L", 1)]
-    samples = GuidedSamples(
+    return GuidedSamples(
         groups=groups, labels={"exact": rng.random((4, 3, 5, 2))},
         unguided_labels={"exact": rng.random((3, 5, 2))}, latent_variance=rng.random((4, 3)),
         unguided_latent_variance=rng.random((4, 3)), frame_groups=groups[:2],
         frames=rng.integers(0, 255, (2, 1, 5, 2, 16, 16), dtype=np.uint8),
         unguided_frames=rng.integers(0, 255, (1, 5, 2, 16, 16), dtype=np.uint8))
+
+
+def test_guided_samples_roundtrip(tmp_path):
+    samples = small_guided_samples()
+    groups = samples.groups
     samples.save(tmp_path / "guided.npz", ["paw_x", "jaw"])
     loaded, names = GuidedSamples.load(tmp_path / "guided.npz")
     assert names == ["paw_x", "jaw"] and loaded.groups == groups
     assert loaded.frame_groups == groups[:2]
     np.testing.assert_array_equal(loaded.frames, samples.frames)
     np.testing.assert_array_equal(loaded.labels["exact"], samples.labels["exact"])
+
+
+def widefield_session(source: str) -> TidyDataset:
+    """A tiny tidy widefield session whose metadata records its source."""
+    return TidyDataset(name="widefield_session1", signals=np.zeros((3, 5, 2)),
+                       split=["train", "val", "test"], bin_size_s=1 / 30,
+                       signal_kind="continuous", meta={"source": source})
+
+
+@pytest.mark.parametrize("source, label", [("simulate", "simulated widefield"),
+                                           ("figshare", "widefield mSM36")])
+def test_benediff_figures_name_the_data(source, label):
+    ds = widefield_session(source)
+    assert dataset_label(ds) == label
+    facts = SchematicFacts(["lvm"], ["encoder"], ["autoencoder"], ["diffusion"], ["guidance"])
+    schematic = fig2_schematic(facts, "quick", data_label=dataset_label(ds))
+    titles = ["\n".join(t.get_text() for ax in schematic.axes for t in ax.texts)]
+    fig = fig4_guided_videos(small_guided_samples(), ["paw_x", "jaw"],
+                             {("VIS_L", "paw_x"): 2.0, ("VIS_L", "jaw"): 0.5}, ["VIS_L"],
+                             "exact", "session1", 3, ds.bin_size_s, "quick",
+                             data_label=dataset_label(ds))
+    titles.append(fig.get_suptitle())
+    plt.close(schematic)
+    plt.close(fig)
+    for title in titles:
+        assert label in title
+        assert ("simulated" in title) == (source == "simulate")

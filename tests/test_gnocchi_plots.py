@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neurodiff.plots import gnocchi as plots
-from neurodiff.plots.style import PRESET_STAMP_GID
+from neurodiff.plots.style import PRESET_STAMP_GID, dataset_title
 
 N, T, L, P = 30, 12, 3, 4
 
@@ -75,7 +75,7 @@ def test_seed_metrics_and_mean_std(tmp_path):
 def test_figures_are_written(tmp_path, name):
     maze = "monkey" in name
     getattr(plots, name)(fake_arrays(maze), fake_metrics(tmp_path), 0, "quick",
-                         tmp_path / name)
+                         tmp_path / name, data_label="test data")
     for ext in ("png", "pdf"):
         assert (tmp_path / f"{name}.{ext}").stat().st_size > 1000
 
@@ -109,5 +109,25 @@ def test_figures_state_their_preset(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "save_figure", lambda fig, stem: stamped.append(
         [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID]))
     plots.plot_monkey_heldout(fake_arrays(True), fake_metrics(tmp_path), 0, "quick",
-                              tmp_path / "x")
+                              tmp_path / "x", data_label="test data")
     assert stamped == [["quick preset"]]
+
+
+@pytest.mark.parametrize("name, dataset", [
+    ("plot_synthetic_latents", "reaching"), ("plot_synthetic_traversal", "reaching"),
+    ("plot_monkey_latents", "mc_maze"), ("plot_monkey_heldout", "mc_maze")])
+@pytest.mark.parametrize("simulated", [True, False])
+def test_titles_name_the_data(tmp_path, monkeypatch, name, dataset, simulated):
+    """MC_Maze figures say 'MC_Maze-like simulation' only when the data are simulated;
+    synthetic reaching is a simulation by name."""
+    suptitles = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: (
+        suptitles.append(fig.get_suptitle()), plots.plt.close(fig)))
+    label = dataset_title(dataset, simulated)
+    getattr(plots, name)(fake_arrays(dataset == "mc_maze"), fake_metrics(tmp_path), 0, "quick",
+                         tmp_path / "x", data_label=label)
+    assert len(suptitles) == 1 and f"GNOCCHI vs LFADS, {label}" in suptitles[0]
+    if dataset == "mc_maze":
+        assert ("MC_Maze-like simulation" in suptitles[0]) == simulated
+    else:
+        assert "synthetic reaching" in suptitles[0]

@@ -1,20 +1,24 @@
-"""LDNS figures: each draws from small synthetic inputs with its panels, titles and preset stamp."""
+"""LDNS figures: each draws from small synthetic inputs with its panels, titles, data label and
+preset stamp."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from neurodiff.data.tidy import TidyDataset
 from neurodiff.models.ldns.settings import LDNSSettings
 from neurodiff.plots import ldns as plots
 from neurodiff.plots.ldns_schematic import plot_fig1_schematic
-from neurodiff.plots.style import PANEL_LABEL_GID, PRESET_STAMP_GID, save_figure
+from neurodiff.plots.style import PANEL_LABEL_GID, PRESET_STAMP_GID, dataset_label, save_figure
 
 RNG = np.random.default_rng(0)
 TRIALS, BINS, NEURONS, LATENTS = 12, 40, 8, 3
 METHODS = ["LDNS", "LDNS+sh", "LFADS", "TNDM"]
+LABEL = "test data"
 
 
 def spikes(rate: float = 0.4, trials: int = TRIALS, bins: int = BINS) -> np.ndarray:
@@ -25,6 +29,12 @@ def spikes(rate: float = 0.4, trials: int = TRIALS, bins: int = BINS) -> np.ndar
 
 def latents(trials: int = TRIALS, bins: int = BINS) -> np.ndarray:
     return np.cumsum(RNG.normal(size=(trials, LATENTS, bins)), axis=-1) * 0.1
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 def panel_letters(fig: Figure) -> list[str]:
@@ -48,7 +58,8 @@ def check(fig: Figure, n_panels: int) -> None:
 
 def test_fig2_lorenz_panels():
     fig = plots.plot_fig2_lorenz(spikes(), spikes() + 0.1, latents(), spikes(), latents(),
-                                 latents(2, 3 * BINS), max_lag=5, n_groups=2, preset="test")
+                                 latents(2, 3 * BINS), max_lag=5, n_groups=2, preset="test",
+                                 data_label=LABEL)
     check(fig, 11)
     assert {"AE latents", "LDNS samples", "LDNS, 3× longer", "population spike count",
             "pairwise correlations", "autocorrelation", "cross-correlation"} <= set(titles(fig))
@@ -60,7 +71,7 @@ def test_fig3_human_panels_and_variable_lengths():
     mask = np.arange(BINS)[None, :] < lengths[:, None]
     data = spikes() * mask[..., None]
     fig = plots.plot_fig3_human(data, mask, spikes() * mask[..., None], data, mask, bin_s=0.02,
-                                sigma_s=0.06, preset="test")
+                                sigma_s=0.06, preset="test", data_label=LABEL)
     check(fig, 12)
     longest = lengths.max() * 0.02
     assert f"data, {longest:.2f} s" in titles(fig)
@@ -69,7 +80,7 @@ def test_fig3_human_panels_and_variable_lengths():
 
 def test_fig4_monkey_panels():
     fig = plots.plot_fig4_monkey(spikes(), spikes(), spikes(), 0.005, max_lag=5, n_groups=2,
-                                 preset="test")
+                                 preset="test", data_label=LABEL)
     check(fig, 8)
     assert [t for t in titles(fig) if t.startswith("autocorrelation")] == [
         "autocorrelation, neuron group 1", "autocorrelation, neuron group 2"]
@@ -79,15 +90,17 @@ def test_fig4_monkey_panels():
 
 def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
     methods = {name: spikes() for name in METHODS}
-    check(plots.plot_figA10_correlation_matrices(spikes(), spikes(), spikes(), "test"), 3)
-    check(plots.plot_figA11_rasters(spikes(), spikes(), 0.005, "test"), 5)
-    fig = plots.plot_figA14_method_rasters(spikes(), methods, 0.005, "test")
+    check(plots.plot_figA10_correlation_matrices(spikes(), spikes(), spikes(), "test",
+                                                 data_label=LABEL), 3)
+    check(plots.plot_figA11_rasters(spikes(), spikes(), 0.005, "test", data_label=LABEL), 5)
+    fig = plots.plot_figA14_method_rasters(spikes(), methods, 0.005, "test", data_label=LABEL)
     check(fig, 1 + len(METHODS))
     assert titles(fig)[:5] == ["data", *METHODS]
-    fig = plots.plot_figA15_pca_psd(spikes(), methods, 0.005, 0.03, 3, "test")
+    fig = plots.plot_figA15_pca_psd(spikes(), methods, 0.005, 0.03, 3, "test", data_label=LABEL)
     check(fig, len(METHODS))
     assert sum(t.startswith("MSE ") for t in titles(fig)) == len(METHODS)
-    fig = plots.plot_figA16_method_statistics(spikes(), methods, 0.005, "test")
+    fig = plots.plot_figA16_method_statistics(spikes(), methods, 0.005, "test",
+                                              data_label=LABEL)
     check(fig, len(METHODS))
     assert sum(t.startswith("population count, KL") for t in titles(fig)) == len(METHODS)
     written = save_figure(fig, tmp_path / "a16")
@@ -100,7 +113,7 @@ def test_figA13_bars_follow_the_table():
     for key in ("kl_psch", "rmse_corr", "rmse_mean_isi", "rmse_std_isi"):
         table[f"{key}_mean"] = np.arange(1, len(names) + 1) * 0.01
         table[f"{key}_std"] = 0.001
-    fig = plots.plot_figA13_metric_bars(table, "test")
+    fig = plots.plot_figA13_metric_bars(table, "test", data_label=LABEL)
     check(fig, 4)
     first = fig.axes[0]
     heights = [bar.get_height() for bar in first.patches]
@@ -124,7 +137,7 @@ def test_fig5_conditional_panels():
         condition_decoded=RNG.normal(size=(len(conditions), BINS, 2)),
         condition_trial=conditions, ae_latents=latents(), sample_latents=latents(len(conditions)),
         ae_rates=spikes(), sample_rates=spikes(trials=len(conditions)), decoding=decoding,
-        bin_s=0.005, preset="test")
+        bin_s=0.005, preset="test", data_label=LABEL)
     check(fig, 6)
     bars = fig.axes[2].patches
     np.testing.assert_allclose([b.get_height() for b in bars], decoding["r2"])
@@ -133,11 +146,59 @@ def test_fig5_conditional_panels():
 def test_lfads_lorenz_figures():
     true = np.cumsum(RNG.normal(size=(4, BINS, 3)), axis=1)
     factors = RNG.normal(size=(4, BINS, 5))
-    check(plots.plot_figA5_lfads_lorenz_factors(true, factors, "test"), 3)
+    check(plots.plot_figA5_lfads_lorenz_factors(true, factors, "test", data_label=LABEL), 3)
     fig = plots.plot_figA6_lfads_length_generalisation(factors, RNG.normal(size=(2, 4 * BINS, 5)),
-                                                       "test")
+                                                       "test", data_label=LABEL)
     check(fig, 3)
     assert "prior samples, 4× longer" in titles(fig)
+
+
+def tidy(name: str, source: str, trials: int = TRIALS) -> TidyDataset:
+    """A small tidy dataset whose metadata records where its data came from."""
+    return TidyDataset(name=name, signals=spikes(trials=trials), split=["train"] * trials,
+                       bin_size_s=0.005, meta={"source": source})
+
+
+def figure_text(fig: Figure) -> str:
+    """Every title and text of a figure (suptitle, axes titles, annotations), joined."""
+    parts = [fig.get_suptitle(), *(t.get_text() for t in fig.texts)]
+    for ax in fig.axes:
+        parts += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        parts += [t.get_text() for t in ax.texts]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name, source, label", [
+    ("mc_maze", "simulate", "MC_Maze-like simulation"),
+    ("mc_maze", "dandi", "MC_Maze"),
+    ("human", "simulate", "simulated human BCI"),
+    ("human", "dryad", "human BCI (Willett et al. 2023)"),
+    ("lorenz", "simulate", "Lorenz simulation"),
+])
+def test_titles_say_whether_the_data_are_simulated(name, source, label):
+    """The label the scripts derive from the tidy file reaches the figure's title."""
+    ds = tidy(name, source)
+    assert dataset_label(ds) == label
+    data = ds.signals[ds.indices("train")]
+    draw = {
+        "mc_maze": lambda: plots.plot_fig4_monkey(data, spikes(), spikes(), 0.005, 5, 2, "test",
+                                                  data_label=dataset_label(ds)),
+        "human": lambda: plots.plot_fig3_human(data, np.ones(data.shape[:2], bool), spikes(),
+                                               spikes(), np.ones(data.shape[:2], bool), 0.02,
+                                               0.06, "test", data_label=dataset_label(ds)),
+        "lorenz": lambda: plots.plot_figA5_lfads_lorenz_factors(
+            np.cumsum(RNG.normal(size=(4, BINS, 3)), axis=1), RNG.normal(size=(4, BINS, 5)),
+            "test", data_label=dataset_label(ds)),
+    }
+    fig = draw[name]()
+    assert label in fig.get_suptitle()
+    text = figure_text(fig).lower()
+    assert ("simulat" in text) == (source == "simulate")
+    if name == "mc_maze":  # the supplementary figures use the same label
+        fig = plots.plot_figA11_rasters(data, spikes(), 0.005, "test",
+                                        data_label=dataset_label(ds))
+        assert fig.get_suptitle().startswith(f"{label}: ")
+        assert ("simulation" in fig.get_suptitle()) == (source == "simulate")
 
 
 def tiny_settings() -> LDNSSettings:

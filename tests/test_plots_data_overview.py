@@ -1,4 +1,5 @@
-"""Data-overview figures and the shared style: panels, units, preset stamp, atomic saving."""
+"""Data-overview figures and the shared style: panels, units, preset stamp, data labels,
+atomic saving."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from neurodiff.plots.data_overview import plot_overview, plot_widefield_sessions
 from neurodiff.plots.style import (
     PANEL_LABEL_GID,
     PRESET_STAMP_GID,
+    dataset_label,
+    dataset_title,
+    is_simulated,
+    lineage_label,
+    preset_mark,
     save_figure,
     stamp_preset,
 )
 
 # ---------------------------------------------------------------- synthetic tidy datasets
+
+SIMULATED = {"source": "simulate"}  # what the prepare/simulate rules record for stand-ins
 
 
 def _splits(n: int) -> np.ndarray:
@@ -44,7 +52,8 @@ def make_lorenz(n: int = 6, t: int = 100, neurons: int = 24, seed: int = 0) -> T
     latents = (z - z.mean(axis=(0, 1))) / z.std(axis=(0, 1))
     rates = np.exp(latents @ rng.normal(0, 0.6, (3, neurons)) - 1.0)
     return TidyDataset(name="lorenz", signals=rng.poisson(rates), split=_splits(n),
-                       bin_size_s=1.0, truth={"latents": latents, "rates": rates})
+                       bin_size_s=1.0, truth={"latents": latents, "rates": rates},
+                       meta=dict(SIMULATED))
 
 
 def _reach_velocity(angles: np.ndarray, t: int, bin_s: float, onset: int, peak: np.ndarray
@@ -72,7 +81,7 @@ def make_mc_maze(n: int = 24, neurons: int = 30, n_conditions: int = 6, seed: in
         behavior=velocity, behavior_names=["hand_vel_x", "hand_vel_y"],
         conditions={"trial_type": condition + 1, "trial_version": condition % 3,
                     "condition": condition, "reach_angle": angle},
-        channels={"heldout": np.arange(neurons) >= neurons - 8})
+        channels={"heldout": np.arange(neurons) >= neurons - 8}, meta=dict(SIMULATED))
 
 
 def make_mc_rtt(n: int = 10, neurons: int = 25, seed: int = 2) -> TidyDataset:
@@ -83,7 +92,7 @@ def make_mc_rtt(n: int = 10, neurons: int = 25, seed: int = 2) -> TidyDataset:
     return TidyDataset(
         name="mc_rtt", signals=rng.poisson(rates_hz * 0.005), split=_splits(n),
         bin_size_s=0.005, behavior=velocity, behavior_names=["finger_vel_x", "finger_vel_y"],
-        channels={"heldout": np.arange(neurons) >= neurons - 6})
+        channels={"heldout": np.arange(neurons) >= neurons - 6}, meta=dict(SIMULATED))
 
 
 def make_human(n: int = 20, max_bins: int = 200, seed: int = 3,
@@ -98,7 +107,8 @@ def make_human(n: int = 20, max_bins: int = 200, seed: int = 3,
     sentences = np.array([" ".join(rng.choice(words, 6)) for _ in range(n)])
     return TidyDataset(name="human", signals=np.where(mask[..., None], signals, 0),
                        split=_splits(n), bin_size_s=0.02, mask=mask,
-                       conditions={"sentence": sentences, "block": np.arange(n) // 5})
+                       conditions={"sentence": sentences, "block": np.arange(n) // 5},
+                       meta=dict(SIMULATED))
 
 
 def make_reaching(trials_per_condition: int = 3, neurons: int = 20, seed: int = 4) -> TidyDataset:
@@ -118,7 +128,8 @@ def make_reaching(trials_per_condition: int = 3, neurons: int = 20, seed: int = 
         conditions={"reach_angle": angle, "angle_index": angle_index, "speed": speed,
                     "speed_index": speed_index,
                     "unseen": (angle_index % 4 == 1) & (speed_index == 1)},
-        truth={"rates": rates, "hand_pos": np.cumsum(velocity * 0.02, axis=1)})
+        truth={"rates": rates, "hand_pos": np.cumsum(velocity * 0.02, axis=1)},
+        meta=dict(SIMULATED))
 
 
 def make_widefield(n: int = 6, t: int = 60, side: int = 32, seed: int = 5) -> TidyDataset:
@@ -135,7 +146,7 @@ def make_widefield(n: int = 6, t: int = 60, side: int = 32, seed: int = 5) -> Ti
         name="widefield_mSM36_05-Dec-2017", signal_kind="continuous", signals=signals,
         split=_splits(n), bin_size_s=1 / 30, behavior=labels,
         behavior_names=["Levers", "L-Spout", "Paw-(x)", "Paw-(y)", "Chest", "Jaw"],
-        video=(video + 20).astype(np.uint8), channels={"region": regions})
+        video=(video + 20).astype(np.uint8), channels={"region": regions}, meta=dict(SIMULATED))
 
 
 MAKERS = {"lorenz": make_lorenz, "mc_maze": make_mc_maze, "mc_rtt": make_mc_rtt,
@@ -193,6 +204,92 @@ def test_widefield_sessions_stack_one_block_per_session() -> None:
     assert [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID] == ["paper preset"]
     with pytest.raises(ValueError, match="at least one session"):
         plot_widefield_sessions_overview([], "paper")
+
+
+# ---------------------------------------------------------------- data labels
+
+# dataset -> (title when simulated, real source, title when real); the papers' own
+# simulations (Lorenz, synthetic reaching) have no real counterpart
+LABELS = {
+    "lorenz": ("Lorenz simulation", None, None),
+    "reaching": ("synthetic reaching", None, None),
+    "mc_maze": ("MC_Maze-like simulation", "dandi", "MC_Maze"),
+    "mc_rtt": ("MC_RTT-like simulation", "dandi", "MC_RTT"),
+    "human": ("simulated human BCI", "dryad", "human BCI (Willett et al. 2023)"),
+    "widefield": ("simulated widefield", "figshare", "widefield mSM36"),
+}
+
+
+def figure_text(fig) -> str:
+    """Every title and text of a figure and its subfigures, joined."""
+    parts = [fig.get_suptitle(), *(t.get_text() for t in fig.texts)]
+    parts += [figure_text(sub) for sub in fig.subfigs]
+    for ax in fig.axes:
+        parts += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        parts += [t.get_text() for t in ax.texts]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_overview_title_says_simulated_only_for_simulated_data(name: str) -> None:
+    simulated_title, real_source, real_title = LABELS[name]
+    ds = MAKERS[name]()
+    fig = plot_overview(ds, "quick")
+    assert fig.get_suptitle().startswith(f"Data overview, {simulated_title}: ")
+    if real_source is None:
+        return
+    ds.meta["source"] = real_source
+    fig = plot_overview(ds, "paper")
+    assert fig.get_suptitle().startswith(f"Data overview, {real_title}: ")
+    assert "simulat" not in figure_text(fig).lower()
+
+
+def test_widefield_sessions_overview_names_the_data() -> None:
+    sessions = [make_widefield(), make_widefield(seed=6)]
+    assert "simulated widefield" in plot_widefield_sessions_overview(sessions, "quick"
+                                                                     ).get_suptitle()
+    for ds in sessions:
+        ds.meta["source"] = "figshare"
+    fig = plot_widefield_sessions_overview(sessions, "paper")
+    assert fig.get_suptitle() == "Data overview, widefield mSM36: 2 sessions"
+    assert "simulat" not in figure_text(fig).lower()
+
+
+def test_data_label_helpers() -> None:
+    assert dataset_title("mc_maze", simulated=True) == "MC_Maze-like simulation"
+    assert dataset_title("mc_rtt", simulated=False) == "MC_RTT"
+    assert dataset_title("widefield_session1", simulated=True) == "simulated widefield"
+    assert dataset_title("widefield_05-Dec-2017", simulated=False) == "widefield mSM36"
+    assert dataset_title("lorenz", simulated=False) == "Lorenz simulation"
+    with pytest.raises(ValueError, match="no figure title for dataset 'lorentz'"):
+        dataset_title("lorentz", simulated=True)
+    assert is_simulated({"source": "simulate"}) and not is_simulated({"source": "dandi"})
+    ds = make_mc_maze()
+    assert is_simulated(ds) and dataset_label(ds) == "MC_Maze-like simulation"
+    for meta in ({}, {"source": "unknown"}, {"source": "resources/x.nwb"}):
+        ds.meta = meta
+        with pytest.raises(ValueError, match="cannot tell whether the data are simulated"):
+            dataset_label(ds)
+    assert preset_mark("medium") == "medium preset"
+
+
+def test_lineage_label_reads_the_source_from_provenance(tmp_path) -> None:
+    """Figures drawn from derived arrays take the label from the sidecar of their input."""
+    import json
+
+    arrays = tmp_path / "arrays.npz"
+    arrays.write_bytes(b"not read")
+    sidecar = tmp_path / "arrays.npz.provenance.json"
+    for source, label in (("simulate", "MC_Maze-like simulation"), ("dandi", "MC_Maze")):
+        sidecar.write_text(json.dumps({
+            "rule": "gnocchi_evaluate", "outputs": {arrays.as_posix(): "0" * 64},
+            "datasets": {"mc_maze": {"file": "mc_maze.h5", "source": source}}}))
+        assert lineage_label([arrays], "mc_maze") == label
+    with pytest.raises(ValueError, match="not 'reaching'"):
+        lineage_label([arrays], "reaching")
+    sidecar.unlink()
+    with pytest.raises(ValueError, match="cannot tell"):
+        lineage_label([arrays], "mc_maze")
 
 
 def test_overview_dispatch_rejects_unknown_name() -> None:

@@ -3,7 +3,10 @@
 fig2: pipeline schematic drawn from the configured models; fig3: per-region latent factors vs
 labels and single-trial reconstructions; fig4: guided vs unguided frame strips and the
 specificity map; fig5: cross-hemisphere affine map and CCA of paw factors. Each function
-returns a Figure (saved with `neurodiff.plots.style.save_figure`).
+returns a Figure (saved with `neurodiff.plots.style.save_figure`) whose title names the data
+with the `data_label` the script derives from the tidy session (`style.dataset_label`:
+"simulated widefield" or "widefield mSM36"). GIF frames carry the preset mark in their
+top-right corner, as figures carry `stamp_preset`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from neurodiff.plots.style import (
     SEQUENTIAL_CMAP,
     categorical_colors,
     label_panels,
+    preset_mark,
     stamp_preset,
     style_context,
 )
@@ -153,8 +157,9 @@ def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], text:
         ax.text(*mid, text, fontsize=6.5, ha="center", va="bottom", color="0.25", style="italic")
 
 
-def fig2_schematic(facts: SchematicFacts, preset: str) -> Figure:
-    """Pipeline: neural LVM → linear video→latent encoder → guided video diffusion."""
+def fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) -> Figure:
+    """Pipeline: neural LVM → linear video→latent encoder → guided video diffusion; the input
+    of the LVM is named by `data_label`."""
     with style_context():
         fig = plt.figure(figsize=(11, 4.0))
         ax = fig.add_axes((0, 0, 1, 1))
@@ -175,7 +180,7 @@ def fig2_schematic(facts: SchematicFacts, preset: str) -> Figure:
              colors[4], WRAP["wide"])
         centre_lvm, centre_enc, centre_dif = (x_lvm + w_lvm / 2, x_enc + w_enc / 2,
                                               x_dif + w_dif / 2)
-        ax.text(centre_lvm, 0.945, "widefield components of one region (trials × T × N)",
+        ax.text(centre_lvm, 0.945, f"{data_label}: components of one region (trials × T × N)",
                 ha="center", fontsize=7.5)
         _arrow(ax, (centre_lvm, 0.94), (centre_lvm, top + 0.008))
         ax.text(centre_lvm, lower - 0.1, "behaviour video frames (views × H × W)",
@@ -208,7 +213,7 @@ def _trace_axes(ax: Axes, title: str, ylabel: str, bin_s: float, n_bins: int) ->
 
 
 def fig3_latents(regions: Sequence[RegionLVMs], session: str, bin_size_s: float, preset: str,
-                 components: int = 2) -> Figure:
+                 components: int = 2, *, data_label: str) -> Figure:
     """Per region: MI of BeNeDiff latents with labels, tied factors vs labels on a test trial,
     and single-trial reconstructions of `components` components (truth, supervised without
     TC, BeNeDiff)."""
@@ -239,8 +244,8 @@ def fig3_latents(regions: Sequence[RegionLVMs], session: str, bin_size_s: float,
                                           if m in regions[0].methods]
         fig.legend(recon, recon_names, loc="upper center", bbox_to_anchor=(0.78, 0.995),
                    ncol=3, fontsize=7)
-        fig.suptitle(f"BeNeDiff latent factors per region ({session}; first seed, first test "
-                     "trial)", y=0.965, fontsize=9.5)
+        fig.suptitle(f"BeNeDiff latent factors per region, {data_label} ({session}; first seed, "
+                     "first test trial)", y=0.965, fontsize=9.5)
         fig.tight_layout(rect=(0, 0, 1, 0.95))
         label_panels(list(axes[0]))
         stamp_preset(fig, preset)
@@ -315,7 +320,7 @@ def _strip_block(unguided: np.ndarray, guided: Sequence[np.ndarray], n_frames: i
 def fig4_guided_videos(samples: GuidedSamples, label_names: Sequence[str],
                        specificity: Mapping[tuple[str, str], float], regions: Sequence[str],
                        reader: str, session: str, n_frames: int, bin_size_s: float, preset: str,
-                       sample_index: int = 0) -> Figure:
+                       sample_index: int = 0, *, data_label: str) -> Figure:
     """Per region: frame strips of an unguided video and its guided twins activating each
     factor, the labels read from them, and a map of the specificity of each (region, factor)."""
     with style_context():
@@ -345,8 +350,9 @@ def fig4_guided_videos(samples: GuidedSamples, label_names: Sequence[str],
                    fontsize=6.5)
         heat = fig.add_subplot(grid[len(regions), :])
         _specificity_panel(heat, specificity, regions, label_names)
-        fig.suptitle(f"Guided behaviour videos ({session}): unguided sample {sample_index} and "
-                     "its guided twins (same initial noise), first LVM seed", x=0.01,
+        fig.suptitle(f"Guided behaviour videos, {data_label} ({session}): unguided sample "
+                     f"{sample_index} and its guided twins (same initial noise), first LVM seed",
+                     x=0.01,
                      ha="left", y=0.995, fontsize=9.5)
         fig.text(0.01, 0.003, f"labels read from the generated frames by the {reader} reader",
                  fontsize=6.5, color="0.45")
@@ -416,15 +422,21 @@ def _specificity_panel(ax: Axes, specificity: Mapping[tuple[str, str], float],
     bar.set_label("log2 specificity")
 
 
+GIF_HEADER = 28  # pixels above the videos: title, row legend and the preset mark
+
+
 def write_guided_gif(path: str | Path, unguided: np.ndarray, guided: np.ndarray, title: str,
-                     scale: int, fps: int) -> None:
-    """Animated GIF: a header line, unguided videos (top row) and their guided twins (bottom).
+                     scale: int, fps: int, *, preset: str) -> None:
+    """Animated GIF: a header, unguided videos (top row) and their guided twins (bottom).
 
     unguided and guided are uint8 (n, T, V, H, W); each cell shows the views side by side.
+    The header holds `title` (the script puts the data label in it), the row legend and, in
+    the top-right corner of every frame, '<preset> preset'.
     """
     if unguided.shape != guided.shape or unguided.ndim != 5:
         raise ValueError(f"unguided {unguided.shape} and guided {guided.shape} must be equal "
                          "(n, T, V, H, W) arrays")
+    mark = preset_mark(preset)
     frames = []
     for t in range(unguided.shape[1]):
         rows = [np.hstack([frame_strip(video[t:t + 1], 1) for video in videos])
@@ -432,12 +444,13 @@ def write_guided_gif(path: str | Path, unguided: np.ndarray, guided: np.ndarray,
         grid = np.vstack([np.pad(r, ((0, 1), (0, 0)), constant_values=SEPARATOR) for r in rows])
         image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
                                              Image.NEAREST)
-        canvas = Image.new("L", (image.width, image.height + 28), color=0)
-        canvas.paste(image, (0, 28))
+        canvas = Image.new("L", (image.width, image.height + GIF_HEADER), color=0)
+        canvas.paste(image, (0, GIF_HEADER))
         draw = ImageDraw.Draw(canvas)
         draw.text((4, 2), title, fill=255)
         draw.text((4, 15), f"top: unguided, bottom: guided   frame {t + 1}/{unguided.shape[1]}",
                   fill=200)
+        draw.text((canvas.width - 4, 2), mark, fill=170, anchor="ra")
         frames.append(canvas)
     with atomic_path(path) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
@@ -448,7 +461,8 @@ def write_guided_gif(path: str | Path, unguided: np.ndarray, guided: np.ndarray,
 
 
 def fig5_cross_hemisphere(results: Mapping[str, Sequence[Sequence[CrossHemisphere]]],
-                          session: str, bin_size_s: float, preset: str) -> Figure:
+                          session: str, bin_size_s: float, preset: str, *, data_label: str
+                          ) -> Figure:
     """Per region: paw factors left vs right with the affine map, affine R², CCA trajectories,
     canonical correlations. `results[session][seed_index][region_index]`."""
     examples = results[session][0]
@@ -465,9 +479,9 @@ def fig5_cross_hemisphere(results: Mapping[str, Sequence[Sequence[CrossHemispher
             _correlation_panel(row[3], [[seed[i] for seed in results[s]] for s in sessions],
                                sessions, example.region)
         axes[-1, 0].set_xlabel("time (s)")
-        fig.suptitle("Cross-hemisphere paw factors (BeNeDiff latents): affine map left → right "
-                     f"and CCA; traces from {session}, first seed, first test trial", y=0.995,
-                     fontsize=9.5)
+        fig.suptitle(f"Cross-hemisphere paw factors (BeNeDiff latents), {data_label}: affine map "
+                     f"left → right and CCA; traces from {session}, first seed, first test trial",
+                     y=0.995, fontsize=9.5)
         fig.tight_layout(rect=(0, 0, 1, 0.97))
         label_panels(list(axes[0]))
         stamp_preset(fig, preset)

@@ -1,8 +1,10 @@
 """One data-overview figure per dataset, drawn from the tidy arrays every model reads.
 
 `plot_overview(ds, preset)` picks the function from `ds.name`; every figure has lettered
-panels, axis labels with units and the preset stamp. Spike panels show counts as rasters
-(grey level = spikes per bin) and rates in Hz, smoothed with a Gaussian kernel.
+panels, axis labels with units, the preset stamp and a title naming the data with
+`dataset_label` (its real name, or what a simulated stand-in stands in for). Spike panels
+show counts as rasters (grey level = spikes per bin) and rates in Hz, smoothed with a
+Gaussian kernel.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from neurodiff.plots.style import (
     add_angle_colorbar,
     angle_colors,
     categorical_colors,
+    dataset_label,
     label_panels,
     stamp_preset,
     style_context,
@@ -115,10 +118,10 @@ def _new_figure(width: float, height: float) -> Figure:
     return plt.figure(figsize=(width, height), layout="constrained")
 
 
-def _finish(fig: Figure, panels: list[Axes], title: str, preset: str) -> Figure:
-    """Letter the panels, add the figure title and the preset stamp."""
+def _finish(fig: Figure, panels: list[Axes], label: str, details: str, preset: str) -> Figure:
+    """Letter the panels, add the title 'Data overview, <data label>: <details>' and the stamp."""
     label_panels(panels)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"Data overview, {label}: {details}", fontsize=10)
     stamp_preset(fig, preset)
     return fig
 
@@ -174,8 +177,8 @@ def plot_lorenz_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_mean.set(xlabel="neuron", ylabel="mean rate (spikes/bin)", title="mean rate per neuron",
                 xlim=(-1, ds.n_channels), ylim=(0, 1.3 * top))
     ax_mean.legend(loc="upper right", ncols=2)
-    return _finish(fig, [ax_lat, ax_rate, ax_mean, ax_raster],
-                   f"Lorenz: data overview ({_counts_summary(ds)})", preset)
+    return _finish(fig, [ax_lat, ax_rate, ax_mean, ax_raster], dataset_label(ds),
+                   _counts_summary(ds), preset)
 
 
 # ---------------------------------------------------------------- MC_Maze
@@ -221,9 +224,9 @@ def plot_mc_maze_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_hand.set_anchor("C")
     add_angle_colorbar(fig, ax_hand)
     add_angle_colorbar(fig, psth_axes[-1])
-    return _finish(fig, [ax_raster, ax_hand, *psth_axes],
-                   f"MC_Maze: data overview ({_counts_summary(ds)}, "
-                   f"{int(heldout.sum())} held out; {len(conds)} conditions)", preset)
+    return _finish(fig, [ax_raster, ax_hand, *psth_axes], dataset_label(ds),
+                   f"{_counts_summary(ds)}, {int(heldout.sum())} held out; "
+                   f"{len(conds)} conditions", preset)
 
 
 # ---------------------------------------------------------------- MC_RTT
@@ -263,9 +266,8 @@ def plot_mc_rtt_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_pop.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, borderaxespad=0)
     for ax in (ax_raster, ax_vel):
         ax.tick_params(labelbottom=False)
-    return _finish(fig, [ax_raster, ax_vel, ax_pop],
-                   f"MC_RTT: data overview ({_counts_summary(ds)}, "
-                   f"{int(heldout.sum())} held out)", preset)
+    return _finish(fig, [ax_raster, ax_vel, ax_pop], dataset_label(ds),
+                   f"{_counts_summary(ds)}, {int(heldout.sum())} held out", preset)
 
 
 # ---------------------------------------------------------------- human speech BCI
@@ -315,9 +317,8 @@ def plot_human_overview(ds: TidyDataset, preset: str) -> Figure:
         if ax is not raster_axes[-1]:
             ax.tick_params(labelbottom=False)
     raster_axes[-1].set_xlabel("time from trial start (s)")
-    return _finish(fig, [ax_hist, ax_mean, *raster_axes],
-                   f"Human speech BCI: data overview ({_counts_summary(ds, 'channels')})",
-                   preset)
+    return _finish(fig, [ax_hist, ax_mean, *raster_axes], dataset_label(ds),
+                   _counts_summary(ds, "channels"), preset)
 
 
 # ---------------------------------------------------------------- synthetic reaching
@@ -388,9 +389,8 @@ def plot_reaching_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_raster.set(xlabel="time (ms)", title=f"spike counts, trial {trial} "
                   f"(angle {np.degrees(angle[trial]):.0f} deg, speed {speed[trial]:.2g})")
     n_unseen = len(np.unique(pair[unseen]))
-    return _finish(fig, [ax_path, ax_speed, *psth_axes, ax_raster],
-                   f"Synthetic reaching: data overview ({_counts_summary(ds)}; "
-                   f"{n_unseen} held-out conditions)", preset)
+    return _finish(fig, [ax_path, ax_speed, *psth_axes, ax_raster], dataset_label(ds),
+                   f"{_counts_summary(ds)}; {n_unseen} held-out conditions", preset)
 
 
 # ---------------------------------------------------------------- widefield (BeNeDiff)
@@ -464,7 +464,7 @@ def plot_widefield_overview(ds: TidyDataset, preset: str) -> Figure:
     n_views = 2 if ds.video is None else ds.video.shape[2]
     fig = _new_figure(7.5, 4.2 + 1.1 * n_views)
     panels = _draw_widefield_session(fig, ds)
-    return _finish(fig, panels, f"Widefield session {_session_title(ds)}: data overview", preset)
+    return _finish(fig, panels, dataset_label(ds), f"session {_session_title(ds)}", preset)
 
 
 @style_context()
@@ -478,7 +478,8 @@ def plot_widefield_sessions_overview(sessions: list[TidyDataset], preset: str) -
     for subfig, ds in zip(np.atleast_1d(fig.subfigures(len(sessions), 1)), sessions, strict=True):
         panels += _draw_widefield_session(subfig, ds)
         subfig.suptitle(_session_title(ds), fontsize=9, x=0.02, ha="left")
-    return _finish(fig, panels, f"Widefield data overview ({len(sessions)} sessions)", preset)
+    labels = list(dict.fromkeys(dataset_label(ds) for ds in sessions))
+    return _finish(fig, panels, " and ".join(labels), f"{len(sessions)} sessions", preset)
 
 
 # ---------------------------------------------------------------- dispatch

@@ -3,6 +3,8 @@
 Inputs are the evaluation arrays of one seed (`EvalArrays`, the npz written by the evaluation
 rule, keys "<model>/<name>" per model plus shared keys) and the metrics of every seed
 (`SeedMetrics`: {model: {metric: [value per seed]}}), so titles quote mean ± std over seeds.
+The arrays do not say where the data came from: the script passes `data_label`
+(`neurodiff.plots.style.dataset_title` of the evaluated dataset), which every title names.
 """
 
 from __future__ import annotations
@@ -183,7 +185,7 @@ def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarr
     """Fig. 1: encoder → c → AdaGN-conditioned denoiser; losses; DDIM generation (config sizes).
 
     `example` and `noised` are one transformed trial (N, T) and its x_t at the middle step;
-    `shapes` maps dataset name → "N neurons × T bins (bin)".
+    `shapes` maps the data label (`style.dataset_title`) → "N neurons × T bins of B ms".
     """
     text = schematic_text(cfg)
     fig = plt.figure(figsize=(7.2, 4.6))
@@ -197,7 +199,7 @@ def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarr
     _box(ax, (0.27, 0.50), (0.17, 0.12), text["noise"], "#F2F2F2")
     _box(ax, (0.69, 0.25), (0.29, 0.22), text["loss"], "#FFF5D6")
     _box(ax, (0.66, 0.62), (0.32, 0.25), text["generate"], "#F3E8F3")
-    _box(ax, (0.27, 0.03), (0.71, 0.10), text["lfads"], "#EDEDED")
+    _box(ax, (0.27, 0.05), (0.71, 0.085), text["lfads"], "#EDEDED")  # clear of the stamp
     _arrow(ax, (0.20, 0.78), (0.27, 0.78))
     _arrow(ax, (0.44, 0.78), (0.50, 0.78))
     _arrow(ax, (0.20, 0.66), (0.27, 0.58), "x₀")
@@ -208,7 +210,7 @@ def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarr
     _arrow(ax, (0.63, 0.78), (0.66, 0.78))
     ax.text(0.02, 0.965, "GNOCCHI (reconstructed): InfoDiffusion on neural time series",
             fontsize=9, fontweight="bold", transform=ax.transAxes)
-    ax.text(0.02, 0.925, "data: " + "; ".join(f"{k} {v}" for k, v in shapes.items()),
+    ax.text(0.02, 0.925, "data: " + "; ".join(f"{k} ({v})" for k, v in shapes.items()),
             fontsize=6.8, transform=ax.transAxes, color="0.3")
     stamp_preset(fig, preset)
     save_figure(fig, stem)
@@ -283,7 +285,7 @@ def _latent_row(axes: Sequence[Axes], arrays: EvalArrays, model: str, third_name
 
 @style_context()
 def plot_synthetic_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                           stem: str | Path) -> None:
+                           stem: str | Path, *, data_label: str) -> None:
     """Fig. 2: GNOCCHI codes vs LFADS latents on synthetic reaching, coloured by each factor."""
     fig, axes = plt.subplots(3, 3, figsize=(7.6, 7.8), layout="constrained")
     _synthetic_truth_panels(axes[0], arrays)
@@ -294,8 +296,8 @@ def plot_synthetic_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, 
     for row, model in enumerate(MODELS, start=1):
         _latent_row(axes[row], arrays, model, "speed", metrics, fig)
         add_angle_colorbar(fig, axes[row, 0])
-    fig.suptitle(f"Synthetic reaching: codes of the evaluation trials (seed {seed}); X = trials "
-                 "of the unseen angle, encoded but never trained on", fontsize=7.5)
+    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}: codes of the evaluation trials (seed {seed})"
+                 "\nX = trials of the unseen angle, encoded but never trained on", fontsize=7.5)
     label_panels(axes.flat)
     stamp_preset(fig, preset)
     save_figure(fig, stem)
@@ -310,7 +312,7 @@ def _version_of(arrays: EvalArrays) -> np.ndarray:
 
 @style_context()
 def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                        stem: str | Path) -> None:
+                        stem: str | Path, *, data_label: str) -> None:
     """Fig. 4: MC_Maze codes of GNOCCHI vs LFADS coloured by condition (angle, version)."""
     fig, axes = plt.subplots(2, 3, figsize=(7.8, 5.4), layout="constrained")
     versions = _version_of(arrays)
@@ -337,8 +339,8 @@ def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, pre
         _mi_heatmap(axes[row, 2], mi, list(arrays["factor_names"]),
                     f"{MODEL_LABELS[model]}: normalised MI")
         add_angle_colorbar(fig, axes[row, 0])
-    fig.suptitle(f"MC_Maze: codes of all trials (seed {seed}); X = trials of the unseen "
-                 "condition, encoded but never trained on", fontsize=7.5)
+    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}: codes of all trials (seed {seed})\nX = "
+                 "trials of the unseen condition, encoded but never trained on", fontsize=7.5)
     label_panels(axes.flat)
     stamp_preset(fig, preset)
     save_figure(fig, stem)
@@ -449,7 +451,7 @@ def _psth_panels(axes: Sequence[Axes], arrays: EvalArrays, bin_size_s: float) ->
 
 @style_context()
 def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                             stem: str | Path) -> None:
+                             stem: str | Path, *, data_label: str) -> None:
     """Fig. 3: traversal of each code axis (decoded paths) and generated unseen conditions."""
     n_axes = arrays["gnocchi/traversal_trajectories"].shape[0]
     fig = plt.figure(figsize=(2.0 * (n_axes + 1), 7.2), layout="constrained")
@@ -461,7 +463,7 @@ def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int
     _heldout_paths(bottom, arrays, 100.0, "cm", metrics)
     psth_axes = [fig.add_subplot(grid[2, c]) for c in range(2, n_axes + 1)]
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
-    fig.suptitle(f"Synthetic reaching, seed {seed}. Rows 1-2: hand paths decoded from activity "
+    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}, seed {seed}. Rows 1-2: hand paths decoded from activity "
                  "generated while one code axis moves (blue → red: mean − range·s.d. → mean + "
                  "range·s.d.).\nRow 3: the unseen angle generated from a linear map factors → "
                  "code (all speeds); PSTHs of its first condition", fontsize=7)
@@ -498,7 +500,7 @@ def _metric_bars(ax: Axes, metrics: SeedMetrics, names: Sequence[tuple[str, str]
 
 @style_context()
 def plot_monkey_heldout(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                        stem: str | Path) -> None:
+                        stem: str | Path, *, data_label: str) -> None:
     """Fig. 5: MC_Maze unseen conditions generated by linear traversal: paths, PSTHs, scores."""
     fig = plt.figure(figsize=(7.6, 5.6), layout="constrained")
     grid = fig.add_gridspec(2, 3)
@@ -513,9 +515,9 @@ def plot_monkey_heldout(arrays: EvalArrays, metrics: SeedMetrics, seed: int, pre
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
     names = dict(zip(arrays["condition_ids"].tolist(), arrays["condition_names"], strict=True))
     unseen = ", ".join(str(names[int(c)]) for c in arrays["unseen_labels"])
-    fig.suptitle(f"MC_Maze, unseen condition(s) {unseen}: generated from a linear map factors → "
-                 f"code (seed {seed} shown);\nbars: all seeds; PSTHs of the first unseen "
-                 "condition", fontsize=7.5)
+    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}, unseen condition(s) {unseen}: generated "
+                 f"from a linear map factors → code (seed {seed} shown);\nbars: all seeds; "
+                 "PSTHs of the first unseen condition", fontsize=7.5)
     label_panels([paths, bars, errors, *psth_axes])
     stamp_preset(fig, preset)
     save_figure(fig, stem)

@@ -1,9 +1,11 @@
 """LDNS figures (Kapoor, Schulz et al. 2024), one function per figure of the inventory.
 
 Every function takes arrays (spikes and rates shaped (trials, time, neurons), latents shaped
-(trials, latents, time) as the models produce them) and returns a figure with lettered panels
-and the preset stamp; the statistics are computed here with `neurodiff.metrics.spikes`, the
-same functions Table 1 uses. Data always means the training trials the models were fitted on.
+(trials, latents, time) as the models produce them) and returns a figure with lettered panels,
+the preset stamp and, in its title, the `data_label` the script derives from the tidy dataset
+(`neurodiff.plots.style.dataset_label`: real name or "... simulation"); the statistics are
+computed here with `neurodiff.metrics.spikes`, the same functions Table 1 uses. Data always
+means the training trials the models were fitted on.
 """
 
 from __future__ import annotations
@@ -314,6 +316,8 @@ def plot_fig2_lorenz(
     max_lag: int,
     n_groups: int,
     preset: str,
+    *,
+    data_label: str,
 ) -> Figure:
     """LDNS on Lorenz: AE fit, latents AE vs diffusion, 16× longer samples, statistics.
 
@@ -360,8 +364,8 @@ def plot_fig2_lorenz(
     _psch_panel(ax_psch, data, models)
     _statistics_row(stats_axes, data, models, fps=1.0, isi_unit="bins")
     return _finish(fig, [ax_fit, *ax3d, psd_axes[0], ax_auto, ax_cross, ax_psch, *stats_axes],
-                   "LDNS on Lorenz: autoencoder, latent diffusion samples and spike statistics",
-                   preset)
+                   f"LDNS, {data_label}: autoencoder, latent diffusion samples and spike "
+                   "statistics", preset)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,6 +382,8 @@ def plot_fig3_human(
     bin_s: float,
     sigma_s: float,
     preset: str,
+    *,
+    data_label: str,
 ) -> Figure:
     """Variable-length LDNS on the speech BCI: lengths, rasters, correlations, statistics, PCA."""
     fig = _figure(7.5, 9.8)
@@ -431,7 +437,7 @@ def plot_fig3_human(
         ax.plot([], [], color=METHOD_COLORS["LDNS"], label="LDNS")
         ax.legend(loc="upper right")
     return _finish(fig, [ax_len, *ax_r, *corr_axes, ax_psch, *stats_axes, *pca_axes],
-                   "LDNS on the human speech BCI: variable-length samples", preset)
+                   f"LDNS, {data_label}: variable-length samples", preset)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,6 +453,8 @@ def plot_fig4_monkey(
     max_lag: int,
     n_groups: int,
     preset: str,
+    *,
+    data_label: str,
 ) -> Figure:
     """Unconditional LDNS on MC_Maze: rasters, spike statistics, spike-history autocorrelation."""
     fig = _figure(7.5, 7.6)
@@ -468,24 +476,24 @@ def plot_fig4_monkey(
         _temporal_panel(ax, data, models, groups, [g], "auto", max_lag, bin_s * 1e3, "ms")
         ax.set_title(f"autocorrelation, neuron group {g + 1}")
     return _finish(fig, [ax_data, ax_sample, ax_psch, *stats_axes, *auto_axes],
-                   "LDNS on MC_Maze (unconditional)", preset)
+                   f"LDNS, {data_label}: unconditional samples", preset)
 
 
 @style_context()
 def plot_figA10_correlation_matrices(
-    data: np.ndarray, ae_spikes: np.ndarray, ldns: np.ndarray, preset: str
+    data: np.ndarray, ae_spikes: np.ndarray, ldns: np.ndarray, preset: str, *, data_label: str
 ) -> Figure:
     """Correlation matrices of data, AE reconstructions (Poisson) and LDNS samples."""
     fig = _figure(7.5, 2.9)
     axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
     _correlation_matrices(fig, axes, {"data": data, "AE reconstruction": ae_spikes,
                                       "LDNS samples": ldns})
-    return _finish(fig, axes, "MC_Maze: pairwise correlations (diagonal set to 0)", preset)
+    return _finish(fig, axes, f"{data_label}: pairwise correlations (diagonal set to 0)", preset)
 
 
 @style_context()
 def plot_figA11_rasters(data: np.ndarray, ldns: np.ndarray, bin_s: float, preset: str,
-                        n_pairs: int = 5) -> Figure:
+                        n_pairs: int = 5, *, data_label: str) -> Figure:
     """Further data / LDNS raster pairs (trials and samples 2 … n_pairs + 1)."""
     pairs = min(n_pairs, len(data) - 1, len(ldns) - 1)
     if pairs < 1:
@@ -497,12 +505,13 @@ def plot_figA11_rasters(data: np.ndarray, ldns: np.ndarray, bin_s: float, preset
         _raster(axes[row, 1], ldns[row + 1], bin_s, title=f"LDNS sample {row + 2}")
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")
-    return _finish(fig, axes[:, 0], "MC_Maze: more data and LDNS rasters", preset)
+    return _finish(fig, axes[:, 0], f"{data_label}: more data and LDNS rasters", preset)
 
 
 @style_context()
 def plot_figA13_metric_bars(table: pd.DataFrame, preset: str,
-                            metrics: Mapping[str, str] | None = None) -> Figure:
+                            metrics: Mapping[str, str] | None = None, *, data_label: str
+                            ) -> Figure:
     """Table 1 as bars: mean ± std over bootstraps per method; dashed line = data split half."""
     metrics = dict(metrics or {"kl_psch": "D_KL psch", "rmse_corr": "RMSE corr",
                                "rmse_mean_isi": "RMSE mean ISI (s)",
@@ -523,13 +532,13 @@ def plot_figA13_metric_bars(table: pd.DataFrame, preset: str,
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower left")
-    return _finish(fig, axes, "MC_Maze: Table 1 metrics per method, mean ± std over bootstraps "
-                   "(lower is better)", preset)
+    return _finish(fig, axes, f"{data_label}: Table 1 metrics per method, mean ± std over "
+                   "bootstraps (lower is better)", preset)
 
 
 @style_context()
 def plot_figA14_method_rasters(data: np.ndarray, methods: Mapping[str, np.ndarray], bin_s: float,
-                               preset: str) -> Figure:
+                               preset: str, *, data_label: str) -> Figure:
     """The first trial (data) and first sample of every method as rasters."""
     sets = {"data": data, **methods}
     columns = min(4, len(sets))
@@ -540,12 +549,13 @@ def plot_figA14_method_rasters(data: np.ndarray, methods: Mapping[str, np.ndarra
         _raster(ax, spikes[0], bin_s, title=name)
     for ax in axes.ravel()[len(sets):]:
         ax.set_axis_off()
-    return _finish(fig, axes.ravel()[:len(sets)], "MC_Maze: first trial of each method", preset)
+    return _finish(fig, axes.ravel()[:len(sets)], f"{data_label}: first trial of each method", preset)
 
 
 @style_context()
 def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin_s: float,
-                        sigma_s: float, n_components: int, preset: str) -> Figure:
+                        sigma_s: float, n_components: int, preset: str, *,
+                        data_label: str) -> Figure:
     """Per method: PC1/PC2 of smoothed spikes (PCA of the data) and the PSD of PC2 vs data."""
     sigma_bins = sigma_s / bin_s
     smoothed_data = smooth_spikes(data, sigma_bins)
@@ -573,13 +583,13 @@ def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin
         visible = data_psd.freqs <= PSD_MAX_HZ
         col[1].set_ylim(bottom=0.5 * float(np.nanmin(data_psd.lower[visible][1:])))
         col[1].legend(loc="upper right", fontsize=6)
-    return _finish(fig, axes[0], f"MC_Maze: PCA of smoothed spikes (σ = {sigma_s * 1e3:.0f} ms) "
-                   "and PSD of PC2 (MSE: median PSD vs data's)", preset)
+    return _finish(fig, axes[0], f"{data_label}: PCA of smoothed spikes (σ = {sigma_s * 1e3:.0f} "
+                   "ms)\nand PSD of PC2 (MSE: median PSD vs data's)", preset)
 
 
 @style_context()
 def plot_figA16_method_statistics(data: np.ndarray, methods: Mapping[str, np.ndarray],
-                                  bin_s: float, preset: str) -> Figure:
+                                  bin_s: float, preset: str, *, data_label: str) -> Figure:
     """One row per method: population count, correlations, mean ISI, std ISI vs data."""
     fig = _figure(7.5, 1.7 * len(methods) + 0.6)
     axes = fig.subplots(len(methods), 4, squeeze=False)
@@ -589,8 +599,8 @@ def plot_figA16_method_statistics(data: np.ndarray, methods: Mapping[str, np.nda
         row[0].set_ylabel(f"{name}\ndensity", color=method_color(name, i), fontweight="bold")
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")
-    return _finish(fig, axes[:, 0], "MC_Maze: spike statistics per method (y) vs data (x)",
-                   preset)
+    return _finish(fig, axes[:, 0],
+                   f"{data_label}: spike statistics per method (y) vs data (x)", preset)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,6 +631,8 @@ def plot_fig5_conditional(
     bin_s: float,
     preset: str,
     n_conditions: int = 3,
+    *,
+    data_label: str,
 ) -> Figure:
     """Angle- and velocity-conditioned LDNS on MC_Maze, read out by the ridge velocity decoder.
 
@@ -691,7 +703,7 @@ def plot_fig5_conditional(
     ax_pc.set(xlabel="PC1", ylabel="PC2", title="rates on PC1/PC2 of AE rates")
     ax_pc.legend(loc="best", fontsize=6)
     return _finish(fig, [ax_true, ax_angle, ax_r2, ax_cond, ax_lat, ax_pc],
-                   "Conditional LDNS on MC_Maze: reach angle and hand velocity", preset)
+                   f"Conditional LDNS, {data_label}: reach angle and hand velocity", preset)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +712,7 @@ def plot_fig5_conditional(
 
 @style_context()
 def plot_figA5_lfads_lorenz_factors(true_latents: np.ndarray, factors: np.ndarray,
-                                    preset: str) -> Figure:
+                                    preset: str, *, data_label: str) -> Figure:
     """True Lorenz latents and LFADS factors (posterior means) of held-out trials, in 3-D.
 
     true_latents (trials, time, 3); factors (trials, time, F) projected on their top 3 PCs.
@@ -720,12 +732,12 @@ def plot_figA5_lfads_lorenz_factors(true_latents: np.ndarray, factors: np.ndarra
         axes[2].plot(t, projected[shown[0], :, k], lw=1, label=f"PC{k + 1}")
     axes[2].set(xlabel="time (bins)", ylabel="factor PC (a.u.)", title="trial 1 factor PCs")
     axes[2].legend(loc="upper right")
-    return _finish(fig, axes, "LFADS on Lorenz: inferred factors of held-out trials", preset)
+    return _finish(fig, axes, f"LFADS, {data_label}: inferred factors of held-out trials", preset)
 
 
 @style_context()
 def plot_figA6_lfads_length_generalisation(prior_factors: np.ndarray, long_factors: np.ndarray,
-                                           preset: str) -> Figure:
+                                           preset: str, *, data_label: str) -> Figure:
     """LFADS prior samples at the training length and unrolled longer, on the same 3 PCs."""
     factor = long_factors.shape[1] // prior_factors.shape[1]
     fig = _figure(7.5, 5.4)
@@ -748,4 +760,4 @@ def plot_figA6_lfads_length_generalisation(prior_factors: np.ndarray, long_facto
     axes[2].set(xlabel="time (bins)", ylabel="factor PC (a.u.)",
                 title=f"one {factor}× longer prior sample")
     axes[2].legend(loc="upper right", ncols=4)
-    return _finish(fig, axes, "LFADS on Lorenz: length generalisation", preset)
+    return _finish(fig, axes, f"LFADS, {data_label}: length generalisation", preset)

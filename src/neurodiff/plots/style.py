@@ -1,16 +1,19 @@
-"""The shared figure style: rc settings, colours, panel letters, preset stamp, atomic saving.
+"""The shared figure style: rc settings, colours, panel letters, preset stamp, data labels,
+atomic saving.
 
 Every figure of the workflow is drawn inside `style_context()` (usable as a decorator),
-states its preset with `stamp_preset`, and is written with `save_figure`, which renders
-PNG and PDF to temporary files and moves both into place only if both renders succeed.
+states its preset with `stamp_preset`, names its data with `dataset_label` (so a figure drawn
+from a simulated stand-in says so in its title), and is written with `save_figure`, which
+renders PNG and PDF to temporary files and moves both into place only if both renders succeed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -114,20 +117,94 @@ def label_panels(axes: Sequence[Axes], start: str = "a") -> None:
                     fontsize=10, fontweight="bold", gid=PANEL_LABEL_GID)
 
 
+def preset_mark(preset: str) -> str:
+    """The text that states a preset on figures and GIFs: '<preset> preset'."""
+    if not isinstance(preset, str) or not preset.strip():
+        raise ValueError(f"preset must be a non-empty string, got {preset!r}")
+    return f"{preset} preset"
+
+
 def stamp_preset(fig: Figure, preset: str) -> None:
     """Write '<preset> preset' in the bottom-right corner, so every figure states its preset.
 
     Under constrained layout a strip along the bottom edge is kept free for the stamp, so
     it never overlaps an axis label.
     """
-    if not isinstance(preset, str) or not preset.strip():
-        raise ValueError(f"preset must be a non-empty string, got {preset!r}")
+    mark = preset_mark(preset)
     engine = fig.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
         strip = PRESET_STAMP_STRIP_IN / fig.get_figheight()
         engine.set(rect=(0, strip, 1, 1 - strip))
-    fig.text(0.998, 0.003, f"{preset} preset", ha="right", va="bottom", fontsize=6.5,
+    fig.text(0.998, 0.003, mark, ha="right", va="bottom", fontsize=6.5,
              color="0.45", style="italic", gid=PRESET_STAMP_GID)
+
+
+# ---------------------------------------------------------------- data labels
+
+SIMULATED_SOURCE = "simulate"
+REAL_SOURCES = ("dandi", "dryad", "figshare")
+# tidy dataset name -> (title when the data are real, title when they are simulated)
+DATASET_TITLES = {
+    "lorenz": ("Lorenz simulation", "Lorenz simulation"),  # the LDNS paper's own simulation
+    "reaching": ("synthetic reaching", "synthetic reaching"),  # GNOCCHI's own simulation
+    "mc_maze": ("MC_Maze", "MC_Maze-like simulation"),
+    "mc_rtt": ("MC_RTT", "MC_RTT-like simulation"),
+    "human": ("human BCI (Willett et al. 2023)", "simulated human BCI"),
+    "widefield": ("widefield mSM36", "simulated widefield"),
+}
+
+
+def dataset_title(name: str, simulated: bool) -> str:
+    """The name figures give a dataset: its real name, or what it is a simulation of.
+
+    `name` is the tidy dataset name (`widefield_<session>` counts as widefield). The papers'
+    own simulations (Lorenz, synthetic reaching) have one name, which says so already.
+    """
+    key = "widefield" if name.startswith("widefield_") else name
+    if key not in DATASET_TITLES:
+        raise ValueError(f"no figure title for dataset {name!r}; known: "
+                         f"{sorted(DATASET_TITLES)} and widefield_<session>")
+    real, simulation = DATASET_TITLES[key]
+    return simulation if simulated else real
+
+
+def is_simulated(meta: Mapping[str, Any] | Any) -> bool:
+    """Whether a dataset was simulated, from the `source` its tidy file records.
+
+    `meta` is a TidyDataset, its `meta` mapping, or a dataset entry of a provenance sidecar
+    (which copies `source`). Raises ValueError when the source is missing or unknown, so a
+    figure never calls data real (or simulated) by guess.
+    """
+    if not isinstance(meta, Mapping):
+        meta = getattr(meta, "meta", None)
+    source = meta.get("source") if isinstance(meta, Mapping) else None
+    if source == SIMULATED_SOURCE:
+        return True
+    if source in REAL_SOURCES:
+        return False
+    raise ValueError(f"cannot tell whether the data are simulated: metadata 'source' is "
+                     f"{source!r}; expected {SIMULATED_SOURCE!r} or one of {list(REAL_SOURCES)}")
+
+
+def dataset_label(ds: Any) -> str:
+    """`dataset_title` of a TidyDataset, simulated-ness read from its metadata."""
+    return dataset_title(ds.name, is_simulated(ds))
+
+
+def lineage_label(inputs: Sequence[str | os.PathLike], dataset: str) -> str:
+    """`dataset_title` of `dataset`, for a figure whose inputs are not tidy files.
+
+    Simulated-ness is read from the source that the inputs' provenance sidecars record for
+    the tidy file behind them (`neurodiff.provenance.input_lineage`).
+    """
+    from neurodiff.provenance import input_lineage  # imported only by the figures that need it
+
+    datasets = input_lineage(inputs)["datasets"]
+    if dataset not in datasets:
+        raise ValueError(f"the provenance of {[str(p) for p in inputs]} names datasets "
+                         f"{sorted(datasets)}, not {dataset!r}: cannot tell whether the data "
+                         "are simulated")
+    return dataset_title(dataset, is_simulated(datasets[dataset]))
 
 
 def save_figure(fig: Figure, stem: str | os.PathLike) -> list[Path]:
