@@ -115,6 +115,8 @@ def test_every_gpu_rule_passes_the_device_to_its_script():
         block = blocks[rule]
         assert re.search(r'^\s+device=config\["device"\],$', block, re.M), \
             f"rule {rule} declares a GPU but passes no params.device"
+        assert re.search(r"^\s+gpu_mem_mb=", block, re.M), \
+            f"rule {rule} declares a GPU but not the GPU memory it needs (gpu_mem_mb)"
         script = re.search(r'script:\s+"\.\./\.\./(scripts/\w+\.py)"', block)
         assert script, f"rule {rule} has no script"
         source = (REPO / script[1]).read_text()

@@ -24,6 +24,7 @@ rule benediff_lvm:
     resources:
         gpu=BD["lvm"]["resources"]["gpu"],
         mem_mb=BD["lvm"]["resources"]["mem_mb"],
+        gpu_mem_mb=BD["lvm"]["resources"]["gpu_mem_mb"],
         runtime=BD["lvm"]["resources"]["runtime"],
     params:
         lvm=BD["lvm"],
@@ -50,6 +51,7 @@ rule benediff_frame_ae:
     resources:
         gpu=BD["frame_ae"]["resources"]["gpu"],
         mem_mb=BD["frame_ae"]["resources"]["mem_mb"],
+        gpu_mem_mb=BD["frame_ae"]["resources"]["gpu_mem_mb"],
         runtime=BD["frame_ae"]["resources"]["runtime"],
     params:
         section=BD["frame_ae"],
@@ -74,6 +76,7 @@ rule benediff_video_diffusion:
     resources:
         gpu=BD["diffusion"]["resources"]["gpu"],
         mem_mb=BD["diffusion"]["resources"]["mem_mb"],
+        gpu_mem_mb=BD["diffusion"]["resources"]["gpu_mem_mb"],
         runtime=BD["diffusion"]["resources"]["runtime"],
     params:
         section=BD["diffusion"],
@@ -103,6 +106,7 @@ rule benediff_guided_sampling:
     resources:
         gpu=BD["guidance"]["resources"]["gpu"],
         mem_mb=BD["guidance"]["resources"]["mem_mb"],
+        gpu_mem_mb=BD["guidance"]["resources"]["gpu_mem_mb"],
         runtime=BD["guidance"]["resources"]["runtime"],
     params:
         section=BD["guidance"],

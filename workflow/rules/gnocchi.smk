@@ -25,6 +25,7 @@ rule gnocchi_train:
     resources:
         gpu=1,
         mem_mb=GNOCCHI["resources"]["train"]["mem_mb"],
+        gpu_mem_mb=GNOCCHI["resources"]["train"]["gpu_mem_mb"],
         runtime=GNOCCHI["resources"]["train"]["runtime"],
     params:
         dataset_cfg=lambda w: GNOCCHI["datasets"][w.dataset],
@@ -56,6 +57,7 @@ rule gnocchi_evaluate:
     resources:
         gpu=1,
         mem_mb=GNOCCHI["resources"]["evaluate"]["mem_mb"],
+        gpu_mem_mb=GNOCCHI["resources"]["evaluate"]["gpu_mem_mb"],
         runtime=GNOCCHI["resources"]["evaluate"]["runtime"],
     params:
         cfg=GNOCCHI,

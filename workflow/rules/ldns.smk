@@ -24,6 +24,7 @@ rule ldns_autoencoder:
     resources:
         gpu=ldns_resources("autoencoder")["gpu"],
         mem_mb=ldns_resources("autoencoder")["mem_mb"],
+        gpu_mem_mb=ldns_resources("autoencoder")["gpu_mem_mb"],
         runtime=ldns_resources("autoencoder")["runtime"],
     params:
         cfg=lambda w: LDNS["autoencoder"][w.dataset],
@@ -51,6 +52,7 @@ rule ldns_denoiser:
     resources:
         gpu=ldns_resources("denoiser")["gpu"],
         mem_mb=ldns_resources("denoiser")["mem_mb"],
+        gpu_mem_mb=ldns_resources("denoiser")["gpu_mem_mb"],
         runtime=ldns_resources("denoiser")["runtime"],
     params:
         cfg=lambda w: LDNS["denoiser"][w.model],
@@ -82,6 +84,7 @@ rule ldns_sample:
     resources:
         gpu=ldns_resources("sample")["gpu"],
         mem_mb=ldns_resources("sample")["mem_mb"],
+        gpu_mem_mb=ldns_resources("sample")["gpu_mem_mb"],
         runtime=ldns_resources("sample")["runtime"],
     params:
         cfg=lambda w: LDNS["denoiser"][w.model],
@@ -112,6 +115,7 @@ rule ldns_lfads:
     resources:
         gpu=ldns_resources("lfads")["gpu"],
         mem_mb=ldns_resources("lfads")["mem_mb"],
+        gpu_mem_mb=ldns_resources("lfads")["gpu_mem_mb"],
         runtime=ldns_resources("lfads")["runtime"],
     params:
         cfg=lambda w: LDNS["lfads"][w.dataset],
@@ -141,6 +145,7 @@ rule ldns_spike_history:
     resources:
         gpu=ldns_resources("spike_history")["gpu"],
         mem_mb=ldns_resources("spike_history")["mem_mb"],
+        gpu_mem_mb=ldns_resources("spike_history")["gpu_mem_mb"],
         runtime=ldns_resources("spike_history")["runtime"],
     params:
         cfg=LDNS["spike_history"],

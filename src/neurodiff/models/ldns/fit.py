@@ -105,12 +105,14 @@ class AutoencoderFit:
 
 @torch.no_grad()
 def poisson_nll(model: S4Autoencoder, spikes: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean Poisson NLL per observed entry of (B, C, L) spikes, no dropout, model in eval mode."""
+    """Mean Poisson NLL per observed entry of (B, C, L) spikes (on any device), no dropout."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # on a GPU during training, on the CPU after
     total, count = 0.0, 0.0
     for start in range(0, spikes.shape[0], ENCODE_BATCH):
-        x, m = spikes[start:start + ENCODE_BATCH], mask[start:start + ENCODE_BATCH]
+        x = spikes[start:start + ENCODE_BATCH].to(device)
+        m = mask[start:start + ENCODE_BATCH].to(device)
         rates, _ = model(x)
         nll = F.poisson_nll_loss(rates, x, log_input=False, full=True, reduction="none")
         total += float((nll * m.unsqueeze(1)).sum())
