@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodiff.io import atomic_path
+from neurodiff.io import read_npz, write_npz
 
 SPLITS = ("train", "val")
 IMPORTS = {"ours": "neurodiff.data.nwb", "nlb_tools": "nlb_tools.make_tensors"}
@@ -86,8 +86,7 @@ def child(reader: str, path: Path, out_path: Path) -> None:
     arrays = runner(path)
     seconds = time.perf_counter() - start
     peak = rss_mb("VmHWM")
-    with atomic_path(out_path) as tmp:
-        np.savez(tmp, **arrays)
+    write_npz(out_path, arrays)
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak,
                       "above_imports_mb": peak - rss_after_imports}))
 
@@ -108,7 +107,7 @@ def measure(reader: str, path: Path, out_path: Path) -> dict | None:
 
 def compare(ours: Path, theirs: Path) -> str:
     """One line saying whether both readers produced the same tensors."""
-    a, b = np.load(ours), np.load(theirs)
+    a, b = read_npz(ours), read_npz(theirs)
     same_spikes = all(np.array_equal(a[f"{s}_spikes"], b[f"{s}_spikes"]) for s in SPLITS)
     diff = max(float(np.nanmax(np.abs(a[f"{s}_behavior"] - b[f"{s}_behavior"]))) for s in SPLITS)
     shapes = ", ".join(f"{s} {a[f'{s}_spikes'].shape}" for s in SPLITS)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.io import atomic_path
+from neurodiff.io import write_npz
 from neurodiff.models.benediff.fit import (
     run_dir_for,
     save_frame_autoencoder,
@@ -33,9 +33,8 @@ with snakemake_job(snakemake) as log:
     codes = encode_video(model, ds.video)
     scaler = CodeScaler.fit(codes[train_idx])
     unit = scaler.to_unit(torch.from_numpy(codes)).numpy()
-    with atomic_path(snakemake.output.codes) as tmp:
-        np.savez(tmp, codes=unit.astype(np.float32), low=scaler.low, high=scaler.high,
-                 split=ds.split.astype(str))
+    write_npz(snakemake.output.codes, {"codes": unit.astype(np.float32), "low": scaler.low,
+                                       "high": scaler.high, "split": ds.split.astype(str)})
     test_video = ds.video[test_idx]
     mse = np.mean((decode_video(model, torch.from_numpy(codes[test_idx])) / 255.0
                    - test_video / 255.0) ** 2)

@@ -1,11 +1,10 @@
 """Rule benediff_guided_sampling: guided and unguided behaviour videos of one session."""
 
-import numpy as np
 import pandas as pd
 import torch
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.io import atomic_path
+from neurodiff.io import atomic_path, read_npz
 from neurodiff.models.benediff.fit import load_frame_autoencoder, load_video_diffusion
 from neurodiff.models.benediff.generate import guide_session
 from neurodiff.models.benediff.results import RegionLVMs
@@ -16,8 +15,8 @@ from neurodiff.train import select_device
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     ds = read_tidy(snakemake.input.data)
-    with np.load(snakemake.input.codes) as f:
-        codes, scaler = f["codes"], CodeScaler(f["low"], f["high"])
+    stored = read_npz(snakemake.input.codes, ("codes", "low", "high"))
+    codes, scaler = stored["codes"], CodeScaler(stored["low"], stored["high"])
     regions = {}
     for path in snakemake.input.latents:
         fitted = RegionLVMs.load(path)

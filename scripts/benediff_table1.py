@@ -1,16 +1,10 @@
 """Rule benediff_table1: LVM metrics per session, region and method (mean ± std over seeds)."""
 
-from pathlib import Path
-
 import pandas as pd
 
-from neurodiff.models.benediff.report import (
-    TABLE1_METRICS,
-    format_mean_std,
-    table1_lvm_metrics,
-    write_table,
-)
+from neurodiff.models.benediff.report import CSV_FLOAT_FORMAT, TABLE1_METRICS, table1_lvm_metrics
 from neurodiff.runlog import snakemake_job
+from neurodiff.tables import mean_std_columns, write_table
 
 NOTES = """
 Neural R²: held-out (test) trials, posterior-mean latents decoded, per component then averaged.
@@ -24,9 +18,10 @@ total-correlation term (the authors' "self-supervised" curve). Preset: {preset}.
 with snakemake_job(snakemake) as log:
     metrics = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
     table = table1_lvm_metrics(metrics)
-    display = format_mean_std(table, TABLE1_METRICS).drop(columns=["method"])
+    display = mean_std_columns(table, TABLE1_METRICS).drop(columns=["method"])
     display = display.rename(columns={"method_label": "method"})
-    write_table(table, display, Path(snakemake.output.csv).with_suffix(""),
-                "BeNeDiff table 1: LVM reconstruction, behaviour and disentanglement",
-                NOTES.format(preset=snakemake.params.preset))
+    write_table(snakemake.output.csv, table, display,
+                title="BeNeDiff table 1: LVM reconstruction, behaviour and disentanglement",
+                caption=NOTES.format(preset=snakemake.params.preset),
+                md_path=snakemake.output.md, float_format=CSV_FLOAT_FORMAT)
     log.info("wrote %d rows", len(table))

@@ -1,18 +1,16 @@
 """Rule benediff_table2: guided-video specificity per session, region and factor."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.report import (
+    CSV_FLOAT_FORMAT,
     TABLE2_METRICS,
-    format_mean_std,
     planted_pairs,
     table2_guidance_specificity,
-    write_table,
 )
 from neurodiff.runlog import snakemake_job
+from neurodiff.tables import mean_std_columns, write_table
 
 NOTES = """
 Guidance raises Var_t of one region's behaviour-tied latent factor, read from the generated
@@ -36,8 +34,8 @@ with snakemake_job(snakemake) as log:
                                      ds.truth["factor_names"].tolist(), ds.meta["session"],
                                      ds.behavior_names)
     table = table2_guidance_specificity(rows, planted)
-    display = format_mean_std(table, TABLE2_METRICS, digits=2)
-    write_table(table, display, Path(snakemake.output.csv).with_suffix(""),
-                "BeNeDiff table 2: specificity of guided behaviour videos",
-                NOTES.format(preset=snakemake.params.preset))
+    write_table(snakemake.output.csv, table, mean_std_columns(table, TABLE2_METRICS),
+                title="BeNeDiff table 2: specificity of guided behaviour videos",
+                caption=NOTES.format(preset=snakemake.params.preset),
+                md_path=snakemake.output.md, float_format=CSV_FLOAT_FORMAT)
     log.info("wrote %d rows", len(table))

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from neurodiff.io import read_npz
 from neurodiff.models.benediff.fit import (
     build_schedule,
     run_dir_for,
@@ -17,8 +17,8 @@ from neurodiff.runlog import snakemake_job
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     section, seed = snakemake.params.section, snakemake.params.seed
-    with np.load(snakemake.input.codes) as f:
-        codes, split = f["codes"], f["split"]
+    stored = read_npz(snakemake.input.codes, ("codes", "split"))
+    codes, split = stored["codes"], stored["split"]
     train_codes = codes[split == "train"]
     run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "diffusion",
                           {**training_settings(section), "seed": seed, "shape": list(codes.shape[1:])})

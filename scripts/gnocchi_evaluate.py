@@ -1,9 +1,8 @@
 """Rule gnocchi_evaluate: disentanglement, traversal and unseen-condition metrics of one seed."""
 
-import numpy as np
 import torch
 
-from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.io import write_json_atomic, write_npz
 from neurodiff.models.gnocchi.evaluation import run_evaluation
 from neurodiff.runlog import snakemake_job
 from neurodiff.train import select_device
@@ -17,7 +16,6 @@ with snakemake_job(snakemake) as log:
     for model, values in metrics.items():
         log.info("%s %s seed %d: %s", dataset, model, seed,
                  {k: round(v, 4) for k, v in values.items()})
-    with atomic_path(snakemake.output.arrays) as tmp:
-        np.savez_compressed(tmp, **arrays)
+    write_npz(snakemake.output.arrays, arrays, compressed=True)
     write_json_atomic(snakemake.output.metrics,
                       {"dataset": dataset, "seed": seed, "models": metrics})

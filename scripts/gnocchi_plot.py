@@ -7,6 +7,7 @@ tidy file the evaluation read); figure 1 reads the tidy files' metadata directly
 
 from pathlib import Path
 
+from neurodiff.io import read_npz
 from neurodiff.plots import gnocchi as plots
 from neurodiff.plots.style import dataset_title, is_simulated, lineage_label
 from neurodiff.provenance import tidy_meta
@@ -43,7 +44,7 @@ with snakemake_job(snakemake) as log:
                   for name, d in data.items()}
         plots.plot_schematic(cfg, example, noised, shapes, preset, stem)
     else:
-        arrays = plots.load_arrays(snakemake.input.arrays)
+        arrays = read_npz(snakemake.input.arrays)
         metrics = plots.load_seed_metrics(snakemake.input.metrics)
         label = lineage_label([snakemake.input.arrays], DATASET[figure])
         FROM_EVALUATION[figure](arrays, metrics, snakemake.params.seed, preset, stem,

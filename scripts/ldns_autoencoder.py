@@ -5,8 +5,9 @@ from pathlib import Path
 import torch
 
 from neurodiff.data.tidy import read_tidy
+from neurodiff.io import write_npz
 from neurodiff.models.ldns.fit import save_autoencoder, train_autoencoder
-from neurodiff.models.ldns.generate import encode_dataset, write_npz
+from neurodiff.models.ldns.generate import encode_dataset
 from neurodiff.models.ldns.settings import AutoencoderSettings, from_mapping
 from neurodiff.runlog import snakemake_job
 

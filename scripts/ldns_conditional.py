@@ -3,19 +3,21 @@
 from pathlib import Path
 
 from neurodiff.data.tidy import read_tidy
+from neurodiff.io import read_npz
 from neurodiff.metrics.spikes import predict_velocity
-from neurodiff.models.ldns.evaluation import velocity_decoding_table, write_table
-from neurodiff.models.ldns.generate import EncodedData, hand_velocity, reach_angle, read_npz
+from neurodiff.models.ldns.evaluation import velocity_decoding_table
+from neurodiff.models.ldns.generate import EncodedData, hand_velocity, reach_angle
 from neurodiff.models.ldns.settings import BehaviorSettings, from_mapping
 from neurodiff.plots.ldns import plot_fig5_conditional
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
+from neurodiff.tables import write_table
 
+TITLE = "Hand-velocity decoding (LDNS §4), {preset} preset"
 CAPTION = (
-    "**Hand-velocity decoding (LDNS §4), {preset} preset.** Ridge regression (α = {alpha:g}) "
-    "from autoencoder rates to hand velocity, one linear map for all time bins, fitted on the "
-    "training trials. R² on each split's AE rates, and on velocity-conditioned LDNS samples "
-    "against the held-out velocity they were conditioned on."
+    "Ridge regression (α = {alpha:g}) from autoencoder rates to hand velocity, one linear map "
+    "for all time bins, fitted on the training trials. R² on each split's AE rates, and on "
+    "velocity-conditioned LDNS samples against the held-out velocity they were conditioned on."
 )
 
 with snakemake_job(snakemake) as log:
@@ -31,8 +33,9 @@ with snakemake_job(snakemake) as log:
     table, decoder = velocity_decoding_table(
         encoded.rates, velocity, encoded.split, behavior.ridge_alpha,
         {"velocity-conditioned LDNS samples": (conditioned["ddpm_rates"], target)})
-    write_table(table, table.round({"r2": 4}), snakemake.output.csv, snakemake.output.md,
-                CAPTION.format(preset=snakemake.params.preset, alpha=behavior.ridge_alpha))
+    write_table(snakemake.output.csv, table, table.round({"r2": 4}),
+                title=TITLE.format(preset=snakemake.params.preset),
+                caption=CAPTION.format(alpha=behavior.ridge_alpha), md_path=snakemake.output.md)
     log.info("\n%s", table.to_string(index=False))
     train = encoded.split == "train"
     fig = plot_fig5_conditional(

@@ -3,17 +3,18 @@
 from pathlib import Path
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.models.ldns.evaluation import autoencoder_hparams, denoiser_hparams, write_table
+from neurodiff.models.ldns.evaluation import autoencoder_hparams, denoiser_hparams
 from neurodiff.models.ldns.settings import LDNSSettings
 from neurodiff.plots.ldns_schematic import plot_fig1_schematic
 from neurodiff.plots.style import save_figure
 from neurodiff.runlog import snakemake_job
+from neurodiff.tables import write_table
 
-TABLE2 = ("**Table 2 (LDNS), {preset} preset.** Autoencoder settings used by this run, per "
-          "dataset (from the configuration; parameter counts of the built networks).")
-TABLE3 = ("**Table 3 (LDNS), {preset} preset.** Diffusion-model settings used by this run, per "
-          "model. Noise schedule: {schedule}. Denoisers are bidirectional; AdamW with linear "
-          "warm-up and a cosine decay over lr horizon × the training steps, as the autoencoder.")
+TABLE2 = ("Autoencoder settings used by this run, per dataset (from the configuration; "
+          "parameter counts of the built networks).")
+TABLE3 = ("Diffusion-model settings used by this run, per model. Noise schedule: {schedule}. "
+          "Denoisers are bidirectional; AdamW with linear warm-up and a cosine decay over lr "
+          "horizon × the training steps, as the autoencoder.")
 
 with snakemake_job(snakemake) as log:
     preset = snakemake.params.preset
@@ -28,8 +29,8 @@ with snakemake_job(snakemake) as log:
     diffusion = settings.diffusion
     schedule = (f"{diffusion.num_train_timesteps} steps, {diffusion.beta_schedule} β "
                 f"{diffusion.beta_start:g} → {diffusion.beta_end:g}, ε-prediction")
-    write_table(table2, table2, snakemake.output.table2_csv, snakemake.output.table2_md,
-                TABLE2.format(preset=preset))
-    write_table(table3, table3, snakemake.output.table3_csv, snakemake.output.table3_md,
-                TABLE3.format(preset=preset, schedule=schedule))
+    write_table(snakemake.output.table2_csv, table2, title=f"Table 2 (LDNS), {preset} preset",
+                caption=TABLE2, md_path=snakemake.output.table2_md)
+    write_table(snakemake.output.table3_csv, table3, title=f"Table 3 (LDNS), {preset} preset",
+                caption=TABLE3.format(schedule=schedule), md_path=snakemake.output.table3_md)
     log.info("\n%s\n%s", table2.to_string(index=False), table3.to_string(index=False))

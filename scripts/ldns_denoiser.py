@@ -7,8 +7,9 @@ import torch
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.diffusion import make_schedule
+from neurodiff.io import read_npz
 from neurodiff.models.ldns.fit import train_denoiser
-from neurodiff.models.ldns.generate import EncodedData, denoiser_inputs, read_npz
+from neurodiff.models.ldns.generate import EncodedData, denoiser_inputs
 from neurodiff.models.ldns.settings import (
     BehaviorSettings,
     DenoiserSettings,

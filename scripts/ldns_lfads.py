@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.models.ldns.generate import write_npz
+from neurodiff.io import write_npz
 from neurodiff.models.ldns.lfads_baseline import posterior_factors, prior_samples, train_lfads
 from neurodiff.models.ldns.settings import LFADSSettings, from_mapping
 from neurodiff.runlog import snakemake_job

@@ -1,9 +1,8 @@
 """Rule ldns_lorenz_statistics: Pearson r of spike statistics, Lorenz data vs LDNS samples."""
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.io import write_json_atomic
+from neurodiff.io import read_npz, write_json_atomic
 from neurodiff.metrics.agreement import spike_statistics_pearson
-from neurodiff.models.ldns.generate import read_npz
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:

@@ -5,7 +5,8 @@ from pathlib import Path
 import torch
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, read_npz
+from neurodiff.io import read_npz
+from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots.ldns import plot_fig3_human
 from neurodiff.plots.style import dataset_label, save_figure

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.models.ldns.generate import EncodedData, read_npz
+from neurodiff.io import read_npz
+from neurodiff.models.ldns.generate import EncodedData
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots import ldns as plots
 from neurodiff.plots.style import dataset_label, save_figure

@@ -6,8 +6,9 @@ import pandas as pd
 import torch
 
 from neurodiff.data.tidy import read_tidy
+from neurodiff.io import read_npz
 from neurodiff.models.ldns.evaluation import TABLE1_METRICS, monkey_methods
-from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, read_npz
+from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots import ldns as plots
 from neurodiff.plots.style import dataset_label, save_figure

@@ -6,8 +6,9 @@ import torch
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.diffusion import make_schedule
+from neurodiff.io import read_npz, write_npz
 from neurodiff.models.ldns.fit import build_denoiser, load_autoencoder
-from neurodiff.models.ldns.generate import EncodedData, read_npz, sample_model, write_npz
+from neurodiff.models.ldns.generate import EncodedData, sample_model
 from neurodiff.models.ldns.settings import (
     BehaviorSettings,
     DenoiserSettings,

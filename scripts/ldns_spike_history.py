@@ -5,9 +5,10 @@ from pathlib import Path
 import torch
 
 from neurodiff.data.tidy import read_tidy
+from neurodiff.io import read_npz, write_npz
 from neurodiff.models.ldns.evaluation import spike_history_sources
 from neurodiff.models.ldns.fit import channels_first, channels_last, train_spike_history
-from neurodiff.models.ldns.generate import EncodedData, read_npz, write_npz
+from neurodiff.models.ldns.generate import EncodedData
 from neurodiff.models.ldns.settings import SpikeHistorySettings, from_mapping
 from neurodiff.models.ldns.spike_history import sample_spike_history
 from neurodiff.runlog import snakemake_job

@@ -20,8 +20,9 @@ from neurodiff.models.benediff.lvm import (
     lvm_loss,
     method_config,
 )
-from neurodiff.models.benediff.report import format_mean_std, table1_lvm_metrics
+from neurodiff.models.benediff.report import table1_lvm_metrics
 from neurodiff.models.benediff.results import RegionLVMs
+from neurodiff.tables import mean_std_columns
 
 BASE = LVMConfig(n_channels=6, n_behavior=3, n_irrelevant=2, hidden_size=12, tc_samples=64)
 
@@ -232,8 +233,8 @@ def test_table1_means_and_stds_over_seeds():
     assert table.loc["all regions", "neural_r2_mean"] == pytest.approx(0.5)
     assert table.loc["all regions", "neural_r2_std"] == pytest.approx(np.std([0.6, 0.4], ddof=1))
     assert table.loc["A", "method_label"] == "BeNeDiff"
-    text = format_mean_std(table.reset_index(), ["mig"])
-    assert text.loc[0, "mig"] == "0.200 ± 0.141"
+    text = mean_std_columns(table.reset_index(), ["mig"])
+    assert text.loc[0, "mig"] == "0.20 ± 0.14"
     with pytest.raises(ValueError, match="lack columns"):
         table1_lvm_metrics(rows.drop(columns=["mig"]))
 

@@ -30,11 +30,12 @@ from neurodiff.models.gnocchi.experiment import (
     gnocchi_transform,
     in_sector,
     load_experiment_data,
+    load_model,
     path_curvature,
     train_model,
     training_tensors,
 )
-from neurodiff.models.gnocchi.tables import markdown_table, read_metric_rows, summarise
+from neurodiff.models.gnocchi.tables import caption, display_table, read_metric_rows, summarise
 
 REACHING_CFG = {"rebin": 1, "transform": "smoothed_zscore", "smooth_sigma_bins": 1.5,
                 "decoder_lag_s": 0.1}
@@ -98,12 +99,16 @@ def test_maze_unseen_conditions_are_excluded_from_training(tmp_path):
     assert data.counts.shape[1] == 20  # rebinned by 2
     assert np.allclose(data.factors[:, 2][data.condition % 2 == 0], 0, atol=1e-6)
     assert np.all(data.factors[:, 2][data.condition % 2 == 1] > 0.1)
-    run = train_model("lfads", data, {"ic_enc_dim": 4, "ic_dim": 2, "gen_dim": 4,
-                                      "factor_dim": 2},
+    model_cfg = {"ic_enc_dim": 4, "ic_dim": 2, "gen_dim": 4, "factor_dim": 2}
+    run = train_model("lfads", data, model_cfg,
                       {"steps": 2, "batch_size": 4, "lr": 1e-3, "weight_decay": 0.0,
                        "warmup_steps": 1, "grad_clip": 1.0, "checkpoint_every": 2,
                        "log_every": 1}, seed=0, run_dir=tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "model.pt").exists() and len(run.history) == 2
+    loaded = load_model("lfads", data, model_cfg, tmp_path / "run" / "model.pt")
+    assert not loaded.training
+    for key, value in run.model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value.cpu(), rtol=0, atol=0)
 
 
 def test_bad_heldout_config_is_named(tmp_path):
@@ -223,12 +228,13 @@ def test_table_mean_std_over_seeds(tmp_path):
     assert row["n_seeds"] == 2
     single = summary[(summary.dataset == "mc_maze") & (summary.metric == "mig")]
     assert (single["std"] == 0).all()
-    text = markdown_table(summary, "quick")
-    assert "0.500 ± 0.141" in text and "synthetic reaching: GNOCCHI" in text
-    assert "MC_Maze: data (split half)" in text
-    assert "quick preset" in text
-    mig_line = next(line for line in text.splitlines() if line.startswith("| MIG"))
-    assert "—" in mig_line  # no MIG for the data reference
+    display = display_table(summary).set_index("metric")
+    assert display.loc["MIG ↑", "synthetic reaching: GNOCCHI"] == "0.50 ± 0.14"
+    assert display.loc["MIG ↑", "MC_Maze: GNOCCHI"] == "0.200 ± 0.000"  # one seed
+    assert display.loc["MIG ↑", "MC_Maze: data (split half)"] == "—"  # no MIG for the data
+    assert list(display.columns)[:2] == ["synthetic reaching: GNOCCHI", "synthetic reaching: LFADS"]
+    assert list(display.index) == ["MIG ↑", "unseen: decoded velocity R² ↑"]
+    assert "over 1/2 seeds, quick preset" in caption(summary, "quick")
     with pytest.raises(ValueError, match="appears twice"):
         summarise(read_metric_rows([paths[0], paths[0]]))
     broken = tmp_path / "broken.json"

@@ -10,7 +10,7 @@ import torch
 
 from neurodiff.metrics.spikes import smooth_spikes
 from neurodiff.models.gnocchi.losses import kernel_matrix, mmd
-from neurodiff.models.gnocchi.model import gnocchi_from_config, interpolate_codes, slerp
+from neurodiff.models.gnocchi.model import gnocchi_from_config
 from neurodiff.models.gnocchi.transform import fit_transform
 from neurodiff.models.gnocchi.unet import TimeUNet1d
 
@@ -158,15 +158,6 @@ def test_traverse_shapes_and_identity(trained):
     assert torch.allclose(moved[1], model.sample(same, N_BINS, 10, x_T=x_T))
     with pytest.raises(ValueError, match="axis"):
         model.traverse(codes, 2, values, x_T, steps=10)
-
-
-def test_interpolation_endpoints():
-    a, b = torch.tensor([0.0, 1.0]), torch.tensor([2.0, -1.0])
-    path = interpolate_codes(a, b, torch.tensor([0.0, 0.5, 1.0]))
-    assert torch.allclose(path, torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, -1.0]]))
-    x_a, x_b = torch.randn(2, 5, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(slerp(x_a, x_b, 0.0), x_a, atol=1e-6)
-    assert torch.allclose(slerp(x_a, x_b, 1.0), x_b, atol=1e-6)
 
 
 def test_transform_round_trips():

@@ -59,11 +59,11 @@ def fake_metrics(tmp_path) -> plots.SeedMetrics:
     return plots.load_seed_metrics(paths)
 
 
-def test_seed_metrics_and_mean_std(tmp_path):
+def test_seed_metrics_and_their_summary(tmp_path):
     metrics = fake_metrics(tmp_path)
     assert metrics["gnocchi"]["mig"] == [0.0, 0.1]
-    assert plots.mean_std(metrics, "gnocchi", "mig") == "0.05±0.07"
-    assert plots.mean_std(metrics, "data", "mig") == "n/a"
+    assert plots.seed_summary(metrics, "gnocchi", "mig") == "0.050 ± 0.071"
+    assert plots.seed_summary(metrics, "data", "mig") == "n/a"
     fig, ax = plots.plt.subplots()
     with pytest.raises(ValueError, match="no model has all of the metrics"):
         plots._metric_bars(ax, metrics, [("not_a_metric", "x")])

@@ -13,19 +13,17 @@ from scipy import stats
 
 from neurodiff.data.tidy import TidyDataset, read_tidy
 from neurodiff.diffusion import make_schedule
-from neurodiff.markdown import markdown_table
+from neurodiff.io import read_npz, write_npz
 from neurodiff.models.ldns import S4Autoencoder
 from neurodiff.models.ldns.evaluation import (
     REFERENCE_ROW,
     autoencoder_hparams,
     denoiser_hparams,
-    format_mean_std,
     monkey_methods,
     parameter_count,
     table1,
     table1_display,
     velocity_decoding_table,
-    write_table,
 )
 from neurodiff.models.ldns.fit import (
     optimizer_and_schedule,
@@ -41,9 +39,7 @@ from neurodiff.models.ldns.generate import (
     denoiser_inputs,
     encode_dataset,
     reach_angle,
-    read_npz,
     sample_model,
-    write_npz,
 )
 from neurodiff.models.ldns.lfads_baseline import posterior_factors, prior_samples, train_lfads
 from neurodiff.models.ldns.settings import (
@@ -330,26 +326,6 @@ def test_table1_rejects_masks_of_unknown_methods():
     data = np.ones((4, 5, 3))
     with pytest.raises(ValueError, match="unknown methods"):
         table1({"a": data}, data, fps=1, method_masks={"b": np.ones((4, 5), bool)})
-
-
-@pytest.mark.parametrize(("mean", "std", "text"), [
-    (0.00379, 0.00044, "0.00379 ± 0.00044"),
-    (0.0386, 0.003, "0.0386 ± 0.0030"),
-    (0.002514, 1e-5, "0.002514 ± 0.000010"),
-    (12.345, 0.0, "12.3 ± 0.0"),
-    (float("nan"), 0.1, "nan ± 0.1"),
-])
-def test_format_mean_std(mean, std, text):
-    assert format_mean_std(mean, std) == text
-
-
-def test_markdown_table_and_written_files(tmp_path):
-    frame = pd.DataFrame({"method": ["a|b", "c"], "value": [1, 2]})
-    assert markdown_table(frame) == "| method | value |\n|---|---|\n| a\\|b | 1 |\n| c | 2 |\n"
-    assert markdown_table(pd.DataFrame({"why": ["two\nlines"]})).endswith("| two lines |\n")
-    write_table(frame, frame, tmp_path / "t.csv", tmp_path / "t.md", "caption")
-    assert pd.read_csv(tmp_path / "t.csv").equals(frame)
-    assert (tmp_path / "t.md").read_text().startswith("caption\n\n| method |")
 
 
 def test_hyperparameter_tables_reflect_the_settings():

@@ -186,8 +186,8 @@ def test_prior_samples_shape_finite_and_seeded():
     for co_dim in (0, 2):
         model = make_model(co_dim)
         model.train()
-        rates = model.sample_from_prior(7, 40, torch.Generator().manual_seed(3))
-        again = model.sample_from_prior(7, 40, torch.Generator().manual_seed(3))
+        rates = model.sample_from_prior(7, 40, torch.Generator().manual_seed(3))["rates"]
+        again = model.sample_from_prior(7, 40, torch.Generator().manual_seed(3))["rates"]
         assert rates.shape == (7, 40, N_NEURONS)
         assert torch.isfinite(rates).all() and torch.all(rates > 0)
         torch.testing.assert_close(rates, again)

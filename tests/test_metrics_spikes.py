@@ -87,16 +87,8 @@ def test_rmse_correlations_hand_computed_three_neurons() -> None:
 # --- inter-spike intervals --------------------------------------------------------------------
 
 
-def test_spike_times_from_counts_hand_made() -> None:
-    times = S.spike_times_from_counts(np.array([0, 2, 0, 1, 3]), fps=10.0)
-    expected = [0.1 + 0.1 / 3, 0.1 + 0.2 / 3, 0.35, 0.425, 0.45, 0.475]
-    np.testing.assert_allclose(times, expected, rtol=0, atol=1e-12)
-    for start, k in ((0.1, 2), (0.4, 3)):
-        inside = np.linspace(start, start + 0.1, k + 2)[1:-1]
-        assert np.isclose(times[:, None], inside[None, :], atol=1e-12).any(axis=0).all()
-
-
 def test_isi_stats_hand_made() -> None:
+    # k spikes in a bin sit at linspace(t, t + dt, k + 2)[1:-1]
     isi = np.diff([0.1 + 0.1 / 3, 0.1 + 0.2 / 3, 0.35, 0.425, 0.45, 0.475])
     result = S.isi_stats(one_neuron_counts([0, 2, 0, 1, 3]), fps=10.0)
     assert result.mean[0] == pytest.approx(isi.mean(), abs=1e-12)
@@ -115,12 +107,13 @@ def test_isi_of_regular_train_pooled_across_trials() -> None:
     assert np.isnan(result.mean[1]) and np.isnan(result.std[1])
 
 
-def test_rmse_isi_known_values() -> None:
+def test_rmse_isi_stats_known_values() -> None:
     every_2, every_4 = np.zeros((3, 40, 2)), np.zeros((3, 40, 2))
     every_2[:, ::2, :] = 1
     every_4[:, ::4, :] = 1
-    assert S.rmse_isi(every_2, every_2, fps=1.0) == (0.0, 0.0)
-    rmse_mean, rmse_std = S.rmse_isi(every_2, every_4, fps=1.0)
+    isi_2, isi_4 = S.isi_stats(every_2, fps=1.0), S.isi_stats(every_4, fps=1.0)
+    assert S.rmse_isi_stats(isi_2, isi_2) == (0.0, 0.0)
+    rmse_mean, rmse_std = S.rmse_isi_stats(isi_2, isi_4)
     assert rmse_mean == pytest.approx(2.0)
     assert rmse_std == pytest.approx(0.0, abs=1e-12)
 

@@ -29,12 +29,18 @@ def make_layer(channels: int = 3, d_state: int = 8, bidirectional: bool = False)
 
 
 def run_recurrence(layer: S4D, x: torch.Tensor) -> torch.Tensor:
-    """Apply the layer step by step: the reference the FFT path must match."""
-    state = layer.initial_state(x.shape[0])
-    outputs = []
-    for t in range(x.shape[-1]):
-        y_t, state = layer.step(x[..., t], state)
-        outputs.append(y_t)
+    """Apply a causal layer step by step: the reference the FFT path must match.
+
+    s_t = Ā s_{t−1} + B̄ x_t and y_t = 2·Re(C·s_t) + D x_t, from a zero state (B, H, N/2).
+    """
+    assert not layer.bidirectional, "the recurrence is that of a causal layer"
+    with torch.no_grad():
+        dt_A, B_bar, C = layer.discretized()
+        state = torch.zeros(x.shape[0], *B_bar.shape, dtype=B_bar.dtype)
+        outputs = []
+        for t in range(x.shape[-1]):
+            state = dt_A.exp() * state + B_bar * x[..., t].unsqueeze(-1)
+            outputs.append(2 * (C[0] * state).sum(-1).real + layer.D * x[..., t])
     return torch.stack(outputs, dim=-1)
 
 
@@ -181,6 +187,3 @@ def test_kernel_cache_reused_without_grad_and_invalidated_by_a_step(monkeypatch)
 def test_rejects_wrong_input_shape() -> None:
     with pytest.raises(ValueError, match="batch, 4, length"):
         S4D(4)(torch.randn(2, 3, 10))
-    with pytest.raises(ValueError, match="bidirectional"):
-        layer = S4D(2, bidirectional=True)
-        layer.step(torch.zeros(1, 2), layer.initial_state(1))

@@ -1,4 +1,5 @@
-"""Atomic file output: a failed or killed job never leaves a half-written result behind."""
+"""File input and output: atomic writes (a failed or killed job never leaves a half-written
+result behind), and the .npz array files that rules hand to each other."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -53,6 +56,27 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write `obj` as indented JSON to `path` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
+              compressed: bool = False) -> None:
+    """Write named arrays to an .npz file atomically (zip-compressed when `compressed`)."""
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_path(path) as tmp:
+        save(tmp, **arrays)
+
+
+def read_npz(path: str | os.PathLike, keys: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """All arrays of an .npz file; raises naming the file if one of `keys` is missing.
+
+    Pickled objects are refused: every file the workflow writes holds plain arrays.
+    """
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    missing = sorted(set(keys) - set(arrays))
+    if missing:
+        raise KeyError(f"{path}: missing arrays {missing}; found {sorted(arrays)}")
+    return arrays
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

@@ -22,7 +22,6 @@ from neurodiff.metrics.spikes import (
     psch_kl,
 )
 
-STATISTICS = ("mean_isi", "std_isi", "correlations", "psch_density")
 MIN_POINTS = 3  # Pearson r of fewer points is not informative
 
 

@@ -289,18 +289,6 @@ def _within_bin_times(bins: np.ndarray, counts: np.ndarray, fps: float) -> np.nd
     return (np.repeat(bins, counts) + rank / np.repeat(counts + 1, counts)) / fps
 
 
-def spike_times_from_counts(counts: np.ndarray, fps: float) -> np.ndarray:
-    """Spike times (s) of a count vector: k spikes in a bin at linspace(t, t+dt, k+2)[1:-1]."""
-    values = np.asarray(counts)
-    if values.ndim != 1:
-        raise ValueError(f"counts must be a vector over time bins, got shape {values.shape}")
-    per_bin = _observed_counts(values[None, :, None], None, "counts")[0, :, 0]
-    if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    nonzero = np.flatnonzero(per_bin)
-    return _within_bin_times(nonzero, per_bin[nonzero], fps)
-
-
 def isi_stats(spikes: np.ndarray, fps: float, mask: np.ndarray | None = None) -> IsiStats:
     """Per-neuron mean and std (ddof 0) of ISIs pooled across trials; NaN below 2 ISIs.
 
@@ -334,19 +322,6 @@ def isi_stats(spikes: np.ndarray, fps: float, mask: np.ndarray | None = None) ->
 def rmse_isi_stats(model: IsiStats, data: IsiStats) -> tuple[float, float]:
     """RMSE over neurons of mean ISI and of std ISI, ignoring NaN neurons."""
     return _nan_rmse(model.mean, data.mean), _nan_rmse(model.std, data.std)
-
-
-def rmse_isi(
-    model_spikes: np.ndarray,
-    data_spikes: np.ndarray,
-    fps: float,
-    model_mask: np.ndarray | None = None,
-    data_mask: np.ndarray | None = None,
-) -> tuple[float, float]:
-    """(RMSE of per-neuron mean ISI, RMSE of per-neuron std ISI) in seconds."""
-    return rmse_isi_stats(
-        isi_stats(model_spikes, fps, model_mask), isi_stats(data_spikes, fps, data_mask)
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ implied, so the state is N-dimensional and real), input vector B, output vector 
 
 a convolution kernel built by one Vandermonde product and applied to the input by FFT:
 y = K * x + D·x. The same map, run as a recurrence, is s_t = Ā s_{t−1} + B̄ x_t,
-y_t = 2·Re(C·s_t) + D x_t (see `S4D.step`).
+y_t = 2·Re(C·s_t) + D x_t (the tests check the FFT path against it).
 
 Bidirectional layers have two output vectors C (forward and backward) sharing A, B and Δ:
 y = K_f * x + flip(K_b * flip(x)) + D·x, i.e. a causal and an anti-causal convolution summed
@@ -207,16 +207,3 @@ class S4D(nn.Module):
         dtype = torch.promote_types(x.dtype, kernel.dtype)  # FFTs need at least float32
         return fft_conv(x.to(dtype), kernel.to(dtype)).to(x.dtype)
 
-    def initial_state(self, batch: int) -> torch.Tensor:
-        """Zero recurrent state (B, H, N/2) complex."""
-        B = torch.view_as_complex(self.B)
-        return torch.zeros(batch, *B.shape, dtype=B.dtype, device=B.device)
-
-    def step(self, x_t: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One recurrence step of a causal layer: x_t (B, H) → (y_t (B, H), new state)."""
-        if self.bidirectional:
-            raise ValueError("step() runs the causal recurrence; this layer is bidirectional")
-        dt_A, B_bar, C = self.discretized()
-        state = dt_A.exp() * state + B_bar * x_t.unsqueeze(-1)
-        y_t = 2 * (C[0] * state).sum(-1).real + self.D * x_t
-        return y_t, state

@@ -34,18 +34,13 @@ from neurodiff.plots.style import (
     stamp_preset,
     style_context,
 )
+from neurodiff.tables import format_values
 
 MODELS = ("gnocchi", "lfads")
 MODEL_LABELS = {"gnocchi": "GNOCCHI", "lfads": "LFADS"}
 MODEL_COLORS = {"gnocchi": COLORS["model"], "lfads": "#009E73", "data": COLORS["data"]}
 EvalArrays = Mapping[str, np.ndarray]
 SeedMetrics = dict[str, dict[str, list[float]]]
-
-
-def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """The evaluation arrays of one seed."""
-    with np.load(path) as npz:
-        return {key: npz[key] for key in npz.files}
 
 
 def load_seed_metrics(paths: Iterable[str | Path]) -> SeedMetrics:
@@ -58,13 +53,9 @@ def load_seed_metrics(paths: Iterable[str | Path]) -> SeedMetrics:
     return out
 
 
-def mean_std(metrics: SeedMetrics, model: str, metric: str) -> str:
-    """'m ± s' of one metric over seeds (sample std), or 'n/a'."""
-    values = np.asarray(metrics.get(model, {}).get(metric, []), dtype=float)
-    if values.size == 0:
-        return "n/a"
-    std = values.std(ddof=1) if values.size > 1 else 0.0
-    return f"{values.mean():.2f}±{std:.2f}"
+def seed_summary(metrics: SeedMetrics, model: str, metric: str) -> str:
+    """'mean ± std' of one metric over seeds (`neurodiff.tables.format_values`), or 'n/a'."""
+    return format_values(metrics.get(model, {}).get(metric, []))
 
 
 def _n_seeds(metrics: SeedMetrics) -> int:
@@ -220,9 +211,10 @@ def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarr
 
 
 def _title_scores(metrics: SeedMetrics, model: str) -> str:
-    """Two title lines: the model's codes, and its MIG and DCI-D (mean ± std over seeds)."""
+    """Three title lines: the model's codes, its MIG and its DCI-D (mean ± std over seeds)."""
     return (f"{MODEL_LABELS[model]} codes by reach angle\n"
-            f"MIG {mean_std(metrics, model, 'mig')}, DCI-D {mean_std(metrics, model, 'dci_d')}")
+            f"MIG {seed_summary(metrics, model, 'mig')}\n"
+            f"DCI-D {seed_summary(metrics, model, 'dci_d')}")
 
 
 def _synthetic_truth_panels(axes: Sequence[Axes], arrays: EvalArrays) -> None:
@@ -398,7 +390,7 @@ def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
                 color="white" if value > 0.6 * changes.max() else "black")
     ax.set_xticks(range(len(factor_names)), factor_names)
     ax.set_yticks(range(n_axes), [f"c{i + 1}" for i in range(n_axes)])
-    ax.set_title(f"decoded change / factor s.d.\nselectivity {mean_std(metrics, model, 'selectivity')}",
+    ax.set_title(f"decoded change / factor s.d.\nselectivity {seed_summary(metrics, model, 'selectivity')}",
                  fontsize=7)
     plt.colorbar(image, ax=ax, shrink=0.8)
 
@@ -424,9 +416,9 @@ def _heldout_paths(ax: Axes, arrays: EvalArrays, scale: float, unit: str,
     if metrics is None:
         ax.set_title("unseen condition(s): hand paths", fontsize=7)
         return
-    lines = [f"{label}: " + ", ".join(f"{MODEL_LABELS[m]} {mean_std(metrics, m, key)}"
+    lines = [f"{label}: " + ", ".join(f"{MODEL_LABELS[m]} {seed_summary(metrics, m, key)}"
                                       for m in MODELS)
-             + f", data {mean_std(metrics, 'data', key)}"
+             + f", data {seed_summary(metrics, 'data', key)}"
              for key, label in (("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²"))]
     ax.set_title("unseen condition(s), mean ± s.d. over seeds\n" + "\n".join(lines),
                  fontsize=6.5)

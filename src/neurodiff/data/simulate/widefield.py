@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from neurodiff.io import atomic_path
+from neurodiff.io import atomic_path, read_npz, write_npz
 
 BEHAVIOR_FACTORS = ("paw_x", "jaw", "lever")
 DEFAULT_REGIONS = ("VIS", "SSp", "MOs")
@@ -63,8 +63,7 @@ def load_truth(path: str | os.PathLike) -> dict[str, np.ndarray]:
     npz = truth_path(path)
     if not npz.exists():
         raise FileNotFoundError(f"ground truth not found beside {path}: expected {npz}")
-    with np.load(npz) as data:
-        return {key: data[key] for key in data.files}
+    return read_npz(npz)
 
 
 def simulate_factors(
@@ -174,8 +173,7 @@ def write_behavenet_like(
     }
     _write_hdf5(path, neural.astype(np.float32), labels.astype(np.float32), video,
                 component_region, group_names)
-    with atomic_path(truth_path(path)) as tmp:
-        np.savez(tmp, **truth)
+    write_npz(truth_path(path), truth)
     return truth
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from neurodiff.io import atomic_path
+from neurodiff.io import atomic_path, write_npz
 
 BIN_SIZE_S = 0.02
 LATENT_DECAY = 0.99
@@ -139,14 +139,13 @@ def _sessions(n_files: int, trials_per_file: int, n_test: int, trials_per_block:
 
 def _write_truth(path: Path, truth: dict[str, list], readout: np.ndarray) -> None:
     """Atomically write the concatenated per-bin ground truth of all trials."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh, rates=np.concatenate(truth["rates"]), latents=np.concatenate(truth["latents"]),
-            lengths=np.asarray(truth["lengths"], dtype=np.int64),
-            source_file=np.asarray(truth["source_file"]),
-            trial_in_file=np.asarray(truth["trial_in_file"], dtype=np.int64),
-            readout=readout.astype(np.float32), bin_size_s=BIN_SIZE_S,
-        )
+    write_npz(path, {
+        "rates": np.concatenate(truth["rates"]), "latents": np.concatenate(truth["latents"]),
+        "lengths": np.asarray(truth["lengths"], dtype=np.int64),
+        "source_file": np.asarray(truth["source_file"]),
+        "trial_in_file": np.asarray(truth["trial_in_file"], dtype=np.int64),
+        "readout": readout.astype(np.float32), "bin_size_s": np.asarray(BIN_SIZE_S),
+    }, compressed=True)
 
 
 def write_willett_like(

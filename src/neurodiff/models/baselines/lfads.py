@@ -427,15 +427,16 @@ class LFADS(nn.Module):
     @torch.no_grad()
     def sample_from_prior(
         self, n: int, n_bins: int, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Rates (n, n_bins, N) from g0 ~ p(g0) (and u_t ~ p(u) with a controller), no dropout.
+    ) -> dict[str, torch.Tensor]:
+        """`decode` of g0 ~ p(g0) (and u_t ~ p(u) with a controller), no dropout.
 
+        Returns factors (n, n_bins, factor_dim), log_rates and rates (n, n_bins, N).
         `generator` must live on the model's device; draw spikes with torch.poisson(rates).
         """
         with _eval_mode(self):
             prior_logvar = self.ic_prior_logvar.expand(n, -1)
             g0 = _reparameterise(self.ic_prior_mean.expand(n, -1), prior_logvar, generator)
-            return self.decode(g0, n_bins, self._prior_inputs(n, n_bins, generator))["rates"]
+            return self.decode(g0, n_bins, self._prior_inputs(n, n_bins, generator))
 
     def extra_repr(self) -> str:
         """The configuration, shown by print(model)."""

@@ -1,26 +1,25 @@
 """BeNeDiff's tables: LVM metrics (table 1) and guided-video specificity (table 2).
 
 Every number is aggregated from the per-run CSVs the training and sampling rules write:
-mean ± std over LVM seeds. Table 1 adds, per session and method, a row "all regions": the
-metric averaged over regions within each seed, then mean ± std over seeds.
+mean ± std over LVM seeds (displayed by `neurodiff.tables.mean_std_columns`). Table 1 adds, per
+session and method, a row "all regions": the metric averaged over regions within each seed, then
+mean ± std over seeds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from neurodiff.io import atomic_path, write_text_atomic
-from neurodiff.markdown import markdown_table
 from neurodiff.models.benediff.lvm import METHOD_LABELS
 
 TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig")
 TABLE2_METRICS = ("encoder_r2", "latent_variance_ratio", "target_ratio", "other_ratio",
                   "specificity")
 ALL_REGIONS = "all regions"
+CSV_FLOAT_FORMAT = "%.6g"  # the tables' CSVs keep six significant digits
 
 
 def _mean_std(frame: pd.DataFrame, keys: list[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -62,27 +61,6 @@ def table2_guidance_specificity(rows: pd.DataFrame, planted: dict[tuple[str, str
     table["planted"] = [("yes" if planted[key] else "no") if key in planted else "unknown"
                         for key in keys]
     return table
-
-
-def format_mean_std(table: pd.DataFrame, metrics: Sequence[str], digits: int = 3
-                    ) -> pd.DataFrame:
-    """Replace each metric's _mean/_std column pair by one "mean ± std" text column."""
-    out = table.copy()
-    for metric in metrics:
-        out[metric] = [f"{m:.{digits}f} ± {s:.{digits}f}"
-                       for m, s in zip(out[f"{metric}_mean"], out[f"{metric}_std"], strict=True)]
-        out = out.drop(columns=[f"{metric}_mean", f"{metric}_std"])
-    return out
-
-
-def write_table(frame: pd.DataFrame, display: pd.DataFrame, stem: str | Path, title: str,
-                notes: str) -> None:
-    """Write `<stem>.csv` (numbers) and `<stem>.md` (title, display table, notes) atomically."""
-    stem = Path(stem)
-    with atomic_path(stem.with_suffix(".csv")) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-    write_text_atomic(stem.with_suffix(".md"),
-                      f"# {title}\n\n{markdown_table(display)}\n{notes.strip()}\n")
 
 
 def planted_pairs(truth_planted: np.ndarray, region_names: Sequence[str],

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodiff.io import atomic_path
+from neurodiff.io import read_npz, write_npz
 
 
 @dataclass
@@ -52,21 +52,20 @@ class RegionLVMs:
         for field_name in ("latents", "reconstruction", "behavior", "gains"):
             for method, value in getattr(self, field_name).items():
                 arrays[f"{field_name}__{method}"] = value
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> RegionLVMs:
         """Read a file written by `save` (metrics are not stored there)."""
-        with np.load(path) as f:
-            if "methods" not in f.files:
-                raise ValueError(f"{path} is not a BeNeDiff region file (no 'methods' array)")
-            methods = f["methods"].tolist()
-            per_method = {name: {m: f[f"{name}__{m}"] for m in methods}
-                          for name in ("latents", "reconstruction", "behavior", "gains")}
-            return cls(region=str(f["region"]), label_names=f["label_names"].tolist(),
-                       split=f["split"], signals=f["signals"], labels=f["labels"],
-                       seeds=f["seeds"].tolist(), metrics=[], **per_method)
+        f = read_npz(path)
+        if "methods" not in f:
+            raise ValueError(f"{path} is not a BeNeDiff region file (no 'methods' array)")
+        methods = f["methods"].tolist()
+        per_method = {name: {m: f[f"{name}__{m}"] for m in methods}
+                      for name in ("latents", "reconstruction", "behavior", "gains")}
+        return cls(region=str(f["region"]), label_names=f["label_names"].tolist(),
+                   split=f["split"], signals=f["signals"], labels=f["labels"],
+                   seeds=f["seeds"].tolist(), metrics=[], **per_method)
 
 
 @dataclass
@@ -101,26 +100,25 @@ class GuidedSamples:
         for name in self.labels:
             arrays[f"labels__{name}"] = self.labels[name]
             arrays[f"unguided_labels__{name}"] = self.unguided_labels[name]
-        with atomic_path(path) as tmp:
-            np.savez_compressed(tmp, **arrays)
+        write_npz(path, arrays, compressed=True)
 
     @classmethod
     def load(cls, path: str | Path) -> tuple[GuidedSamples, list[str]]:
         """Read a file written by `save`: the samples and the label names."""
-        with np.load(path) as f:
-            if "readers" not in f.files:
-                raise ValueError(f"{path} is not a BeNeDiff guided-samples file")
-            readers = f["readers"].tolist()
+        f = read_npz(path)
+        if "readers" not in f:
+            raise ValueError(f"{path} is not a BeNeDiff guided-samples file")
+        readers = f["readers"].tolist()
 
-            def groups(name: str) -> list[tuple[int, str, int]]:
-                return list(zip(f[f"{name}_seed"].tolist(), f[f"{name}_region"].tolist(),
-                                f[f"{name}_factor"].tolist(), strict=True))
+        def groups(name: str) -> list[tuple[int, str, int]]:
+            return list(zip(f[f"{name}_seed"].tolist(), f[f"{name}_region"].tolist(),
+                            f[f"{name}_factor"].tolist(), strict=True))
 
-            samples = cls(groups=groups("groups"),
-                          labels={r: f[f"labels__{r}"] for r in readers},
-                          unguided_labels={r: f[f"unguided_labels__{r}"] for r in readers},
-                          latent_variance=f["latent_variance"],
-                          unguided_latent_variance=f["unguided_latent_variance"],
-                          frame_groups=groups("frame_groups"), frames=f["frames"],
-                          unguided_frames=f["unguided_frames"])
-            return samples, f["label_names"].tolist()
+        samples = cls(groups=groups("groups"),
+                      labels={r: f[f"labels__{r}"] for r in readers},
+                      unguided_labels={r: f[f"unguided_labels__{r}"] for r in readers},
+                      latent_variance=f["latent_variance"],
+                      unguided_latent_variance=f["unguided_latent_variance"],
+                      frame_groups=groups("frame_groups"), frames=f["frames"],
+                      unguided_frames=f["unguided_frames"])
+        return samples, f["label_names"].tolist()

@@ -38,6 +38,7 @@ from neurodiff.train import (
     TrainConfig,
     TrainResult,
     data_digest,
+    load_trained,
     reset_stale_run,
     train,
 )
@@ -300,12 +301,7 @@ def train_model(
 def load_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any],
                weights: str | Path) -> Gnocchi | LFADS:
     """A trained model (final raw weights of `train`) in eval mode, on the CPU."""
-    model = build_model(kind, data, model_cfg)
-    payload = torch.load(weights, map_location="cpu", weights_only=True)
-    if "model" not in payload:
-        raise KeyError(f"{weights}: no 'model' weights (not written by neurodiff.train?)")
-    model.load_state_dict(payload["model"])
-    return model.eval()
+    return load_trained(weights, build_model(kind, data, model_cfg), use_ema=False).eval()
 
 
 def model_settings(kind: str, cfg: Mapping[str, Any]) -> dict[str, Any]:

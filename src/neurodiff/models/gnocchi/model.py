@@ -177,25 +177,6 @@ class Gnocchi(nn.Module):
         return torch.stack(outputs)
 
 
-def interpolate_codes(
-    code_a: torch.Tensor, code_b: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
-    """Codes (len(weights), L) on the straight line (1 − w)·a + w·b between two codes (L,)."""
-    w = weights.reshape(-1, 1).to(code_a.dtype)
-    return (1 - w) * code_a.reshape(1, -1) + w * code_b.reshape(1, -1)
-
-
-def slerp(x_a: torch.Tensor, x_b: torch.Tensor, weight: float) -> torch.Tensor:
-    """Spherical interpolation between two noise tensors of the same shape (x_T of two trials)."""
-    a, b = x_a.flatten(), x_b.flatten()
-    cos = torch.clamp(a @ b / (a.norm() * b.norm()), -1.0, 1.0)
-    theta = torch.arccos(cos)
-    if theta.abs() < 1e-6:
-        return (1 - weight) * x_a + weight * x_b
-    return (torch.sin((1 - weight) * theta) * x_a + torch.sin(weight * theta) * x_b) / torch.sin(
-        theta)
-
-
 def gnocchi_from_config(n_neurons: int, overrides: dict[str, Any] | None = None) -> Gnocchi:
     """A GNOCCHI model for n_neurons with config fields overridden (unknown keys raise)."""
     fields = set(GnocchiConfig.__dataclass_fields__) - {"n_neurons"}

@@ -2,21 +2,22 @@
 
 Input: one metrics JSON per (dataset, seed), as written by the evaluation rule:
 {"dataset": ..., "seed": ..., "models": {"gnocchi": {metric: value}, "lfads": {...},
-"data": {...}}}. Output: a long table (dataset, model, metric, mean, std, n_seeds, values) and a
-Markdown table with one row per metric and one column per (dataset, model), "mean ± std".
+"data": {...}}}. Output: a long table (dataset, model, metric, mean, std, n_seeds, values) for
+the CSV, and a display table with one row per metric and one column per (dataset, model),
+"mean ± std" (`neurodiff.tables`), for the markdown.
 The std is the sample standard deviation over seeds (ddof = 1; 0 with a single seed).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from neurodiff.tables import MISSING, format_mean_std, mean_std
 
 METRICS = {
     "mig": "MIG ↑",
@@ -39,6 +40,13 @@ METRICS = {
 MODEL_ORDER = ("gnocchi", "lfads", "data")
 MODEL_NAMES = {"gnocchi": "GNOCCHI", "lfads": "LFADS", "data": "data (split half)"}
 DATASET_NAMES = {"reaching": "synthetic reaching", "mc_maze": "MC_Maze"}
+TITLE = "Table 1 (reconstructed): disentanglement and unseen-condition generation"
+CAPTION = (
+    "GNOCCHI vs LFADS, mean ± std (ddof 1) over {seeds} seeds, {preset} preset. The paper's "
+    "table is not public; rows and datasets are this reproduction's (reference/gnocchi.md §2). "
+    "'data (split half)' scores one half of the real unseen-condition trials against the other "
+    "half. ↑ higher is better, ↓ lower."
+)
 
 
 def read_metric_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
@@ -69,9 +77,9 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     out = []
     for (dataset, model, metric), group in frame.groupby(["dataset", "model", "metric"]):
         values = group.sort_values("seed")["value"].to_numpy()
-        std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+        mean, std = mean_std(values)
         out.append({"dataset": dataset, "model": model, "metric": metric,
-                    "mean": float(np.mean(values)), "std": std, "n_seeds": int(values.size),
+                    "mean": mean, "std": std, "n_seeds": int(values.size),
                     "values": " ".join(f"{v:.6g}" for v in values)})
     table = pd.DataFrame(out)
     table["model_rank"] = table["model"].map(
@@ -82,35 +90,22 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return table.drop(columns=["model_rank", "metric_rank"]).reset_index(drop=True)
 
 
-def format_mean_std(mean: float, std: float) -> str:
-    """'mean ± std' with three significant decimals ('—' when undefined)."""
-    if not math.isfinite(mean):
-        return "—"
-    return f"{mean:.3f} ± {std:.3f}"
-
-
-def markdown_table(summary: pd.DataFrame, preset: str) -> str:
-    """Markdown: one row per metric, one column per (dataset, model) with 'mean ± std'."""
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per metric, one column per (dataset, model) with 'mean ± std' ('—' if absent)."""
     datasets = [d for d in DATASET_NAMES if d in set(summary["dataset"])]
     columns = [(d, m) for d in datasets for m in MODEL_ORDER
                if ((summary["dataset"] == d) & (summary["model"] == m)).any()]
     cells = {(r.dataset, r.model, r.metric): format_mean_std(r.mean, r.std)
              for r in summary.itertuples()}
-    seeds = sorted(set(summary["n_seeds"]))
-    header = ["metric"] + [f"{DATASET_NAMES[d]}: {MODEL_NAMES.get(m, m)}" for d, m in columns]
-    lines = [
-        "# Table 1 (reconstructed): disentanglement and unseen-condition generation",
-        "",
-        f"GNOCCHI vs LFADS, mean ± std (ddof 1) over {'/'.join(map(str, seeds))} seeds, "
-        f"{preset} preset. The paper's table is not public; rows and datasets are this "
-        "reproduction's (reference/gnocchi.md §2). 'data (split half)' scores one half of the "
-        "real unseen-condition trials against the other half. ↑ higher is better, ↓ lower.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + [":---:"] * len(columns)) + "|",
-    ]
     metrics = [m for m in METRICS if m in set(summary["metric"])]
-    for metric in metrics:
-        row = [cells.get((d, m, metric), "—") for d, m in columns]
-        lines.append("| " + " | ".join([METRICS[metric], *row]) + " |")
-    return "\n".join(lines) + "\n"
+    display = {"metric": [METRICS[m] for m in metrics]}
+    for dataset, model in columns:
+        display[f"{DATASET_NAMES[dataset]}: {MODEL_NAMES.get(model, model)}"] = [
+            cells.get((dataset, model, metric), MISSING) for metric in metrics]
+    return pd.DataFrame(display)
+
+
+def caption(summary: pd.DataFrame, preset: str) -> str:
+    """The table's caption: seeds behind it, preset, and how to read the data reference row."""
+    seeds = "/".join(map(str, sorted(set(summary["n_seeds"]))))
+    return CAPTION.format(seeds=seeds, preset=preset)

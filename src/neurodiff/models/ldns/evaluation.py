@@ -9,16 +9,12 @@ name → spikes, so further baselines slot in as extra entries.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from neurodiff.io import atomic_path, write_text_atomic
-from neurodiff.markdown import markdown_table
 from neurodiff.metrics.spikes import (
     bootstrap_metrics,
     decoding_r2,
@@ -35,6 +31,7 @@ from neurodiff.models.ldns.settings import (
     DenoiserSettings,
     OptimSettings,
 )
+from neurodiff.tables import mean_std_columns
 
 TABLE1_METRICS = {
     "kl_psch": "D_KL psch",
@@ -106,34 +103,9 @@ def table1(
     return pd.DataFrame.from_records(records)
 
 
-def format_mean_std(mean: float, std: float) -> str:
-    """'mean ± std' with std to two significant digits and the mean to the same decimals."""
-    if not (math.isfinite(mean) and math.isfinite(std)):
-        return f"{mean:.3g} ± {std:.2g}"
-    if std > 0:
-        decimals = max(0, 1 - math.floor(math.log10(std)))
-    elif mean != 0:
-        decimals = max(0, 2 - math.floor(math.log10(abs(mean))))
-    else:
-        decimals = 1
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
-
-
 def table1_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 with 'mean ± std' strings and readable column names."""
-    out = pd.DataFrame({"method": table["method"]})
-    for key, title in TABLE1_METRICS.items():
-        out[title] = [format_mean_std(m, s) for m, s in
-                      zip(table[f"{key}_mean"], table[f"{key}_std"], strict=True)]
-    return out
-
-
-def write_table(numeric: pd.DataFrame, display: pd.DataFrame, csv_path: str | Path,
-                md_path: str | Path, caption: str) -> None:
-    """CSV of the numbers and a markdown file (caption + display table), both atomically."""
-    with atomic_path(csv_path) as tmp:
-        numeric.to_csv(tmp, index=False)
-    write_text_atomic(md_path, f"{caption}\n\n{markdown_table(display)}")
+    """Table 1 with 'mean ± std' strings (`neurodiff.tables`) and readable column names."""
+    return mean_std_columns(table, list(TABLE1_METRICS), TABLE1_METRICS)
 
 
 # ---------------------------------------------------------------------------------------------

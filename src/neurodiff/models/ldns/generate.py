@@ -10,7 +10,6 @@ cropped back to their length and stored left-aligned with a prefix mask, like th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,6 @@ import torch
 
 from neurodiff.data.tidy import TidyDataset, TidyFormatError
 from neurodiff.diffusion import NoiseSchedule, ddim_sample, ddpm_sample
-from neurodiff.io import atomic_path
 from neurodiff.models.ldns.autoencoder import (
     LatentNormalizer,
     S4Autoencoder,
@@ -63,7 +61,7 @@ class EncodedData:
 
     @classmethod
     def from_arrays(cls, arrays: Any, where: str = "latents file") -> EncodedData:
-        """Inverse of `to_arrays` (accepts an open np.load result)."""
+        """Inverse of `to_arrays`, from any mapping of name → array (e.g. `io.read_npz`)."""
         needed = {"latents", "rates", "mask", "split", "latent_mean", "latent_std", "latent_clip"}
         missing = sorted(needed - set(arrays.keys()))
         if missing:
@@ -96,22 +94,6 @@ def encode_dataset(
                 model, channels_first(ds.signals[rows]),
                 torch.as_tensor(ds.mask[rows], dtype=torch.float32))
     return EncodedData(latents, rates, ds.mask, ds.split, normalizer, {**info, **scores})
-
-
-def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to an uncompressed .npz file atomically."""
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
-
-
-def read_npz(path: str | Path, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """All arrays of an .npz file; raises naming the file if one of `keys` is missing."""
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    missing = sorted(set(keys) - set(arrays))
-    if missing:
-        raise KeyError(f"{path}: missing arrays {missing}; found {sorted(arrays)}")
-    return arrays
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,12 +75,8 @@ def posterior_factors(model: LFADS, spikes: np.ndarray) -> np.ndarray:
 def prior_samples(
     model: LFADS, n: int, n_bins: int, generator: torch.Generator
 ) -> dict[str, np.ndarray]:
-    """Factors, rates (n, n_bins, ·) and Poisson spikes from g0 ~ p(g0), inputs at prior mean."""
-    model.eval()
-    std = (0.5 * model.ic_prior_logvar).exp()
-    noise = torch.randn(n, model.config.ic_dim, generator=generator)
-    g0 = model.ic_prior_mean + std * noise
-    out = model.decode(g0, n_bins)
+    """Factors, rates (n, n_bins, ·) and Poisson spikes of `LFADS.sample_from_prior`."""
+    out = model.sample_from_prior(n, n_bins, generator)
     spikes = torch.poisson(out["rates"], generator=generator)
     return {"factors": out["factors"].numpy(), "rates": out["rates"].numpy(),
             "spikes": spikes.numpy()}
