@@ -1,4 +1,8 @@
-"""Rule download_willett (local): Willett et al. competitionData.tar.gz from Dryad, extracted."""
+"""Rule download_willett (local): Willett et al. competitionData.tar.gz from Dryad, extracted.
+
+The extracted folder holds extracted.sha256.json (the digest of every unpacked file), which
+prepare_human checks before it reads them.
+"""
 
 from neurodiff.data.fetch import extract_archive, fetch_url
 from neurodiff.io import write_json_atomic
@@ -14,5 +18,5 @@ with snakemake_job(snakemake) as log:
         name=cfg["file"],
     )
     write_json_atomic(snakemake.output.record, record.as_dict())
-    files = extract_archive(record.path, snakemake.output.extracted)
+    files = extract_archive(record.path, snakemake.output.extracted, manifest=True)
     log.info("%s %s; extracted %d files", record.obtained, record.path, len(files))

@@ -11,11 +11,14 @@ with snakemake_job(snakemake) as log:
     cfg = snakemake.params.cfg
     source = Path(snakemake.input[0])
     session = snakemake.wildcards.session
+    # first: the file must still have the sha256 the download rule verified and recorded
+    provenance = source_meta([source], cfg["source"], require_record=cfg["source"] != "simulate")
     ds = read_behavenet_hdf5(
         source,
         regions=cfg["regions"],
         label_names=cfg["label_names"],
         label_indices=cfg["label_indices"],
+        frame_range=cfg.get("frame_range"),
         session=session,
         bin_size_s=1.0 / cfg["frame_rate_hz"],
         name=f"widefield_{session}",
@@ -32,7 +35,7 @@ with snakemake_job(snakemake) as log:
             "planted": truth["planted"],
             "region_names": truth["region_names"],
         }
-    ds.meta.update(preset=snakemake.params.preset, **source_meta([source], cfg["source"]))
+    ds.meta.update(preset=snakemake.params.preset, **provenance)
     ds.write(snakemake.output[0])
     log.info("%s: %d trials x %d frames x %d components, regions %s", ds.name, ds.n_trials,
              ds.n_bins, ds.n_channels, sorted(set(ds.channels["region"])))

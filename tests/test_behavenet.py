@@ -80,13 +80,74 @@ def test_tiny_file_is_read_exactly(tiny_file):
     assert ds.meta["frame_range"] == [2, 9] and ds.meta["source"] == str(tiny_file)
 
 
-def test_tiny_file_defaults_crop_to_shortest_trial(tiny_file):
-    ds = read_behavenet_hdf5(tiny_file, load_video=False, session="s1")
+def test_tiny_file_defaults_and_explicit_crop_to_shortest_trial(tiny_file):
+    window = (0, min(LENGTHS))
+    ds = read_behavenet_hdf5(tiny_file, load_video=False, session="s1", frame_range=window)
     assert ds.signals.shape == (4, min(LENGTHS), 7) and ds.video is None
     assert sorted(ds.channels["component_index"].tolist()) == list(range(N_COMPONENTS))
     assert ds.behavior_names == [f"label_{k}" for k in range(N_LABELS)]
-    fine = read_behavenet_hdf5(tiny_file, regions=["VISp_L"], region_group="indxs", session="s1")
+    fine = read_behavenet_hdf5(tiny_file, regions=["VISp_L"], region_group="indxs", session="s1",
+                               frame_range=window)
     np.testing.assert_array_equal(fine.signals[0], _neural(0, 10)[:, [4]])
+
+
+def _write_session(path, lengths=(6, 6, 6), edit=None) -> None:
+    """A BehaveNet file of equally long trials; `edit(f)` then damages it."""
+    with h5py.File(path, "w") as f:
+        for trial, length in enumerate(lengths):
+            key = f"trial_{trial:04d}"
+            f.create_dataset(f"neural/{key}", data=_neural(trial, length))
+            f.create_dataset(f"labels/{key}", data=_labels(trial, length))
+            f.create_dataset(f"images/{key}", data=_images(trial, length))
+        if edit is not None:
+            edit(f)
+
+
+def _replace(group: str, trial: int, data: np.ndarray):
+    def edit(f) -> None:
+        del f[f"{group}/trial_{trial:04d}"]
+        f.create_dataset(f"{group}/trial_{trial:04d}", data=data)
+    return edit
+
+
+def test_equal_trials_are_read_whole(tmp_path):
+    _write_session(tmp_path / "ok.hdf5")
+    ds = read_behavenet_hdf5(tmp_path / "ok.hdf5", session="s")
+    assert ds.signals.shape == (3, 6, N_COMPONENTS) and ds.video.shape == (3, 6, 2, 4, 5)
+
+
+@pytest.mark.parametrize(("edit", "pattern"), [
+    (_replace("neural", 1, np.zeros((0, N_COMPONENTS), np.float32)),
+     r"bad\.hdf5: 'neural/trial_0001' has shape \(0, 7\): an empty trial \(0 frames\)"),
+    (_replace("neural", 2, np.zeros(6, np.float32)),
+     r"bad\.hdf5: 'neural/trial_0002' has shape \(6,\); expected \(T, n_components\)"),
+    (_replace("neural", 1, np.zeros((6, 5), np.float32)),
+     r"bad\.hdf5: 'neural/trial_0001' has shape \(6, 5\) but 'neural/trial_0000' has shape "
+     r"\(6, 7\)"),
+    (_replace("labels", 2, np.zeros((6, 3), np.float32)),
+     r"bad\.hdf5: 'labels/trial_0002' has shape \(6, 3\) but 'labels/trial_0000' has shape "
+     r"\(6, 4\)"),
+    (_replace("images", 1, np.zeros((6, 4, 5), np.uint8)),
+     r"bad\.hdf5: 'images/trial_0001' has shape \(6, 4, 5\) but 'images/trial_0000' has shape "
+     r"\(6, 2, 4, 5\)"),
+    (lambda f: f.__delitem__("labels/trial_0001"),
+     r"bad\.hdf5: group 'labels' lacks 1 trial\(s\) \['trial_0001'\] present in group\(s\) "
+     r"\['neural', 'images'\]"),
+])
+def test_malformed_trial_is_refused_naming_file_group_trial_and_shape(tmp_path, edit, pattern):
+    _write_session(tmp_path / "bad.hdf5", edit=edit)
+    with pytest.raises(BehaveNetFormatError, match=pattern):
+        read_behavenet_hdf5(tmp_path / "bad.hdf5", session="s")
+
+
+def test_one_short_trial_does_not_silently_cut_every_trial(tmp_path):
+    _write_session(tmp_path / "short.hdf5", lengths=(30, 30, 4, 30))
+    with pytest.raises(BehaveNetFormatError, match=r"short\.hdf5: trials differ in length "
+                                                   r"\(4 to 30 frames\); 'neural/trial_0002' "
+                                                   r"has 4 frames.*frame_range"):
+        read_behavenet_hdf5(tmp_path / "short.hdf5", session="s")
+    cut = read_behavenet_hdf5(tmp_path / "short.hdf5", session="s", frame_range=(0, 4))
+    assert cut.signals.shape == (4, 4, N_COMPONENTS)
 
 
 def test_split_is_seeded_80_10_10():
@@ -104,9 +165,10 @@ def test_errors_name_file_and_missing_key(tiny_file, tmp_path):
     with pytest.raises(BehaveNetFormatError, match=r"tiny\.hdf5.*frame_range.*10"):
         read_behavenet_hdf5(tiny_file, frame_range=(0, 11), session="s")
     with pytest.raises(BehaveNetFormatError, match=r"tiny\.hdf5.*label_indices \[4\]"):
-        read_behavenet_hdf5(tiny_file, label_indices=[0, 4], session="s")
+        read_behavenet_hdf5(tiny_file, label_indices=[0, 4], session="s", frame_range=(0, 10))
     with pytest.raises(BehaveNetFormatError, match=r"tiny\.hdf5.*1 label_names"):
-        read_behavenet_hdf5(tiny_file, label_names=["a"], label_indices=[0, 1], session="s")
+        read_behavenet_hdf5(tiny_file, label_names=["a"], label_indices=[0, 1], session="s",
+                            frame_range=(0, 10))
     no_images = tmp_path / "no_images.hdf5"
     with h5py.File(no_images, "w") as f:
         f.create_dataset("neural/trial_0000", data=np.zeros((5, 3)))

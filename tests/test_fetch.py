@@ -6,7 +6,10 @@ import contextlib
 import hashlib
 import io
 import socket
+import subprocess
+import sys
 import tarfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -24,6 +27,7 @@ from neurodiff.data.fetch import (
     fetch_url,
     verify_sha256,
 )
+from neurodiff.io import sha256_file
 
 CONTENT = b"neurodiff staged test payload\n" * 100
 CONTENT_SHA = hashlib.sha256(CONTENT).hexdigest()
@@ -42,6 +46,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"network touched: {args}")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)  # what requests/urllib3 call
 
 
 def stage(staged_dir: Path, name: str, content: bytes = CONTENT) -> Path:
@@ -61,7 +66,7 @@ def test_staged_with_correct_pin_is_used(tmp_path: Path, no_network: None) -> No
     assert record.path == str(dest)
     assert record.source_url == FIGSHARE_URL
     assert staged.read_bytes() == CONTENT
-    assert dest.stat().st_ino == staged.stat().st_ino  # writable staged file: hard link
+    assert dest.stat().st_ino != staged.stat().st_ino  # a copy, never a hard link
     assert sorted(p.name for p in dest.parent.iterdir()) == ["data.zip"]
 
 
@@ -91,6 +96,23 @@ def test_read_only_staged_file_is_copied(tmp_path: Path, no_network: None) -> No
     assert dest.stat().st_ino != staged.stat().st_ino
 
 
+def test_editing_staged_file_after_fetch_leaves_raw_copy_unchanged(
+    tmp_path: Path, no_network: None
+) -> None:
+    """A staged file edited in place after a verified fetch must not change resources/raw/."""
+    staged = stage(tmp_path / "staged", "mc_maze.nwb")
+    dest = tmp_path / "raw" / "mc_maze.nwb"
+    fetch_url(DRYAD_URL, dest, staged_dir=tmp_path / "staged", sha256=CONTENT_SHA)
+    with open(staged, "r+b") as fh:  # flip one byte in place, as an editor or a bad disk would
+        fh.seek(7)
+        byte = fh.read(1)
+        fh.seek(7)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    assert staged.read_bytes() != CONTENT
+    assert dest.read_bytes() == CONTENT
+    assert sha256_file(dest) == CONTENT_SHA
+
+
 def test_staged_with_wrong_pin_raises_and_leaves_no_destination(
     tmp_path: Path, no_network: None
 ) -> None:
@@ -114,6 +136,24 @@ def test_null_pin_is_accepted_with_warning_and_digest(tmp_path: Path, no_network
     assert record.sha256 == CONTENT_SHA
     assert record.obtained == "staged"
     assert dest.read_bytes() == CONTENT
+
+
+def test_unpinned_warning_reaches_the_console_from_inside_a_job(tmp_path: Path) -> None:
+    """Inside a job (stdout/stderr redirected to its log) the warning still reaches the console."""
+    path = stage(tmp_path, "mc_maze.nwb")
+    log = tmp_path / "logs" / "download.log"
+    code = (
+        "import sys\n"
+        "from neurodiff.data.fetch import verify_sha256\n"
+        "from neurodiff.runlog import logged_job\n"
+        f"with logged_job({str(log)!r}, 'download_dandi'):\n"
+        f"    verify_sha256({str(path)!r}, None)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert "mc_maze.nwb" in result.stderr and CONTENT_SHA in result.stderr
+    assert "without a pinned sha256" in result.stderr
+    assert CONTENT_SHA in log.read_text()
 
 
 def test_verify_sha256_returns_digest_and_rejects_mismatch(tmp_path: Path) -> None:
@@ -195,6 +235,69 @@ def test_pooch_failure_is_wrapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         fetch_url(FIGSHARE_URL, dest, staged_dir=tmp_path / "s")
     assert FIGSHARE_URL in str(info.value)
     assert str((tmp_path / "s").resolve() / "musall.zip") in str(info.value)
+    assert not dest.exists()
+
+
+class RefusingProxy:
+    """A local HTTP proxy on 127.0.0.1 that accepts connections and answers CONNECT with 403."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.requests: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture
+def refusing_proxy(monkeypatch: pytest.MonkeyPatch):
+    """Route https through a local proxy that refuses every tunnel."""
+    proxy = RefusingProxy()
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    yield proxy
+    proxy.close()
+
+
+def test_probe_detects_proxy_that_refuses_the_tunnel(refusing_proxy: RefusingProxy) -> None:
+    start = time.monotonic()
+    reason = fetch._unreachable_reason("https://api.dandiarchive.org/api/info/")
+    assert time.monotonic() - start < 10
+    assert reason is not None and "403" in reason
+    assert any(r.startswith("CONNECT api.dandiarchive.org:443") for r in refusing_proxy.requests)
+
+
+def test_dandi_fetch_behind_refusing_proxy_fails_in_seconds(
+    tmp_path: Path, refusing_proxy: RefusingProxy
+) -> None:
+    staged_dir = tmp_path / "staged"
+    dest = tmp_path / "raw" / ASSET_NAME
+    start = time.monotonic()
+    with pytest.raises(DataUnavailableError, match="403") as info:
+        fetch_dandi_asset("000128", "0.220113.0400", ASSET, dest, staged_dir=staged_dir)
+    assert time.monotonic() - start < 10
+    assert str(staged_dir.resolve() / ASSET_NAME) in str(info.value)
     assert not dest.exists()
 
 

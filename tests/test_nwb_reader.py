@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from types import SimpleNamespace
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +15,8 @@ from scipy import signal
 
 from neurodiff.data.nwb import NLBFileError, map_nlb_split, read_nlb_nwb, seconds_to_ns
 from neurodiff.data.simulate.nlb_like import truth_path, write_mc_maze_like, write_mc_rtt_like
+from neurodiff.provenance import ProvenanceError
+from neurodiff.runlog import snakemake_job
 
 
 def _nlb_tools_importable() -> bool:
@@ -58,7 +63,7 @@ def hand_velocity_1ms() -> np.ndarray:
 
 
 def write_handmade(path, heldout: bool = True, obs_intervals: bool = True,
-                   behavior: bool = True) -> None:
+                   behavior: bool = True, silent_unit: bool = False) -> None:
     start = dt.datetime(2009, 9, 25, tzinfo=dt.UTC)
     nwb = NWBFile(session_description="hand-made NLB-like file", identifier="handmade",
                   session_start_time=start)
@@ -74,6 +79,11 @@ def write_handmade(path, heldout: bool = True, obs_intervals: bool = True,
         if obs_intervals:
             extra["obs_intervals"] = np.array(OBS)
         nwb.add_unit(spike_times=np.array(times), **extra)
+    if silent_unit:  # a held-in unit whose only spike falls outside every kept window
+        extra = {"heldout": False} if heldout else {}
+        if obs_intervals:
+            extra["obs_intervals"] = np.array(OBS)
+        nwb.add_unit(spike_times=np.array([0.05]), **extra)
     if behavior:
         module = nwb.create_processing_module("behavior", "behaviour")
         module.add(TimeSeries(name="hand_vel", data=hand_velocity_1ms(), unit="mm/s",
@@ -157,6 +167,61 @@ def test_bad_inputs_raise(tmp_path, handmade):
         read_nlb_nwb(handmade, "mc_mazy")
     with pytest.raises(ValueError, match="not a multiple"):
         read_nlb_nwb(handmade, "mc_maze", bin_ms=3)
+
+
+def test_plain_hdf5_file_is_not_an_nwb_file(tmp_path):
+    path = tmp_path / "plain.nwb"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("units/spike_times", data=np.zeros(3))
+    with pytest.raises(NLBFileError, match=r"plain\.nwb: not an NWB file.*nwb_version"):
+        read_nlb_nwb(path, "mc_maze")
+
+
+def test_truncated_nwb_fails_in_the_provenance_step_naming_the_file(tmp_path, handmade):
+    truncated = tmp_path / "raw" / "sub-Jenkins_train.nwb"
+    truncated.parent.mkdir()
+    data = handmade.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    job = SimpleNamespace(rule="prepare_nlb", log=[str(tmp_path / "logs" / "prepare.log")],
+                          input=[str(truncated)], output=[str(tmp_path / "mc_maze.h5")],
+                          params={}, wildcards={}, config={"preset": "paper"})
+    with pytest.raises(ProvenanceError, match=r"sub-Jenkins_train\.nwb: HDF5 file cannot be "
+                                              r"opened.*truncated"):
+        with snakemake_job(job):
+            pass
+    with pytest.raises(NLBFileError, match=r"sub-Jenkins_train\.nwb: not a readable NWB"):
+        read_nlb_nwb(truncated, "mc_maze")
+
+
+def test_dropped_trials_and_silent_units_are_logged(tmp_path, handmade, caplog):
+    with caplog.at_level(logging.INFO, logger="neurodiff.data.nwb"):
+        read_nlb_nwb(handmade, "mc_maze")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(handmade) in warnings[0]
+    assert "dropped 2 of 6 trials" in warnings[0]
+    assert "'window_outside_recording': 1" in warnings[0]
+    assert "'window_not_observed': 1" in warnings[0]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("'split_not_train_or_val': 1" in m for m in infos)
+
+    nan_onset = tmp_path / "nan_onset.nwb"
+    nan_onset.write_bytes(handmade.read_bytes())
+    with h5py.File(nan_onset, "r+") as f:
+        f["intervals/trials/move_onset_time"][0] = np.nan
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="neurodiff.data.nwb"):
+        read_nlb_nwb(nan_onset, "mc_maze")
+    assert any("dropped 3 of 6 trials" in r.getMessage()
+               and "'no_alignment_time': 1" in r.getMessage() for r in caplog.records)
+
+    path = tmp_path / "silent.nwb"
+    write_handmade(path, silent_unit=True)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="neurodiff.data.nwb"):
+        ds = read_nlb_nwb(path, "mc_maze")
+    assert ds.meta["n_silent_units"] == 1 and ds.meta["silent_unit_ids"] == [3]
+    assert any("1 of 4 units have no spike in any kept trial window (unit ids [3])" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_seconds_to_ns_matches_pandas():

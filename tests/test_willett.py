@@ -201,3 +201,44 @@ def test_simulator_is_deterministic(tmp_path):
             np.testing.assert_array_equal(mx["tx1"][0, i], my["tx1"][0, i])
         np.testing.assert_array_equal(mx["sentenceText"], my["sentenceText"])
     assert not list((tmp_path / "a").rglob(".*"))  # no temporary files left behind
+
+
+def test_transposed_trial_is_refused_with_file_trial_and_shape(tmp_path):
+    path = tmp_path / "competitionData" / "train" / "t.mat"
+    _save(path, [_trial(20, 0), _trial(200, 10).T, _trial(30, 20)], ["a", "b", "c"], [1, 1, 1])
+    with pytest.raises(WillettFormatError, match=r"t\.mat: 'tx1' trial 1 has shape \(256, 200\)"
+                                                 r".*transposed") as err:
+        read_competition_file(path, n_channels=128)
+    assert "256 electrodes" in str(err.value)
+    with pytest.raises(WillettFormatError, match=r"trial 1 has shape \(256, 200\)"):
+        read_willett_mat({"train": [path]}, n_channels=128, max_bins=512)
+    wrong_width = tmp_path / "w.mat"
+    _save(wrong_width, [_trial(20, 0, n_channels=192)], ["a"], [1])
+    with pytest.raises(WillettFormatError, match=r"w\.mat: 'tx1' trial 0 has shape \(20, 192\)"):
+        read_competition_file(wrong_width, n_channels=128)
+    counts, _, _ = read_competition_file(wrong_width, n_channels=128, n_electrodes=None)
+    assert counts[0].shape == (20, 128)
+
+
+def test_matlab_v73_file_is_refused_with_path_and_advice(tmp_path):
+    import h5py
+
+    path = tmp_path / "v73.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:  # how MATLAB lays out -v7.3 files
+        f.create_dataset("blockIdx", data=np.ones((1, 3)))
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
+    with open(path, "r+b") as fh:
+        fh.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM")
+    with pytest.raises(WillettFormatError, match=r"v73\.mat: MATLAB v7\.3 \(HDF5\).*not supported"
+                                                 r".*-v7"):
+        read_competition_file(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"x", b"not a mat file" * 7])
+def test_file_shorter_than_a_mat_header_is_refused_with_path(tmp_path, content):
+    path = tmp_path / "tiny.mat"
+    path.write_bytes(content)
+    assert len(content) < 128
+    with pytest.raises(WillettFormatError, match=rf"tiny\.mat: not a readable MATLAB file "
+                                                 rf"\({len(content)} bytes"):
+        read_competition_file(path)

@@ -34,7 +34,7 @@ SUMMARY_KEYS = ("rule", "wildcards", "device", "seeds", "wall_time_s")
 
 
 class ProvenanceError(ValueError):
-    """An upstream provenance sidecar cannot be read."""
+    """An upstream provenance sidecar, or an input file it must read, cannot be read."""
 
 
 def sidecar_path(output: str | os.PathLike) -> Path:
@@ -145,8 +145,13 @@ def tidy_meta(path: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(path)
     if not path.is_file() or not h5py.is_hdf5(path):
         return None
-    with h5py.File(path, "r") as f:
-        raw = f.attrs.get("meta")
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("meta")
+    except (OSError, KeyError, RuntimeError) as err:  # HDF5 signature, unreadable: truncated?
+        raise ProvenanceError(f"{path}: HDF5 file cannot be opened ({err}); it is probably "
+                              f"truncated or corrupt: delete it and fetch, stage or rebuild "
+                              f"it") from err
     try:
         meta = json.loads(raw) if raw is not None else None
     except (TypeError, json.JSONDecodeError):

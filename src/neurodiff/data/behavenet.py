@@ -14,7 +14,10 @@ Choices made here:
 - signals are the neural components of the chosen regions, concatenated in the order the
   regions are given (within a region, in the file's index order);
 - trials are cut to one common window: ``frame_range`` = (start, stop) if given (every trial must
-  reach ``stop``), otherwise frames [0, shortest trial length);
+  reach ``stop``), otherwise all frames, and then every trial must have the same length (one short
+  trial is refused rather than silently cutting every trial to its length);
+- every trial of a group must have the same shape past the frame axis (components, labels, views
+  and frame size) and at least one frame; the error names the file, group, trial and shapes;
 - masked labels (labels_masks == 0) become NaN;
 - the split is a seeded random permutation of trials: the first 80 % train, the next 10 % val,
   the rest test (``split_trials``), identical for identical (n_trials, seed).
@@ -33,6 +36,9 @@ import numpy as np
 from neurodiff.data.tidy import SPLITS, TidyDataset, TidyFormatError
 
 TRIAL_KEY = re.compile(r"^trial_(\d+)$")
+TRIAL_LAYOUT = {"neural": ((2,), "(T, n_components)"), "labels": ((2,), "(T, n_labels)"),
+                "labels_masks": ((2,), "(T, n_labels)"),
+                "images": ((3, 4), "(T, views, H, W) or (T, H, W)")}
 REGION_GROUP = "indxs_consolidate_lr"
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
@@ -87,9 +93,10 @@ def read_behavenet_hdf5(
         groups = ["neural"] + (["labels"] if wants_labels else [])
         groups += ["images"] if load_video else []
         trials = _common_trials(f, path, groups)
+        lengths = _trial_lengths(f, path, groups, trials)
         n_components = f["neural"][trials[0]].shape[-1]
         region_of, components = _select_components(f, path, regions, region_group, n_components)
-        start, stop = _frame_window(f, path, groups, trials, frame_range)
+        start, stop = _frame_window(path, trials, lengths, frame_range)
         signals = _stack(f, "neural", trials, start, stop)[..., components]
         behavior, names = _read_labels(f, path, trials, start, stop, label_indices, label_names)
         video = _read_video(f, path, trials, start, stop) if load_video else None
@@ -122,12 +129,51 @@ def _common_trials(f: h5py.File, path: Path, groups: list[str]) -> list[str]:
         if not per_group[group]:
             raise BehaveNetFormatError(f"{path}: group '{group}' has no trial_%04i datasets")
     trials = set.intersection(*per_group.values())
+    every = set.union(*per_group.values())
     for group, keys in per_group.items():
-        if keys != trials:
-            missing = sorted(set.union(*per_group.values()) - keys)[:5]
-            raise BehaveNetFormatError(f"{path}: group '{group}' lacks trials {missing} "
-                                       f"present in other groups")
-    return sorted(trials, key=lambda k: int(TRIAL_KEY.match(k).group(1)))
+        missing = sorted(every - keys, key=_trial_number)
+        if missing:
+            having = [g for g, k in per_group.items() if missing[0] in k]
+            raise BehaveNetFormatError(
+                f"{path}: group '{group}' lacks {len(missing)} trial(s) {missing[:5]} present in "
+                f"group(s) {having}")
+    return sorted(trials, key=_trial_number)
+
+
+def _trial_number(key: str) -> int:
+    return int(TRIAL_KEY.match(key).group(1))
+
+
+def _trial_lengths(f: h5py.File, path: Path, groups: list[str], trials: list[str]) -> list[int]:
+    """Frames per trial; refuse empty trials, wrong ranks, shapes unlike the first trial's."""
+    checked = list(groups)
+    if "labels" in groups and "labels_masks" in f:
+        checked.append("labels_masks")
+        _require_trials(f, path, "labels_masks", trials)
+    first: dict[str, tuple[str, tuple[int, ...]]] = {}
+    lengths = []
+    for trial in trials:
+        shapes = {g: tuple(f[g][trial].shape) for g in checked}
+        for group, shape in shapes.items():
+            ranks, layout = TRIAL_LAYOUT[group]
+            where = f"{path}: '{group}/{trial}' has shape {shape}"
+            if len(shape) not in ranks:
+                raise BehaveNetFormatError(f"{where}; expected {layout}")
+            if shape[0] == 0:
+                raise BehaveNetFormatError(f"{where}: an empty trial (0 frames)")
+            ref_trial, ref_shape = first.setdefault(group, (trial, shape))
+            if shape[1:] != ref_shape[1:]:
+                raise BehaveNetFormatError(f"{where} but '{group}/{ref_trial}' has shape "
+                                           f"{ref_shape}: every trial needs {layout} alike")
+        if len({shape[0] for shape in shapes.values()}) > 1:
+            raise BehaveNetFormatError(f"{path}: {trial} has different lengths per group "
+                                       f"(shapes {shapes})")
+        if "labels_masks" in shapes and shapes["labels_masks"] != shapes["labels"]:
+            raise BehaveNetFormatError(f"{path}: 'labels_masks/{trial}' has shape "
+                                       f"{shapes['labels_masks']} but 'labels/{trial}' has "
+                                       f"{shapes['labels']}")
+        lengths.append(shapes["neural"][0])
+    return lengths
 
 
 def _select_components(f: h5py.File, path: Path, regions: list[str] | None, region_group: str,
@@ -158,18 +204,20 @@ def _select_components(f: h5py.File, path: Path, regions: list[str] | None, regi
     return region_of, np.concatenate(indices)
 
 
-def _frame_window(f: h5py.File, path: Path, groups: list[str], trials: list[str],
+def _frame_window(path: Path, trials: list[str], lengths: list[int],
                   frame_range: tuple[int, int] | None) -> tuple[int, int]:
-    """Common [start, stop) frame window; every trial's groups must agree on its length."""
-    lengths = []
-    for trial in trials:
-        per_group = {g: f[g][trial].shape[0] for g in groups}
-        if len(set(per_group.values())) > 1:
-            raise BehaveNetFormatError(f"{path}: {trial} has different lengths per group "
-                                       f"{per_group}")
-        lengths.append(per_group["neural"])
+    """Common [start, stop) frame window: `frame_range`, or all frames of equally long trials."""
     shortest = min(lengths)
     if frame_range is None:
+        if len(set(lengths)) > 1:
+            short = [t for t, n in zip(trials, lengths, strict=True) if n == shortest]
+            counts = ", ".join(f"{n} x{lengths.count(n)}" for n in sorted(set(lengths)))
+            raise BehaveNetFormatError(
+                f"{path}: trials differ in length ({shortest} to {max(lengths)} frames); "
+                f"'neural/{short[0]}' has {shortest} frames (trials that short: {short[:5]}; "
+                f"frames x trials: {counts}). Reading them would cut every trial to {shortest} "
+                f"frames: fix or remove the short trials, or pass frame_range=(start, stop) to "
+                f"choose a common window")
         return 0, shortest
     start, stop = (int(v) for v in frame_range)
     if not 0 <= start < stop <= shortest:

@@ -5,19 +5,22 @@ pinned sha256 and a destination. A file placed by hand at `<staged_dir>/<name>` 
 and used without touching the network; otherwise the host is probed quickly and an
 unreachable host raises `DataUnavailableError` within seconds, naming the file, its URL and
 the exact staging path. Downloads land in a partial directory beside the destination and are
-moved into place only after verification, so a destination is never half-written.
+moved into place only after verification, so a destination is never half-written. A staged
+file is copied (never hard-linked), so editing the staged file later cannot change the copy
+the workflow read. The host probe is a real HTTPS request through the same proxy settings
+the clients use, so a proxy that accepts connections but refuses the tunnel is detected too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
-import socket
+import sys
 import tarfile
 import tempfile
 import threading
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -30,6 +33,8 @@ from neurodiff.io import atomic_path, sha256_file
 
 DANDI_API_HOST = "api.dandiarchive.org"
 PROBE_TIMEOUT_S = 4.0
+RECORD_SUFFIX = ".source.json"
+EXTRACTED_MANIFEST = "extracted.sha256.json"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -118,12 +123,7 @@ def verify_sha256(path: str | os.PathLike, expected: str | None, name: str | Non
     name = name or path.name
     actual = sha256_file(path)
     if expected is None:
-        warnings.warn(
-            f"'{name}' accepted without a pinned sha256; its sha256 is {actual}. "
-            "Pin this digest in the config so later runs are verified.",
-            UnpinnedChecksumWarning,
-            stacklevel=2,
-        )
+        _warn_unpinned(name, path, actual)
     elif actual != expected:
         raise ChecksumMismatchError(
             name, path, expected, actual,
@@ -131,6 +131,25 @@ def verify_sha256(path: str | os.PathLike, expected: str | None, name: str | Non
             "download it again; if the source was deliberately replaced, update the pinned sha256.",
         )
     return actual
+
+
+def _warn_unpinned(name: str, path: Path, digest: str) -> None:
+    """Warn (UnpinnedChecksumWarning, also on the console) that a file was accepted unchecked."""
+    message = (f"'{name}' ({path}) accepted without a pinned sha256, so it could not be checked; "
+               f"its sha256 is {digest}. Pin this digest in the config so later runs are verified.")
+    warnings.warn(message, UnpinnedChecksumWarning, stacklevel=3)
+    _to_console(f"WARNING: {message}")
+
+
+def _to_console(message: str) -> None:
+    """Print on the process's real stderr when sys.stderr is redirected (a job's log file).
+
+    Snakemake shows a job's stderr on its console, so the message is seen while the job runs;
+    the job log gets it through the warning that accompanies it.
+    """
+    console = sys.__stderr__
+    if console is not None and sys.stderr is not console:
+        print(message, file=console, flush=True)
 
 
 def fetch_dandi_asset(
@@ -201,11 +220,15 @@ def extract_archive(
     archive: str | os.PathLike,
     dest_dir: str | os.PathLike,
     members: Sequence[str] | None = None,
+    *,
+    manifest: bool = False,
 ) -> list[Path]:
     """Extract a .zip or .tar(.gz) archive into `dest_dir` atomically; return the file paths.
 
     `members` selects archive entries by exact name or by a directory prefix; `None` takes all.
     Entries that are absolute, contain `..`, or (in tar files) are links or devices are refused.
+    With `manifest`, `dest_dir/extracted.sha256.json` records the sha256 of every extracted file
+    (relative path -> digest), so later readers can check the files were not changed since.
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     if dest_dir.exists() and any(dest_dir.iterdir()):
@@ -214,6 +237,13 @@ def extract_archive(
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.", dir=dest_dir.parent))
     try:
         relative = _extract_into(archive, tmp, members)
+        if manifest:
+            if EXTRACTED_MANIFEST in relative:
+                raise UnsafeArchiveError(f"{archive}: member '{EXTRACTED_MANIFEST}' would "
+                                         "overwrite the extraction manifest; refused")
+            digests = {rel: sha256_file(tmp / rel) for rel in relative}
+            (tmp / EXTRACTED_MANIFEST).write_text(json.dumps(
+                {"archive": archive.name, "files": digests}, indent=2, sort_keys=True) + "\n")
         tmp.chmod(0o755)
         os.replace(tmp, dest_dir)
     finally:
@@ -237,23 +267,20 @@ def _use_staged(
     staged = _staged_path(staged_dir, name)
     if not staged.is_file():
         return None
-    digest = verify_sha256(staged, sha256, name)
-    # Hard-link writable files (no second copy of multi-GB data); copy read-only ones.
+    # Copy, never hard-link: a later in-place edit of the staged file must not reach the copy.
+    # The copy itself is verified, so a file changing while it is copied is caught too.
     with atomic_path(dest) as tmp:
-        tmp.unlink()
-        if _is_writable(staged):
-            try:
-                os.link(staged, tmp)
-            except OSError:
-                shutil.copyfile(staged, tmp)
-        else:
-            shutil.copyfile(staged, tmp)
+        shutil.copyfile(staged, tmp)
+        digest = sha256_file(tmp)
+        if sha256 is not None and digest != sha256:
+            raise ChecksumMismatchError(
+                name, staged, sha256, digest,
+                "The staged file is incomplete, corrupt or a different version: stage it "
+                "again; if the source was deliberately replaced, update the pinned sha256.",
+            )
+        if sha256 is None:
+            _warn_unpinned(name, staged, digest)
     return FetchRecord(name, str(dest), digest, url, "staged")
-
-
-def _is_writable(path: Path) -> bool:
-    """True if `path` has a write bit and we may write it (a hard link must pass an fsync)."""
-    return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK)
 
 
 def _require_host(name: str, url: str, staged: Path, how_to_stage: str) -> None:
@@ -272,26 +299,34 @@ def _unavailable(
 
 
 def _unreachable_reason(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """Return why the host of `url` (or its https proxy) cannot be connected to, else None."""
-    host = urlsplit(url).hostname or ""
-    target, port = host, 443
-    proxy = urllib.request.getproxies().get("https")
-    if proxy and not urllib.request.proxy_bypass(host):
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        target, port = parts.hostname or "", parts.port or 80
+    """Return why an HTTPS request to `url` gets no answer from its host, else None.
+
+    The probe is a HEAD request made with requests, as the dandi client and pooch make theirs,
+    so it goes through the same proxy (HTTPS_PROXY / NO_PROXY) and CA bundle settings: a proxy
+    that accepts the connection but refuses the tunnel, a DNS, TLS or connection failure, or no
+    answer within about 2 x `timeout` seconds makes the host unreachable; any HTTP status
+    from the host itself (even an error) means it can be reached.
+    """
+    import requests
+
+    host = urlsplit(url).hostname or url
     outcome: list[str | None] = []
 
     def probe() -> None:
         try:
-            socket.create_connection((target, port), timeout=timeout).close()
+            with requests.Session() as session:
+                session.head(url, timeout=(timeout, timeout), allow_redirects=False).close()
             outcome.append(None)
-        except OSError as err:
-            outcome.append(f"cannot connect to {target}:{port}: {err}")
+        except requests.exceptions.ProxyError as err:
+            outcome.append(f"the https proxy did not open a tunnel to {host}: {err}")
+        except requests.RequestException as err:
+            outcome.append(f"no HTTPS answer from {host}: {err}")
 
+    limit = 2 * timeout + 1.0
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
-    thread.join(timeout + 1.0)
-    return outcome[0] if outcome else f"no answer from {target}:{port} within {timeout:.0f} s"
+    thread.join(limit)
+    return outcome[0] if outcome else f"no HTTPS answer from {host} within {limit:.0f} s"
 
 
 def _partial_dir(dest: Path) -> Path:

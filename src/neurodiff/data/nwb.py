@@ -29,6 +29,7 @@ nlb_tools itself (with pandas 2.x) needs behaviour timestamps that cover the who
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ NS_PER_S = 1_000_000_000
 DECIMATE_FIR_ORDER = 500
 NLB_SPLITS = ("train", "val")
 AXES = "xyz"
+EXPECTED_DROPS = ("split_not_train_or_val",)  # NLB "test"/"none" trials: dropped by design
+log = logging.getLogger(__name__)
 
 
 class NLBFileError(ValueError):
@@ -104,6 +107,9 @@ def read_nlb_nwb(path: str | os.PathLike, dataset: str, bin_ms: int = 5, source:
     * ``split``: NLB "train" -> "train"; of the NLB "val" trials in file order, the first
       n_val // 2 -> "val" and the rest -> "test".
 
+    Units without a spike in any kept window are listed in ``meta["silent_unit_ids"]``; they and
+    the dropped trials are logged (a warning for all but the by-design split drops).
+
     Dropped trials (counted by reason in ``meta["dropped_trials"]``): NLB split other than
     "train"/"val" ("none", or "test" trials, which nlb_tools never puts in training tensors);
     missing alignment time; a window that leaves the recording grid; a window with an invalid
@@ -145,6 +151,9 @@ def read_nlb_nwb(path: str | os.PathLike, dataset: str, bin_ms: int = 5, source:
     behavior = gather_windows(beh_binned, window_start_bins(
         align_ns, preset.window_ms[0] + lag_ms, bin_ms), n_bins)
 
+    silent = units.ids[order][signals.sum(axis=(0, 1)) == 0]
+    _log_losses(path, dropped, int(align.size), silent, int(order.size))
+
     nlb_split = trials["split"][keep]
     conditions = {"nlb_split": nlb_split, "trial_id": trials["id"][keep]}
     if preset.maze_conditions:
@@ -156,6 +165,7 @@ def read_nlb_nwb(path: str | os.PathLike, dataset: str, bin_ms: int = 5, source:
         "behavior_unit": "mm/s", "n_trials_in_file": int(align.size),
         "n_dropped_trials": int(sum(dropped.values())), "dropped_trials": dropped,
         "n_heldin": int(heldin.size), "n_heldout": int(heldout.size),
+        "n_silent_units": int(silent.size), "silent_unit_ids": silent.tolist(),
         "n_trials_with_nan_behavior": int(np.isnan(behavior).any(axis=(1, 2)).sum()),
         "split_rule": "NLB train -> train; NLB val in file order: first half val, rest test",
     }
@@ -403,6 +413,24 @@ def _check_spikes_on_grid(units: UnitTable, n_ms: int, path: Path) -> None:
                                f"[0, {n_ms / 1000} s) set by units/obs_intervals")
 
 
+def _log_losses(path: Path, dropped: dict[str, int], n_trials: int, silent: np.ndarray,
+                n_units: int) -> None:
+    """Log dropped trials by reason and the units silent in every kept window."""
+    by_design = {k: v for k, v in dropped.items() if k in EXPECTED_DROPS and v}
+    unexpected = {k: v for k, v in dropped.items() if k not in EXPECTED_DROPS and v}
+    if by_design:
+        log.info("%s: dropped %d of %d trials outside the NLB train/val splits (%s)", path,
+                 sum(by_design.values()), n_trials, by_design)
+    if unexpected:
+        log.warning("%s: dropped %d of %d trials: %s (no_alignment_time: NaN alignment time; "
+                    "window_outside_recording: window past the recording; window_not_observed: "
+                    "window outside obs_intervals or missing behaviour)", path,
+                    sum(unexpected.values()), n_trials, unexpected)
+    if silent.size:
+        log.warning("%s: %d of %d units have no spike in any kept trial window (unit ids %s)",
+                    path, silent.size, n_units, silent[:20].tolist())
+
+
 def _require(f: h5py.File, key: str, path: Path) -> None:
     if key not in f:
         raise NLBFileError(f"{path}: missing '{key}' (required by the NLB NWB layout)")
@@ -412,6 +440,13 @@ def _open_nwb(path: Path) -> h5py.File:
     if not path.exists():
         raise FileNotFoundError(f"NWB file not found: {path}")
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as err:
-        raise NLBFileError(f"{path}: not a readable NWB/HDF5 file ({err})") from err
+        raise NLBFileError(f"{path}: not a readable NWB/HDF5 file ({err}); it may be truncated "
+                           f"or corrupt: fetch or stage it again") from err
+    if "nwb_version" not in f.attrs and "nwb_version" not in f:  # NWB 2.x attr, 1.x dataset
+        keys = sorted(f.keys())[:10]
+        f.close()
+        raise NLBFileError(f"{path}: not an NWB file (an HDF5 file without the NWB root attribute "
+                           f"'nwb_version'; top-level keys {keys})")
+    return f

@@ -7,6 +7,10 @@ File format (data.md §3; competitionData readme): MATLAB files readable by scip
 - `sentenceText`: S x C character matrix (loadmat: S strings padded with spaces) or a cell array.
 - `blockIdx`: S x 1 block numbers. `spikePow` is not used here.
 
+Checks beyond the layout: every trial must have `n_electrodes` columns (256 in the real files; a
+256 x T trial stored transposed is refused, not read as 256 bins), and a MATLAB v7.3 (HDF5) file
+or a file too short to hold a MAT header is refused with its path.
+
 What LDNS does and this reader reproduces (ldns.md §2): `tx1` only, the first 128 electrodes
 (area 6v), trials longer than 512 bins dropped, the rest zero-padded at the end to 512 bins with
 a mask. Splits: every trial of the "train" folder is "train". The kept trials of the "test"
@@ -17,16 +21,21 @@ the rest "test" (LDNS: 213 / 640).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.io
 
 from neurodiff.data.tidy import TidyDataset
 
 WILLETT_BIN_SIZE_S = 0.02
+WILLETT_N_ELECTRODES = 256
+MAT_HEADER_BYTES = 128
+log = logging.getLogger(__name__)
 FOLDERS = ("train", "test")
 VAL_FRACTION_OF_TEST = 0.25
 
@@ -53,10 +62,23 @@ def list_competition_files(root: str | os.PathLike) -> dict[str, list[Path]]:
 def _load_mat(path: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"Willett .mat file not found: {path}")
+    size = path.stat().st_size
+    if size < MAT_HEADER_BYTES:
+        raise WillettFormatError(f"{path}: not a readable MATLAB file ({size} bytes, shorter than "
+                                 f"the {MAT_HEADER_BYTES}-byte MAT-file header)")
+    if h5py.is_hdf5(path):
+        raise WillettFormatError(
+            f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it as v7 in MATLAB "
+            f"(s = load(f); save(f, '-struct', 's', '-v7')) or Octave (save -v7), as the "
+            f"competitionData release is")
     try:
         return scipy.io.loadmat(path)
-    except (ValueError, OSError, scipy.io.matlab.MatReadError) as err:
-        raise WillettFormatError(f"{path}: not a readable MATLAB file ({err})") from err
+    except NotImplementedError as err:  # scipy's answer to v7.3 headers
+        raise WillettFormatError(f"{path}: MATLAB v7.3 (HDF5) files are not supported ({err}); "
+                                 f"re-save it as v7") from err
+    except Exception as err:  # scipy raises IndexError, ValueError, ... on malformed files
+        raise WillettFormatError(f"{path}: not a readable MATLAB file "
+                                 f"({type(err).__name__}: {err})") from err
 
 
 def _require(mat: dict, key: str, path: Path) -> np.ndarray:
@@ -73,15 +95,24 @@ def _cell_entries(value: np.ndarray, key: str, path: Path) -> list:
     return list(value.ravel())
 
 
-def _trial_counts(entry: object, index: int, n_channels: int, path: Path) -> np.ndarray:
+def _trial_counts(entry: object, index: int, n_channels: int, path: Path,
+                  n_electrodes: int | None) -> np.ndarray:
     counts = np.asarray(entry)
     where = f"{path}: 'tx1' trial {index}"
     if counts.ndim != 2 or counts.shape[0] < 1 or counts.dtype.kind not in "uif":
         raise WillettFormatError(f"{where} must be a non-empty numeric T x channels matrix, "
                                  f"got dtype {counts.dtype} shape {counts.shape}")
+    if n_electrodes is not None and counts.shape[1] != n_electrodes:
+        if counts.shape[0] == n_electrodes:
+            raise WillettFormatError(
+                f"{where} has shape {counts.shape}: it looks stored transposed (electrodes x "
+                f"bins); expected bins x {n_electrodes} electrodes")
+        if counts.shape[1] >= n_channels:
+            raise WillettFormatError(f"{where} has shape {counts.shape}: expected bins x "
+                                     f"{n_electrodes} electrodes")
     if counts.shape[1] < n_channels:
         raise WillettFormatError(f"{where} has {counts.shape[1]} channels, fewer than the "
-                                 f"n_channels={n_channels} requested")
+                                 f"n_channels={n_channels} requested (shape {counts.shape})")
     counts = counts[:, :n_channels].astype(np.float32)
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise WillettFormatError(f"{where} has negative or non-finite counts")
@@ -109,13 +140,20 @@ def _blocks(value: np.ndarray, n_trials: int, path: Path) -> np.ndarray:
     return value.ravel().astype(np.int64)
 
 
-def read_competition_file(path: str | os.PathLike,
-                          n_channels: int = 128) -> tuple[list[np.ndarray], list[str], np.ndarray]:
-    """Trials of one .mat file: tx1 counts (T_i, n_channels) per trial, sentences, block ids."""
+def read_competition_file(path: str | os.PathLike, n_channels: int = 128,
+                          n_electrodes: int | None = WILLETT_N_ELECTRODES,
+                          ) -> tuple[list[np.ndarray], list[str], np.ndarray]:
+    """Trials of one .mat file: tx1 counts (T_i, n_channels) per trial, sentences, block ids.
+
+    Every trial must have `n_electrodes` columns; with None, as many as most trials of the file.
+    """
     path = Path(path)
     mat = _load_mat(path)
     entries = _cell_entries(_require(mat, "tx1", path), "tx1", path)
-    counts = [_trial_counts(e, i, n_channels, path) for i, e in enumerate(entries)]
+    if n_electrodes is None:
+        widths = [np.shape(e)[1] for e in entries if np.ndim(e) == 2]
+        n_electrodes = max(set(widths), key=widths.count) if widths else None
+    counts = [_trial_counts(e, i, n_channels, path, n_electrodes) for i, e in enumerate(entries)]
     sentences = _sentences(_require(mat, "sentenceText", path), len(counts), path)
     blocks = _blocks(_require(mat, "blockIdx", path), len(counts), path)
     return counts, sentences, blocks
@@ -130,14 +168,15 @@ def _folder_labels(folder: str, n_kept: int) -> np.ndarray:
 
 
 def _collect_trials(files_by_split: Mapping[str, Sequence[str | os.PathLike]], n_channels: int,
-                    max_bins: int) -> tuple[list[np.ndarray], list[str], dict, dict[str, int]]:
+                    max_bins: int, n_electrodes: int | None,
+                    ) -> tuple[list[np.ndarray], list[str], dict, dict[str, int]]:
     """Kept trials, their split labels, their conditions and the dropped count per folder."""
     trials, split, dropped = [], [], {}
     cond = {k: [] for k in ("sentence", "block", "source_file", "length_bins", "trial_in_file")}
     for folder in FOLDERS:
         n_before, dropped[folder] = len(trials), 0
         for path in map(Path, files_by_split.get(folder, [])):
-            counts, sentences, blocks = read_competition_file(path, n_channels)
+            counts, sentences, blocks = read_competition_file(path, n_channels, n_electrodes)
             for i, (x, text, block) in enumerate(zip(counts, sentences, blocks, strict=True)):
                 if len(x) > max_bins:
                     dropped[folder] += 1
@@ -164,6 +203,7 @@ def read_willett_mat(
     n_channels: int = 128,
     max_bins: int = 512,
     name: str = "willett",
+    n_electrodes: int | None = WILLETT_N_ELECTRODES,
 ) -> TidyDataset:
     """Tidy dataset of tx1 counts from competitionData files, keyed by folder ("train"/"test")."""
     unknown = sorted(set(files_by_split) - set(FOLDERS))
@@ -171,9 +211,13 @@ def read_willett_mat(
         raise ValueError(f"files_by_split has keys {unknown}; allowed folders: {list(FOLDERS)}")
     if n_channels < 1 or max_bins < 1:
         raise ValueError(f"n_channels and max_bins must be positive, got {n_channels}, {max_bins}")
-    trials, split, cond, dropped = _collect_trials(files_by_split, n_channels, max_bins)
+    trials, split, cond, dropped = _collect_trials(files_by_split, n_channels, max_bins,
+                                                   n_electrodes)
     if not trials:
         raise ValueError(f"no trials of at most {max_bins} bins in {dict(files_by_split)}")
+    if any(dropped.values()):
+        log.info("%s: dropped trials longer than max_bins=%d: %s (kept %d)", name, max_bins,
+                 dropped, len(trials))
     signals, mask = _pad(trials, max_bins)
     meta = {
         "source": "Willett et al. 2023 competitionData (Dryad doi:10.5061/dryad.x69p8czpq)",
