@@ -5,9 +5,22 @@ import sys
 
 from snakemake.utils import min_version
 
-from neurodiff.config import ConfigError, resolve_preset, validate_config
+from neurodiff.config import (
+    ConfigError,
+    config_warnings,
+    load_yaml,
+    resolve_preset,
+    validate_config,
+)
 
 min_version("9.0")
+
+# A YAML syntax error of config/config.yaml named with file and line (Snakemake's own message
+# names neither; it parses --configfile files before this file, see python -m neurodiff.config).
+try:
+    load_yaml("config/config.yaml")
+except ConfigError as err:
+    sys.exit(f"Configuration error: {err}")
 
 
 configfile: "config/config.yaml"
@@ -23,6 +36,8 @@ try:
     validate_config(_resolved, "workflow/schemas/config.schema.yaml")
 except ConfigError as err:
     sys.exit(f"Configuration error: {err}")
+for _warning in config_warnings(_resolved, workflow.config_settings.overwrite_config):
+    print(f"Configuration warning: {_warning}", file=sys.stderr)
 config.clear()
 config.update(_resolved)
 

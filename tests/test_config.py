@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from neurodiff.config import (
     ConfigError,
     config_hash,
+    config_warnings,
     deep_merge,
     load_yaml,
     resolve_preset,
     validate_config,
 )
+from neurodiff.config import main as config_main
 from tests.conftest import REPO
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -85,3 +89,137 @@ def test_missing_key_is_named(base):
 def test_config_hash_is_stable_and_sensitive(base):
     assert config_hash(base) == config_hash(deep_merge(base, {}))
     assert config_hash(base) != config_hash(deep_merge(base, {"seed": 43}))
+
+
+# ---------------------------------------------------------------- numeric edge cases, sizes, names
+
+
+@pytest.mark.parametrize(
+    ("overlay", "expected"),
+    [
+        ({"ldns": {"autoencoder": {"lorenz": {"lr": float("nan")}}}},
+         "config key 'ldns.autoencoder.lorenz.lr' = nan must be a finite number"),
+        ({"data": {"lorenz": {"mean_rate": float("inf")}}},
+         "config key 'data.lorenz.mean_rate' = inf must be a finite number"),
+        ({"data": {"reaching": {"speeds": [0.25, float("-inf")]}}},
+         "config key 'data.reaching.speeds.1' = -inf must be a finite number"),
+        ({"gnocchi": {"gnocchi": {"train": {"weight_decay": float("inf")}}}},
+         "config key 'gnocchi.gnocchi.train.weight_decay' = inf must be a finite number"),
+        ({"seed": 42.0}, "config key 'seed' = 42.0 must be of type integer"),
+        ({"gnocchi": {"code_dim": 4.0}}, "config key 'gnocchi.code_dim' = 4.0 must be of type "
+                                         "integer (write a whole number"),
+        ({"benediff": {"lvm": {"hidden_size": 16.0}}},
+         "config key 'benediff.lvm.hidden_size' = 16.0 must be of type integer"),
+        ({"data": {"lorenz": {"n_neurons": 1e9}}},
+         "config key 'data.lorenz.n_neurons' = 1000000000.0 must be of type integer"),
+        ({"data": {"lorenz": {"n_neurons": 10**9}}},
+         "config key 'data.lorenz.n_neurons' = 1000000000 must be <= 100000 (neurons"),
+        ({"ldns": {"denoiser": {"human_length": {"hidden_channels": 2**20}}}},
+         "config key 'ldns.denoiser.human_length.hidden_channels' = 1048576 must be <= 16384"),
+        ({"benediff": {"frame_ae": {"train": {"batch_size": 10**6}}}},
+         "config key 'benediff.frame_ae.train.batch_size' = 1000000 must be <= 65536"),
+        ({"gnocchi": {"lfads": {"model": {"gen_dim": 10**5}}}},
+         "config key 'gnocchi.lfads.model.gen_dim' = 100000 must be <= 16384"),
+        ({"data": {"lorenz": {"n_trials": 100_000, "n_neurons": 1000, "n_bins": 1000}}},
+         "config keys data.lorenz.n_trials x data.lorenz.n_bins x data.lorenz.n_neurons = "
+         "1e+11 values must be <= 2.15e+09"),
+        ({"data": {"human": {"file": ""}}},
+         "config key 'data.human.file' = '' must be a bare file name: not empty"),
+        ({"data": {"human": {"file": "../competitionData.tar.gz"}}},
+         "config key 'data.human.file' = '../competitionData.tar.gz' must be a bare file name"),
+        ({"data": {"widefield": {"sessions": [{"id": "s1", "file": ""}]}}},
+         "config key 'data.widefield.sessions.0.file' = '' must be a bare file name"),
+        ({"data": {"widefield": {"regions": ["VIS_L", ""]}}},
+         "config key 'data.widefield.regions.1' = '' must be a region-hemisphere name"),
+        ({"data": {"mc_rtt": {"simulate": {"n_conditions": 4}}}},
+         "config key 'data.mc_rtt.simulate.n_conditions' is not allowed: conditions exist only"),
+    ],
+)
+def test_non_finite_fractional_oversized_and_empty_values_are_refused(base, overlay, expected):
+    with pytest.raises(ConfigError) as info:
+        validate_config(deep_merge(base, overlay), SCHEMA)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("preset", ["quick", "medium", "paper"])
+def test_every_preset_lies_far_below_every_size_bound(base, preset):
+    """Ten times every integer of a preset still validates: the bounds block no real use."""
+    config = resolve_preset(base, REPO / "config", {"preset": preset})
+
+    def scaled(value, key=""):
+        if isinstance(value, dict):
+            return {k: scaled(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scaled(v, key) for v in value]
+        if isinstance(value, int) and not isinstance(value, bool) and key not in NOT_SIZES:
+            return value * 10
+        return value
+
+    bigger = scaled(config)
+    bigger["data"] = config["data"]  # data sizes are also bounded jointly (tensor size)
+    validate_config(bigger, SCHEMA)
+    for section in ("lorenz", "reaching"):
+        for key in ("n_trials", "n_neurons", "n_bins"):
+            larger = {"data": {section: {key: 10 * config["data"][section][key]}}}
+            validate_config(deep_merge(config, larger), SCHEMA)
+
+
+# integers that are not sizes: indices, seeds, odd kernel taps, sector bounds, GPUs per job
+NOT_SIZES = {"seeds", "seed", "heldout_trial_versions", "heldout_angles", "label_indices",
+             "filter_kernel", "heldout_sector_deg", "gpu", "onset_bin", "clip", "sample_cap"}
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "extra.yaml"
+    bad.write_text("data:\n  lorenz:\n    n_neurons: [1, 2\n  human: {}\n")
+    with pytest.raises(ConfigError) as info:
+        load_yaml(bad)
+    message = str(info.value)
+    assert re.fullmatch(rf"{re.escape(str(bad))}: line 4: .+ \(column \d+; .+\)", message), message
+    assert "\n" not in message
+
+
+def test_paper_only_keys_in_quick_are_named_in_a_warning(base):
+    """Keys without effect at the preset are accepted (a config file may serve several
+    presets) but named, so that an edit which changes nothing is seen."""
+    sessions = [{"id": "s1", "file": "mSM36_05-Dec-2017_data.hdf5", "url": None},
+                {"id": "s2"}]
+    overrides = {"data": {"widefield": {"sessions": sessions},
+                          "human": {"file": "other.tar.gz", "n_channels": 128},
+                          "mc_maze": {"sha256": "0" * 64, "simulate": {"n_trials": 100}}}}
+    config = deep_merge(base, overrides)
+    validate_config(config, SCHEMA)
+    assert config_warnings(config, overrides) == [
+        "config keys data.mc_maze.sha256 have no effect at preset 'quick': data.mc_maze.source "
+        "is 'simulate' (they are read only when the dataset is downloaded)",
+        "config keys data.human.file have no effect at preset 'quick': data.human.source is "
+        "'simulate' (they are read only when the dataset is downloaded)",
+        "config keys data.widefield.sessions.0.file, data.widefield.sessions.0.url have no "
+        "effect at preset 'quick': data.widefield.source is 'simulate' (they are read only when "
+        "the dataset is downloaded)"]
+    assert config_warnings(base) == []
+    paper = resolve_preset(base, REPO / "config", {"preset": "paper"})
+    assert config_warnings(paper, {"preset": "paper"}) == []
+    sizes = {"preset": "paper", "data": {"mc_maze": {"simulate": {"n_trials": 9}}}}
+    (warning,) = config_warnings(resolve_preset(base, REPO / "config", sizes), sizes)
+    assert warning.startswith("config keys data.mc_maze.simulate.n_trials have no effect at "
+                              "preset 'paper': data.mc_maze.source is 'dandi'")
+
+
+def test_check_command_names_the_file_and_line_of_a_syntax_error(tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.chdir(REPO)
+    bad = tmp_path / "extra.yaml"
+    bad.write_text("ldns:\n  autoencoder:\n    lorenz: {lr: 0.1\n")
+    assert config_main(["--configfile", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"Configuration error: {bad}: line 4: ")
+    nan = tmp_path / "nan.yaml"
+    nan.write_text("ldns:\n  autoencoder:\n    lorenz: {lr: .nan}\n")
+    assert config_main(["--configfile", str(nan), "--config", "preset=medium"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "Configuration error: config key 'ldns.autoencoder.lorenz.lr' = nan must be a finite "
+        "number")
+    assert config_main(["--config", "preset=paper"]) == 0
+    assert "configuration OK (preset paper" in capsys.readouterr().out

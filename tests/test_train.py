@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import json
+import os
 import random
 import signal
 import subprocess
@@ -15,6 +19,9 @@ import torch
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch import nn
 
+from neurodiff.io import WriteError
+from neurodiff.models.ldns.fit import train_spike_history
+from neurodiff.models.ldns.settings import SpikeHistorySettings
 from neurodiff.train import (
     EMASettings,
     EpochBatches,
@@ -22,6 +29,7 @@ from neurodiff.train import (
     TrainConfig,
     TrainResult,
     load_trained,
+    reset_stale_run,
     seed_everything,
     select_device,
     train,
@@ -44,7 +52,7 @@ def _regression_data() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_tiny(run_dir: Path, total_steps: int, crash_at: int | None = None,
-             step_sleep: float = 0.0) -> TrainResult:
+             step_sleep: float = 0.0, lr: float = 3e-2) -> TrainResult:
     """Train a small MLP whose loss draws on every RNG the loop must restore."""
     x, y = _regression_data()
 
@@ -69,7 +77,7 @@ def run_tiny(run_dir: Path, total_steps: int, crash_at: int | None = None,
                          grad_clip=1.0, ema=EMASettings(max_decay=0.9), progress=False)
     return train(
         model, loss_fn, batch_fn,
-        make_optimizer=lambda params: torch.optim.AdamW(params, lr=3e-2),
+        make_optimizer=lambda params: torch.optim.AdamW(params, lr=lr),
         make_scheduler=lambda opt: get_cosine_schedule_with_warmup(opt, 5, int(TOTAL * 1.3)),
         eval_fn=lambda m, step: {"val_mse": nn.functional.mse_loss(m(x), y)},
         config=config, paths=RunPaths.in_dir(run_dir),
@@ -204,3 +212,109 @@ def test_select_device_is_cpu_here():
     assert select_device("cpu") == torch.device("cpu")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         select_device("cuda")
+
+
+# ---------------------------------------------------------------- a config change loses nothing
+
+
+def test_changed_settings_keep_the_checkpoint_and_going_back_resumes_it(tmp_path, reference,
+                                                                         caplog):
+    """Settings A to step 15, B (other lr) briefly, back to A: A resumes at 15, exactly."""
+    settings_a, settings_b = {"lr": 3e-2}, {"lr": 1e-2}
+    assert not reset_stale_run(tmp_path, settings_a)
+    with pytest.raises(Crash):
+        run_tiny(tmp_path, TOTAL, crash_at=17)
+    with caplog.at_level("INFO", logger="neurodiff.train"):
+        assert reset_stale_run(tmp_path, settings_b)
+    assert "it is kept in" in caplog.text
+    assert not (tmp_path / "checkpoint.pt").exists()
+    with pytest.raises(Crash):
+        run_tiny(tmp_path, TOTAL, crash_at=7, lr=1e-2)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 5
+    with caplog.at_level("INFO", logger="neurodiff.train"):
+        assert reset_stale_run(tmp_path, settings_a)
+    assert "their checkpoint comes back" in caplog.text
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 15
+    result = run_tiny(tmp_path, TOTAL)
+    assert result.resumed_from == 15
+    assert_same_run(result, tmp_path, reference)
+    (kept_b,) = (tmp_path / "superseded").glob("*/checkpoint.pt")
+    assert torch.load(kept_b, weights_only=True)["step"] == 5
+    assert json.loads((kept_b.parent / "run_settings.json").read_text()) == settings_b
+
+
+def test_ldns_fit_resumes_its_first_settings_after_an_lr_change(tmp_path):
+    """Through a fit module (the spike-history GLM): A, then lr B, then A again resumes A."""
+    rng = np.random.default_rng(0)
+    rates = np.full((12, 30, 4), 0.3, np.float32)
+    spikes = rng.poisson(rates).astype(np.float32)
+    settings_a = SpikeHistorySettings(history_bins=5, epochs=20, lr=0.1, weight_decay=0.01,
+                                      clip=5, sample_cap=5)
+    settings_b = dataclasses.replace(settings_a, lr=0.05)
+
+    def fit(settings: SpikeHistorySettings) -> tuple[nn.Module, int]:
+        model = train_spike_history(spikes, rates, settings, tmp_path, seed=0, device="cpu",
+                                    progress=False)
+        return model, json.loads((tmp_path / "summary.json").read_text())["resumed_from_step"]
+
+    first, resumed_from = fit(settings_a)
+    assert resumed_from == 0
+    assert fit(settings_b)[1] == 0
+    again, resumed_from = fit(settings_a)
+    assert resumed_from == settings_a.epochs  # A's final checkpoint: nothing retrained
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(again.state_dict()[name], tensor), name
+    assert len(list((tmp_path / "superseded").glob("*/checkpoint.pt"))) == 1  # B's, kept
+
+
+# ---------------------------------------------------------------- disk full
+
+
+def test_disk_full_during_checkpoint_save_names_path_and_cause(tmp_path, monkeypatch,
+                                                               reference):
+    """torch.save on a full disk raises a bare RuntimeError; the loop names file and cause."""
+    real_save = torch.save
+    calls = []
+
+    def full_disk(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            Path(path).write_bytes(b"half a checkpoint")
+            real_save(obj, "/dev/full")  # RuntimeError: [enforce fail ...] unexpected pos
+        real_save(obj, path, *args, **kwargs)
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr("neurodiff.io._free_bytes", lambda directory: 0)
+    with pytest.raises(WriteError) as info:
+        run_tiny(tmp_path, TOTAL)
+    message = str(info.value)
+    assert message.startswith(f"cannot write {tmp_path / 'checkpoint.pt'}: no space left on "
+                              "device")
+    assert isinstance(info.value, RuntimeError)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.csv"]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 5
+    result = run_tiny(tmp_path, TOTAL)
+    assert result.resumed_from == 5
+    assert_same_run(result, tmp_path, reference)
+
+
+def test_enospc_during_checkpoint_save_names_path_and_cause(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def enospc(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    run_tiny(tmp_path, 5)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    monkeypatch.setattr(torch, "save", enospc)
+    with pytest.raises(OSError) as info:
+        run_tiny(tmp_path, 10)
+    assert str(info.value) == f"cannot write {tmp_path / 'checkpoint.pt'}: no space left on device"
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -88,6 +88,57 @@ def test_bad_configfile_value_is_named(workflow_copy):
     assert "config key 'data.lorenz.n_neurons' = -4 must be >= 1" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("ldns:\n  autoencoder:\n    lorenz:\n      lr: .nan\n",
+         "config key 'ldns.autoencoder.lorenz.lr' = nan must be a finite number"),
+        ("data:\n  lorenz:\n    mean_rate: .inf\n",
+         "config key 'data.lorenz.mean_rate' = inf must be a finite number"),
+        ("seed: 42.0\n", "config key 'seed' = 42.0 must be of type integer"),
+        ("data:\n  lorenz:\n    n_neurons: 1000000000\n",
+         "config key 'data.lorenz.n_neurons' = 1000000000 must be <= 100000"),
+        ("data:\n  human:\n    file: ''\n",
+         "config key 'data.human.file' = '' must be a bare file name"),
+    ],
+)
+def test_bad_configfile_edge_values_stop_before_any_job(workflow_copy, extra, message):
+    bad = workflow_copy / "bad.yaml"
+    bad.write_text(extra)
+    result = run([*SNAKEMAKE, "--cores", "1", "--configfile", str(bad)], workflow_copy)
+    assert result.returncode != 0
+    assert f"Configuration error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workflow_copy / "results").exists()
+
+
+@pytest.mark.parametrize("broken", ["config/config.yaml", "config/medium.yaml"])
+def test_yaml_syntax_error_in_a_config_file_names_file_and_line(workflow_copy, broken):
+    path = workflow_copy / broken
+    lines = path.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines) if text.startswith("data:"))
+    lines.insert(line + 1, "  lorenz: [unclosed")
+    path.write_text("\n".join(lines) + "\n")
+    result = run([*SNAKEMAKE, "-n", "--cores", "1", "--config", "preset=medium"], workflow_copy)
+    assert result.returncode != 0
+    error = next(x for x in result.stderr.splitlines() if x.startswith("Configuration error:"))
+    assert re.fullmatch(rf"Configuration error: {re.escape(broken)}: line \d+: .+", error), error
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_without_effect_at_the_preset_are_named_on_the_console(workflow_copy):
+    extra = workflow_copy / "sessions.yaml"
+    extra.write_text("data:\n  human:\n    file: other.tar.gz\n  widefield:\n    sessions:\n"
+                     "      - id: session1\n        file: mSM36_05-Dec-2017_data.hdf5\n"
+                     "      - id: session2\n")
+    result = run([*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(extra)], workflow_copy)
+    assert result.returncode == 0, result.stderr
+    assert ("Configuration warning: config keys data.widefield.sessions.0.file have no effect "
+            "at preset 'quick'") in result.stderr
+    assert ("Configuration warning: config keys data.human.file have no effect at preset "
+            "'quick': data.human.source is 'simulate'") in result.stderr
+
+
 def gpu_rules() -> set[str]:
     """Rules whose `resources:` declare a GPU (gpu=...), read from workflow/rules/*.smk."""
     found = set()

@@ -9,9 +9,12 @@ the batch generator, the torch/numpy/python RNG states, the metrics rows and (wi
 finds the checkpoint and resumes from it, so on the CPU it ends with exactly the weights and
 metrics of an uninterrupted run with the same seed.
 
-A checkpoint is only valid for the run that wrote it. `reset_stale_run` removes it when the
+A checkpoint is only valid for the run that wrote it. `reset_stale_run` moves it aside when the
 settings or the training data (`data_digest`) of a run directory change, so a rerun after an
-upstream change trains afresh instead of resuming (or, at the last step, returning) old weights.
+upstream change trains afresh instead of resuming (or, at the last step, returning) old weights;
+it never deletes one: each superseded checkpoint waits in `superseded/<hash of its settings>/` of the
+run directory and is moved back when its settings return, so going back to earlier settings
+resumes their run instead of repeating it.
 
 Outputs (`RunPaths`): the checkpoint; a metrics CSV with one row per `log_every` steps (means over
 the steps since the previous row), rewritten atomically at each checkpoint, so after a restart it
@@ -20,12 +23,14 @@ holds exactly the rows up to the resumed step; the final weights; a JSON summary
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import hashlib
 import json
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -40,7 +45,8 @@ from diffusers.training_utils import EMAModel
 from torch import nn
 from tqdm.auto import tqdm
 
-from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.config import config_hash
+from neurodiff.io import atomic_path, is_live_temporary, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LR
 CHECKPOINT_FORMAT = 2
 RESERVED_COLUMNS = ("step", "loss", "grad_norm", "lr")
 RUN_SETTINGS = "run_settings.json"
+SUPERSEDED = "superseded"
 PROGRESS_SECONDS_TTY = 0.1
 PROGRESS_SECONDS_FILE = 10.0
 
@@ -175,23 +182,46 @@ def data_digest(*arrays: np.ndarray | torch.Tensor) -> str:
 
 
 def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
-    """Remove the checkpoint of `run_dir` if it was started with other settings (or data).
+    """Give `run_dir` the checkpoint of `settings`, moving one of other settings aside.
 
     `settings` is everything the run depends on besides its code, e.g. the hyperparameters and
-    `data_digest` of the training arrays. Returns True when the recorded settings differ (the
-    checkpoint, if any, was removed). Records `settings` (as JSON) for the next call.
+    `data_digest` of the training arrays. When the recorded settings differ, the checkpoint and
+    its metrics CSV move to `run_dir/superseded/<config_hash of theirs>/` (with their
+    settings record); a checkpoint kept there for `settings` comes back, so the run resumes it.
+    Nothing is deleted; each move is logged. Returns True when the recorded settings differ.
+    Records `settings` (as JSON) for the next call.
     """
     run_dir = Path(run_dir)
     record = run_dir / RUN_SETTINGS
     current = json.loads(json.dumps(settings, sort_keys=True, default=str))
-    stale = record.exists() and json.loads(record.read_text()) != current
-    checkpoint = RunPaths.in_dir(run_dir).checkpoint
-    if stale and checkpoint.exists():
-        log.info("%s: settings or data changed since the checkpoint was written; "
-                 "training starts from scratch", run_dir)
-        checkpoint.unlink()
+    previous = json.loads(record.read_text()) if record.exists() else None
+    stale = previous is not None and previous != current
+    paths = RunPaths.in_dir(run_dir)
+    if stale and paths.checkpoint.exists():
+        aside = run_dir / SUPERSEDED / config_hash(previous)
+        _move_run_files(paths, RunPaths.in_dir(aside))
+        write_json_atomic(aside / RUN_SETTINGS, previous)
+        log.info("%s: settings or data changed since the checkpoint was written; it is kept "
+                 "in %s (used again if these settings return); training starts from scratch",
+                 run_dir, aside)
+    kept = RunPaths.in_dir(run_dir / SUPERSEDED / config_hash(current))
+    if not paths.checkpoint.exists() and kept.checkpoint.exists():
+        _move_run_files(kept, paths)
+        (kept.checkpoint.parent / RUN_SETTINGS).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            kept.checkpoint.parent.rmdir()
+        log.info("%s: these settings were trained here before; their checkpoint comes back "
+                 "from %s", run_dir, kept.checkpoint.parent)
     write_json_atomic(record, current)
     return stale
+
+
+def _move_run_files(source: RunPaths, dest: RunPaths) -> None:
+    """Move a run's checkpoint and the metrics CSV it vouches for (os.replace, same disk)."""
+    dest.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    if source.metrics_csv.exists():
+        os.replace(source.metrics_csv, dest.metrics_csv)
+    os.replace(source.checkpoint, dest.checkpoint)
 
 
 class EpochBatches:
@@ -570,10 +600,12 @@ def train(
 
 
 def _remove_partial_writes(paths: RunPaths) -> None:
-    """Delete temporary files that a job killed while writing one of the run's files left."""
+    """Delete temporary files that a job killed while writing one of the run's files left
+    (never those of a writer that is still running)."""
     for target in (paths.checkpoint, paths.final_model, paths.metrics_csv, paths.summary_json):
         for partial in target.parent.glob(f".{target.name}.*"):
-            partial.unlink(missing_ok=True)
+            if not is_live_temporary(partial):
+                partial.unlink(missing_ok=True)
 
 
 def _best_weights(state: _RunState) -> BestWeights | None:

@@ -3,8 +3,9 @@
 Arrays from tidy files are (trials, time, channels); the networks take (batch, channels, time).
 Every run goes through `neurodiff.train.train` (atomic checkpoints, resume, metrics CSV). A run
 directory remembers the settings and a digest of the training data it was started with
-(`neurodiff.train.reset_stale_run`); when either changes, the stale checkpoint is removed so
-that a resumed run never mixes two configurations or two datasets.
+(`neurodiff.train.reset_stale_run`); when either changes, the checkpoint is moved aside (and
+moved back when those settings return) so that a resumed run never mixes two configurations
+or two datasets, and no trained checkpoint is lost.
 
 Autoencoder checkpoint choice: with `checkpoint: best_val` the weights with the lowest
 validation Poisson NLL seen at the evaluation rows are kept by the training loop, in its
