@@ -147,7 +147,9 @@ def test_reproduction_ledger_fills_every_claim_from_computed_numbers(quick_run):
     assert values.notna().all(), list(table.loc[values.isna(), "id"])
     assert set(table["verdict"]) == {"not checkable at this preset"}
     assert table["why"].str.contains("quick preset").all()
+    assert set(table["outcome"]) <= {"shown", "contradicted", "inconclusive"}
     markdown = (quick_run / "results/quick/reproduction.md").read_text()
     assert "does not claim to reproduce any paper number" in markdown
+    assert "## Summary" in markdown
     for claim_id in table["id"]:
         assert claim_id in markdown
