@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -162,26 +163,38 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, reference):
     assert_same_run(result, tmp_path, reference)
 
 
-def test_failed_checkpoint_write_keeps_previous(tmp_path, monkeypatch, reference):
-    real_save = torch.save
-    calls = []
+def save_failing_on_second_call(fail: Callable[[], None]) -> Callable[..., None]:
+    """torch.save that half-writes its second checkpoint and then calls `fail` (which raises)."""
+    real_save, calls = torch.save, []
 
-    def failing_save(obj, path, *args, **kwargs):
+    def save(obj, path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 2:
             Path(path).write_bytes(b"half a checkpoint")
-            raise OSError("disk full")
+            fail()
         real_save(obj, path, *args, **kwargs)
 
-    monkeypatch.setattr(torch, "save", failing_save)
+    return save
+
+
+def assert_previous_checkpoint_resumes(run_dir: Path, reference) -> None:
+    """Only the step-5 checkpoint and the metrics remain, and resuming ends as the reference."""
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "metrics.csv"]
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 5
+    result = run_tiny(run_dir, TOTAL)
+    assert result.resumed_from == 5
+    assert_same_run(result, run_dir, reference)
+
+
+def test_failed_checkpoint_write_keeps_previous(tmp_path, monkeypatch, reference):
+    def disk_full() -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", save_failing_on_second_call(disk_full))
     with pytest.raises(OSError, match="disk full"):
         run_tiny(tmp_path, TOTAL)
-    monkeypatch.setattr(torch, "save", real_save)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.csv"]
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 5
-    result = run_tiny(tmp_path, TOTAL)
-    assert result.resumed_from == 5
-    assert_same_run(result, tmp_path, reference)
+    monkeypatch.undo()
+    assert_previous_checkpoint_resumes(tmp_path, reference)
 
 
 def test_resume_with_other_seed_is_refused(tmp_path):
@@ -274,18 +287,13 @@ def test_disk_full_during_checkpoint_save_names_path_and_cause(tmp_path, monkeyp
                                                                reference):
     """torch.save on a full disk raises a bare RuntimeError; the loop names file and cause."""
     real_save = torch.save
-    calls = []
 
-    def full_disk(obj, path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) == 2:
-            Path(path).write_bytes(b"half a checkpoint")
-            real_save(obj, "/dev/full")  # RuntimeError: [enforce fail ...] unexpected pos
-        real_save(obj, path, *args, **kwargs)
+    def full_disk() -> None:
+        real_save({"x": 1}, "/dev/full")  # RuntimeError: [enforce fail ...] unexpected pos
 
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
-    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr(torch, "save", save_failing_on_second_call(full_disk))
     monkeypatch.setattr("neurodiff.io._free_bytes", lambda directory: 0)
     with pytest.raises(WriteError) as info:
         run_tiny(tmp_path, TOTAL)
@@ -293,12 +301,8 @@ def test_disk_full_during_checkpoint_save_names_path_and_cause(tmp_path, monkeyp
     assert message.startswith(f"cannot write {tmp_path / 'checkpoint.pt'}: no space left on "
                               "device")
     assert isinstance(info.value, RuntimeError)
-    monkeypatch.setattr(torch, "save", real_save)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.csv"]
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 5
-    result = run_tiny(tmp_path, TOTAL)
-    assert result.resumed_from == 5
-    assert_same_run(result, tmp_path, reference)
+    monkeypatch.undo()
+    assert_previous_checkpoint_resumes(tmp_path, reference)
 
 
 def test_enospc_during_checkpoint_save_names_path_and_cause(tmp_path, monkeypatch):
