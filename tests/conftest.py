@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "scripts", "envs", "slurm"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "scripts", "envs", "slurm", "profiles"]
 
 
 @pytest.fixture

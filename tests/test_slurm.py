@@ -133,7 +133,8 @@ def test_targets_are_built_by_slurm_jobs(workflow_copy, capsys: pytest.CaptureFi
         workflow_copy, workflow_copy / "snakemake_slurm.log",
     )
     assert returncode == 0, output[-5000:]
-    assert "Using profile slurm" in output
+    # with the workflow profile: "Using profiles slurm and workflow specific profile ..."
+    assert re.search(r"Using profiles? slurm\b", output), output[:2000]
     for target in SLURM_TARGETS:
         assert (workflow_copy / target).stat().st_size > 0, target
 

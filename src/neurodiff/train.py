@@ -1,9 +1,10 @@
 """One training loop for every model: seeded, device-agnostic, checkpointed and resumable.
 
 `train` runs `config.total_steps` optimizer steps. Step k (0-based) trains on
-`batch_fn(k, generator)` with `loss_fn(model, batch, k)`. Every `checkpoint_every` steps, and after
-the last one, it writes one checkpoint atomically (temporary file + os.replace, so a kill never
-leaves a half-written file). The checkpoint holds the model, optimizer, LR scheduler, EMA, step,
+`batch_fn(k, generator)` with `loss_fn(model, batch, k)`. Every `TrainConfig.checkpoint_interval`
+steps (`checkpoint_every`, capped at a quarter of the run so that every run of 4 or more steps
+writes at least 3 checkpoints before its end), and after the last one, it writes one checkpoint
+atomically (temporary file + os.replace, so a kill never leaves a half-written file). The checkpoint holds the model, optimizer, LR scheduler, EMA, step,
 the batch generator, the torch/numpy/python RNG states, the metrics rows and (with
 `best_metric`) the best weights so far. A restarted job (SLURM time limit, preemption, crash)
 finds the checkpoint and resumes from it, so on the CPU it ends with exactly the weights and
@@ -15,6 +16,13 @@ upstream change trains afresh instead of resuming (or, at the last step, returni
 it never deletes one: each superseded checkpoint waits in `superseded/<hash of its settings>/` of the
 run directory and is moved back when its settings return, so going back to earlier settings
 resumes their run instead of repeating it.
+
+Two processes never train into one run directory: `train` holds `RunLock` (the file `train.lock`
+with the owner's pid, host and start time, created with O_EXCL) from start to end. A lock left by
+a process that died on this host is stale and removed with a log line; a live owner stops the
+second run with `RunLockedError`. A lock from another host (shared file system, e.g. a Slurm job
+requeued on another node) cannot be checked by pid: its owner refreshes it every
+`LOCK_HEARTBEAT_SECONDS`, and a second run waits up to `STALE_LOCK_SECONDS` for it to go stale.
 
 Outputs (`RunPaths`): the checkpoint; a metrics CSV with one row per `log_every` steps (means over
 the steps since the previous row), rewritten atomically at each checkpoint, so after a restart it
@@ -32,7 +40,9 @@ import logging
 import math
 import os
 import random
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +56,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neurodiff.config import config_hash
-from neurodiff.io import atomic_path, is_live_temporary, write_json_atomic
+from neurodiff.io import _pid_alive, atomic_path, is_live_temporary, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,10 @@ RUN_SETTINGS = "run_settings.json"
 SUPERSEDED = "superseded"
 PROGRESS_SECONDS_TTY = 0.1
 PROGRESS_SECONDS_FILE = 10.0
+CHECKPOINTS_PER_RUN = 4  # the interval is at most total_steps // 4: >= 3 checkpoints mid-run
+LOCK_NAME = "train.lock"
+LOCK_HEARTBEAT_SECONDS = 30.0  # a background thread refreshes the lock's mtime this often
+STALE_LOCK_SECONDS = 180.0  # a lock from another host not refreshed for this long is stale
 
 
 def select_device(prefer: str = "auto") -> torch.device:
@@ -107,6 +121,7 @@ class TrainConfig:
 
     `best_metric`: an `eval_fn` metric to minimise; the raw weights of the log row with its
     lowest value are kept in the checkpoint and the final weights file (`TrainResult.best`).
+    `checkpoint_every` is an upper bound: see `checkpoint_interval`.
     """
 
     total_steps: int
@@ -126,6 +141,11 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"TrainConfig.grad_clip={self.grad_clip} must be > 0 or None")
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between checkpoints: `checkpoint_every`, at most a quarter of the run (>= 1)."""
+        return min(self.checkpoint_every, max(1, self.total_steps // CHECKPOINTS_PER_RUN))
 
 
 @dataclass(frozen=True)
@@ -192,6 +212,7 @@ def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
     Records `settings` (as JSON) for the next call.
     """
     run_dir = Path(run_dir)
+    RunLock(run_dir).refuse_if_held()
     record = run_dir / RUN_SETTINGS
     current = json.loads(json.dumps(settings, sort_keys=True, default=str))
     previous = json.loads(record.read_text()) if record.exists() else None
@@ -214,6 +235,165 @@ def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
                  "from %s", run_dir, kept.checkpoint.parent)
     write_json_atomic(record, current)
     return stale
+
+
+class RunLockedError(RuntimeError):
+    """Another live process trains into this run directory."""
+
+
+class RunLock:
+    """Exclusive use of one run directory by one training process (see the module docstring).
+
+    The lock file holds JSON {pid, host, started, token}; it is created with O_CREAT|O_EXCL, a
+    daemon thread refreshes its mtime every `LOCK_HEARTBEAT_SECONDS` and notices if it was taken
+    away (then `heartbeat`, called by the loop at every step, raises), and it is deleted on exit,
+    also after an exception. Use as a context manager.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / LOCK_NAME
+        self.token = f"{os.getpid()}-{time.time_ns()}-{random.SystemRandom().getrandbits(32)}"
+        self._held = False
+        self._lost: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        """Create the lock file, first removing a stale one; RunLockedError if a live owner holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": self.token}
+        for _ in range(5):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._clear_stale()
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(owner, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._held, self._lost = True, None
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._refresh, daemon=True,
+                                            name=f"lock {self.path}")
+            self._thread.start()
+            return
+        raise RunLockedError(f"{self.path}: could not take the training lock (it keeps "
+                             "reappearing: another process is starting in this run directory)")
+
+    def refuse_if_held(self) -> None:
+        """Raise RunLockedError if a live process holds the lock (a stale lock is removed)."""
+        if self.path.exists():
+            self._clear_stale()
+
+    def heartbeat(self) -> None:
+        """Raise RunLockedError if the refresh thread found the lock file no longer ours."""
+        if self._lost is not None:
+            owner = self._lost.get("owner")
+            raise RunLockedError(f"{self.path}: this process (pid {os.getpid()} on "
+                                 f"{socket.gethostname()}) lost its training lock; now held by "
+                                 f"{_describe(owner)}; stopping so two runs never share the folder")
+
+    def _refresh(self) -> None:
+        """Thread body: touch the lock file every LOCK_HEARTBEAT_SECONDS while it is ours."""
+        while not self._stop.wait(LOCK_HEARTBEAT_SECONDS):
+            owner = _read_lock(self.path)
+            if owner is None or owner.get("token") != self.token:
+                self._lost = {"owner": owner}
+                return
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def release(self) -> None:
+        """Stop the refresh thread and delete the lock file if this process holds it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._held:
+            owner = _read_lock(self.path)
+            if owner is not None and owner.get("token") == self.token:
+                self.path.unlink(missing_ok=True)
+            self._held = False
+
+    def _clear_stale(self) -> None:
+        """Remove the existing lock if its owner is gone; RunLockedError if it is alive."""
+        owner = _read_lock(self.path)
+        if owner is None and _age(self.path) < 10.0:
+            time.sleep(0.1)  # an owner between O_EXCL create and writing its record
+            owner = _read_lock(self.path)
+        if owner is not None and owner.get("host") != socket.gethostname():
+            deadline = time.monotonic() + STALE_LOCK_SECONDS + LOCK_HEARTBEAT_SECONDS
+            if not _lock_is_stale(self.path, owner):
+                log.warning("%s: held by %s on another host; waiting up to %.0f s for it to "
+                            "go stale", self.path, _describe(owner), deadline - time.monotonic())
+            while (self.path.exists() and not _lock_is_stale(self.path, owner)
+                   and time.monotonic() < deadline):
+                time.sleep(min(1.0, LOCK_HEARTBEAT_SECONDS))
+                owner = _read_lock(self.path) or owner
+            if not self.path.exists():
+                return  # its owner finished meanwhile
+        if owner is not None and not _lock_is_stale(self.path, owner):
+            raise RunLockedError(
+                f"{self.path.parent}: another process trains into this run directory: "
+                f"{_describe(owner)} (lock file {self.path}). Wait for it to finish or stop it; "
+                "delete the lock file only if that process is certainly gone")
+        aside = self.path.with_name(f".{LOCK_NAME}.stale-{os.getpid()}")
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:
+            return  # another process removed it first
+        moved = _read_lock(aside)
+        if owner is not None and (moved or {}).get("token") != owner.get("token"):
+            # a new owner took the lock between our read and the rename: give it back
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.path)
+            aside.unlink(missing_ok=True)
+            raise RunLockedError(f"{self.path.parent}: another process trains into this run "
+                                 f"directory: {_describe(moved)} (lock file {self.path})")
+        aside.unlink(missing_ok=True)
+        log.warning("%s: removed the stale training lock of %s (that process is gone)",
+                    self.path, _describe(owner))
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    """The owner record of a lock file (None if missing, empty or unreadable)."""
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _age(path: Path) -> float:
+    """Seconds since `path` was last modified (0 if it is gone)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _lock_is_stale(path: Path, owner: Mapping[str, Any]) -> bool:
+    """Dead pid on this host, or not refreshed for STALE_LOCK_SECONDS from another host."""
+    if owner.get("host") == socket.gethostname():
+        pid = owner.get("pid")
+        return not (isinstance(pid, int) and pid > 0 and _pid_alive(pid))
+    return _age(path) > STALE_LOCK_SECONDS
+
+
+def _describe(owner: Mapping[str, Any] | None) -> str:
+    """'pid P on host H since T' for a lock record."""
+    if owner is None:
+        return "an unknown process (unreadable lock file)"
+    return f"pid {owner.get('pid')} on host {owner.get('host')} since {owner.get('started')}"
 
 
 def _move_run_files(source: RunPaths, dest: RunPaths) -> None:
@@ -519,7 +699,8 @@ def _progress_seconds() -> float:
 
 
 def _run_steps(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, eval_fn: EvalFn | None,
-               config: TrainConfig, paths: RunPaths, device: torch.device) -> None:
+               config: TrainConfig, paths: RunPaths, device: torch.device,
+               lock: RunLock | None = None) -> None:
     """Train from `state.step` to `config.total_steps`, logging and checkpointing on schedule."""
     with tqdm(total=config.total_steps, initial=state.step, desc=config.desc,
               disable=not config.progress, dynamic_ncols=True,
@@ -531,8 +712,10 @@ def _run_steps(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, eval_fn: Ev
             if state.step % config.log_every == 0:
                 row = _log_row(state, eval_fn, config.best_metric)
                 bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
-            if state.step % config.checkpoint_every == 0 or state.step == config.total_steps:
+            if state.step % config.checkpoint_interval == 0 or state.step == config.total_steps:
                 _save_checkpoint(paths, state, config.seed)
+            if lock is not None:
+                lock.heartbeat()
 
 
 def _write_outputs(paths: RunPaths, state: _RunState, ema_model: nn.Module | None,
@@ -578,6 +761,16 @@ def train(
     and adds its scalars to the row. Build the model after `seed_everything(seed)` so that a
     fresh run's initial weights are reproducible.
     """
+    with RunLock(paths.checkpoint.parent) as lock:
+        return _train_locked(model, loss_fn, batch_fn, make_optimizer, config, paths,
+                             make_scheduler, eval_fn, lock)
+
+
+def _train_locked(model: nn.Module, loss_fn: LossFn, batch_fn: BatchFn,
+                  make_optimizer: OptimizerFactory, config: TrainConfig, paths: RunPaths,
+                  make_scheduler: SchedulerFactory | None, eval_fn: EvalFn | None,
+                  lock: RunLock) -> TrainResult:
+    """The body of `train`, run while this process holds the run directory's lock."""
     started = time.perf_counter()
     device = select_device(config.device)
     seed_everything(config.seed)
@@ -592,7 +785,7 @@ def train(
     else:
         log.info("%s: training from scratch, %d steps", config.desc, config.total_steps)
     resumed_from = state.step
-    _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device)
+    _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device, lock)
     ema_model = _ema_copy(state.model, state.ema)
     _write_outputs(paths, state, ema_model, config, resumed_from,
                    time.perf_counter() - started, device)
