@@ -60,7 +60,7 @@ def _temp_pattern(target: Path, suffix: str) -> re.Pattern[str]:
                       rf"{_MKSTEMP_RANDOM}{tail}$")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
@@ -81,7 +81,7 @@ def temp_is_stale(path: Path, host: str | None, pid: str | None) -> bool:
     if host is None or pid is None:
         return True
     if host == _host_tag():
-        return int(pid) != os.getpid() and not _pid_alive(int(pid))
+        return int(pid) != os.getpid() and not pid_alive(int(pid))
     try:
         return time.time() - path.stat().st_mtime > STALE_TEMP_SECONDS
     except FileNotFoundError:

@@ -56,7 +56,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neurodiff.config import config_hash
-from neurodiff.io import _pid_alive, atomic_path, is_live_temporary, write_json_atomic
+from neurodiff.io import atomic_path, is_live_temporary, pid_alive, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ def _lock_is_stale(path: Path, owner: Mapping[str, Any]) -> bool:
     """Dead pid on this host, or not refreshed for STALE_LOCK_SECONDS from another host."""
     if owner.get("host") == socket.gethostname():
         pid = owner.get("pid")
-        return not (isinstance(pid, int) and pid > 0 and _pid_alive(pid))
+        return not (isinstance(pid, int) and pid > 0 and pid_alive(pid))
     return _age(path) > STALE_LOCK_SECONDS
 
 

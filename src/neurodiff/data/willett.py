@@ -73,9 +73,6 @@ def _load_mat(path: Path) -> dict:
             f"competitionData release is")
     try:
         return scipy.io.loadmat(path)
-    except NotImplementedError as err:  # scipy's answer to v7.3 headers
-        raise WillettFormatError(f"{path}: MATLAB v7.3 (HDF5) files are not supported ({err}); "
-                                 f"re-save it as v7") from err
     except Exception as err:  # scipy raises IndexError, ValueError, ... on malformed files
         raise WillettFormatError(f"{path}: not a readable MATLAB file "
                                  f"({type(err).__name__}: {err})") from err
