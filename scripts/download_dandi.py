@@ -13,6 +13,8 @@ with snakemake_job(snakemake) as log:
         snakemake.output.nwb,
         staged_dir=snakemake.params.staged_dir,
         sha256=cfg["sha256"],
+        accept_unpinned=snakemake.params.accept_unpinned,
+        pin_key=snakemake.params.pin_key,
     )
     write_json_atomic(snakemake.output.record, record.as_dict())
     log.info("%s %s (sha256 %s)", record.obtained, record.path, record.sha256)

@@ -6,11 +6,12 @@ from pathlib import Path
 from neurodiff.data.fetch import (
     DataUnavailableError,
     FetchRecord,
+    UnpinnedStagedFileError,
     extract_archive,
     fetch_url,
     verify_sha256,
 )
-from neurodiff.io import atomic_path, write_json_atomic
+from neurodiff.io import atomic_path, sha256_file, write_json_atomic
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -18,6 +19,8 @@ with snakemake_job(snakemake) as log:
     staged_dir = Path(snakemake.params.staged_dir)
     dest = Path(snakemake.output.hdf5)
     staged = staged_dir / session["file"]
+    accept_unpinned = snakemake.params.accept_unpinned
+    pin_key = f"data.widefield.sessions[id={session['id']}].sha256"
     if not staged.exists() and session.get("url") is None:
         raise DataUnavailableError(
             f"widefield session {session['id']}: '{session['file']}' has no public URL in the "
@@ -25,11 +28,18 @@ with snakemake_job(snakemake) as log:
         )
     if staged.exists() or "archive_member" not in session:
         record = fetch_url(session["url"] or "", dest, staged_dir=staged_dir,
-                           sha256=session.get("sha256"), name=session["file"])
+                           sha256=session.get("sha256"), name=session["file"],
+                           accept_unpinned=accept_unpinned, pin_key=pin_key)
     else:  # the session file sits inside a downloaded archive
         archive = dest.with_name(Path(session["url"]).name + ".zip")
+        staged_archive = staged_dir / archive.name
+        if staged_archive.is_file() and session.get("sha256") is None and not accept_unpinned:
+            raise UnpinnedStagedFileError(archive.name, staged_archive.resolve(),
+                                          sha256_file(staged_archive),
+                                          f"the digest published at {session['url']}", pin_key)
+        # the archive has no pin of its own: the member is checked against the session's pin
         archive_record = fetch_url(session["url"], archive, staged_dir=staged_dir, sha256=None,
-                                   name=archive.name)
+                                   name=archive.name, accept_unpinned=True)
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
             members = extract_archive(archive_record.path, Path(tmp) / "x")
             matches = [m for m in members if str(m).endswith(session["archive_member"])]

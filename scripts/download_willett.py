@@ -16,6 +16,8 @@ with snakemake_job(snakemake) as log:
         staged_dir=snakemake.params.staged_dir,
         sha256=cfg["sha256"],
         name=cfg["file"],
+        accept_unpinned=snakemake.params.accept_unpinned,
+        pin_key=snakemake.params.pin_key,
     )
     write_json_atomic(snakemake.output.record, record.as_dict())
     files = extract_archive(record.path, snakemake.output.extracted, manifest=True)

@@ -21,6 +21,7 @@ from neurodiff.data.fetch import (
     ChecksumMismatchError,
     DataUnavailableError,
     UnpinnedChecksumWarning,
+    UnpinnedStagedFileError,
     UnsafeArchiveError,
     extract_archive,
     fetch_dandi_asset,
@@ -128,11 +129,30 @@ def test_staged_with_wrong_pin_raises_and_leaves_no_destination(
     assert not dest.parent.exists() or not any(dest.parent.iterdir())
 
 
+def test_staged_file_without_pin_is_refused_by_default(tmp_path: Path, no_network: None) -> None:
+    """Issue 17 item 2: nothing to check a hand-placed copy against, so it is not used."""
+    staged = stage(tmp_path / "staged", "sub-Jenkins_ses-full_desc-train_behavior+ecephys.nwb")
+    dest = tmp_path / "raw" / staged.name
+    with pytest.raises(UnpinnedStagedFileError) as info:
+        fetch_dandi_asset("000128", "0.220113.0400", ASSET, dest, staged_dir=staged.parent,
+                          pin_key="data.mc_maze.sha256")
+    message = str(info.value)
+    for needle in (str(staged.resolve()), CONTENT_SHA, "data.mc_maze.sha256",
+                   "dandi:sha2-256", "api.dandiarchive.org", "--config accept_unpinned=True"):
+        assert needle in message
+    assert not dest.exists() and not dest.parent.exists()
+    stage(staged.parent, "musall.zip")
+    with pytest.raises(UnpinnedStagedFileError, match="musall.zip"):
+        fetch_url(FIGSHARE_URL, tmp_path / "raw" / "musall.zip", staged_dir=staged.parent)
+    assert not (tmp_path / "raw").exists()
+
+
 def test_null_pin_is_accepted_with_warning_and_digest(tmp_path: Path, no_network: None) -> None:
     stage(tmp_path / "staged", "musall.zip")
     dest = tmp_path / "raw" / "musall.zip"
     with pytest.warns(UnpinnedChecksumWarning, match=CONTENT_SHA):
-        record = fetch_url(FIGSHARE_URL, dest, staged_dir=tmp_path / "staged", sha256=None)
+        record = fetch_url(FIGSHARE_URL, dest, staged_dir=tmp_path / "staged", sha256=None,
+                           accept_unpinned=True)
     assert record.sha256 == CONTENT_SHA
     assert record.obtained == "staged"
     assert dest.read_bytes() == CONTENT

@@ -225,7 +225,7 @@ def test_paper_download_offline_fails_fast_naming_file_url_and_staging_path(work
 
 
 def test_staged_file_is_used_without_network(workflow_copy, tmp_path):
-    """A hand-placed MC_Maze file (no digest pinned yet) is verified, recorded and read."""
+    """A hand-placed MC_Maze file (no digest pinned yet) is refused unless accepted explicitly."""
     from neurodiff.data.simulate.nlb_like import write_mc_maze_like
     from neurodiff.data.tidy import read_tidy
     from neurodiff.io import sha256_file
@@ -233,8 +233,15 @@ def test_staged_file_is_used_without_network(workflow_copy, tmp_path):
     staged = workflow_copy / "resources/staged/sub-Jenkins_ses-full_desc-train_behavior+ecephys.nwb"
     write_mc_maze_like(staged, n_trials=40, n_units=12, n_heldout=3, n_conditions=4, seed=1)
     target = "results/paper/data/mc_maze.h5"
-    result = run([*SNAKEMAKE, "--cores", "1", "--config", "preset=paper", "--", target],
-                 workflow_copy, timeout=120)
+    refused = run([*SNAKEMAKE, "--cores", "1", "--config", "preset=paper", "--", target],
+                  workflow_copy, timeout=120)
+    assert refused.returncode != 0
+    for needle in ("UnpinnedStagedFileError", "data.mc_maze.sha256", sha256_file(staged)):
+        assert needle in refused.stderr
+    assert not (workflow_copy / "resources/raw/dandi/000128").exists() or not any(
+        (workflow_copy / "resources/raw/dandi/000128").iterdir())
+    result = run([*SNAKEMAKE, "--cores", "1", "--config", "preset=paper",
+                  "accept_unpinned=True", "--", target], workflow_copy, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     ds = read_tidy(workflow_copy / target)
     assert ds.meta["source"] == "dandi"

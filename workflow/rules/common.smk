@@ -31,6 +31,11 @@ def widefield_session(session_id):
     return next(s for s in DATA["widefield"]["sessions"] if s["id"] == session_id)
 
 
+def nlb_dataset_of(dandiset):
+    """The NLB dataset key (mc_maze | mc_rtt) whose config names this dandiset."""
+    return next(n for n in NLB_DATASETS if DATA[n]["dandiset"] == dandiset)
+
+
 def nlb_nwb(wildcards):
     """The NWB file a dataset is read from: simulated or downloaded from DANDI."""
     cfg = DATA[wildcards.nlb]

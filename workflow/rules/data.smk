@@ -62,10 +62,10 @@ rule download_dandi:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=lambda w: next(
-            DATA[n] for n in NLB_DATASETS if DATA[n]["dandiset"] == w.dandiset
-        ),
+        cfg=lambda w: DATA[nlb_dataset_of(w.dandiset)],
+        pin_key=lambda w: f"data.{nlb_dataset_of(w.dandiset)}.sha256",
         staged_dir=DATA["staged_dir"],
+        accept_unpinned=config["accept_unpinned"],
     script:
         "../../scripts/download_dandi.py"
 
@@ -115,7 +115,9 @@ rule download_willett:
         "../../envs/data.yaml"
     params:
         cfg=DATA["human"],
+        pin_key="data.human.sha256",
         staged_dir=DATA["staged_dir"],
+        accept_unpinned=config["accept_unpinned"],
     script:
         "../../scripts/download_willett.py"
 
@@ -170,6 +172,7 @@ rule download_widefield:
             if s.get("file") == f"{w.filename}.hdf5"
         ),
         staged_dir=DATA["staged_dir"],
+        accept_unpinned=config["accept_unpinned"],
     script:
         "../../scripts/download_widefield.py"
 

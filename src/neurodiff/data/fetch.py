@@ -56,6 +56,21 @@ class UnsafeArchiveError(ValueError):
     """An archive member would be written outside the extraction directory."""
 
 
+class UnpinnedStagedFileError(ValueError):
+    """A hand-placed file has no pinned sha256, so a corrupted copy could not be detected."""
+
+    def __init__(self, name: str, path: Path, actual: str, where_to_compare: str,
+                 pin_key: str | None) -> None:
+        self.name, self.path, self.actual = name, path, actual
+        key = f"config key {pin_key}" if pin_key else "the dataset's `sha256:` config key"
+        super().__init__(
+            f"staged file '{name}' ({path}) has no pinned sha256 ({key} is null), so a corrupted "
+            f"copy could not be detected; its sha256 is {actual}. Compare it with "
+            f"{where_to_compare}, then pin it ({key}: {actual}) — or accept the file unchecked "
+            "with --config accept_unpinned=True. Nothing was copied."
+        )
+
+
 class UnpinnedChecksumWarning(UserWarning):
     """A file was accepted without a pinned sha256; its digest should be pinned."""
 
@@ -160,13 +175,22 @@ def fetch_dandi_asset(
     *,
     staged_dir: str | os.PathLike,
     sha256: str | None = None,
+    accept_unpinned: bool = False,
+    pin_key: str | None = None,
 ) -> FetchRecord:
-    """Place one asset of a pinned dandiset version at `dest`: staged copy or dandi download."""
+    """Place one asset of a pinned dandiset version at `dest`: staged copy or dandi download.
+
+    A staged file with no pinned sha256 is refused (UnpinnedStagedFileError) unless
+    `accept_unpinned`; a download without a pin is checked against the archive's own digest.
+    """
     import requests
 
     asset = DandiAsset(dandiset_id, version, asset_path)
     sha256 = _checked_pin(sha256, asset.name)
-    staged = _use_staged(asset.name, staged_dir, sha256, Path(dest), asset.api_url)
+    staged = _use_staged(
+        asset.name, staged_dir, sha256, Path(dest), asset.api_url, accept_unpinned,
+        f"the archive's digest 'dandi:sha2-256' at {asset.api_url}", pin_key,
+    )
     if staged is not None:
         return staged
     how_to_stage = (
@@ -194,15 +218,24 @@ def fetch_url(
     staged_dir: str | os.PathLike,
     sha256: str | None = None,
     name: str | None = None,
+    accept_unpinned: bool = False,
+    pin_key: str | None = None,
 ) -> FetchRecord:
-    """Place the file at `url` (figshare, Dryad, ...) at `dest`: staged copy or pooch download."""
+    """Place the file at `url` (figshare, Dryad, ...) at `dest`: staged copy or pooch download.
+
+    A staged file with no pinned sha256 is refused (UnpinnedStagedFileError) unless
+    `accept_unpinned`.
+    """
     import pooch
     import requests
 
     dest = Path(dest)
     name = name or dest.name
     sha256 = _checked_pin(sha256, name)
-    staged = _use_staged(name, staged_dir, sha256, dest, url)
+    staged = _use_staged(
+        name, staged_dir, sha256, dest, url, accept_unpinned, f"the digest published at {url}",
+        pin_key,
+    )
     if staged is not None:
         return staged
     how_to_stage = f"Download {url} on a machine with network access (e.g. in a browser)"
@@ -262,11 +295,21 @@ def _staged_path(staged_dir: str | os.PathLike, name: str) -> Path:
 
 
 def _use_staged(
-    name: str, staged_dir: str | os.PathLike, sha256: str | None, dest: Path, url: str
+    name: str,
+    staged_dir: str | os.PathLike,
+    sha256: str | None,
+    dest: Path,
+    url: str,
+    accept_unpinned: bool,
+    where_to_compare: str,
+    pin_key: str | None,
 ) -> FetchRecord | None:
     staged = _staged_path(staged_dir, name)
     if not staged.is_file():
         return None
+    if sha256 is None and not accept_unpinned:
+        # Nothing to check a hand-placed copy against: refuse before anything is written.
+        raise UnpinnedStagedFileError(name, staged, sha256_file(staged), where_to_compare, pin_key)
     # Copy, never hard-link: a later in-place edit of the staged file must not reach the copy.
     # The copy itself is verified, so a file changing while it is copied is caught too.
     with atomic_path(dest) as tmp:
