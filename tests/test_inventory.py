@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,12 @@ from neurodiff.inventory import (
     main,
     readme_index,
     replace_index,
+    rule_files,
 )
 from tests.conftest import REPO
 
 INVENTORY = REPO / "workflow/inventory.yaml"
+RULES = REPO / "workflow/rules"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -67,7 +71,10 @@ def test_expansion_without_config_is_an_error():
         ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
          "      - {stem: a, kind: figure}\n", "papers.ldns.items.0.content"),
         ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
-         "      - {stem: a, kind: figure, content: x}\n      - {stem: a, kind: table, content: y}\n",
+         "      - {stem: a, kind: figure, content: x}\n", "papers.ldns.items.0.rule"),
+        ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
+         "      - {stem: a, kind: figure, rule: r, content: x}\n"
+         "      - {stem: a, kind: table, rule: r, content: y}\n",
          "listed twice"),
     ],
 )
@@ -93,21 +100,43 @@ def test_every_reported_item_has_a_caption_file():
 
 
 def test_readme_index_is_generated_from_the_inventory():
-    assert main([str(REPO / "README.md"), "--inventory", str(INVENTORY), "--check"]) == 0
-    index = readme_index(load_inventory(INVENTORY))
+    assert main([str(REPO / "README.md"), "--inventory", str(INVENTORY), "--rules", str(RULES),
+                 "--check"]) == 0
+    index = readme_index(load_inventory(INVENTORY), rule_files(RULES))
     readme = (REPO / "README.md").read_text()
     assert index in readme
     for item in load_inventory(INVENTORY).items:
         assert f"`{item.stem}`" in index
+    assert "`ldns_figures_mc_maze` (`" in index and "workflow/rules/ldns.smk`)" in index
+
+
+def test_every_item_names_the_rule_that_writes_it_in_the_dag(workflow_copy):
+    """Figure -> rule is one lookup: the inventory's `rule` equals the DAG's for every file."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--summary", "--cores", "1"],
+                            cwd=workflow_copy, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split("\t") for line in result.stdout.splitlines()[1:] if "\t" in line]
+    dag_rule = {row[0]: row[2] for row in rows}
+    config = load_yaml(REPO / "config/config.yaml")
+    defined = rule_files(RULES)
+    inventory = load_inventory(INVENTORY)
+    for item in inventory.items:
+        if item.kind == "report":
+            assert item.rule is None
+            continue
+        assert item.rule in defined, f"{item.stem}: rule {item.rule!r} is not defined"
+        for file in item.files(config):
+            assert dag_rule.get(f"results/quick/{file}") == item.rule, file
 
 
 def test_index_rewrite_replaces_only_the_marked_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{INDEX_START}\nold\n{INDEX_END}\noutro\n")
-    assert main([str(readme), "--inventory", str(INVENTORY), "--check"]) == 1
-    assert main([str(readme), "--inventory", str(INVENTORY)]) == 0
+    args = ["--inventory", str(INVENTORY), "--rules", str(RULES)]
+    assert main([str(readme), *args, "--check"]) == 1
+    assert main([str(readme), *args]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text
-    assert main([str(readme), "--inventory", str(INVENTORY), "--check"]) == 0
+    assert main([str(readme), *args, "--check"]) == 0
     with pytest.raises(InventoryError, match="markers"):
         replace_index("no markers here", "x", "README.md")

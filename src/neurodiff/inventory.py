@@ -51,6 +51,7 @@ class InventoryItem:
     source: str
     paper_item: str | None = None
     expand: Mapping[str, str] = field(default_factory=dict)
+    rule: str | None = None  # the Snakemake rule writing it; None only for the report
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -155,11 +156,14 @@ def load_inventory(path: str | os.PathLike) -> Inventory:
             if kind not in EXTENSIONS:
                 raise InventoryError(f"{path}: {item_where}.kind={kind!r} is not one of "
                                      f"{sorted(EXTENSIONS)}")
+            stem = _require(entry, "stem", item_where, str(path))
+            content = " ".join(str(_require(entry, "content", item_where, str(path))).split())
+            rule = (_require(entry, "rule", item_where, str(path)) if kind in TARGET_KINDS
+                    else entry.get("rule"))
             items.append(InventoryItem(
-                paper=key, stem=_require(entry, "stem", item_where, str(path)), kind=kind,
-                content=" ".join(str(_require(entry, "content", item_where, str(path))).split()),
-                source=source, paper_item=entry.get("paper_item"),
-                expand=dict(entry.get("expand") or {})))
+                paper=key, stem=stem, kind=kind, content=content, source=source,
+                paper_item=entry.get("paper_item"), expand=dict(entry.get("expand") or {}),
+                rule=rule))
         papers.append(Paper(key, _require(spec, "title", where, str(path)), source, tuple(items)))
     stems = [item.stem for paper in papers for item in paper.items]
     duplicated = sorted({stem for stem in stems if stems.count(stem) > 1})
@@ -168,25 +172,48 @@ def load_inventory(path: str | os.PathLike) -> Inventory:
     return Inventory(tuple(papers))
 
 
-def readme_index(inventory: Inventory) -> str:
-    """The README's figure index: one table per paper, every file stem with its counterpart."""
+def rule_files(rules_dir: str | os.PathLike) -> dict[str, str]:
+    """Map every rule name defined under `rules_dir` (*.smk) to its path (e.g. workflow/rules/x.smk)."""
+    found = {}
+    shown = Path(*Path(rules_dir).resolve().parts[-2:])  # as written from the repository root
+    for smk in sorted(Path(rules_dir).glob("*.smk")):
+        for line in smk.read_text().splitlines():
+            if line.startswith("rule ") and line.rstrip().endswith(":"):
+                found[line[len("rule "):].rstrip()[:-1].strip()] = (shown / smk.name).as_posix()
+    return found
+
+
+def readme_index(inventory: Inventory, rules: Mapping[str, str] | None = None) -> str:
+    """The README's figure index: one table per paper, every file stem with its rule.
+
+    `rules` maps rule names to the .smk file defining them (see `rule_files`).
+    """
+    rules = rules or {}
     lines = [
         INDEX_START,
         "",
         "Every path is under `results/<preset>/`; figures are written as `.png` and `.pdf`, "
         "tables as `.csv` and `.md`. *Source* says whether the item is in the paper's own "
         "inventory or reconstructed from its abstract (GNOCCHI and BeNeDiff: the paper bodies "
-        "are not public). Each figure and table has a `<stem>.provenance.json` beside it.",
+        "are not public). Each figure and table has a `<stem>.provenance.json` beside it. "
+        "*Rule* is the Snakemake rule that writes it (`snakemake -n <file>` shows its job).",
     ]
     for paper in inventory.papers:
-        lines += ["", f"**{paper.title}**", "", "| file | paper item | source | content |",
-                  "|---|---|---|---|"]
+        lines += ["", f"**{paper.title}**", "",
+                  "| file | paper item | source | rule | content |", "|---|---|---|---|---|"]
         for item in paper.items:
             files = ", ".join(f"`.{ext}`" for ext in item.extensions)
             lines.append(f"| `{item.stem}` ({files}) | {item.paper_item or '–'} | "
-                         f"{SOURCES[item.source]} | {item.content} |")
+                         f"{SOURCES[item.source]} | {_rule_cell(item, rules)} | {item.content} |")
     lines += ["", INDEX_END]
     return "\n".join(lines)
+
+
+def _rule_cell(item: InventoryItem, rules: Mapping[str, str]) -> str:
+    if item.rule is None:
+        return "onsuccess handler (`workflow/rules/report.smk`)"
+    where = rules.get(item.rule)
+    return f"`{item.rule}` (`{where}`)" if where else f"`{item.rule}`"
 
 
 def replace_index(text: str, index: str, path: str) -> str:
@@ -203,11 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("readme", type=Path)
     parser.add_argument("--inventory", type=Path, default=Path("workflow/inventory.yaml"))
+    parser.add_argument("--rules", type=Path, default=Path("workflow/rules"),
+                        help="folder of the .smk files, to name the file defining each rule")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if the README's index differs from the inventory")
     args = parser.parse_args(argv)
     text = args.readme.read_text()
-    updated = replace_index(text, readme_index(load_inventory(args.inventory)), str(args.readme))
+    index = readme_index(load_inventory(args.inventory), rule_files(args.rules))
+    updated = replace_index(text, index, str(args.readme))
     if args.check:
         if updated != text:
             print(f"{args.readme}: figure index is out of date; run "
