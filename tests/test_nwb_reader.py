@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -13,7 +14,15 @@ import pytest
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from scipy import signal
 
-from neurodiff.data.nwb import NLBFileError, map_nlb_split, read_nlb_nwb, seconds_to_ns
+from neurodiff.data.nwb import (
+    NLBFileError,
+    decimation_matrix,
+    fir_lowpass,
+    map_nlb_split,
+    read_nlb_nwb,
+    seconds_to_ns,
+    torch_randperm,
+)
 from neurodiff.data.simulate.nlb_like import truth_path, write_mc_maze_like, write_mc_rtt_like
 from neurodiff.provenance import ProvenanceError
 from neurodiff.runlog import snakemake_job
@@ -28,18 +37,20 @@ def _nlb_tools_importable() -> bool:
 
 
 NEEDS_NLB_TOOLS = pytest.mark.skipif(
-    not _nlb_tools_importable(), reason="nlb_tools not importable: install with "
-    "`pip install --no-deps nlb-tools==0.0.4` beside pandas<3 to compare with it")
+    not _nlb_tools_importable(),
+    reason="nlb_tools not importable: install with "
+    "`pip install --no-deps nlb-tools==0.0.4` beside pandas<3 to compare with it",
+)
 
 # Hand-made MC_Maze-like file: 3 s of recording with an observation gap at 1.90-1.95 s.
 OBS = [[0.0, 1.9], [1.95, 3.0]]
 # (start, stop, move_onset, split, trial_type, trial_version)
 TRIALS = [
     (0.20, 1.00, 0.5123, "train", 3, 0),  # window 262.3-962.3 ms -> bins 53..192
-    (1.00, 1.80, 1.2500, "val", 1, 2),    # window 1000-1700 ms, on bin edges -> bins 200..339
-    (1.80, 2.10, 2.0000, "val", 1, 2),    # window crosses the observation gap -> dropped
-    (2.10, 2.30, 2.2000, "none", 2, 1),   # split "none" -> dropped
-    (2.30, 2.80, 2.5000, "val", 3, 0),    # bins 450..589; second kept val trial -> "test"
+    (1.00, 1.80, 1.2500, "val", 1, 2),  # window 1000-1700 ms, on bin edges -> bins 200..339
+    (1.80, 2.10, 2.0000, "val", 1, 2),  # window crosses the observation gap -> dropped
+    (2.10, 2.30, 2.2000, "none", 2, 1),  # split "none" -> dropped
+    (2.30, 2.80, 2.5000, "val", 3, 0),  # bins 450..589; second kept val trial -> "test"
     (2.80, 3.00, 2.9000, "train", 2, 0),  # window ends after the recording -> dropped
 ]
 # unit id -> (heldout, spike times); reader order is held-in units 0, 2 then held-out unit 1
@@ -49,8 +60,16 @@ SPIKES = {
     2: (False, [0.5123]),
 }
 # (kept trial, bin, reader column) -> count
-EXPECTED_COUNTS = {(0, 0, 0): 2, (0, 1, 0): 1, (0, 139, 0): 1, (1, 0, 0): 1, (2, 50, 0): 1,
-                   (1, 139, 2): 1, (2, 0, 2): 1, (0, 49, 1): 1}
+EXPECTED_COUNTS = {
+    (0, 0, 0): 2,
+    (0, 1, 0): 1,
+    (0, 139, 0): 1,
+    (1, 0, 0): 1,
+    (2, 50, 0): 1,
+    (1, 139, 2): 1,
+    (2, 0, 2): 1,
+    (0, 49, 1): 1,
+}
 # hand velocity (mm/s) held for 300 ms from each kept trial's movement onset
 REACHES = [(512, (0.0, 100.0)), (1250, (-100.0, 0.0)), (2500, (70.0, -70.0))]
 
@@ -58,20 +77,34 @@ REACHES = [(512, (0.0, 100.0)), (1250, (-100.0, 0.0)), (2500, (70.0, -70.0))]
 def hand_velocity_1ms() -> np.ndarray:
     vel = np.zeros((3000, 2))
     for onset_ms, v in REACHES:
-        vel[onset_ms:onset_ms + 300] = v
+        vel[onset_ms : onset_ms + 300] = v
     return vel
 
 
-def write_handmade(path, heldout: bool = True, obs_intervals: bool = True,
-                   behavior: bool = True, silent_unit: bool = False) -> None:
+def write_handmade(
+    path,
+    heldout: bool = True,
+    obs_intervals: bool = True,
+    behavior: bool = True,
+    silent_unit: bool = False,
+) -> None:
     start = dt.datetime(2009, 9, 25, tzinfo=dt.UTC)
-    nwb = NWBFile(session_description="hand-made NLB-like file", identifier="handmade",
-                  session_start_time=start)
+    nwb = NWBFile(
+        session_description="hand-made NLB-like file",
+        identifier="handmade",
+        session_start_time=start,
+    )
     for name in ("move_onset_time", "split", "trial_type", "trial_version"):
         nwb.add_trial_column(name, name)
     for start_s, stop_s, onset, split, ttype, version in TRIALS:
-        nwb.add_trial(start_time=start_s, stop_time=stop_s, move_onset_time=onset, split=split,
-                      trial_type=ttype, trial_version=version)
+        nwb.add_trial(
+            start_time=start_s,
+            stop_time=stop_s,
+            move_onset_time=onset,
+            split=split,
+            trial_type=ttype,
+            trial_version=version,
+        )
     if heldout:
         nwb.add_unit_column("heldout", "held-out unit")
     for held, times in SPIKES.values():
@@ -86,8 +119,14 @@ def write_handmade(path, heldout: bool = True, obs_intervals: bool = True,
         nwb.add_unit(spike_times=np.array([0.05]), **extra)
     if behavior:
         module = nwb.create_processing_module("behavior", "behaviour")
-        module.add(TimeSeries(name="hand_vel", data=hand_velocity_1ms(), unit="mm/s",
-                              timestamps=np.arange(3000) / 1000.0))
+        module.add(
+            TimeSeries(
+                name="hand_vel",
+                data=hand_velocity_1ms(),
+                unit="mm/s",
+                timestamps=np.arange(3000) / 1000.0,
+            )
+        )
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
 
@@ -109,16 +148,24 @@ def test_handmade_counts_alignment_and_drops(handmade):
     np.testing.assert_array_equal(ds.channels["unit_id"], [0, 2, 1])
     np.testing.assert_array_equal(ds.conditions["trial_id"], [0, 1, 4])
     np.testing.assert_array_equal(ds.conditions["nlb_split"], ["train", "val", "val"])
-    np.testing.assert_array_equal(ds.split, ["train", "val", "test"])
+    # LDNS split: the first of the two NLB val trials joins train; the second half (1 trial)
+    # gives 1 // 4 = 0 val trials and 1 test trial
+    np.testing.assert_array_equal(ds.split, ["train", "train", "test"])
+    assert ds.signals.dtype == np.uint8
     np.testing.assert_array_equal(ds.conditions["trial_type"], [3, 1, 3])
     np.testing.assert_array_equal(ds.conditions["trial_version"], [0, 2, 0])
     # sorted pairs of all trials: (1,2) (2,0) (2,1) (3,0)
     np.testing.assert_array_equal(ds.conditions["condition"], [3, 0, 3])
-    np.testing.assert_allclose(ds.conditions["reach_angle"], [np.pi / 2, np.pi, -np.pi / 4],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        ds.conditions["reach_angle"], [np.pi / 2, np.pi, -np.pi / 4], atol=1e-12
+    )
     assert ds.bin_size_s == 0.005 and ds.name == "mc_maze"
-    assert ds.meta["dropped_trials"] == {"split_not_train_or_val": 1, "no_alignment_time": 0,
-                                         "window_outside_recording": 1, "window_not_observed": 1}
+    assert ds.meta["dropped_trials"] == {
+        "split_not_train_or_val": 1,
+        "no_alignment_time": 0,
+        "window_outside_recording": 1,
+        "window_not_observed": 1,
+    }
     assert ds.meta["n_dropped_trials"] == 3
     assert ds.meta["source"] == "test" and ds.meta["source_path"] == str(handmade)
 
@@ -130,8 +177,9 @@ def test_handmade_behavior_is_decimated_and_lagged(handmade):
     for trial, first_bin in enumerate([53, 200, 450]):
         bins = np.arange(first_bin + lag_bins, first_bin + lag_bins + 140)
         inside = bins < decimated.shape[0]
-        np.testing.assert_allclose(ds.behavior[trial][inside], decimated[bins[inside]],
-                                   rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(
+            ds.behavior[trial][inside], decimated[bins[inside]], rtol=1e-6, atol=1e-4
+        )
         assert np.isnan(ds.behavior[trial][~inside]).all()
     assert ds.meta["n_trials_with_nan_behavior"] == 1
     assert ds.behavior_names == ["hand_vel_x", "hand_vel_y"]
@@ -146,9 +194,14 @@ def test_handmade_one_ms_bins_are_raw_samples(handmade):
     np.testing.assert_array_equal(ds.behavior[1], hand_velocity_1ms()[1000:1700])
 
 
-@pytest.mark.parametrize(("missing", "key"), [("heldout", "units/heldout"),
-                                              ("obs_intervals", "units/obs_intervals"),
-                                              ("behavior", "hand_vel")])
+@pytest.mark.parametrize(
+    ("missing", "key"),
+    [
+        ("heldout", "units/heldout"),
+        ("obs_intervals", "units/obs_intervals"),
+        ("behavior", "hand_vel"),
+    ],
+)
 def test_missing_key_names_file_and_key(tmp_path, missing, key):
     path = tmp_path / f"no_{missing}.nwb"
     write_handmade(path, **{missing: False})
@@ -182,11 +235,20 @@ def test_truncated_nwb_fails_in_the_provenance_step_naming_the_file(tmp_path, ha
     truncated.parent.mkdir()
     data = handmade.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
-    job = SimpleNamespace(rule="prepare_nlb", log=[str(tmp_path / "logs" / "prepare.log")],
-                          input=[str(truncated)], output=[str(tmp_path / "mc_maze.h5")],
-                          params={}, wildcards={}, config={"preset": "paper"})
-    with pytest.raises(ProvenanceError, match=r"sub-Jenkins_train\.nwb: HDF5 file cannot be "
-                                              r"opened.*truncated"):
+    job = SimpleNamespace(
+        rule="prepare_nlb",
+        log=[str(tmp_path / "logs" / "prepare.log")],
+        input=[str(truncated)],
+        output=[str(tmp_path / "mc_maze.h5")],
+        params={},
+        wildcards={},
+        config={"preset": "paper"},
+    )
+    with pytest.raises(
+        ProvenanceError,
+        match=r"sub-Jenkins_train\.nwb: HDF5 file cannot be "
+        r"opened.*truncated",
+    ):
         with snakemake_job(job):
             pass
     with pytest.raises(NLBFileError, match=r"sub-Jenkins_train\.nwb: not a readable NWB"):
@@ -211,8 +273,10 @@ def test_dropped_trials_and_silent_units_are_logged(tmp_path, handmade, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="neurodiff.data.nwb"):
         read_nlb_nwb(nan_onset, "mc_maze")
-    assert any("dropped 3 of 6 trials" in r.getMessage()
-               and "'no_alignment_time': 1" in r.getMessage() for r in caplog.records)
+    assert any(
+        "dropped 3 of 6 trials" in r.getMessage() and "'no_alignment_time': 1" in r.getMessage()
+        for r in caplog.records
+    )
 
     path = tmp_path / "silent.nwb"
     write_handmade(path, silent_unit=True)
@@ -220,8 +284,10 @@ def test_dropped_trials_and_silent_units_are_logged(tmp_path, handmade, caplog):
     with caplog.at_level(logging.WARNING, logger="neurodiff.data.nwb"):
         ds = read_nlb_nwb(path, "mc_maze")
     assert ds.meta["n_silent_units"] == 1 and ds.meta["silent_unit_ids"] == [3]
-    assert any("1 of 4 units have no spike in any kept trial window (unit ids [3])" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "1 of 4 units have no spike in any kept trial window (unit ids [3])" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_seconds_to_ns_matches_pandas():
@@ -231,10 +297,41 @@ def test_seconds_to_ns_matches_pandas():
     np.testing.assert_array_equal(seconds_to_ns(t), expected)
 
 
-def test_map_nlb_split_halves_val_in_order():
-    nlb = np.array(["val", "train", "val", "val", "train", "val", "val"])
-    np.testing.assert_array_equal(map_nlb_split(nlb),
-                                  ["val", "train", "val", "test", "train", "test", "test"])
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 287, 1000])
+def test_torch_randperm_matches_torch(n):
+    import torch
+
+    expected = torch.randperm(n, generator=torch.Generator().manual_seed(42)).numpy()
+    np.testing.assert_array_equal(torch_randperm(n, 42), expected)
+
+
+def test_map_nlb_split_is_the_ldns_split_on_the_real_counts():
+    """MC_Maze: 1721 NLB train + 574 NLB val -> 2008 train, 71 val, 216 test; the second half of
+    val is cut as torch.utils.data.random_split([71, 216], generator seed 42) cuts it."""
+    import torch
+    from torch.utils.data import random_split
+
+    rng = np.random.default_rng(0)
+    nlb = rng.permutation(np.array(["train"] * 1721 + ["val"] * 574))
+    split = map_nlb_split(nlb)
+    assert [(split == s).sum() for s in ("train", "val", "test")] == [2008, 71, 216]
+    val = np.flatnonzero(nlb == "val")
+    assert (split[val[:287]] == "train").all() and (split[nlb == "train"] == "train").all()
+    held = val[287:]
+    val_part, test_part = random_split(
+        range(287), [71, 216], generator=torch.Generator().manual_seed(42)
+    )
+    np.testing.assert_array_equal(
+        np.sort(np.flatnonzero(split == "val")), np.sort(held[list(val_part.indices)])
+    )
+    np.testing.assert_array_equal(
+        np.sort(np.flatnonzero(split == "test")), np.sort(held[list(test_part.indices)])
+    )
+    # other sizes: floor(n/2) of val to train, floor(rest/4) to val, the others to test
+    small = map_nlb_split(np.array(["train"] * 5 + ["val"] * 11))
+    assert [(small == s).sum() for s in ("train", "val", "test")] == [10, 1, 5]
+    with pytest.raises(ValueError, match="none"):
+        map_nlb_split(np.array(["train", "none"]))
 
 
 @pytest.fixture(scope="module")
@@ -288,8 +385,11 @@ def _assert_counts_follow_rates(counts: np.ndarray, rates_hz: np.ndarray) -> Non
         return float((counts * np.log(rates) - rates).sum())
 
     aligned = loglik(expected)
-    others = [np.roll(expected, 2, axis=1), np.roll(expected, -2, axis=1),
-              np.roll(expected, 1, axis=0)]
+    others = [
+        np.roll(expected, 2, axis=1),
+        np.roll(expected, -2, axis=1),
+        np.roll(expected, 1, axis=0),
+    ]
     assert all(aligned > loglik(other) + 5 for other in others)
 
 
@@ -314,12 +414,114 @@ def test_agrees_with_nlb_tools(which, maze_file, rtt_file):
     nlb.resample(5)
     held = ours.channels["heldout"]
     for split in ("train", "val"):
-        ref = make_train_input_tensors(nlb, name, trial_split=split, include_behavior=True,
-                                       save_file=False)
+        ref = make_train_input_tensors(
+            nlb, name, trial_split=split, include_behavior=True, save_file=False
+        )
         mine = ours.conditions["nlb_split"] == split
         np.testing.assert_array_equal(ours.signals[mine][:, :, ~held], ref["train_spikes_heldin"])
         np.testing.assert_array_equal(ours.signals[mine][:, :, held], ref["train_spikes_heldout"])
-        np.testing.assert_array_equal(np.isnan(ours.behavior[mine]),
-                                      np.isnan(ref["train_behavior"]))
-        np.testing.assert_allclose(ours.behavior[mine], ref["train_behavior"], rtol=1e-6,
-                                   atol=1e-4)
+        np.testing.assert_array_equal(
+            np.isnan(ours.behavior[mine]), np.isnan(ref["train_behavior"])
+        )
+        np.testing.assert_allclose(ours.behavior[mine], ref["train_behavior"], rtol=1e-6, atol=1e-4)
+
+
+def test_fir_lowpass_is_scipy_firwin():
+    for numtaps, cutoff in [(501, 0.2), (501, 0.5), (101, 0.1)]:
+        np.testing.assert_allclose(
+            fir_lowpass(numtaps, cutoff),
+            signal.firwin(numtaps, cutoff, window="hamming"),
+            rtol=0,
+            atol=1e-15,
+        )
+
+
+def _series_file(tmp_path, values: np.ndarray) -> h5py.Dataset:
+    f = h5py.File(tmp_path / "series.h5", "w")
+    return f.create_dataset("data", data=values)
+
+
+@pytest.mark.parametrize("layout", ["full", "partial", "nan_values", "unsorted_times"])
+def test_windowed_decimation_equals_decimating_the_whole_series(tmp_path, layout):
+    """Only the windows' bins are filtered, yet they equal scipy's decimate of the whole
+    (gap-filled) 1 ms series, the ends zero-padded; bins whose first sample is missing are NaN."""
+    from neurodiff.data.nwb import SampledSeries, fill_gaps
+
+    rng = np.random.default_rng(1)
+    n_ms = 4003
+    series = np.cumsum(rng.normal(size=(n_ms, 2)), axis=0)
+    rows = np.arange(n_ms)
+    if layout == "partial":  # samples only in [300, 3700)
+        rows = rows[300:3700]
+    grid = np.full_like(series, np.nan)
+    grid[rows] = series[rows]
+    values = series[rows].copy()
+    if layout == "nan_values":
+        values[1000:1040] = np.nan
+        grid[1000:1040] = np.nan
+    times = None
+    first = int(rows[0])
+    if layout == "unsorted_times":
+        order = rng.permutation(rows.size)
+        values, times, first = values[order], rows[order] / 1000.0, None
+    dset = _series_file(tmp_path, values)
+    beh = SampledSeries(dset, times, first, n_ms, tmp_path / "series.h5", "x")
+    first_bins = np.array([-30, 0, 50, 190, 700, 790])
+    beh.load(np.stack([first_bins * 5 - 250, (first_bins + 20) * 5 + 250], axis=1))
+    out = beh.binned_windows(first_bins, 20, 5)
+    expected_all = signal.decimate(fill_gaps(grid), 5, axis=0, n=500, ftype="fir")
+    expected_all[np.isnan(grid[::5])] = np.nan
+    bins = first_bins[:, None] + np.arange(20)
+    inside = (bins >= 0) & (bins < expected_all.shape[0])
+    expected = np.full(out.shape, np.nan)
+    expected[inside] = expected_all[bins[inside]]
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-9)
+    assert np.isnan(out[0, :6]).all() and np.isnan(out[-1, -1]).all()
+    dset.file.close()
+
+
+def _fake_units(trains: list[list[float]], n_ms: int):
+    from neurodiff.data.nwb import UnitTable
+
+    flat = np.concatenate([np.asarray(t, dtype=np.float64) for t in trains])
+    ends = np.cumsum([len(t) for t in trains])
+    return UnitTable(
+        ids=np.arange(len(trains)),
+        heldout=np.zeros(len(trains), bool),
+        obs_intervals=[np.array([[0.0, n_ms / 1000]])] * len(trains),
+        spike_dataset=flat,
+        spike_ends=ends,
+    )
+
+
+def test_one_pass_binning_handles_overlapping_windows_and_wide_counts():
+    """Overlapping windows (MC_RTT) count a spike in each window holding its bin; more than 255
+    spikes in a bin switch the tensor to uint16; spikes on unobserved samples are discarded."""
+    from neurodiff.data.nwb import bin_spikes_in_windows
+
+    n_ms = 200
+    rng = np.random.default_rng(2)
+    trains = [np.sort(rng.uniform(0, 0.2, 400)).tolist(), [0.0101] * 300 + [0.0502]]
+    units = _fake_units(trains, n_ms)
+    valid = np.ones(n_ms, dtype=bool)
+    valid[150:160] = False
+    starts = np.array([0, 4, 6, 30])  # windows of 10 bins: the first three overlap
+    counts, totals = bin_spikes_in_windows(
+        units, np.array([1, 0]), {False: valid}, starts, 10, 5, n_ms, Path("fake.nwb")
+    )
+    assert counts.dtype == np.uint16 and counts.shape == (4, 10, 2)
+    for column, unit in enumerate([1, 0]):
+        samples = np.round(np.asarray(trains[unit]) * 1000, 6).astype(np.int64)
+        per_bin = np.bincount(samples[valid[samples]] // 5, minlength=40)
+        expected = per_bin[starts[:, None] + np.arange(10)]
+        np.testing.assert_array_equal(counts[:, :, column], expected)
+        assert totals[column] == expected.sum()
+    assert counts[0, 2, 0] == 300
+
+
+def test_decimation_matrix_rows_hold_the_reversed_filter():
+    matrix = decimation_matrix(3, 5)
+    h = fir_lowpass(501, 0.2)
+    assert matrix.shape == (3, 511)
+    np.testing.assert_array_equal(matrix[1, 5:506], h[::-1])
+    assert not matrix[1, :5].any() and not matrix[1, 506:].any()

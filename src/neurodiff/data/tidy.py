@@ -2,7 +2,9 @@
 
 Layout (all trial-major; T = time bins, N = channels):
 
-    /signals            float32 (trials, T, N)   spike counts or continuous signals
+    /signals            float32 (trials, T, N)   spike counts or continuous signals; counts may
+                                                 be uint8/uint16 (COUNT_DTYPES): read_tidy returns
+                                                 them as float32 unless float_signals=False
     /mask               bool    (trials, T)      True where a bin is observed (variable length)
     /split              str     (trials,)        "train" | "val" | "test"
     /behavior           float32 (trials, T, K)   optional; attrs["names"] lists the K columns
@@ -28,7 +30,9 @@ from neurodiff.io import atomic_path
 
 SPLITS = ("train", "val", "test")
 SIGNAL_KINDS = ("counts", "continuous")
+COUNT_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))  # integer storage allowed for counts
 FORMAT_VERSION = 1
+FINITE_CHECK_ROWS = 256  # trials checked per step by validate (bounds its temporary memory)
 
 
 class TidyFormatError(ValueError):
@@ -54,7 +58,9 @@ class TidyDataset:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.signals = np.asarray(self.signals, dtype=np.float32)
+        signals = np.asarray(self.signals)
+        keep_integers = self.signal_kind == "counts" and signals.dtype in COUNT_DTYPES
+        self.signals = signals if keep_integers else signals.astype(np.float32, copy=False)
         self.split = np.asarray(self.split).astype(str)
         if self.mask is None:
             self.mask = np.ones(self.signals.shape[:2], dtype=bool)
@@ -109,14 +115,24 @@ class TidyDataset:
             fail("split", f"has values {bad}; allowed: {list(SPLITS)}")
         if self.mask.shape != (n, t):
             fail("mask", f"must have shape ({n}, {t}), got {self.mask.shape}")
-        if not np.all(np.isfinite(self.signals[self.mask])):
-            fail("signals", "has non-finite values inside the mask")
+        if self.signals.dtype.kind in "ui":
+            if self.signal_kind != "counts":
+                fail("signals", f"is {self.signals.dtype} but only counts may be integers")
+        else:
+            for first in range(0, n, FINITE_CHECK_ROWS):  # chunked: no copy of the whole tensor
+                rows = slice(first, first + FINITE_CHECK_ROWS)
+                finite = np.isfinite(self.signals[rows]).all(axis=2)
+                if not np.all(finite | ~self.mask[rows]):
+                    fail("signals", "has non-finite values inside the mask")
         if self.behavior is not None:
             if self.behavior.ndim != 3 or self.behavior.shape[:2] != (n, t):
                 fail("behavior", f"must be ({n}, {t}, K), got {self.behavior.shape}")
             if len(self.behavior_names) != self.behavior.shape[2]:
-                fail("behavior", f"has {self.behavior.shape[2]} columns but "
-                     f"{len(self.behavior_names)} names {self.behavior_names}")
+                fail(
+                    "behavior",
+                    f"has {self.behavior.shape[2]} columns but "
+                    f"{len(self.behavior_names)} names {self.behavior_names}",
+                )
         if self.video is not None and (self.video.ndim != 5 or self.video.shape[:2] != (n, t)):
             fail("video", f"must be ({n}, {t}, views, H, W), got {self.video.shape}")
         for key, arr in self.conditions.items():
@@ -145,18 +161,30 @@ class TidyDataset:
                 d = f.create_dataset("behavior", data=self.behavior)
                 d.attrs["names"] = json.dumps(list(self.behavior_names))
             if self.video is not None:
-                f.create_dataset("video", data=np.asarray(self.video, dtype=np.uint8),
-                                 compression="gzip", compression_opts=1,
-                                 chunks=(1, *self.video.shape[1:]))
-            for group, items in (("conditions", self.conditions), ("channels", self.channels),
-                                 ("truth", self.truth)):
+                f.create_dataset(
+                    "video",
+                    data=np.asarray(self.video, dtype=np.uint8),
+                    compression="gzip",
+                    compression_opts=1,
+                    chunks=(1, *self.video.shape[1:]),
+                )
+            for group, items in (
+                ("conditions", self.conditions),
+                ("channels", self.channels),
+                ("truth", self.truth),
+            ):
                 g = f.create_group(group)
                 for key, arr in items.items():
                     _write_array(g, key, np.asarray(arr))
 
 
-def read_tidy(path: str | os.PathLike, load_video: bool = True) -> TidyDataset:
-    """Read a tidy dataset file; errors name the file and the missing or bad key."""
+def read_tidy(
+    path: str | os.PathLike, load_video: bool = True, float_signals: bool = True
+) -> TidyDataset:
+    """Read a tidy dataset file; errors name the file and the missing or bad key.
+
+    Integer-stored counts come back as float32 (exact) unless ``float_signals`` is False.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"tidy dataset not found: {path}")
@@ -177,16 +205,28 @@ def read_tidy(path: str | os.PathLike, load_video: bool = True) -> TidyDataset:
         behavior = f["behavior"][()] if "behavior" in f else None
         names = json.loads(f["behavior"].attrs["names"]) if "behavior" in f else []
         video = f["video"][()] if ("video" in f and load_video) else None
-        groups = {g: {k: _read_array(f[g][k]) for k in f[g]} if g in f else {}
-                  for g in ("conditions", "channels", "truth")}
+        groups = {
+            g: {k: _read_array(f[g][k]) for k in f[g]} if g in f else {}
+            for g in ("conditions", "channels", "truth")
+        }
         signals, split, mask = f["signals"][()], _read_array(f["split"]), f["mask"][()]
+    if float_signals:
+        signals = signals.astype(np.float32, copy=False)
     try:
         return TidyDataset(
-            name=meta["name"], signals=signals, split=split,
-            bin_size_s=float(meta["bin_size_s"]), signal_kind=meta["signal_kind"],
-            mask=mask, behavior=behavior, behavior_names=names, video=video,
-            conditions=groups["conditions"], channels=groups["channels"],
-            truth=groups["truth"], meta=meta,
+            name=meta["name"],
+            signals=signals,
+            split=split,
+            bin_size_s=float(meta["bin_size_s"]),
+            signal_kind=meta["signal_kind"],
+            mask=mask,
+            behavior=behavior,
+            behavior_names=names,
+            video=video,
+            conditions=groups["conditions"],
+            channels=groups["channels"],
+            truth=groups["truth"],
+            meta=meta,
         )
     except TidyFormatError as err:
         raise TidyFormatError(f"{path}: {err}") from err
@@ -194,8 +234,9 @@ def read_tidy(path: str | os.PathLike, load_video: bool = True) -> TidyDataset:
 
 def _write_array(group: h5py.Group, key: str, arr: np.ndarray) -> None:
     if arr.dtype.kind in "UO":
-        group.create_dataset(key, data=arr.astype(str).astype(object),
-                             dtype=h5py.string_dtype("utf-8"))
+        group.create_dataset(
+            key, data=arr.astype(str).astype(object), dtype=h5py.string_dtype("utf-8")
+        )
     else:
         group.create_dataset(key, data=arr)
 
