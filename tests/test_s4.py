@@ -184,6 +184,30 @@ def test_kernel_cache_reused_without_grad_and_invalidated_by_a_step(monkeypatch)
         assert builds == [16, 8, 16, 16, 16, 16]
 
 
+def test_kernel_cache_can_be_switched_off(monkeypatch) -> None:
+    # cache_kernel = False rebuilds the kernel on every call, with the same output.
+    layer = S4D(4, 8, bidirectional=True).eval()
+    builds = []
+    original = S4D.circular_kernel
+
+    def counting(self: S4D, length: int) -> torch.Tensor:
+        builds.append(length)
+        return original(self, length)
+
+    monkeypatch.setattr(S4D, "circular_kernel", counting)
+    x = torch.randn(2, 4, 16)
+    with torch.no_grad():
+        cached = layer(x)
+        layer.cache_kernel = False
+        for _ in range(2):
+            assert torch.equal(layer(x), cached)
+        assert builds == [16, 16, 16] and layer._cache is None
+        layer.cache_kernel = True
+        layer(x)
+        layer(x)
+        assert builds == [16, 16, 16, 16]
+
+
 def test_rejects_wrong_input_shape() -> None:
     with pytest.raises(ValueError, match="batch, 4, length"):
         S4D(4)(torch.randn(2, 3, 10))

@@ -21,6 +21,7 @@ The kernel depends only on the parameters and the length, so when no gradient is
 snapshot of the parameter values; any change of a value (optimizer step, `load_state_dict`,
 an EMA update) invalidates it. Values are compared rather than tensor version counters
 because fused optimizers and in-place edits through `.data` do not bump those counters.
+Setting `cache_kernel = False` on a layer rebuilds the kernel on every call instead.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class S4D(nn.Module):
             torch.view_as_real(torch.randn(directions, channels, modes, dtype=torch.cfloat))
         )
         self.D = nn.Parameter(torch.randn(channels))
+        # Set False to rebuild the kernel on every call (what a layer without a cache does).
+        self.cache_kernel = True
         self._cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def discretized(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -186,9 +189,10 @@ class S4D(nn.Module):
     def cached_circular_kernel(self, length: int) -> torch.Tensor:
         """`circular_kernel`, rebuilt only when the length or a parameter value changed.
 
-        With gradients needed it is rebuilt on every call (and the cache is dropped).
+        With gradients needed, or `cache_kernel` False, it is rebuilt on every call (and the
+        cache is dropped).
         """
-        if self._needs_graph():
+        if self._needs_graph() or not self.cache_kernel:
             self._cache = None
             return self.circular_kernel(length)
         snapshot = self.parameter_snapshot()
@@ -206,4 +210,3 @@ class S4D(nn.Module):
         kernel = self.cached_circular_kernel(x.shape[-1])
         dtype = torch.promote_types(x.dtype, kernel.dtype)  # FFTs need at least float32
         return fft_conv(x.to(dtype), kernel.to(dtype)).to(x.dtype)
-
