@@ -6,7 +6,12 @@ import torch
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import write_npz
-from neurodiff.models.ldns.lfads_baseline import posterior_factors, prior_samples, train_lfads
+from neurodiff.models.ldns.lfads_baseline import (
+    posterior_factors,
+    posterior_rates,
+    prior_samples,
+    train_lfads,
+)
 from neurodiff.models.ldns.settings import LFADSSettings, from_mapping
 from neurodiff.runlog import snakemake_job
 
@@ -22,6 +27,7 @@ with snakemake_job(snakemake) as log:
     arrays = prior_samples(model, len(train), ds.n_bins, generator)
     arrays["posterior_factors"] = posterior_factors(model, ds.signals[test])
     arrays["posterior_trials"] = test
+    arrays["train_rates"] = posterior_rates(model, ds.signals[train])  # fits LFADS+sh's GLM
     if settings.long_samples:
         long = prior_samples(model, settings.long_samples,
                              ds.n_bins * snakemake.params.length_factor, generator)

@@ -1,4 +1,5 @@
-"""Rule ldns_spike_history: fit the spike-history GLM on AE rates, resample every method with it."""
+"""Rule ldns_spike_history: fit the spike-history GLM per method (LDNS on AE rates, LFADS on its
+inferred rates) and resample each method's rates with its own GLM."""
 
 from pathlib import Path
 
@@ -19,12 +20,18 @@ with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     train = ds.indices("train")
-    glm = train_spike_history(ds.signals[train], encoded.rates[train], settings,
-                              Path(snakemake.output.model).parent, snakemake.params.seed,
-                              snakemake.params.device)
-    sources = spike_history_sources(read_npz(snakemake.input.ldns), read_npz(snakemake.input.lfads))
+    lfads = read_npz(snakemake.input.lfads)
+    # each method's GLM is fitted on that method's own inferred rates of the training trials
+    fit_rates = {"ldns": encoded.rates[train], "lfads": lfads["train_rates"]}
+    run_dirs = {"ldns": Path(snakemake.output.model).parent,
+                "lfads": Path(snakemake.output.lfads_model).parent}
+    glms = {key: train_spike_history(ds.signals[train], rates, settings, run_dirs[key],
+                                     snakemake.params.seed, snakemake.params.device)
+            for key, rates in fit_rates.items()}
+    sources = spike_history_sources(read_npz(snakemake.input.ldns), lfads)
     generator = torch.Generator().manual_seed(snakemake.params.seed)
-    arrays = {name: channels_last(sample_spike_history(glm, channels_first(rates), generator,
+    arrays = {name: channels_last(sample_spike_history(glms[name.split("_")[0]],
+                                                       channels_first(rates), generator,
                                                        settings.sample_cap))
               for name, rates in sources.items()}
     write_npz(snakemake.output.samples, arrays)

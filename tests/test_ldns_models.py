@@ -22,7 +22,7 @@ from neurodiff.models.ldns import (
     latent_penalty,
     sample_spike_history,
 )
-from neurodiff.models.ldns.spike_history import SpikeHistoryGLM
+from neurodiff.models.ldns.spike_history import SpikeHistoryGLM, history_nll
 
 
 @pytest.fixture(autouse=True)
@@ -323,3 +323,45 @@ def test_spike_history_recovers_planted_weights_and_autocorrelation() -> None:
         assert abs(lag_autocorrelation(poisson, lag) - target) > 0.05
     with pytest.raises(ValueError, match="spikes shape"):
         fit_spike_history(spikes[:, :2], rates, epochs=1)
+
+
+def test_denoiser_output_is_grouped_and_scaled_like_the_authors() -> None:
+    torch.manual_seed(0)
+    grouped = LatentDenoiser(4, 16, 1, d_state=8, output_init_scale=0.1)
+    assert grouped.embed.groups == 4 and grouped.readout.groups == 4
+    assert grouped.readout.weight.shape == (4, 4, 1)
+    torch.manual_seed(0)
+    plain = LatentDenoiser(4, 16, 1, d_state=8, output_init_scale=1.0)
+    assert torch.allclose(grouped.readout.weight, 0.1 * plain.readout.weight)
+    assert torch.allclose(grouped.readout.bias, 0.1 * plain.readout.bias)
+    assert LatentDenoiser(3, 16, 1, d_state=8).readout.groups == 1  # 16 % 3 != 0
+
+
+def test_denoiser_refuses_checkpoints_of_the_old_format() -> None:
+    model = LatentDenoiser(4, 16, 1, d_state=8)
+    state = model.state_dict()
+    LatentDenoiser(4, 16, 1, d_state=8).load_state_dict(state)  # the current format loads
+    old = {k: v for k, v in state.items() if k != "format_version"}
+    old["readout.weight"] = torch.zeros(4, 16, 1)  # format 1: ungrouped output convolution
+    with pytest.raises(ValueError, match="checkpoint has format 1, this code reads format 2"):
+        LatentDenoiser(4, 16, 1, d_state=8).load_state_dict(old)
+
+
+def test_spike_history_fit_scores_only_bins_with_full_history() -> None:
+    torch.manual_seed(0)
+    model = SpikeHistoryGLM(2, history_bins=5)
+    with torch.no_grad():
+        model.history.normal_()
+    spikes = torch.poisson(torch.full((3, 2, 12), 0.5))
+    rates = torch.full((3, 2, 12), 0.5)
+    lam = model(spikes, rates)[..., 5:]
+    expected = F.poisson_nll_loss(lam, spikes[..., 5:], log_input=False, full=True)
+    assert torch.allclose(history_nll(model, spikes, rates), expected)
+    # the first 5 bins (zero-padded history) are no targets: their rates do not enter the loss
+    changed_rates = rates.clone()
+    changed_rates[..., :5] = 3.0
+    assert torch.allclose(history_nll(model, spikes, changed_rates), expected)
+    changed_rates[..., 5] = 3.0
+    assert not torch.allclose(history_nll(model, spikes, changed_rates), expected)
+    with pytest.raises(ValueError, match="more than history_bins=5"):
+        history_nll(model, spikes[..., :5], rates[..., :5])

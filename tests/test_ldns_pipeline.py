@@ -14,6 +14,7 @@ from scipy import stats
 from neurodiff.data.tidy import TidyDataset, read_tidy
 from neurodiff.diffusion import make_schedule
 from neurodiff.io import read_npz, write_npz
+from neurodiff.metrics.spikes import bootstrap_indices
 from neurodiff.models.ldns import S4Autoencoder
 from neurodiff.models.ldns.evaluation import (
     REFERENCE_ROW,
@@ -23,6 +24,8 @@ from neurodiff.models.ldns.evaluation import (
     parameter_count,
     table1,
     table1_display,
+    table1_protocol,
+    table1_row,
     velocity_decoding_table,
 )
 from neurodiff.models.ldns.fit import (
@@ -41,7 +44,12 @@ from neurodiff.models.ldns.generate import (
     reach_angle,
     sample_model,
 )
-from neurodiff.models.ldns.lfads_baseline import posterior_factors, prior_samples, train_lfads
+from neurodiff.models.ldns.lfads_baseline import (
+    posterior_factors,
+    posterior_rates,
+    prior_samples,
+    train_lfads,
+)
 from neurodiff.models.ldns.settings import (
     AutoencoderSettings,
     BehaviorSettings,
@@ -295,6 +303,12 @@ def test_lfads_baseline_trains_and_samples(tmp_path):
         samples["rates"], np.exp(samples["factors"] @ model.readout.weight.detach().numpy().T
                                  + model.readout.bias.detach().numpy()), rtol=1e-4)
     assert posterior_factors(model, ds.signals[20:23]).shape == (3, N_BINS, 3)
+    # LFADS+sh's GLM is fitted on these inferred rates of the training trials
+    factors = posterior_factors(model, ds.signals[:4])
+    np.testing.assert_allclose(
+        posterior_rates(model, ds.signals[:4], batch_size=3),
+        np.exp(factors @ model.readout.weight.detach().numpy().T
+               + model.readout.bias.detach().numpy()), rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,8 +320,8 @@ def test_table1_takes_any_method_set_and_ranks_a_good_model_first():
     data = rng.poisson(0.3, size=(60, 20, 5)).astype(float)
     methods = {
         "same process": rng.poisson(0.3, size=(60, 20, 5)).astype(float),
-        "TNDM": rng.poisson(0.9, size=(40, 20, 5)).astype(float),
-        "pi-VAE": rng.poisson(0.05, size=(50, 20, 5)).astype(float),
+        "TNDM": rng.poisson(0.9, size=(60, 20, 5)).astype(float),
+        "pi-VAE": rng.poisson(0.05, size=(60, 20, 5)).astype(float),
     }
     table = table1(methods, data, fps=50, n_resamples=3, seed=0)
     assert list(table["method"]) == ["same process", "TNDM", "pi-VAE", REFERENCE_ROW]
@@ -320,6 +334,28 @@ def test_table1_takes_any_method_set_and_ranks_a_good_model_first():
     assert list(display.columns)[1:] == ["D_KL psch", "RMSE corr", "RMSE mean ISI (s)",
                                          "RMSE std ISI (s)"]
     assert all(" ± " in cell for cell in display.iloc[:, 1:].to_numpy().ravel())
+
+
+def test_table1_rows_share_resamples_and_one_count_maximum():
+    rng = np.random.default_rng(2)
+    data = rng.poisson(0.3, size=(30, 20, 5)).astype(float)
+    model = rng.poisson(0.3, size=(30, 20, 5)).astype(float)
+    loud = rng.poisson(2.0, size=(30, 20, 5)).astype(float)
+    methods = {"a": model, "b": model.copy(), "loud": loud}
+    protocol = table1_protocol(methods, data, fps=200, n_resamples=4, seed=3)
+    assert protocol.max_count == int(loud.sum(axis=2).max())
+    np.testing.assert_array_equal(protocol.resamples, bootstrap_indices(30, 4, 3))
+    # a row computed on its own (e.g. a baseline's) under the protocol equals the table's row
+    table = table1(methods, data, fps=200, n_resamples=4, seed=3).set_index("method")
+    row_b = table1_row(methods["b"], data, protocol)
+    for key in ("kl_psch", "rmse_corr", "rmse_mean_isi", "rmse_std_isi"):
+        assert table.loc["a", f"{key}_mean"] == table.loc["b", f"{key}_mean"]
+        assert row_b[key].mean == pytest.approx(table.loc["b", f"{key}_mean"])
+    # the KDE grid of "a" runs to the loud method's maximum, not to its own
+    alone = table1({"a": model}, data, fps=200, n_resamples=4, seed=3).set_index("method")
+    assert alone.loc["a", "kl_psch_mean"] != table.loc["a", "kl_psch_mean"]
+    with pytest.raises(ValueError, match="equal trial counts"):
+        table1_protocol({"a": model, "short": model[:10]}, data, fps=200)
 
 
 def test_table1_rejects_masks_of_unknown_methods():

@@ -88,6 +88,27 @@ def test_fig4_monkey_panels():
     assert legend == ["data, group 2", "LDNS, group 2", "LDNS+sh, group 2"]
 
 
+def test_fig4_legend_kl_is_table1s_and_groups_and_methods_differ():
+    table = pd.DataFrame({"method": ["LDNS", "LDNS+sh"], "kl_psch_mean": [0.0123, 0.00456],
+                          "kl_psch_std": [0.001, 0.0002]})
+    fig = plots.plot_fig4_monkey(spikes(), spikes(), spikes(), 0.005, max_lag=5, n_groups=2,
+                                 preset="test", data_label=LABEL, table1=table)
+    psch = next(ax for ax in fig.axes if ax.get_title() == "population spike count")
+    legend = [t.get_text() for t in psch.get_legend().get_texts()]
+    assert "LDNS (KL 0.012 ± 0.001, Table 1)" in legend
+    assert "LDNS+sh (KL 0.0046 ± 0.0002, Table 1)" in legend
+    assert plots.METHOD_COLORS["LDNS"] != plots.METHOD_COLORS["LDNS+sh"]
+    # Fig. 2f/g: the model curves of two neuron groups are drawn with different line styles
+    fig2, ax = plt.subplots()
+    data = spikes()
+    groups = [np.arange(4), np.arange(4, NEURONS)]
+    plots._temporal_panel(ax, data, {"LDNS": spikes()}, groups, [0, 1], "auto", 5, 1.0, "bins")
+    styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
+    assert styles["LDNS, group 1"] != styles["LDNS, group 2"]
+    # the legend sits below the axes, not over the curves
+    assert ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0
+
+
 def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
     methods = {name: spikes() for name in METHODS}
     check(plots.plot_figA10_correlation_matrices(spikes(), spikes(), spikes(), "test",
@@ -102,7 +123,7 @@ def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
     fig = plots.plot_figA16_method_statistics(spikes(), methods, 0.005, "test",
                                               data_label=LABEL)
     check(fig, len(METHODS))
-    assert sum(t.startswith("population count, KL") for t in titles(fig)) == len(METHODS)
+    assert sum(t.startswith("KL ") for t in titles(fig)) == len(METHODS)
     written = save_figure(fig, tmp_path / "a16")
     assert [p.suffix for p in written] == [".png", ".pdf"] and all(p.exists() for p in written)
 

@@ -97,14 +97,18 @@ def test_isi_stats_hand_made() -> None:
 
 def test_isi_of_regular_train_pooled_across_trials() -> None:
     k, fps, n_bins = 4, 200.0, 23  # 23 is no multiple of 4: a cross-trial interval would differ
-    x = np.zeros((5, n_bins, 2))
+    x = np.zeros((5, n_bins, 4))
     for trial in range(5):
         x[trial, trial % k :: k, 0] = 1
-    x[0, [3, 9], 1] = 1  # neuron 1: a single interval -> NaN
-    result = S.isi_stats(x, fps)
+    x[0, [3, 9], 1] = 1  # neuron 1: a single interval -> its statistics (std 0)
+    x[1, 4, 2] = 1  # neuron 2: one spike per trial, no interval -> NaN
+    x[2, 7, 2] = 1
+    result = S.isi_stats(x, fps)  # neuron 3: silent -> NaN
     assert result.mean[0] == pytest.approx(k / fps)
     assert result.std[0] == pytest.approx(0.0, abs=1e-12)
-    assert np.isnan(result.mean[1]) and np.isnan(result.std[1])
+    assert result.mean[1] == pytest.approx(6 / fps) and result.std[1] == 0.0
+    assert np.isnan(result.mean[2]) and np.isnan(result.std[2])
+    assert np.isnan(result.mean[3]) and np.isnan(result.std[3])
 
 
 def test_rmse_isi_stats_known_values() -> None:
@@ -250,10 +254,11 @@ def test_bootstrap_of_identical_trials_is_exactly_zero() -> None:
     trial = poisson_spikes(0.8, shape=(1, 60, 6), seed=8)
     data = np.repeat(trial, 20, axis=0)
     metrics = S.ldns_table1_metrics(fps=200.0, max_count=int(S.population_counts(data).max()))
-    for result in S.bootstrap_metrics(data, data, metrics, n_resamples=3).values():
+    resamples = S.bootstrap_indices(len(data), n_resamples=3)
+    for result in S.bootstrap_metrics(data, data, metrics, resamples).values():
         assert result.mean == 0.0 and result.std == 0.0
     for result in S.split_half_reference(data, metrics, n_resamples=3).values():
-        assert result.mean == 0.0
+        assert result.mean == pytest.approx(0.0, abs=1e-12)  # ISI: half vs full sums differ
 
 
 def test_bootstrap_same_distribution_far_below_shifted_model() -> None:
@@ -261,13 +266,50 @@ def test_bootstrap_same_distribution_far_below_shifted_model() -> None:
     same = poisson_spikes(0.5, shape=(60, 30, 8), seed=10)
     shifted = poisson_spikes(1.0, shape=(60, 30, 8), seed=10)
     metrics = S.ldns_table1_metrics(fps=200.0, max_count=25)
-    near = S.bootstrap_metrics(same, data, metrics, seed=1)
-    far = S.bootstrap_metrics(shifted, data, metrics, seed=1)
+    resamples = S.bootstrap_indices(60, seed=1)
+    near = S.bootstrap_metrics(same, data, metrics, resamples)
+    far = S.bootstrap_metrics(shifted, data, metrics, resamples)
     for name in ("kl_psch", "rmse_mean_isi"):
         assert near[name].mean < 0.2 * far[name].mean
     assert near["kl_psch"].values.shape == (5,)
-    again = S.bootstrap_metrics(same, data, metrics, seed=1)
+    again = S.bootstrap_metrics(same, data, metrics, S.bootstrap_indices(60, seed=1))
     np.testing.assert_array_equal(again["rmse_corr"].values, near["rmse_corr"].values)
+
+
+def test_bootstrap_uses_exactly_the_given_resamples() -> None:
+    data = poisson_spikes(0.5, shape=(10, 30, 4), seed=3)
+    metrics = {"first": S.SpikeMetric(lambda x, m: x, lambda m, d: float(m[0].sum()))}
+    resamples = np.array([[2, 2, 5], [0, 9, 1]])
+    result = S.bootstrap_metrics(data, data, metrics, resamples)
+    np.testing.assert_array_equal(result["first"].values, [data[2].sum(), data[0].sum()])
+    with pytest.raises(ValueError, match="resamples must be integer indices"):
+        S.bootstrap_metrics(data, data, metrics, np.array([[0, 10]]))
+    with pytest.raises(ValueError, match="resamples must be shaped"):
+        S.bootstrap_metrics(data, data, metrics, np.arange(3))
+    # the default draws of bootstrap_indices are those of the former per-call generator
+    rng = np.random.default_rng(42)
+    expected = [rng.integers(0, 10, size=10) for _ in range(5)]
+    np.testing.assert_array_equal(S.bootstrap_indices(10), expected)
+
+
+def test_split_half_isi_rows_compare_a_half_with_the_full_data() -> None:
+    data = poisson_spikes(0.3, shape=(40, 50, 5), seed=4)
+    metrics = S.ldns_table1_metrics(fps=200.0, max_count=30)
+    result = S.split_half_reference(data, metrics, n_resamples=2, seed=7)
+    rng = np.random.default_rng(7)
+    full = S.isi_stats(data, 200.0)
+    for fold in range(2):
+        order = rng.permutation(40)
+        first, second = order[:20], order[20:]
+        half = S.isi_stats(data[first], 200.0)
+        assert result["rmse_mean_isi"].values[fold] == pytest.approx(
+            S.rmse_isi_stats(half, full)[0]
+        )
+        assert result["rmse_std_isi"].values[fold] == pytest.approx(S.rmse_isi_stats(half, full)[1])
+        corr = S.rmse_lower_triangle(
+            S.correlation_matrix(data[first], None), S.correlation_matrix(data[second], None)
+        )
+        assert result["rmse_corr"].values[fold] == pytest.approx(corr)
 
 
 def test_bootstrap_summarises_data_once_and_shares_summaries() -> None:
@@ -281,7 +323,8 @@ def test_bootstrap_summarises_data_once_and_shares_summaries() -> None:
         "a": S.SpikeMetric(n_trials, lambda m, d: float(m - d)),
         "b": S.SpikeMetric(n_trials, lambda m, d: float(m + d)),
     }
-    result = S.bootstrap_metrics(np.zeros((7, 2, 1)), np.zeros((5, 2, 1)), metrics, 4)
+    resamples = S.bootstrap_indices(7, n_resamples=4)
+    result = S.bootstrap_metrics(np.zeros((7, 2, 1)), np.zeros((5, 2, 1)), metrics, resamples)
     assert calls == [5, 7, 7, 7, 7]
     assert result["a"].mean == 2.0 and result["b"].mean == 12.0
     calls.clear()

@@ -134,6 +134,7 @@ rule ldns_spike_history:
         lfads=ldns_samples("mc_maze_lfads"),
     output:
         model=f"{LDNS_OUT}/models/mc_maze/spike_history/model.pt",
+        lfads_model=f"{LDNS_OUT}/models/mc_maze/spike_history/lfads/model.pt",
         samples=ldns_samples("mc_maze_spike_history"),
     log:
         f"{LDNS_LOGS}/spike_history_mc_maze.log",
@@ -157,6 +158,7 @@ rule ldns_spike_history:
 
 rule ldns_table1:
     input:
+        **ldns_baseline_samples(),
         data=f"{RESULTS}/data/mc_maze.h5",
         ldns=ldns_samples("mc_maze_unconditional"),
         lfads=ldns_samples("mc_maze_lfads"),
@@ -245,6 +247,7 @@ rule ldns_fig3_human:
 
 rule ldns_figures_mc_maze:
     input:
+        **ldns_baseline_samples(),
         data=f"{RESULTS}/data/mc_maze.h5",
         latents=ldns_latents("mc_maze"),
         ldns=ldns_samples("mc_maze_unconditional"),

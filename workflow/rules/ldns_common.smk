@@ -50,3 +50,13 @@ def ldns_latents(dataset):
 def ldns_samples(name):
     """Samples of a diffusion model or baseline."""
     return f"{LDNS_OUT}/samples/{name}.npz"
+
+
+def ldns_baseline_samples():
+    """Samples of the Table-1 baselines beyond LFADS (ldns_baselines.smk), by input name."""
+    return {
+        "pivae": ldns_samples("mc_maze_pivae"),
+        "tndm": ldns_samples("mc_maze_tndm"),
+        "autolfads": ldns_samples("mc_maze_autolfads"),
+        "baseline_history": ldns_samples("mc_maze_baselines_spike_history"),
+    }

@@ -290,7 +290,9 @@ def _within_bin_times(bins: np.ndarray, counts: np.ndarray, fps: float) -> np.nd
 
 
 def isi_stats(spikes: np.ndarray, fps: float, mask: np.ndarray | None = None) -> IsiStats:
-    """Per-neuron mean and std (ddof 0) of ISIs pooled across trials; NaN below 2 ISIs.
+    """Per-neuron mean and std (ddof 0) of ISIs pooled across trials; NaN without any ISI.
+
+    A neuron has statistics as soon as it has one ISI (std 0 then), as in the authors' code.
 
     Intervals are taken within trials only. Vectorised: all spikes are laid out neuron-major
     as one time vector and intervals crossing a (neuron, trial) boundary are dropped.
@@ -313,7 +315,7 @@ def isi_stats(spikes: np.ndarray, fps: float, mask: np.ndarray | None = None) ->
         mean = np.bincount(isi_neuron, weights=isi, minlength=n_neurons) / n_isi
         squared = (isi - mean[isi_neuron]) ** 2
         std = np.sqrt(np.bincount(isi_neuron, weights=squared, minlength=n_neurons) / n_isi)
-    too_few = n_isi < 2
+    too_few = n_isi < 1
     mean[too_few] = np.nan
     std[too_few] = np.nan
     return IsiStats(mean, std)
@@ -590,6 +592,9 @@ def _std_isi_rmse(model: IsiStats, data: IsiStats) -> float:
     return rmse_isi_stats(model, data)[1]
 
 
+FULL_DATA_REFERENCE = ("rmse_mean_isi", "rmse_std_isi")  # split-half row: half vs full data
+
+
 def ldns_table1_metrics(fps: float, max_count: int) -> dict[str, SpikeMetric]:
     """The four Table 1 metrics; max_count = the largest population count over all methods."""
     isi = partial(_isi_summary, fps=fps)
@@ -636,24 +641,49 @@ def _subset(mask: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if mask is None else np.asarray(mask)[rows]
 
 
+def bootstrap_indices(n_trials: int, n_resamples: int = 5, seed: int = 42) -> np.ndarray:
+    """Trial indices (n_resamples, n_trials) of resamples with replacement, one row per fold.
+
+    Pass the same array to `bootstrap_metrics` for every method so that all rows of a table
+    use the same resamples.
+    """
+    if n_resamples < 1 or n_trials < 1:
+        raise ValueError(
+            f"bootstrap needs n_resamples >= 1 and n_trials >= 1, got {n_resamples}, {n_trials}"
+        )
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, n_trials, size=n_trials) for _ in range(n_resamples)])
+
+
 def bootstrap_metrics(
     model_spikes: np.ndarray,
     data_spikes: np.ndarray,
     metric_fns: Mapping[str, SpikeMetric],
-    n_resamples: int = 5,
-    seed: int = 42,
+    resamples: np.ndarray,
     model_mask: np.ndarray | None = None,
     data_mask: np.ndarray | None = None,
 ) -> dict[str, BootstrapResult]:
-    """Metrics of model trials resampled with replacement vs the full data (summarised once)."""
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    """Metrics of model trials resampled by the rows of `resamples` vs the full data.
+
+    `resamples` (folds, n) holds trial indices (`bootstrap_indices`); the data are summarised
+    once. Every index must address a model trial.
+    """
     model, _ = _checked(model_spikes, model_mask, "model_spikes")
+    rows_all = np.asarray(resamples)
+    if rows_all.ndim != 2 or rows_all.shape[0] < 1 or rows_all.shape[1] < 1:
+        raise ValueError(f"resamples must be shaped (folds >= 1, n >= 1), got {rows_all.shape}")
+    if (
+        not np.issubdtype(rows_all.dtype, np.integer)
+        or rows_all.min() < 0
+        or (rows_all.max() >= model.shape[0])
+    ):
+        raise ValueError(
+            f"resamples must be integer indices in [0, {model.shape[0]}) (model trials), got "
+            f"dtype {rows_all.dtype}, range [{rows_all.min()}, {rows_all.max()}]"
+        )
     data_summary = _summaries(metric_fns, *_checked(data_spikes, data_mask, "data_spikes"))
-    rng = np.random.default_rng(seed)
     folds = []
-    for _ in range(n_resamples):
-        rows = rng.integers(0, model.shape[0], size=model.shape[0])
+    for rows in rows_all:
         model_summary = _summaries(metric_fns, model[rows], _subset(model_mask, rows))
         folds.append(_compare_all(metric_fns, model_summary, data_summary))
     return _fold_results(folds)
@@ -665,14 +695,23 @@ def split_half_reference(
     n_resamples: int = 5,
     seed: int = 42,
     mask: np.ndarray | None = None,
+    against_full: tuple[str, ...] = FULL_DATA_REFERENCE,
 ) -> dict[str, BootstrapResult]:
-    """Metrics of a random half of the data trials vs the other half (Table 1 "data" row)."""
+    """Metrics of a random half of the data trials vs the other half (Table 1 "data" row).
+
+    Metrics named in `against_full` (the ISI statistics; names absent from `metric_fns` are
+    ignored) compare the half with the full data's
+    statistics instead, as the authors' notebook does: it computes the data's ISI statistics
+    once and compares every row with them.
+    """
     data, _ = _checked(data_spikes, mask, "data_spikes")
     if data.shape[0] < 2 or n_resamples < 1:
         raise ValueError(
             f"split-half needs >= 2 trials and n_resamples >= 1, got {data.shape[0]} trials "
             f"and n_resamples={n_resamples}"
         )
+    full_fns = {k: m for k, m in metric_fns.items() if k in against_full}
+    full_summary = _summaries(full_fns, data, mask) if full_fns else {}
     rng = np.random.default_rng(seed)
     folds = []
     for _ in range(n_resamples):
@@ -680,5 +719,7 @@ def split_half_reference(
         first, second = order[: data.shape[0] // 2], order[data.shape[0] // 2 :]
         first_summary = _summaries(metric_fns, data[first], _subset(mask, first))
         second_summary = _summaries(metric_fns, data[second], _subset(mask, second))
-        folds.append(_compare_all(metric_fns, first_summary, second_summary))
+        fold = _compare_all(metric_fns, first_summary, second_summary)
+        fold |= _compare_all(full_fns, first_summary, full_summary)
+        folds.append({k: fold[k] for k in metric_fns})
     return _fold_results(folds)

@@ -48,13 +48,18 @@ DATA_COLOR = COLORS["data"]
 AE_COLOR = COLORS["truth"]
 METHOD_COLORS = {
     "LDNS": "#D55E00",
-    "LDNS+sh": "#E69F00",
+    "LDNS+sh": "#6A3D9A",  # purple: never to be confused with LDNS's vermilion
     "LDNS (DDIM)": "#CC79A7",
     "LDNS+sh (DDIM)": "#009E73",
     "LFADS": "#0072B2",
     "LFADS+sh": "#56B4E9",
+    "AutoLFADS": "#332288",
+    "AutoLFADS+sh": "#117733",
+    "pi-VAE": "#999933",
+    "TNDM": "#661100",
 }
 CORR_CMAP = "RdBu_r"
+GROUP_LINESTYLES = ["--", ":", "-.", (0, (5, 1, 1, 1))]  # model curves of neuron groups 1-4
 MAX_SCATTER_POINTS = 4000  # pairwise-correlation scatters are subsampled beyond this
 PSD_MAX_HZ = 40.0  # smoothed spikes (σ = 30 ms) carry no power above this
 
@@ -91,6 +96,12 @@ def _raster(ax: Axes, counts: np.ndarray, bin_s: float, length: int | None = Non
     ax.set(xlabel=f"time ({time_unit})", ylabel="neuron", title=title)
 
 
+def _legend_below(ax: Axes, ncols: int = 2, fontsize: float = 6) -> None:
+    """The axes' legend under its x label, never over the data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=ncols, fontsize=fontsize,
+              frameon=False, handlelength=2.2, columnspacing=1.0)
+
+
 def _spread(n_items: int, k: int) -> np.ndarray:
     """Up to k indices spread evenly over range(n_items)."""
     return np.unique(np.linspace(0, n_items - 1, min(k, n_items)).round().astype(int))
@@ -104,11 +115,13 @@ def _max_count(spike_sets: Sequence[np.ndarray], masks: Sequence[np.ndarray | No
 def _psch_panel(ax: Axes, data: np.ndarray, models: Mapping[str, np.ndarray],
                 data_mask: np.ndarray | None = None,
                 model_masks: Mapping[str, np.ndarray] | None = None,
-                compact: bool = False) -> None:
+                compact: bool = False, kl_text: Mapping[str, str] | None = None) -> None:
     """Histogram of the data's population counts, KDEs of data and models, KL in the legend.
 
-    `compact` (one model): no legend, the KL goes into the title.
+    `compact` (one model): no legend, the KL goes into the title. `kl_text` replaces a
+    method's KL of all its samples by the given text (e.g. Table 1's bootstrap mean ± std).
     """
+    kl_text = dict(kl_text or {})
     masks = dict(model_masks or {})
     max_count = _max_count([data, *models.values()],
                            [data_mask, *(masks.get(n) for n in models)])
@@ -120,14 +133,15 @@ def _psch_panel(ax: Axes, data: np.ndarray, models: Mapping[str, np.ndarray],
         if i == 0:
             ax.plot(result.counts, result.data_density, color=DATA_COLOR, lw=1.2,
                     label="data KDE")
+        kl = kl_text.get(name, f"{result.kl:.2g}")
         ax.plot(result.counts, result.model_density, color=method_color(name, i), lw=1.2,
-                ls="--", label=f"{name} (KL {result.kl:.2g})")
+                ls="--", label=f"{name} (KL {kl})")
     ax.set(xlabel="population spike count per bin", ylabel="density",
            title="population spike count")
     if compact:
-        ax.set_title(f"population count, KL {result.kl:.2g}")
+        ax.set_title(f"KL {result.kl:.2g}", fontsize=7)
     else:
-        ax.legend(loc="best")
+        _legend_below(ax, ncols=1)
 
 
 def _identity_scatter(ax: Axes, points: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -156,7 +170,7 @@ def _identity_scatter(ax: Axes, points: Mapping[str, tuple[np.ndarray, np.ndarra
     ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel=xlabel,
            ylabel=ylabel, title=title)
     if compact:
-        ax.set_title(f"{title}, r = {r:.2f}")
+        ax.set_title(f"{title}, r = {r:.2f}", fontsize=7)
         return
     ax.set_aspect("equal", adjustable="box")
     ax.legend(loc="upper left", handletextpad=0.2, markerscale=1.5)
@@ -189,7 +203,7 @@ def _statistics_row(axes: Sequence[Axes], data: np.ndarray, models: Mapping[str,
     """Correlation, mean-ISI and std-ISI scatters (data vs models) on three axes."""
     points = _statistic_points(data, models, fps, data_mask, model_masks)
     _identity_scatter(axes[0], points["corr"], "data correlation", "sample correlation",
-                      "pairwise correlations", size=4, compact=compact)
+                      "corr." if compact else "pairwise correlations", size=4, compact=compact)
     _identity_scatter(axes[1], points["mean_isi"], f"data mean ISI ({isi_unit})",
                       f"sample mean ISI ({isi_unit})", "mean ISI", size=10, compact=compact)
     _identity_scatter(axes[2], points["std_isi"], f"data std ISI ({isi_unit})",
@@ -212,12 +226,13 @@ def _temporal_panel(ax: Axes, data: np.ndarray, models: Mapping[str, np.ndarray]
             if name == "data":
                 ax.plot(result.lags * bin_s, values, color=group_colors[g % 4], lw=1.6,
                         label=f"data, group {g + 1}")
-            else:
+            else:  # one line style per neuron group, so the groups stay apart
                 ax.plot(result.lags * bin_s, values, color=method_color(name, i - 1), lw=1.0,
-                        ls="--", label=f"{name}, group {g + 1}")
+                        ls=GROUP_LINESTYLES[g % len(GROUP_LINESTYLES)],
+                        label=f"{name}, group {g + 1}")
     title = "autocorrelation" if kind == "auto" else "cross-correlation"
     ax.set(xlabel=f"lag ({time_unit})", ylabel="covariance ((spikes/bin)²)", title=title)
-    ax.legend(loc="upper right", fontsize=6)
+    _legend_below(ax, ncols=2)
 
 
 def _corr_image(ax: Axes, corr: np.ndarray, vmax: float, title: str) -> object:
@@ -353,7 +368,7 @@ def plot_fig2_lorenz(
     _trajectories_3d(ax3d[1], _project(pca, sample_latents[_spread(len(sample_latents), 6)]),
                      METHOD_COLORS["LDNS"], "LDNS samples")
     long = _project(pca, long_latents[:2])
-    _trajectories_3d(ax3d[2], long, METHOD_COLORS["LDNS+sh"],
+    _trajectories_3d(ax3d[2], long, METHOD_COLORS["LDNS"],
                      f"LDNS, {long_latents.shape[-1] // ae_latents.shape[-1]}× longer", lw=0.4)
     _same_limits(ax3d)
 
@@ -455,8 +470,13 @@ def plot_fig4_monkey(
     preset: str,
     *,
     data_label: str,
+    table1: pd.DataFrame | None = None,
 ) -> Figure:
-    """Unconditional LDNS on MC_Maze: rasters, spike statistics, spike-history autocorrelation."""
+    """Unconditional LDNS on MC_Maze: rasters, spike statistics, spike-history autocorrelation.
+
+    Given `table1`, the legend's KL of each method is Table 1's (mean ± std over the bootstrap
+    resamples, on Table 1's count grid); otherwise the KL of all samples on this panel's grid.
+    """
     fig = _figure(7.5, 7.6)
     rows = fig.add_gridspec(3, 1, height_ratios=[1, 1, 1])
     top = rows[0].subgridspec(1, 3)
@@ -469,7 +489,12 @@ def plot_fig4_monkey(
     _raster(ax_data, data[0], bin_s, title="data (trial 1)")
     _raster(ax_sample, ldns[0], bin_s, title="LDNS sample 1")
     models = {"LDNS": ldns, "LDNS+sh": ldns_sh}
-    _psch_panel(ax_psch, data, models)
+    kl_text = None
+    if table1 is not None:
+        rows = table1.set_index("method")
+        kl_text = {name: f"{rows.loc[name, 'kl_psch_mean']:.2g} ± "
+                         f"{rows.loc[name, 'kl_psch_std']:.1g}, Table 1" for name in models}
+    _psch_panel(ax_psch, data, models, kl_text=kl_text)
     _statistics_row(stats_axes, data, models, 1 / bin_s, "s")
     groups = group_neurons_by_correlation(data, n_groups)
     for g, ax in enumerate(auto_axes):
@@ -559,7 +584,7 @@ def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin
     """Per method: PC1/PC2 of smoothed spikes (PCA of the data) and the PSD of PC2 vs data."""
     sigma_bins = sigma_s / bin_s
     smoothed_data = smooth_spikes(data, sigma_bins)
-    fig = _figure(7.5, 4.4)
+    fig = _figure(max(7.5, 1.5 * len(methods)), 4.8)
     axes = fig.subplots(2, len(methods), squeeze=False)
     for col, (i, (name, spikes)) in zip(axes.T, enumerate(methods.items()), strict=True):
         color = method_color(name, i)
@@ -570,7 +595,8 @@ def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin
         for trial in _spread(len(spikes), 20):
             col[0].plot(*projection.model[trial, :, :2].T, color=color, lw=0.5, alpha=0.6,
                         rasterized=True)
-        col[0].set(title=name, xlabel="PC1", ylabel="PC2" if i == 0 else "")
+        col[0].set_title(name, fontsize=7, color=color, fontweight="bold")
+        col[0].set(xlabel="PC1", ylabel="PC2" if i == 0 else "")
         data_psd = psd(projection.data[..., 1], 1 / bin_s)
         model_psd = psd(projection.model[..., 1], 1 / bin_s)
         for summary, c, label in ((data_psd, DATA_COLOR, "data"), (model_psd, color, name)):
@@ -578,11 +604,11 @@ def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin
                                 color=c, alpha=0.2, lw=0)
             col[1].plot(summary.freqs[1:], summary.median[1:], color=c, lw=1, label=label)
         col[1].set(yscale="log", xlabel="frequency (Hz)", ylabel="PSD of PC2" if i == 0 else "",
-                   title=f"MSE {psd_mse(model_psd, data_psd):.2g}",
                    xlim=(0, PSD_MAX_HZ))
+        col[1].set_title(f"MSE {psd_mse(model_psd, data_psd):.2g}", fontsize=7)
         visible = data_psd.freqs <= PSD_MAX_HZ
         col[1].set_ylim(bottom=0.5 * float(np.nanmin(data_psd.lower[visible][1:])))
-        col[1].legend(loc="upper right", fontsize=6)
+        _legend_below(col[1], ncols=1)
     return _finish(fig, axes[0], f"{data_label}: PCA of smoothed spikes (σ = {sigma_s * 1e3:.0f} "
                    "ms)\nand PSD of PC2 (MSE: median PSD vs data's)", preset)
 
@@ -672,13 +698,14 @@ def plot_fig5_conditional(
         target = trajectories_from_velocity(condition_velocity[rows_of[:1]], bin_s)[0] * mm
         for path in trajectories_from_velocity(condition_decoded[rows_of], bin_s) * mm:
             ax_cond.plot(path[:, 0], path[:, 1], color=color, lw=0.6, alpha=0.8)
-        ax_cond.plot(target[:, 0], target[:, 1], color=color, lw=2.4, alpha=0.45)
-    ax_cond.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="conditioning")
-    ax_cond.plot([], [], color="0.4", lw=0.6, label="decoded samples")
+        ax_cond.plot(target[:, 0], target[:, 1], color=color, lw=2.4, alpha=0.45,
+                     label=f"held-out trial {trial}")
+    ax_cond.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="conditioning (thick)")
+    ax_cond.plot([], [], color="0.4", lw=0.6, label="decoded samples (thin)")
     ax_cond.set(title="velocity-conditioned LDNS\n(held-out velocity profiles)",
                 xlabel="x (mm)", ylabel="y (mm)")
     ax_cond.set_aspect("equal", adjustable="datalim")
-    ax_cond.legend(loc="best", fontsize=6)
+    _legend_below(ax_cond, ncols=2)
 
     t = np.arange(ae_latents.shape[-1]) * bin_s
     trial = conditions[0]
@@ -689,19 +716,21 @@ def plot_fig5_conditional(
     ax_lat.plot([], [], color=METHOD_COLORS["LDNS"], lw=0.6, label="LDNS samples")
     ax_lat.set(xlabel="time (s)", ylabel=f"latent {latent + 1}",
                title=f"latent {latent + 1}, condition of trial {trial}")
-    ax_lat.legend(loc="best", fontsize=6)
+    _legend_below(ax_lat, ncols=1)
 
     pca = PCA(2).fit(ae_rates.reshape(-1, ae_rates.shape[-1]))
     for trial, color in zip(conditions, palette, strict=True):
         ae_pc = pca.transform(ae_rates[trial])
-        ax_pc.plot(ae_pc[:, 0], ae_pc[:, 1], color=color, lw=2.4, alpha=0.45)
+        ax_pc.plot(ae_pc[:, 0], ae_pc[:, 1], color=color, lw=2.4, alpha=0.45,
+                   label=f"held-out trial {trial}")
         for row in np.flatnonzero(condition_trial == trial):
             pcs = pca.transform(sample_rates[row])
             ax_pc.plot(pcs[:, 0], pcs[:, 1], color=color, lw=0.5, alpha=0.8)
-    ax_pc.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="AE rates")
-    ax_pc.plot([], [], color="0.4", lw=0.5, label="LDNS samples")
-    ax_pc.set(xlabel="PC1", ylabel="PC2", title="rates on PC1/PC2 of AE rates")
-    ax_pc.legend(loc="best", fontsize=6)
+    ax_pc.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="AE rates (thick)")
+    ax_pc.plot([], [], color="0.4", lw=0.5, label="LDNS samples (thin)")
+    ax_pc.set(xlabel="PC1", ylabel="PC2",
+              title="rates on PC1/PC2 of AE rates\n(colour: conditioning trial)")
+    _legend_below(ax_pc, ncols=2)
     return _finish(fig, [ax_true, ax_angle, ax_r2, ax_cond, ax_lat, ax_pc],
                    f"Conditional LDNS, {data_label}: reach angle and hand velocity", preset)
 
@@ -731,7 +760,7 @@ def plot_figA5_lfads_lorenz_factors(true_latents: np.ndarray, factors: np.ndarra
     for k in range(min(3, factors.shape[-1])):
         axes[2].plot(t, projected[shown[0], :, k], lw=1, label=f"PC{k + 1}")
     axes[2].set(xlabel="time (bins)", ylabel="factor PC (a.u.)", title="trial 1 factor PCs")
-    axes[2].legend(loc="upper right")
+    _legend_below(axes[2], ncols=3, fontsize=7)
     return _finish(fig, axes, f"LFADS, {data_label}: inferred factors of held-out trials", preset)
 
 

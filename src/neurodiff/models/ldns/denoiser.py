@@ -5,7 +5,9 @@ shift/scale/gate vectors computed from a conditioning vector (adaLN-Zero: the mo
 layer starts at zero, so every block starts as the identity). The conditioning vector is the
 timestep embedding, plus an embedding of the reach angle when angle-conditioned. Time series
 conditions (hand velocity, the observation mask of variable-length trials) enter as extra
-input channels; the output keeps only the latent channels.
+input channels; the output keeps only the latent channels. Input and output 1×1 convolutions
+are grouped (groups = input channels) where the hidden channel count is a multiple of the input
+channel count, as in the authors' code; the output starts scaled by `output_init_scale`.
 
 Condition dict (`cond`): "angle" (B,) radians, "velocity" (B, K, L), "mask" (B, 1, L).
 """
@@ -21,6 +23,9 @@ from neurodiff.nn import S4D, timestep_embedding
 
 TIMESTEP_FEATURES = 256
 MODULATIONS = 6
+# 2: output convolution grouped like the input (where channels divide), output_init_scale on
+# weight and bias; format-1 weights (ungrouped, bias unscaled) are refused, never reinterpreted.
+CHECKPOINT_FORMAT = 2
 
 
 class DenoiserBlock(nn.Module):
@@ -84,9 +89,24 @@ class LatentDenoiser(nn.Module):
             DenoiserBlock(hidden_channels, cond_dim, d_state, bidirectional, s4_init)
             for _ in range(num_blocks)
         )
-        self.readout = nn.Conv1d(hidden_channels, in_channels, 1)
+        # grouped like the input embedding (the authors' architecture) where channels divide
+        self.readout = nn.Conv1d(hidden_channels, in_channels, 1, groups=groups)
         with torch.no_grad():
             self.readout.weight.mul_(output_init_scale)
+            self.readout.bias.mul_(output_init_scale)
+        self.register_buffer("format_version", torch.tensor(CHECKPOINT_FORMAT))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        """Refuse weights of another checkpoint format with an error naming both formats."""
+        found = state_dict.get(f"{prefix}format_version")
+        found = None if found is None else int(found)
+        if found != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"LDNS denoiser checkpoint has format {found or 1}, this code reads format "
+                f"{CHECKPOINT_FORMAT} (grouped output convolution, x{0.1:g}-scaled output bias): "
+                "retrain the denoiser (delete its run directory)"
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def conditioning_vector(self, t: torch.Tensor, cond: dict | None) -> torch.Tensor:
         """Timestep embedding (+ angle embedding) → (B, C/4)."""

@@ -10,12 +10,15 @@ name → spikes, so further baselines slot in as extra entries.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
 
 from neurodiff.metrics.spikes import (
+    BootstrapResult,
+    SpikeMetric,
+    bootstrap_indices,
     bootstrap_metrics,
     decoding_r2,
     fit_velocity_decoder,
@@ -51,18 +54,90 @@ def spike_history_sources(
     return sources | {"lfads": lfads["rates"]}
 
 
+BASELINE_INPUTS = ("autolfads", "pivae", "tndm", "baseline_history")
+
+
+def baseline_methods(baselines: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """AutoLFADS, AutoLFADS+sh, pi-VAE and TNDM rows from the samples of BASELINE_INPUTS."""
+    missing = sorted(set(BASELINE_INPUTS) - set(baselines))
+    if missing:
+        raise ValueError(f"Table 1 baselines: missing samples {missing}")
+    return {"AutoLFADS": baselines["autolfads"]["spikes"],
+            "AutoLFADS+sh": baselines["baseline_history"]["autolfads"],
+            "pi-VAE": baselines["pivae"]["spikes"], "TNDM": baselines["tndm"]["spikes"]}
+
+
 def monkey_methods(
     ldns: Mapping[str, np.ndarray],
     lfads: Mapping[str, np.ndarray],
     spike_history: Mapping[str, np.ndarray],
+    baselines: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Table 1 methods → sampled spikes: LDNS (per sampler) and LFADS, each with and without sh."""
+    """Table 1 methods → sampled spikes: LDNS (per sampler) and LFADS, each with and without sh,
+    then (given `baselines`, see `baseline_methods`) AutoLFADS(+sh), pi-VAE and TNDM."""
     methods = {}
     for sampler in SAMPLERS:
         if f"{sampler}_spikes" in ldns:
             methods[f"LDNS{SAMPLER_SUFFIX[sampler]}"] = ldns[f"{sampler}_spikes"]
             methods[f"LDNS+sh{SAMPLER_SUFFIX[sampler]}"] = spike_history[f"ldns_{sampler}"]
-    return methods | {"LFADS": lfads["spikes"], "LFADS+sh": spike_history["lfads"]}
+    methods |= {"LFADS": lfads["spikes"], "LFADS+sh": spike_history["lfads"]}
+    return methods | (baseline_methods(baselines) if baselines is not None else {})
+
+
+@dataclass(frozen=True)
+class Table1Protocol:
+    """What every Table 1 row shares: the metrics (one population-count maximum, over the data
+    and all methods), the bootstrap resamples (folds, trials) and the split-half seed."""
+
+    metric_fns: Mapping[str, SpikeMetric]
+    resamples: np.ndarray
+    max_count: int
+    n_resamples: int
+    seed: int
+
+
+def table1_protocol(
+    methods: Mapping[str, np.ndarray],
+    data: np.ndarray,
+    fps: float,
+    n_resamples: int = 5,
+    seed: int = 42,
+    method_masks: Mapping[str, np.ndarray] | None = None,
+    data_mask: np.ndarray | None = None,
+) -> Table1Protocol:
+    """The shared protocol of a Table 1 over `methods` (pass every row's spikes, baselines too).
+
+    All methods must hold the same number of sampled trials: the same resample indices
+    (`bootstrap_indices`) then address every method.
+    """
+    if not methods:
+        raise ValueError("table1 needs at least one method")
+    masks = dict(method_masks or {})
+    unknown = sorted(set(masks) - set(methods))
+    if unknown:
+        raise ValueError(f"masks given for unknown methods {unknown}")
+    n_trials = {name: int(np.shape(s)[0]) for name, s in methods.items()}
+    if len(set(n_trials.values())) != 1:
+        raise ValueError(f"Table 1 methods must have equal trial counts, got {n_trials}")
+    counts = [population_counts(s, masks.get(name)) for name, s in methods.items()]
+    max_count = int(max(max(c.max() for c in counts), population_counts(data, data_mask).max()))
+    return Table1Protocol(
+        metric_fns=ldns_table1_metrics(fps, max_count),
+        resamples=bootstrap_indices(next(iter(n_trials.values())), n_resamples, seed),
+        max_count=max_count, n_resamples=n_resamples, seed=seed,
+    )
+
+
+def table1_row(
+    spikes: np.ndarray,
+    data: np.ndarray,
+    protocol: Table1Protocol,
+    model_mask: np.ndarray | None = None,
+    data_mask: np.ndarray | None = None,
+) -> dict[str, BootstrapResult]:
+    """One method's Table 1 metrics under the shared protocol (its resamples and KDE grid)."""
+    return bootstrap_metrics(spikes, data, protocol.metric_fns, protocol.resamples,
+                             model_mask=model_mask, data_mask=data_mask)
 
 
 def table1(
@@ -76,23 +151,16 @@ def table1(
 ) -> pd.DataFrame:
     """One row per method plus the split-half data row; columns <metric>_mean, <metric>_std.
 
-    Spikes are (trials, time, neurons); the KDE grid of the population count runs to the
-    largest count over the data and every method.
+    Spikes are (trials, time, neurons). Every row uses one `Table1Protocol`: the same
+    bootstrap resamples and a KDE grid of the population count up to the largest count over
+    the data and every method.
     """
-    if not methods:
-        raise ValueError("table1 needs at least one method")
     masks = dict(method_masks or {})
-    unknown = sorted(set(masks) - set(methods))
-    if unknown:
-        raise ValueError(f"masks given for unknown methods {unknown}")
-    counts = [population_counts(s, masks.get(name)) for name, s in methods.items()]
-    max_count = int(max(max(c.max() for c in counts), population_counts(data, data_mask).max()))
-    metric_fns = ldns_table1_metrics(fps, max_count)
-    rows = {}
-    for name, spikes in methods.items():
-        rows[name] = bootstrap_metrics(spikes, data, metric_fns, n_resamples, seed,
-                                       model_mask=masks.get(name), data_mask=data_mask)
-    rows[REFERENCE_ROW] = split_half_reference(data, metric_fns, n_resamples, seed, data_mask)
+    protocol = table1_protocol(methods, data, fps, n_resamples, seed, masks, data_mask)
+    rows = {name: table1_row(spikes, data, protocol, masks.get(name), data_mask)
+            for name, spikes in methods.items()}
+    rows[REFERENCE_ROW] = split_half_reference(data, protocol.metric_fns, n_resamples, seed,
+                                               data_mask)
     records = []
     for name, results in rows.items():
         record = {"method": name}

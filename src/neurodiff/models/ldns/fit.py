@@ -29,14 +29,14 @@ from torch import nn
 from neurodiff.diffusion import NoiseSchedule, diffusion_loss
 from neurodiff.io import atomic_path
 from neurodiff.models.ldns.autoencoder import S4Autoencoder, autoencoder_loss
-from neurodiff.models.ldns.denoiser import LatentDenoiser
+from neurodiff.models.ldns.denoiser import CHECKPOINT_FORMAT, LatentDenoiser
 from neurodiff.models.ldns.settings import (
     AutoencoderSettings,
     DenoiserSettings,
     OptimSettings,
     SpikeHistorySettings,
 )
-from neurodiff.models.ldns.spike_history import SpikeHistoryGLM
+from neurodiff.models.ldns.spike_history import SpikeHistoryGLM, history_nll
 from neurodiff.train import (
     EMASettings,
     EpochBatches,
@@ -251,7 +251,8 @@ def train_denoiser(
     reset_stale_run(run_dir, {"seed": seed, "n_train": len(inputs.x0), "shape":
                               list(inputs.x0.shape), **asdict(settings),
                               "schedule": schedule.to_dict(),
-                              "data": data_digest(*inputs.tensors())})
+                              "data": data_digest(*inputs.tensors()),
+                              "format": CHECKPOINT_FORMAT})
     per_epoch = steps_per_epoch(len(inputs.x0), settings.batch_size, "ldns.denoiser")
     make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
     seed_everything(seed)
@@ -289,12 +290,14 @@ def train_spike_history(
 ) -> SpikeHistoryGLM:
     """Fit the per-neuron spike-history GLM on (trials, time, neurons) counts and rates.
 
-    Full-batch AdamW on the Poisson NLL for `epochs` steps, counts clipped at `clip`: the
-    objective of `fit_spike_history`, run through the shared loop for logs and resume.
+    Full-batch AdamW on the Poisson NLL of the bins with full history (`history_nll`) for
+    `epochs` steps, counts clipped at `clip`: the objective of `fit_spike_history`, run through
+    the shared loop for logs and resume.
     """
     run_dir = Path(run_dir)
     reset_stale_run(run_dir, {"seed": seed, "shape": list(np.shape(spikes)), **asdict(settings),
-                              "data": data_digest(spikes, rates)})
+                              "data": data_digest(spikes, rates),
+                              "objective": "poisson_nll_full_history_bins"})
     x = channels_first(spikes).clamp_max(settings.clip)
     r = channels_first(rates)
     seed_everything(seed)
@@ -302,7 +305,7 @@ def train_spike_history(
 
     def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, ...], step: int) -> Any:
         counts, drive = batch
-        return F.poisson_nll_loss(net(counts, drive), counts, log_input=False, full=True), {}
+        return history_nll(net, counts, drive), {}
 
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)

@@ -72,6 +72,14 @@ def posterior_factors(model: LFADS, spikes: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
+def posterior_rates(model: LFADS, spikes: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Inferred rates (trials, time, neurons) from the IC posterior means of observed trials."""
+    model.eval()
+    x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
+    return torch.cat([model(chunk, sample=False)["rates"] for chunk in x.split(batch_size)]).numpy()
+
+
+@torch.no_grad()
 def prior_samples(
     model: LFADS, n: int, n_bins: int, generator: torch.Generator
 ) -> dict[str, np.ndarray]:

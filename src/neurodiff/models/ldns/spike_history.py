@@ -2,8 +2,9 @@
 
 For neuron n at bin t: λ_t = softplus(Σ_k w_k·s_{t−k} + w_r·log r_t + b), k = 1 … 20, where r
 are the autoencoder's (or diffusion samples') rates and s the spike counts. Fitting uses the
-data's own spikes as history; sampling runs it autoregressively from a zero history, so the
-rates from the diffusion model get refractoriness and bursting on top.
+data's own spikes as history and, as the paper, only bins t ≥ 20 (full history) as targets;
+sampling runs it autoregressively from a zero history, so the rates from the diffusion model
+get refractoriness and bursting on top.
 
 Arrays are (trials, neurons, time) like the models' (B, C, L) tensors.
 """
@@ -60,6 +61,22 @@ class SpikeHistoryGLM(nn.Module):
         return self.intensity(self.history_drive(spikes), rates)
 
 
+def history_nll(model: SpikeHistoryGLM, spikes: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+    """Poisson NLL (mean) over the bins t ≥ history_bins, whose history is fully observed.
+
+    As the authors' fit: the first `history_bins` bins are context only, never targets, so no
+    zero-padded history enters the fit.
+    """
+    check_counts_and_rates(spikes, rates)
+    h = model.history_bins
+    if spikes.shape[-1] <= h:
+        raise ValueError(
+            f"spike-history fit needs more than history_bins={h} bins, got {spikes.shape[-1]}"
+        )
+    lam = model(spikes, rates)[..., h:]
+    return F.poisson_nll_loss(lam, spikes[..., h:], log_input=False, full=True)
+
+
 def fit_spike_history(
     spikes: torch.Tensor,
     rates: torch.Tensor,
@@ -77,7 +94,7 @@ def fit_spike_history(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in range(epochs):
         optimizer.zero_grad()
-        loss = F.poisson_nll_loss(model(spikes, rates), spikes, log_input=False, full=True)
+        loss = history_nll(model, spikes, rates)
         loss.backward()
         optimizer.step()
     return model.eval()
