@@ -45,6 +45,7 @@ config.update(_resolved)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/ldns.smk"
+include: "workflow/rules/ldns_baselines.smk"
 include: "workflow/rules/gnocchi.smk"
 include: "workflow/rules/benediff.smk"
 include: "workflow/rules/reproduction.smk"

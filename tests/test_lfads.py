@@ -245,3 +245,15 @@ def test_ramp_config_and_input_errors():
     with pytest.raises(ValueError, match="neurons"):
         make_model()(torch.zeros(2, N_BINS, N_NEURONS + 1))
     assert "fixed hyperparameters" in LFADS.__doc__ and "PBT" in LFADS.__doc__
+
+
+def test_split_modules_keep_the_public_names():
+    """The lfads-torch-style split keeps every name importable from the package."""
+    from neurodiff.models.baselines import lfads
+    from neurodiff.models.baselines.lfads import encoder, model, priors, reconstruction, recurrent
+
+    assert lfads.LFADS is model.LFADS and lfads.BidirectionalEncoder is encoder.BidirectionalEncoder
+    assert lfads.ClippedGRUCell is recurrent.ClippedGRUCell
+    assert lfads.kl_diag_gaussians is priors.kl_diag_gaussians
+    assert lfads.poisson_nll is reconstruction.poisson_nll
+    assert set(lfads.__all__) <= set(dir(lfads))

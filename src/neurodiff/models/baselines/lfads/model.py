@@ -1,134 +1,24 @@
-"""LFADS: a sequential VAE whose generator RNN explains spike trains as an initial-value problem.
+"""The LFADS model: IC encoder → generator (and controller) → factors → Poisson rates.
 
-After the published architecture (Sussillo et al. 2016, arXiv 1608.06315; Pandarinath et al.
-2018, Nature Methods 15:805), written from those descriptions. Data layout (B, T, N): trials,
-time bins, neurons, as in the tidy dataset files.
-
-    spikes ──► bidirectional GRU (IC encoder) ──► q(g0 | x) = N(μ, σ²) over the initial condition
-           └─► bidirectional GRU (CI encoder) ──► controller GRU ◄── previous factors
-                                                    └─► q(u_t | x) = N(μ_t, σ_t²) inferred inputs
-    g0 ──► Linear ──► generator GRU (inputs u_t) ──► dropout ──► factors f_t (Linear, no bias)
-                                                                  └─► Linear ──► log-rates ──► exp
-
-Loss (per trial, averaged over the batch; `LFADS.loss`):
-    Poisson NLL + w(step)·(KL(q(g0)‖p(g0)) + Σ_t KL(q(u_t)‖p(u))) + w(step)·L2(recurrent weights)
-- p(g0) = N(μ_p, σ_p²) with a learned mean and fixed variance `ic_prior_var` (as in LFADS).
-- p(u) = N(0, `co_prior_var`·I) i.i.d. over time. Deviation: LFADS uses an autoregressive
-  (AR(1)) prior for the inferred inputs.
-- w(step) ramps linearly from 0 to 1 over `ramp_steps` after `ramp_start` (KL and L2 alike).
-- L2: scale · ½ · mean(W²) over the hidden-to-hidden weights of the generator and controller.
-- Coordinated dropout (Keshtkaran & Pandarinath 2019): during training every input entry is
-  zeroed with probability `cd_rate` (kept ones scaled by 1/(1 − p)); the Poisson NLL is scored
-  only on the zeroed entries and rescaled by n_valid / n_dropped, so that it estimates the
-  NLL of the whole trial and keeps its balance with the KL terms.
-Not done: the controller input lag (`ci_lag`), external inputs, and the population-based
-hyperparameter search of AutoLFADS (Keshtkaran et al. 2022).
-"""
+See the package docstring for the architecture and loss."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-
-@dataclass(frozen=True)
-class LFADSConfig:
-    """Sizes and fixed hyperparameters of LFADS.
-
-    Defaults of ic_dim, gen_dim, factor_dim, co_dim (0: no controller) and cd_rate follow the
-    LDNS MC_Maze AutoLFADS baseline; the other defaults are this reimplementation's choices.
-    """
-
-    n_neurons: int
-    ic_enc_dim: int = 64
-    ic_dim: int = 64
-    gen_dim: int = 100
-    factor_dim: int = 40
-    co_dim: int = 0
-    ci_enc_dim: int = 64
-    con_dim: int = 64
-    dropout: float = 0.1
-    cd_rate: float = 0.3
-    cell_clip: float = 5.0
-    ic_prior_var: float = 0.1
-    co_prior_var: float = 1.0
-    kl_ic_scale: float = 1.0
-    kl_co_scale: float = 1.0
-    l2_gen_scale: float = 2000.0
-    l2_con_scale: float = 0.0
-    ramp_start: int = 0
-    ramp_steps: int = 1000
-    normalize_factor_weights: bool = True
-
-    def __post_init__(self) -> None:
-        sizes = {k: v for k, v in asdict(self).items() if k.endswith("_dim") or k == "n_neurons"}
-        bad = {k: v for k, v in sizes.items() if v < (0 if k == "co_dim" else 1)}
-        if bad:
-            raise ValueError(f"LFADS sizes must be positive (co_dim may be 0): {bad}")
-        for name in ("dropout", "cd_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.ic_prior_var <= 0 or self.co_prior_var <= 0:
-            raise ValueError("ic_prior_var and co_prior_var must be positive")
-        if self.ramp_start < 0 or self.ramp_steps < 0:
-            raise ValueError("ramp_start and ramp_steps must be >= 0")
-
-    @property
-    def has_controller(self) -> bool:
-        """Whether the model infers time-varying inputs (co_dim > 0)."""
-        return self.co_dim > 0
-
-
-# ---------------------------------------------------------------- loss pieces
-
-
-def poisson_nll(log_rates: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Elementwise Poisson negative log-likelihood −log p(counts | exp(log_rates)), full form."""
-    return torch.exp(log_rates) - counts * log_rates + torch.lgamma(counts + 1)
-
-
-def kl_diag_gaussians(
-    mean: torch.Tensor,
-    logvar: torch.Tensor,
-    prior_mean: torch.Tensor | float,
-    prior_logvar: torch.Tensor | float,
-) -> torch.Tensor:
-    """Elementwise KL(N(mean, e^logvar) ‖ N(prior_mean, e^prior_logvar))."""
-    prior_mean = torch.as_tensor(prior_mean, dtype=mean.dtype, device=mean.device)
-    prior_logvar = torch.as_tensor(prior_logvar, dtype=mean.dtype, device=mean.device)
-    ratio = torch.exp(logvar - prior_logvar)
-    return 0.5 * (ratio + (mean - prior_mean) ** 2 / torch.exp(prior_logvar) - 1 - torch.log(ratio))
-
-
-def coordinated_dropout(
-    spikes: torch.Tensor, rate: float, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, keep): entries zeroed with probability `rate`, kept ones scaled by 1/(1 − rate)."""
-    keep = torch.rand(spikes.shape, generator=generator, device=spikes.device) >= rate
-    return spikes * keep / (1.0 - rate), keep
-
-
-def ramp_weight(step: int, start: int, n_steps: int) -> float:
-    """Linear warm-up 0 → 1 over `n_steps` steps after `start` (1 at once if n_steps is 0)."""
-    if n_steps == 0:
-        return float(step >= start)
-    return min(1.0, max(0.0, (step - start) / n_steps))
-
-
-def _reparameterise(
-    mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """A sample mean + σ·ε with ε ~ N(0, I)."""
-    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-    return mean + torch.exp(0.5 * logvar) * eps
+from neurodiff.models.baselines.lfads.config import LFADSConfig
+from neurodiff.models.baselines.lfads.encoder import BidirectionalEncoder
+from neurodiff.models.baselines.lfads.priors import kl_diag_gaussians, ramp_weight, reparameterise
+from neurodiff.models.baselines.lfads.reconstruction import coordinated_dropout, poisson_nll
+from neurodiff.models.baselines.lfads.recurrent import ClippedGRUCell
 
 
 @contextmanager
@@ -140,55 +30,6 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
-
-
-# ---------------------------------------------------------------- networks
-
-
-class ClippedGRUCell(nn.Module):
-    """A GRU cell whose state is clipped to ±clip (LFADS); input_size may be 0 (no input)."""
-
-    def __init__(self, input_size: int, hidden_size: int, clip: float) -> None:
-        super().__init__()
-        self.hidden_size, self.clip = hidden_size, clip
-        self.input_map = nn.Linear(input_size, 3 * hidden_size, bias=False) if input_size else None
-        self.hidden_map = nn.Linear(hidden_size, 3 * hidden_size)
-        with torch.no_grad():  # update-gate bias +1: start by mostly keeping the state
-            self.hidden_map.bias[hidden_size:2 * hidden_size].add_(1.0)
-
-    @property
-    def recurrent_weight(self) -> torch.Tensor:
-        """The hidden-to-hidden weight matrix (the one LFADS penalises with L2)."""
-        return self.hidden_map.weight
-
-    def forward(self, x: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
-        """Next state from input x (B, input_size) or None, and state h (B, hidden_size)."""
-        reset_h, update_h, new_h = self.hidden_map(h).chunk(3, dim=-1)
-        reset_x = update_x = new_x = 0.0
-        if self.input_map is not None:
-            reset_x, update_x, new_x = self.input_map(x).chunk(3, dim=-1)
-        reset = torch.sigmoid(reset_x + reset_h)
-        keep = torch.sigmoid(update_x + update_h)
-        candidate = torch.tanh(new_x + reset * new_h)
-        return torch.clamp(keep * h + (1 - keep) * candidate, -self.clip, self.clip)
-
-
-class BidirectionalEncoder(nn.Module):
-    """A bidirectional GRU over (B, T, N) that respects per-trial lengths."""
-
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, batch_first=True, bidirectional=True)
-
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(per-step states (B, T, 2H), zero past each length; final states (B, 2H))."""
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, last = self.gru(packed)
-        steps, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        # last: (2 directions, B, H): forward state after the last valid bin, backward after bin 0
-        return steps, torch.cat([last[0], last[1]], dim=-1)
 
 
 class LFADS(nn.Module):
@@ -212,8 +53,9 @@ class LFADS(nn.Module):
         self.ic_to_generator = nn.Linear(cfg.ic_dim, cfg.gen_dim)
         if cfg.has_controller:
             self.ci_encoder = BidirectionalEncoder(cfg.n_neurons, cfg.ci_enc_dim)
-            self.controller = ClippedGRUCell(2 * cfg.ci_enc_dim + cfg.factor_dim, cfg.con_dim,
-                                             cfg.cell_clip)
+            self.controller = ClippedGRUCell(
+                2 * cfg.ci_enc_dim + cfg.factor_dim, cfg.con_dim, cfg.cell_clip
+            )
             self.co_posterior = nn.Linear(cfg.con_dim, 2 * cfg.co_dim)
         self.generator = ClippedGRUCell(cfg.co_dim, cfg.gen_dim, cfg.cell_clip)
         self.factor_map = nn.Linear(cfg.gen_dim, cfg.factor_dim, bias=False)
@@ -260,7 +102,7 @@ class LFADS(nn.Module):
         """(u_t, next controller state, mean, logvar of q(u_t | x)) from the encoded step."""
         con_state = self.controller(self.dropout(torch.cat([encoded, factors], dim=-1)), con_state)
         co_mean, co_logvar = self.co_posterior(con_state).chunk(2, dim=-1)
-        u = _reparameterise(co_mean, co_logvar) if sample else co_mean
+        u = reparameterise(co_mean, co_logvar) if sample else co_mean
         return u, con_state, co_mean, co_logvar
 
     def _prior_inputs(
@@ -271,7 +113,7 @@ class LFADS(nn.Module):
             return None
         mean = self.ic_prior_mean.new_zeros(n, n_bins, self.config.co_dim)
         logvar = torch.full_like(mean, math.log(self.config.co_prior_var))
-        return _reparameterise(mean, logvar, generator)
+        return reparameterise(mean, logvar, generator)
 
     def _rates(self, factors: torch.Tensor) -> dict[str, torch.Tensor]:
         """{factors, log_rates, rates} from factors (B, T, factor_dim) through the readout."""
@@ -311,8 +153,12 @@ class LFADS(nn.Module):
         gen_state = self.ic_to_generator(g0)
         factors = self._factors(gen_state)
         con_state = g0.new_zeros(g0.shape[0], self.config.con_dim)
-        steps: dict[str, list[torch.Tensor]] = {"factors": [], "inputs": [], "co_mean": [],
-                                                "co_logvar": []}
+        steps: dict[str, list[torch.Tensor]] = {
+            "factors": [],
+            "inputs": [],
+            "co_mean": [],
+            "co_logvar": [],
+        }
         for t in range(n_bins):
             u = None if prior_inputs is None else prior_inputs[:, t]
             if controller_inputs is not None:
@@ -342,15 +188,18 @@ class LFADS(nn.Module):
         lengths = self._check_spikes(spikes, mask)
         # 1. IC encoder → posterior over the initial condition; draw g0
         g0_mean, g0_logvar = self._ic_posterior(spikes, lengths)
-        g0 = _reparameterise(g0_mean, g0_logvar) if sample else g0_mean
+        g0 = reparameterise(g0_mean, g0_logvar) if sample else g0_mean
         # 2. CI encoder → per-step inputs of the controller
         controller_inputs = None
         if self.config.has_controller:
             controller_inputs, _ = self.ci_encoder(self.dropout(spikes), lengths)
         # 3. generator (and controller) unrolled over time → factors → Poisson log-rates
         out = self._unroll(g0, spikes.shape[1], controller_inputs=controller_inputs, sample=sample)
-        return out | self._rates(out["factors"]) | {"g0": g0, "g0_mean": g0_mean,
-                                                    "g0_logvar": g0_logvar}
+        return (
+            out
+            | self._rates(out["factors"])
+            | {"g0": g0, "g0_mean": g0_mean, "g0_logvar": g0_logvar}
+        )
 
     def decode(
         self, g0: torch.Tensor, n_bins: int, inputs: torch.Tensor | None = None
@@ -381,7 +230,7 @@ class LFADS(nn.Module):
         """
         cfg = self.config
         lengths = self._check_spikes(spikes, mask)
-        valid = (torch.arange(spikes.shape[1], device=spikes.device) < lengths[:, None])
+        valid = torch.arange(spikes.shape[1], device=spikes.device) < lengths[:, None]
         valid = valid[..., None].expand_as(spikes)
         inputs, scored = spikes, valid
         if self.training and cfg.cd_rate > 0:
@@ -394,18 +243,28 @@ class LFADS(nn.Module):
         n_trials = spikes.shape[0]
         nll = torch.where(scored, poisson_nll(out["log_rates"], spikes), 0.0).sum()
         recon = nll * valid.sum() / scored.sum().clamp_min(1) / n_trials
-        kl_ic = kl_diag_gaussians(out["g0_mean"], out["g0_logvar"], self.ic_prior_mean,
-                                  self.ic_prior_logvar).sum() / n_trials
+        kl_ic = (
+            kl_diag_gaussians(
+                out["g0_mean"], out["g0_logvar"], self.ic_prior_mean, self.ic_prior_logvar
+            ).sum()
+            / n_trials
+        )
         kl_co = spikes.new_zeros(())
         if cfg.has_controller:
-            kl_steps = kl_diag_gaussians(out["co_mean"], out["co_logvar"], 0.0,
-                                         math.log(cfg.co_prior_var)).sum(dim=-1)
+            kl_steps = kl_diag_gaussians(
+                out["co_mean"], out["co_logvar"], 0.0, math.log(cfg.co_prior_var)
+            ).sum(dim=-1)
             kl_co = torch.where(valid[..., 0], kl_steps, 0.0).sum() / n_trials
         l2 = self.l2_penalty()
         weight = ramp_weight(step, cfg.ramp_start, cfg.ramp_steps)
         total = recon + weight * (cfg.kl_ic_scale * kl_ic + cfg.kl_co_scale * kl_co + l2)
-        logs = {"recon": recon.item(), "kl_ic": kl_ic.item(), "kl_co": kl_co.item(),
-                "l2": l2.item(), "ramp": weight}
+        logs = {
+            "recon": recon.item(),
+            "kl_ic": kl_ic.item(),
+            "kl_co": kl_co.item(),
+            "l2": l2.item(),
+            "ramp": weight,
+        }
         return total, logs
 
     def l2_penalty(self) -> torch.Tensor:
@@ -435,7 +294,7 @@ class LFADS(nn.Module):
         """
         with _eval_mode(self):
             prior_logvar = self.ic_prior_logvar.expand(n, -1)
-            g0 = _reparameterise(self.ic_prior_mean.expand(n, -1), prior_logvar, generator)
+            g0 = reparameterise(self.ic_prior_mean.expand(n, -1), prior_logvar, generator)
             return self.decode(g0, n_bins, self._prior_inputs(n, n_bins, generator))
 
     def extra_repr(self) -> str:
