@@ -68,7 +68,7 @@ def maze_dataset(n_per_condition: int = 6) -> TidyDataset:
     velocity = np.stack([vx, vy], axis=-1) * 100
     counts = rng.poisson(0.5, size=(n, 40, 5)).astype(np.float32)
     counts[condition == 3] += 50  # a marker: these trials must never be trained on
-    split = np.where(np.arange(n) % 3 == 0, "test", "train")
+    split = np.where(np.arange(n) % 3 == 0, "test", np.where(np.arange(n) % 6 == 1, "val", "train"))
     return TidyDataset(
         name="mc_maze", signals=counts, split=split, bin_size_s=0.005, behavior=velocity,
         behavior_names=["hand_vel_x", "hand_vel_y"],
@@ -93,7 +93,7 @@ def test_maze_unseen_conditions_are_excluded_from_training(tmp_path):
     maze_dataset().write(path)
     data = load_experiment_data(path, "mc_maze", MAZE_CFG)
     assert set(data.condition[data.unseen_idx]) == {3}  # 90°, version 1
-    assert set(data.split[data.unseen_idx]) == {"train", "test"}  # unseen in every split
+    assert set(data.split[data.unseen_idx]) == {"train", "val", "test"}  # unseen in every split
     counts = training_tensors("lfads", data, None)
     assert counts.shape[0] == data.train_idx.size and counts.max() < 50
     assert data.counts.shape[1] == 20  # rebinned by 2
@@ -105,10 +105,20 @@ def test_maze_unseen_conditions_are_excluded_from_training(tmp_path):
                        "warmup_steps": 1, "grad_clip": 1.0, "checkpoint_every": 2,
                        "log_every": 1}, seed=0, run_dir=tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "model.pt").exists() and len(run.history) == 2
+    # selected on validation loss, not the last step
+    val = [row["val_loss"] for row in run.history]
+    assert run.best.step == run.history[int(np.argmin(val))]["step"]
     loaded = load_model("lfads", data, model_cfg, tmp_path / "run" / "model.pt")
     assert not loaded.training
-    for key, value in run.model.state_dict().items():
+    for key, value in run.best.state_dict.items():
         torch.testing.assert_close(loaded.state_dict()[key], value.cpu(), rtol=0, atol=0)
+    # an old checkpoint (last-step weights only) or another architecture is refused by name
+    payload = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    torch.save({"model": payload["model"], "ema": None}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="old.pt: no best-on-validation"):
+        load_model("lfads", data, model_cfg, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="do not fit the configured architecture"):
+        load_model("lfads", data, model_cfg | {"gen_dim": 6}, tmp_path / "run" / "model.pt")
 
 
 def test_bad_heldout_config_is_named(tmp_path):
@@ -195,17 +205,20 @@ def test_lfads_traversal_moves_exactly_one_principal_axis():
     rates = codes_model.traversal_rates(counts[:3], axis=1, values=np.array([-1.0, 2.0]))
     assert rates.shape == (2, 3, 10, 5) and (rates > 0).all()
     g0 = latents[:3]
-    moved = g0 + (2.0 - codes_model.codes(g0)[:, 1])[:, None] * codes_model.pca.components_[1]
+    direction = codes_model.alignment.pca.components_[1]
+    moved = g0 + (2.0 - codes_model.codes(g0)[:, 1])[:, None] * direction
     assert np.allclose(codes_model.codes(moved)[:, 1], 2.0, atol=1e-5)
     assert np.allclose(codes_model.codes(moved)[:, 0], codes_model.codes(g0)[:, 0], atol=1e-5)
     with pytest.raises(ValueError, match="ic_dim"):
         LfadsCodes(model, code_dim=5)
 
 
-def test_traversal_grid_spans_mean_plus_minus_range():
-    codes = np.array([[0.0, 1.0], [2.0, 3.0]])
-    grid = traversal_grid(codes, 0, traversal_range=2.0, n_points=3)
-    assert grid.tolist() == [-1.0, 1.0, 3.0]
+def test_traversal_grid_spans_mean_plus_minus_range_within_the_data():
+    codes = np.array([[0.0, 1.0], [2.0, 3.0], [-4.0, 0.0], [6.0, 0.0]])
+    grid = traversal_grid(codes, 0, traversal_range=0.5, n_points=3)
+    np.testing.assert_allclose(grid, [1.0 - 0.5 * np.sqrt(13), 1.0, 1.0 + 0.5 * np.sqrt(13)])
+    # a range beyond the data is clipped to the training codes' range
+    assert traversal_grid(codes, 0, traversal_range=3.0, n_points=3).tolist() == [-4.0, 1.0, 6.0]
 
 
 def write_metrics(tmp_path, dataset, seed, gnocchi_mig, lfads_mig):
@@ -229,11 +242,12 @@ def test_table_mean_std_over_seeds(tmp_path):
     single = summary[(summary.dataset == "mc_maze") & (summary.metric == "mig")]
     assert (single["std"] == 0).all()
     display = display_table(summary).set_index("metric")
-    assert display.loc["MIG ↑", "synthetic reaching: GNOCCHI"] == "0.50 ± 0.14"
-    assert display.loc["MIG ↑", "MC_Maze: GNOCCHI"] == "0.200 ± 0.000"  # one seed
-    assert display.loc["MIG ↑", "MC_Maze: data (split half)"] == "—"  # no MIG for the data
+    mig = "MIG ↑ (aligned)"
+    assert display.loc[mig, "synthetic reaching: GNOCCHI"] == "0.50 ± 0.14"
+    assert display.loc[mig, "MC_Maze: GNOCCHI"] == "0.200 ± 0.000"  # one seed
+    assert display.loc[mig, "MC_Maze: ceiling: data split half"] == "—"  # no MIG for the data
     assert list(display.columns)[:2] == ["synthetic reaching: GNOCCHI", "synthetic reaching: LFADS"]
-    assert list(display.index) == ["MIG ↑", "unseen: decoded velocity R² ↑"]
+    assert list(display.index) == [mig, "unseen: decoded velocity R² ↑"]
     assert "over 1/2 seeds, quick preset" in caption(summary, "quick")
     with pytest.raises(ValueError, match="appears twice"):
         summarise(read_metric_rows([paths[0], paths[0]]))

@@ -176,3 +176,32 @@ def test_transform_round_trips():
         smooth.forward(-counts)
     with pytest.raises(ValueError, match="transform kind"):
         fit_transform("log", counts, 1.0)
+
+
+def test_attention_pooled_code_and_bin_embedding_see_timing():
+    """The same burst at two times: a mean-pooled conv code cannot tell them apart (away from the
+    edges), the attention-pooled code with its position embedding can; the U-Net uses its
+    absolute-time bin embedding."""
+    from neurodiff.models.gnocchi.encoder import CodeEncoder
+    from neurodiff.models.gnocchi.unet import TimeUNet1d
+
+    torch.manual_seed(0)
+    early, late = torch.zeros(1, 4, 40), torch.zeros(1, 4, 40)
+    early[..., 12:15], late[..., 24:27] = 1.0, 1.0
+    mean_pool = CodeEncoder(4, 3, pool="mean")
+    attention = CodeEncoder(4, 3, pool="attention")
+    windows = CodeEncoder(4, 3, pool="windows", pool_windows=4)
+    with torch.no_grad():
+        torch.testing.assert_close(mean_pool(early)[0], mean_pool(late)[0], atol=1e-5, rtol=0)
+        assert (attention(early)[0] - attention(late)[0]).abs().max() > 1e-3
+        assert (windows(early)[0] - windows(late)[0]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="pool 'max'"):
+        CodeEncoder(4, 3, pool="max")
+    unet = TimeUNet1d(4, 3, channels=8, bin_embedding=True)
+    assert TimeUNet1d(4, 3, channels=8, bin_embedding=False).bin_embed is None
+    x, t, c = torch.zeros(1, 4, 16), torch.tensor([5]), torch.zeros(1, 3)
+    with torch.no_grad():
+        before = unet(x, t, c)
+        unet.bin_embed.weight.mul_(3.0)
+        after = unet(x, t, c)
+    assert (before - after).abs().max() > 1e-4  # the bin embedding reaches the output

@@ -30,11 +30,12 @@ def fake_arrays(maze: bool) -> dict[str, np.ndarray]:
         "train_trajectory": paths[:5], "bin_size_s": np.array(0.02),
         "factor_names": np.array(["cos θ", "sin θ", "curvature" if maze else "speed"]),
         "condition_ids": np.arange(6), "condition_names": np.array(names),
+        "mi_factor_names": np.array(["angle", "curvature" if maze else "speed"]),
     }
     for model in plots.MODELS:
         out |= {
             f"{model}/codes": rng.normal(size=(N, L)),
-            f"{model}/normalised_mi": rng.random((L, 3)),
+            f"{model}/normalised_mi": rng.random((L, 2)),
             f"{model}/traversal_changes": rng.random((L, 3)),
             f"{model}/traversal_trajectories": np.cumsum(rng.normal(size=(L, P, T, 2)), 2),
             f"{model}/traversal_grid": rng.normal(size=(L, P)),
@@ -49,12 +50,14 @@ def fake_metrics(tmp_path) -> plots.SeedMetrics:
     paths = []
     for seed in (0, 1):
         path = tmp_path / f"m{seed}.json"
-        values = {"mig": 0.1 * seed, "dci_d": 0.5, "dci_c": 0.4, "sap": 0.2,
-                  "selectivity": 0.3, "velocity_r2": 0.4, "psth_r2": 0.5,
-                  "endpoint_error_deg": 10.0}
+        codes = {"mig": 0.1 * seed, "dci_d": 0.5, "dci_c": 0.4, "sap": 0.2, "r2_angle": 0.6,
+                 "r2_speed": 0.3}
+        values = codes | {"selectivity": 0.3, "velocity_r2": 0.4, "psth_r2": 0.5,
+                          "endpoint_error_deg": 10.0}
         data = {"velocity_r2": 0.9, "psth_r2": 0.8, "endpoint_error_deg": 2.0}
         path.write_text(json.dumps({"dataset": "x", "seed": seed, "models": {
-            "gnocchi": values, "lfads": values, "data": data}}))
+            "gnocchi": values, "lfads": values, "data": data, "nearest": data,
+            "truth": codes, "pca_trials": codes}}))
         paths.append(path)
     return plots.load_seed_metrics(paths)
 

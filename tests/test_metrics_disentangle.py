@@ -168,3 +168,42 @@ def test_discrete_inference_and_bad_input(factors):
         dci(factors[:10], factors[:11])
     with pytest.raises(ValueError, match="one per factor"):
         sap(factors, factors, discrete=[True])
+
+
+def test_mig_binning_is_named_and_equal_width_differs_from_equal_frequency():
+    from neurodiff.metrics.disentangle import discretise
+
+    x = np.array([0.0, 0.1, 0.2, 0.3, 10.0])
+    # equal width: four values share the first of two bins; equal frequency splits them
+    assert discretise(x, 2, "equal_width").tolist() == [0, 0, 0, 0, 1]
+    assert discretise(x, 2, "equal_frequency").tolist() == [0, 0, 1, 1, 1]
+    assert discretise(np.ones(4), 3, "equal_width").tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="binning='quantile'"):
+        discretise(x, 2, "quantile")
+    rng = np.random.default_rng(0)
+    factor = rng.integers(0, 4, 400)
+    codes = np.stack([factor + 0.01 * rng.normal(size=400), rng.normal(size=400)], 1)
+    for binning in ("equal_width", "equal_frequency"):
+        assert mig(codes, factor[:, None], 10, [True], binning) > 0.8
+
+
+def test_factor_subspace_r2_is_rotation_invariant_and_finds_orthogonal_subspaces():
+    from neurodiff.metrics.disentangle import factor_subspace_r2
+
+    rng = np.random.default_rng(1)
+    angle = rng.uniform(0, 2 * np.pi, 500)
+    speed = rng.normal(size=500)
+    factors = np.stack([np.cos(angle), np.sin(angle), speed], 1)
+    codes = factors + 0.05 * rng.normal(size=(500, 3))
+    rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    train, test = np.arange(400), np.arange(400, 500)
+    r2, angles = factor_subspace_r2(codes, factors, train, test, [[0, 1], [2]])
+    r2_rot, angles_rot = factor_subspace_r2(codes @ rotation, factors, train, test, [[0, 1], [2]])
+    assert np.all(r2 > 0.98)
+    np.testing.assert_allclose(r2, r2_rot, atol=1e-3)
+    # the angle is measured in the z-scored code space, so a rotation changes it a little
+    assert angles[0, 1] > 85 and angles_rot[0, 1] > 75 and angles[0, 0] < 1e-3
+    # a code that mixes speed into the angle directions: the subspaces are no longer orthogonal
+    mixed = np.stack([factors[:, 0] + factors[:, 2], factors[:, 1], factors[:, 2]], 1)
+    _, angles_mixed = factor_subspace_r2(mixed, factors, train, test, [[0, 1], [2]])
+    assert angles_mixed[0, 1] < 60

@@ -205,3 +205,37 @@ def test_reaching_tidy_round_trip(reaching, tmp_path):
     np.testing.assert_array_equal(back.conditions["unseen"], reaching.conditions["unseen"])
     np.testing.assert_array_equal(back.behavior, reaching.behavior)
     assert back.meta["factor_names"] == ["reach_angle", "speed"]
+
+
+def test_reaching_signal_is_realistic_and_condition_driven(reaching):
+    # peak rates of motor-cortex neurons (20-60 Hz), not the exponential's hundreds of Hz
+    peak_hz = reaching.truth["rates"].max(axis=(0, 1)) / 0.02
+    assert peak_hz.max() <= 60.0 + 1e-3
+    assert np.median(peak_hz) >= 20.0
+    # conditions explain >= 30 % of the variance of single smoothed trials (sigma = 3 bins)
+    from scipy.ndimage import gaussian_filter1d
+
+    x = gaussian_filter1d(reaching.signals.astype(float), 3.0, axis=1)
+    cond = reaching.conditions["angle_index"] * 3 + reaching.conditions["speed_index"]
+    labels, inverse = np.unique(cond, return_inverse=True)
+    means = np.stack([x[cond == c].mean(axis=0) for c in labels])[inverse]
+    share = 1 - ((x - means) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum()
+    assert share >= 0.3
+
+
+def test_reaching_factors_are_independent_by_design(reaching):
+    # every angle x speed pair occurs equally often (within one trial: 600 trials, 24 pairs)
+    table = np.zeros((8, 3), dtype=int)
+    np.add.at(table, (reaching.conditions["angle_index"], reaching.conditions["speed_index"]), 1)
+    assert table.max() - table.min() <= 1
+    angle, speed = reaching.conditions["reach_angle"], reaching.conditions["speed"]
+    assert abs(np.corrcoef(np.cos(angle), speed)[0, 1]) < 0.02
+    assert abs(np.corrcoef(np.sin(angle), speed)[0, 1]) < 0.02
+
+
+def test_reaching_rate_ceiling():
+    from neurodiff.data.simulate.reaching import saturate
+
+    np.testing.assert_allclose(saturate(np.array([1e-4, 10.0]), 1.2), [1e-4, 1.2], rtol=1e-3)
+    with pytest.raises(ValueError, match="max_rate"):
+        saturate(np.ones(2), 0.0)

@@ -13,9 +13,10 @@ Definitions and sources:
   information I(z_j; v_k) over code axes z_j, divided by the entropy H(v_k); averaged over
   factors. Chen et al. estimate I(z_j; v_k) from the encoder distribution; like the
   disentanglement_lib benchmark (Locatello et al. 2019) we estimate it from discretised codes.
-  Bins are equal-frequency (quantile) bins, so MIG is invariant to any monotone transform of a
-  code axis; continuous factors are discretised the same way, discrete factors are used as
-  they are.
+  The binning is named by `binning`: "equal_frequency" (quantile bins, the default, invariant
+  to any monotone transform of a code axis) or "equal_width" (bins of equal width between the
+  minimum and maximum, as disentanglement_lib's `_histogram_discretize` and MIG-Vis do);
+  continuous factors are discretised the same way, discrete factors are used as they are.
 - DCI (Eastwood & Williams 2018, "A framework for the quantitative evaluation of disentangled
   representations"): one regressor per factor predicts it from all codes; the importance of
   code j for factor k, R_jk, is |coefficient| (Lasso on standardised codes and targets; for a
@@ -48,6 +49,7 @@ from sklearn.metrics import balanced_accuracy_score, mutual_info_score, r2_score
 from sklearn.tree import DecisionTreeClassifier
 
 DCI_MODELS = ("lasso", "gbt")
+BINNINGS = ("equal_frequency", "equal_width")
 DISCRETE_MAX_LEVELS = 20
 EPS = 1e-12
 
@@ -129,29 +131,42 @@ def _standardise(x: np.ndarray, train: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- MIG
 
 
-def discretise(x: np.ndarray, n_bins: int = 20) -> np.ndarray:
-    """Integer labels of equal-frequency bins of a 1-D array (ties share a bin)."""
+def discretise(x: np.ndarray, n_bins: int = 20, binning: str = "equal_frequency") -> np.ndarray:
+    """Integer labels of equal-frequency (ties share a bin) or equal-width bins of a 1-D array."""
     if n_bins < 2:
         raise ValueError(f"n_bins must be >= 2, got {n_bins}")
+    if binning not in BINNINGS:
+        raise ValueError(f"binning={binning!r} is not one of {BINNINGS}")
+    if binning == "equal_width":
+        inner = np.linspace(np.min(x), np.max(x), n_bins + 1)[1:-1]
+        return np.searchsorted(inner, x, side="right") if np.ptp(x) > 0 else np.zeros(len(x), int)
     edges = np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
     return np.searchsorted(np.unique(edges), x, side="right")
 
 
-def _factor_labels(factor: np.ndarray, is_discrete: bool, n_bins: int) -> np.ndarray:
+def _factor_labels(
+    factor: np.ndarray, is_discrete: bool, n_bins: int, binning: str = "equal_frequency"
+) -> np.ndarray:
     """Class labels of a discrete factor, or bin labels of a continuous one."""
     if is_discrete:
         return np.unique(factor, return_inverse=True)[1]
-    return discretise(factor, n_bins)
+    return discretise(factor, n_bins, binning)
 
 
 def _labelled(
-    codes: np.ndarray, factors: np.ndarray, n_bins: int, discrete: Sequence[bool] | None
+    codes: np.ndarray,
+    factors: np.ndarray,
+    n_bins: int,
+    discrete: Sequence[bool] | None,
+    binning: str = "equal_frequency",
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Bin labels of every code axis and class/bin labels of every factor."""
     flags = _resolve_discrete(factors, discrete, n_bins)
     c, f = _check_inputs(codes, factors)
-    code_labels = [discretise(col, n_bins) for col in c.T]
-    factor_labels = [_factor_labels(col, d, n_bins) for col, d in zip(f.T, flags, strict=True)]
+    code_labels = [discretise(col, n_bins, binning) for col in c.T]
+    factor_labels = [
+        _factor_labels(col, d, n_bins, binning) for col, d in zip(f.T, flags, strict=True)
+    ]
     return code_labels, factor_labels
 
 
@@ -160,9 +175,10 @@ def mutual_information_matrix(
     factors: np.ndarray,
     n_bins: int = 20,
     discrete: Sequence[bool] | None = None,
+    binning: str = "equal_frequency",
 ) -> np.ndarray:
-    """I(z_j; v_k) in nats, (n_codes, n_factors), from equal-frequency discretised codes."""
-    code_labels, factor_labels = _labelled(codes, factors, n_bins, discrete)
+    """I(z_j; v_k) in nats, (n_codes, n_factors), from codes discretised by `binning`."""
+    code_labels, factor_labels = _labelled(codes, factors, n_bins, discrete, binning)
     return np.array([[mutual_info_score(v, z) for v in factor_labels] for z in code_labels])
 
 
@@ -171,9 +187,10 @@ def mig(
     factors: np.ndarray,
     n_bins: int = 20,
     discrete: Sequence[bool] | None = None,
+    binning: str = "equal_frequency",
 ) -> float:
     """Mutual information gap (Chen et al. 2018): mean over factors of (I₁ − I₂) / H(v_k)."""
-    code_labels, factor_labels = _labelled(codes, factors, n_bins, discrete)
+    code_labels, factor_labels = _labelled(codes, factors, n_bins, discrete, binning)
     if len(code_labels) < 2:
         raise ValueError(f"MIG needs at least 2 code dimensions, got {len(code_labels)}")
     mi = np.array([[mutual_info_score(v, z) for v in factor_labels] for z in code_labels])
@@ -433,3 +450,41 @@ def traversal_selectivity(
     largest = delta.max(axis=1)
     score = np.where(largest > 0, (matched - others) / np.where(largest > 0, largest, 1), 0.0)
     return TraversalSelectivity(match, score > 0, score, float(score.mean()))
+
+
+def factor_subspace_r2(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    groups: Sequence[Sequence[int]],
+    alpha: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation-invariant scores per factor group: held-out R² and the principal angles (deg).
+
+    Each group is the factor columns of one factor (e.g. [cos θ, sin θ] for a circular angle,
+    [speed]); its R² is the variance-weighted held-out R² of a ridge regression from all
+    z-scored codes, unchanged by any invertible linear map of the codes. The principal angle
+    (degrees) between two groups' fitted code directions (the columns of the ridge
+    coefficients, in the z-scored code space, so only approximately rotation-invariant) is 90° when the factors occupy orthogonal code
+    subspaces and 0° when they share a direction. Returns (R² per group, angles (G, G)).
+    """
+    c, f = _check_inputs(codes, factors)
+    train, test = train_test_split_indices(c.shape[0], train_idx, test_idx)
+    x = _standardise(c, train)
+    y = _standardise(f, train)
+    model = Ridge(alpha=alpha).fit(x[train], y[train])
+    pred = model.predict(x[test])
+    r2 = np.array(
+        [
+            float(r2_score(y[test][:, list(g)], pred[:, list(g)], multioutput="variance_weighted"))
+            for g in groups
+        ]
+    )
+    bases = [np.linalg.qr(model.coef_[list(g)].T)[0] for g in groups]
+    angles = np.zeros((len(groups), len(groups)))
+    for i, a in enumerate(bases):
+        for j, b in enumerate(bases):
+            cosines = np.linalg.svd(a.T @ b, compute_uv=False)
+            angles[i, j] = np.degrees(np.arccos(np.clip(cosines.max(), -1.0, 1.0)))
+    return r2, angles

@@ -38,7 +38,13 @@ from neurodiff.tables import format_values
 
 MODELS = ("gnocchi", "lfads")
 MODEL_LABELS = {"gnocchi": "GNOCCHI", "lfads": "LFADS"}
-MODEL_COLORS = {"gnocchi": COLORS["model"], "lfads": "#009E73", "data": COLORS["data"]}
+MODEL_COLORS = {"gnocchi": COLORS["model"], "lfads": "#009E73", "data": COLORS["data"],
+                "truth": "0.25", "pca_trials": "#CC79A7", "nearest": "#E69F00"}
+REFERENCE_LABELS = {"data": "ceiling: data split half", "truth": "ceiling: true factors",
+                    "pca_trials": "baseline: PCA of trials",
+                    "nearest": "baseline: nearest seen condition"}
+# the normalised-MI matrices score two factors: the reach angle (one discrete factor) and the third
+ANGLE, THIRD = 0, 1
 EvalArrays = Mapping[str, np.ndarray]
 SeedMetrics = dict[str, dict[str, list[float]]]
 
@@ -66,12 +72,6 @@ def _n_seeds(metrics: SeedMetrics) -> int:
 # ---------------------------------------------------------------- shared panels
 
 
-def _top_axes(normalised_mi: np.ndarray, factors: Sequence[int]) -> tuple[int, int]:
-    """The two code axes with the most information about the given factors (summed)."""
-    order = np.argsort(-normalised_mi[:, list(factors)].sum(axis=1))
-    return int(order[0]), int(order[1])
-
-
 def _mi_heatmap(ax: Axes, normalised_mi: np.ndarray, factor_names: Sequence[str],
                 title: str) -> None:
     """Heatmap of I(code axis; factor)/H(factor), annotated."""
@@ -83,7 +83,8 @@ def _mi_heatmap(ax: Axes, normalised_mi: np.ndarray, factor_names: Sequence[str]
     ax.set_yticks(range(normalised_mi.shape[0]),
                   [f"c{i + 1}" for i in range(normalised_mi.shape[0])])
     ax.set_title(title)
-    plt.colorbar(image, ax=ax, shrink=0.8, label="I(c; v) / H(v)")
+    bar = plt.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("I(c; v) / H(v)", fontsize=6.5, labelpad=2)
 
 
 def _scatter_codes(ax: Axes, codes: np.ndarray, axes: tuple[int, int], colors: Any,
@@ -252,14 +253,14 @@ def _latent_row(axes: Sequence[Axes], arrays: EvalArrays, model: str, third_name
     codes, mi = arrays[f"{model}/codes"], arrays[f"{model}/normalised_mi"]
     factors = arrays["factors"]
     seen, unseen = arrays["eval_idx"], arrays["unseen_idx"]
-    angle_axes = _top_axes(mi, [0, 1])
+    angle_axes = (0, 1)  # the same aligned axes (principal axes 1, 2) for both models
     _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][seen]), seen)
     _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][unseen]),
                    unseen, marker="X", size=22, edge="k")
     axes[0].set_title(_title_scores(metrics, model), fontsize=7)
     _unseen_legend(axes[0])
-    third_axis = int(np.argmax(mi[:, 2]))
-    partner = angle_axes[0] if angle_axes[0] != third_axis else angle_axes[1]
+    third_axis = 2 if codes.shape[1] > 2 else 1  # aligned axis 3, the same for both models
+    partner = 0
     rows = np.concatenate([seen, unseen])
     norm = Normalize(factors[rows, 2].min(), factors[rows, 2].max())
     scatter = axes[1].scatter(codes[seen, partner], codes[seen, third_axis],
@@ -268,10 +269,11 @@ def _latent_row(axes: Sequence[Axes], arrays: EvalArrays, model: str, third_name
                     cmap=SEQUENTIAL_CMAP, norm=norm, s=22, marker="X", edgecolors="k",
                     linewidths=0.6)
     axes[1].set_xlabel(f"c{partner + 1}")
-    axes[1].set_ylabel(f"c{third_axis + 1} (most informative on {third_name})")
+    axes[1].set_ylabel(f"c{third_axis + 1} (MI/H with {third_name}: "
+                       f"{mi[third_axis, THIRD]:.2f})")
     axes[1].set_title(f"{MODEL_LABELS[model]} codes by {third_name}")
     fig.colorbar(scatter, ax=axes[1], shrink=0.8, label=third_name)
-    _mi_heatmap(axes[2], mi, list(arrays["factor_names"]),
+    _mi_heatmap(axes[2], mi, list(arrays["mi_factor_names"]),
                 f"{MODEL_LABELS[model]}: normalised MI")
 
 
@@ -281,8 +283,9 @@ def plot_synthetic_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, 
     """Fig. 2: GNOCCHI codes vs LFADS latents on synthetic reaching, coloured by each factor."""
     fig, axes = plt.subplots(3, 3, figsize=(7.6, 7.8), layout="constrained")
     _synthetic_truth_panels(axes[0], arrays)
-    _metric_bars(axes[0, 2], metrics, [("mig", "MIG"), ("dci_d", "DCI-D"), ("dci_c", "DCI-C"),
-                                       ("sap", "SAP"), ("selectivity", "select.")])
+    _metric_bars(axes[0, 2], metrics, [("mig", "MIG"), ("dci_d", "DCI-D"), ("sap", "SAP"),
+                                       ("r2_angle", "R² angle"), ("r2_speed", "R² speed")],
+                 references=("truth", "pca_trials"))
     axes[0, 2].set_title(f"disentanglement, mean ± s.d.\nover {_n_seeds(metrics)} seeds",
                          fontsize=7)
     for row, model in enumerate(MODELS, start=1):
@@ -313,7 +316,7 @@ def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, pre
     rows = np.concatenate([arrays["train_idx"], seen])
     for row, model in enumerate(MODELS):
         codes, mi = arrays[f"{model}/codes"], arrays[f"{model}/normalised_mi"]
-        angle_axes = _top_axes(mi, [0, 1])
+        angle_axes = (0, 1)  # the same aligned axes for both models
         ax = axes[row, 0]
         for version, marker in markers.items():
             chosen = rows[versions[rows] == version]
@@ -326,9 +329,9 @@ def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, pre
                    for v, m in markers.items()]
         handles.append(Line2D([], [], marker="X", ls="", color="0.5", markeredgecolor="k",
                               markersize=5, label="unseen condition"))
-        ax.legend(handles=handles, fontsize=5.5, loc="best")
+        ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.8)
         _condition_panel(axes[row, 1], arrays, model, rows)
-        _mi_heatmap(axes[row, 2], mi, list(arrays["factor_names"]),
+        _mi_heatmap(axes[row, 2], mi, list(arrays["mi_factor_names"]),
                     f"{MODEL_LABELS[model]}: normalised MI")
         add_angle_colorbar(fig, axes[row, 0])
     fig.suptitle(f"GNOCCHI vs LFADS, {data_label}: codes of all trials (seed {seed})\nX = "
@@ -357,7 +360,8 @@ def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray)
     ax.set_xlabel("code PC 1")
     ax.set_ylabel("code PC 2")
     ax.set_title(f"{MODEL_LABELS[model]} codes by condition\n(first two PCs of the codes)")
-    ax.legend(fontsize=5, loc="best", ncol=1, markerscale=0.8)
+    if len(labels) <= 12:
+        ax.legend(fontsize=6, loc="best", ncol=1, markerscale=1.0, framealpha=0.8)
 
 
 # ---------------------------------------------------------------- figure 3 and 5 (generation)
@@ -368,7 +372,6 @@ def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
     """Decoded hand paths for each traversed code axis, and the decoded-change heatmap."""
     trajectories = arrays[f"{model}/traversal_trajectories"]
     factor_names = list(arrays["factor_names"])
-    match = arrays[f"{model}/traversal_match"]
     n_axes, n_points = trajectories.shape[:2]
     colors = plt.get_cmap("coolwarm")(np.linspace(0, 1, n_points))
     for axis in range(n_axes):
@@ -377,8 +380,11 @@ def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
             path = trajectories[axis, point] * 100
             ax.plot(path[:, 0], path[:, 1], color=colors[point], lw=1.0)
         ax.set_aspect("equal", adjustable="datalim")
-        ax.set_title(f"{MODEL_LABELS[model]}: c{axis + 1} → {factor_names[match[axis]]}",
-                     fontsize=7)
+        effect = arrays[f"{model}/traversal_changes"][axis]
+        first, second = np.argsort(-effect)[:2]
+        ax.set_title(f"{MODEL_LABELS[model]} c{axis + 1}: moves {factor_names[first]}\n"
+                     f"({effect[first]:.2f} s.d.; next {factor_names[second]} "
+                     f"{effect[second]:.2f})", fontsize=6.5)
         ax.set_xlabel("decoded x (cm)")
         if axis == 0:
             ax.set_ylabel("decoded y (cm)")
@@ -390,8 +396,8 @@ def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
                 color="white" if value > 0.6 * changes.max() else "black")
     ax.set_xticks(range(len(factor_names)), factor_names)
     ax.set_yticks(range(n_axes), [f"c{i + 1}" for i in range(n_axes)])
-    ax.set_title(f"decoded change / factor s.d.\nselectivity {seed_summary(metrics, model, 'selectivity')}",
-                 fontsize=7)
+    ax.set_title(f"decoded change / s.d.\nselectivity\n{seed_summary(metrics, model, 'selectivity')}",
+                 fontsize=6.5)
     plt.colorbar(image, ax=ax, shrink=0.8)
 
 
@@ -412,14 +418,17 @@ def _heldout_paths(ax: Axes, arrays: EvalArrays, scale: float, unit: str,
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(f"x ({unit})")
     ax.set_ylabel(f"y ({unit})")
-    ax.legend(fontsize=5.5, loc="lower left")
+    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
+              frameon=False)
     if metrics is None:
         ax.set_title("unseen condition(s): hand paths", fontsize=7)
         return
     lines = [f"{label}: " + ", ".join(f"{MODEL_LABELS[m]} {seed_summary(metrics, m, key)}"
                                       for m in MODELS)
+             + f", nearest seen {seed_summary(metrics, 'nearest', key)}"
              + f", data {seed_summary(metrics, 'data', key)}"
-             for key, label in (("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²"))]
+             for key, label in (("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²"),
+                                ("endpoint_error_deg", "end-point error (deg)"))]
     ax.set_title("unseen condition(s), mean ± s.d. over seeds\n" + "\n".join(lines),
                  fontsize=6.5)
 
@@ -452,12 +461,15 @@ def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int
     for row, model in zip(rows, MODELS, strict=True):
         _traversal_row(row, arrays, model, metrics)
     bottom = fig.add_subplot(grid[2, :2])
-    _heldout_paths(bottom, arrays, 100.0, "cm", metrics)
+    _heldout_paths(bottom, arrays, 100.0, "cm", None)
+    bottom.set_title("unseen angle: decoded hand paths\n(scores over seeds: Table 1)",
+                     fontsize=7)
     psth_axes = [fig.add_subplot(grid[2, c]) for c in range(2, n_axes + 1)]
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
-    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}, seed {seed}. Rows 1-2: hand paths decoded from activity "
-                 "generated while one code axis moves (blue → red: mean − range·s.d. → mean + "
-                 "range·s.d.).\nRow 3: the unseen angle generated from a linear map factors → "
+    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}, seed {seed}.\nRows 1-2: hand paths decoded "
+                 "from activity generated while one aligned code axis moves (blue → red: mean − "
+                 "range·s.d. → mean + range·s.d.,\nwithin the training codes' range); titles: "
+                 "the decoded factor that moves most.\nRow 3: the unseen angle generated from a linear map factors → "
                  "code (all speeds); PSTHs of its first condition", fontsize=7)
     label_panels([*rows[0], *rows[1], bottom, *psth_axes])
     stamp_preset(fig, preset)
@@ -465,9 +477,10 @@ def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int
 
 
 def _metric_bars(ax: Axes, metrics: SeedMetrics, names: Sequence[tuple[str, str]],
-                 legend: bool = True) -> None:
-    """Grouped bars (mean ± std over seeds) of some metrics for both models and the data."""
-    models = [m for m in (*MODELS, "data")
+                 legend: bool = True, references: Sequence[str] = ("nearest", "data")) -> None:
+    """Grouped bars (mean ± std over seeds) of some metrics for both models and the reference
+    rows (ceilings and baselines) that have them."""
+    models = [m for m in (*MODELS, *references)
               if all(key in metrics.get(m, {}) for key, _ in names)]
     if not models:
         raise ValueError(f"no model has all of the metrics {[key for key, _ in names]}")
@@ -480,13 +493,14 @@ def _metric_bars(ax: Axes, metrics: SeedMetrics, names: Sequence[tuple[str, str]
             stds.append(values.std(ddof=1) if values.size > 1 else 0.0)
         positions = np.arange(len(names)) + (i - (len(models) - 1) / 2) * width
         ax.bar(positions, means, width, yerr=stds, color=MODEL_COLORS[model], capsize=2,
-               label=MODEL_LABELS.get(model, "data (split half)"))
+               label=MODEL_LABELS.get(model, REFERENCE_LABELS.get(model, model)))
     rotation = 30 if len(names) > 3 else 0
     ax.set_xticks(range(len(names)), [label for _, label in names], fontsize=6.5,
                   rotation=rotation, ha="right" if rotation else "center")
     ax.axhline(0, color="0.5", lw=0.6)
     if legend:
-        ax.legend(fontsize=6, loc="best")
+        ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2,
+                  frameon=False)
     ax.set_title(f"mean ± s.d. over {_n_seeds(metrics)} seeds", fontsize=7)
 
 

@@ -16,7 +16,11 @@ Neurons (log-linear tuning plus a fixed nonlinear mixing), for neuron n at time 
 where b_n = log(baseline_n * bin_size_s) with baseline_n ~ U(baseline_rate_hz) in Hz,
 w_n ~ N(0, tuning_gain^2), M ~ N(0, 4) (shape n_mixing_units x 3), c ~ U(-1, 1) and
 a_n ~ N(0, mixing_gain^2 / n_mixing_units). The -tanh(c) term keeps the resting rate at the
-baseline. Neural activity leads the hand by `lag_s` (as in NLB, where velocity at t + lag is
+baseline. The rate is then softly capped, r <- r_max tanh(r / r_max) with r_max = `max_rate_hz`
+(60 Hz), so peak rates stay in the 20-60 Hz range of motor cortex instead of the exponential's
+hundreds of Hz; with the defaults (baseline 8-20 Hz, tuning_gain 2) the reach conditions explain
+about 40 % of the variance of single trials smoothed with a 3-bin Gaussian (test-verified >= 30 %).
+Angle and speed are independent by design: every angle x speed pair occurs equally often. Neural activity leads the hand by `lag_s` (as in NLB, where velocity at t + lag is
 decoded from spikes at t). r_n(t) is the expected count per bin; counts are Poisson.
 
 Splits: trials of the held-out angles ("unseen") all go to "test"; the remaining trials are
@@ -88,6 +92,13 @@ def _tuning(rng: np.random.Generator, n_neurons: int, bin_size_s: float,
     }
 
 
+def saturate(rates: np.ndarray, max_rate: float) -> np.ndarray:
+    """Soft ceiling max_rate·tanh(rates / max_rate): ≈ rates when small, never above max_rate."""
+    if max_rate <= 0:
+        raise ValueError(f"max_rate must be positive, got {max_rate}")
+    return max_rate * np.tanh(rates / max_rate)
+
+
 def _log_rates(velocity: np.ndarray, max_speed: float, tuning: dict[str, np.ndarray]) -> np.ndarray:
     """Log expected counts (..., T, N) from hand velocity (..., T, 2) already shifted by the lag."""
     u = np.concatenate([velocity, np.linalg.norm(velocity, axis=-1, keepdims=True)], -1) / max_speed
@@ -108,10 +119,11 @@ def simulate_reaching(
     distance_m: float = 0.08,
     onset_s: float = 0.2,
     lag_s: float = 0.1,
-    baseline_rate_hz: tuple[float, float] = (5.0, 20.0),
-    tuning_gain: float = 0.6,
-    mixing_gain: float = 0.6,
+    baseline_rate_hz: tuple[float, float] = (8.0, 20.0),
+    tuning_gain: float = 2.0,
+    mixing_gain: float = 1.0,
     n_mixing_units: int = 8,
+    max_rate_hz: float = 60.0,
     split_fractions: Sequence[float] = (0.7, 0.1, 0.2),
     name: str = "reaching",
 ) -> TidyDataset:
@@ -137,7 +149,8 @@ def simulate_reaching(
     velocity = np.stack([v for _, v in kinematics])
     led_velocity = np.stack([min_jerk_reach(centres + lag_s, a, s, distance_m, onset_s)[1]
                              for a, s in reaches])
-    rates = np.exp(_log_rates(led_velocity, speed_levels.max(), tuning))
+    rates = saturate(np.exp(_log_rates(led_velocity, speed_levels.max(), tuning)),
+                     max_rate_hz * bin_size_s)
     spikes = rng_spikes.poisson(rates)
 
     unseen = np.isin(angle_index, heldout)
@@ -149,6 +162,7 @@ def simulate_reaching(
         "heldout_angle_indices": heldout, "distance_m": distance_m, "onset_s": onset_s,
         "lag_s": lag_s, "baseline_rate_hz": list(baseline_rate_hz), "tuning_gain": tuning_gain,
         "mixing_gain": mixing_gain, "n_mixing_units": n_mixing_units, "seed": seed,
+        "max_rate_hz": max_rate_hz,
         "split_fractions": list(split_fractions), "rates_unit": "expected count per bin",
     }
     return TidyDataset(

@@ -1,16 +1,28 @@
 """Evaluation of GNOCCHI and LFADS codes: disentanglement, traversal, unseen-condition generation.
 
-Codes: GNOCCHI's c (encoder output); LFADS's initial-condition posterior mean g₀ projected on
-its first L principal components (fitted on the training trials), L = GNOCCHI's code size
-(gnocchi.md §4). Both are evaluated the same way:
+Latents: GNOCCHI's code c (encoder output, L dims); LFADS's initial-condition posterior mean g₀
+(ic_dim dims). Both get identical post-processing (gnocchi.md §4):
+- "raw" scores (`raw_` metrics): the latents as they are;
+- aligned scores (unprefixed metrics, figures, traversals): the latents projected on their
+  first L principal axes fitted on the training trials (L = GNOCCHI's code size), the same
+  PCA for both models.
+Reference rows, disentanglement only: "truth" (the ground-truth factors cos θ, sin θ and the
+third factor used as codes: the ceiling of a perfect, factor-aligned code) and "pca_trials"
+(the first L principal components of the smoothed single trials, flattened over time: what
+a model-free linear code reaches).
 
-1. Disentanglement of the codes of the evaluation trials w.r.t. the three factors (all
-   continuous): MIG, DCI (regressors fitted on training-trial codes, scored on evaluation
-   trials), SAP and the held-out linear decoding R² of each factor.
-2. Traversal selectivity: base trials (evaluation trials) are re-generated with one code axis
-   set to mean + v·std (v on a grid in ±`traversal_range`), for GNOCCHI from their reverse-DDIM
-   noise x_T (InfoDiffusion's traversal, with the code passed during inversion), for LFADS by
-   moving g₀ along the principal axis and running the generator. A ridge decoder trained on real
+1. Disentanglement of the codes of the evaluation trials w.r.t. two factors: the reach angle
+   as ONE discrete factor (the sector of `ANGLE_SECTORS` equal sectors centred on 0°, 45°, …;
+   the synthetic set's 8 directions exactly) and the third factor (speed or curvature,
+   continuous). MIG (bins named by `mig_binning`, equal-width as MIG-Vis), DCI (fitted on
+   training-trial codes, scored on evaluation trials), SAP, and rotation-invariant scores:
+   the held-out linear R² of the angle (cos θ, sin θ together) and of the third factor from
+   all codes, and the principal angle between their code subspaces (`factor_subspace_r2`).
+2. Traversal selectivity: base trials (evaluation trials) are re-generated with one aligned
+   code axis set to mean + v·std (v on a grid in ±`traversal_range`, clipped to the training
+   codes' range), for GNOCCHI from their reverse-DDIM noise x_T (InfoDiffusion's traversal,
+   with the code passed during inversion), for LFADS from g₀; both move the latent along the
+   principal axis and keep the other components. A ridge decoder trained on real
    trials (time-window means of smoothed activity → factors) reads the factors from the
    generated activity; the change of each factor (range of its base-mean over the grid,
    in units of its spread over the training trials) gives `traversal_selectivity`.
@@ -28,8 +40,11 @@ its first L principal components (fitted on the training trials), L = GNOCCHI's 
    - spike statistics: RMSE of per-neuron mean rates (Hz), mean absolute difference of
      per-neuron Fano factors of trial spike counts (within condition), RMSE of pairwise
      correlations (`neurodiff.metrics.spikes.rmse_correlations`).
-   The "data" reference scores one random half of the real unseen trials against the other
-   half with the same functions (decoded from real activity instead of generated).
+   The "data" reference (ceiling) scores one random half of the real unseen trials against the
+   other half with the same functions (decoded from real activity instead of generated); the
+   "nearest" baseline scores the real training trials of the closest seen condition (angle
+   and third factor, `nearest_condition`) as if generated for the unseen one: what generating
+   a seen condition perfectly, instead of the unseen one, reaches.
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ from sklearn.metrics import r2_score
 
 from neurodiff.metrics.disentangle import (
     dci,
-    linear_decoding_r2,
+    factor_subspace_r2,
     mig,
     mutual_information_matrix,
     sap,
@@ -121,6 +136,33 @@ def fit_real_decoders(data: ExperimentData, smooth_sigma_bins: float,
 # ---------------------------------------------------------------- the two models behind one face
 
 
+class Alignment:
+    """The shared post-processing: PCA of training latents onto their first `n_axes` axes."""
+
+    def __init__(self, train_latents: np.ndarray, n_axes: int) -> None:
+        if train_latents.shape[1] < n_axes:
+            raise ValueError(f"latents have {train_latents.shape[1]} dims < {n_axes} code axes: "
+                             "cannot align them on that many principal axes")
+        self.pca = PCA(n_components=n_axes).fit(train_latents)
+
+    def transform(self, latents: np.ndarray) -> np.ndarray:
+        """Aligned codes (trials, n_axes)."""
+        return self.pca.transform(latents)
+
+    def moved(self, latents: np.ndarray, axis: int, values: np.ndarray) -> np.ndarray:
+        """Latents (values, trials, D) with aligned axis `axis` set to each value."""
+        offset = self.transform(latents)[:, axis]
+        direction = self.pca.components_[axis]
+        return np.stack([latents + (v - offset)[:, None] * direction for v in values])
+
+
+def _fitted(model: GnocchiCodes | LfadsCodes) -> Alignment:
+    """The model's fitted alignment, or a clear error."""
+    if getattr(model, "alignment", None) is None:
+        raise RuntimeError("call fit_codes on the training trials' latents first")
+    return model.alignment
+
+
 class GnocchiCodes:
     """GNOCCHI seen through its codes: encode, generate, traverse (latent = code)."""
 
@@ -131,6 +173,7 @@ class GnocchiCodes:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.transform, self.steps, self.eta = transform, ddim_steps, eta
+        self.alignment: Alignment | None = None
 
     def _model_space(self, counts: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.transform.forward(counts)).to(self.device)
@@ -140,11 +183,12 @@ class GnocchiCodes:
         return self.model.encode(self._model_space(counts)).cpu().numpy()
 
     def fit_codes(self, train_latents: np.ndarray) -> None:
-        """Nothing to fit: the codes are the latents."""
+        """Fit the principal axes of the codes on the training trials (the shared alignment)."""
+        self.alignment = Alignment(train_latents, train_latents.shape[1])
 
     def codes(self, latents: np.ndarray) -> np.ndarray:
-        """The codes themselves."""
-        return latents
+        """Aligned codes (trials, L): the codes projected on their principal axes."""
+        return _fitted(self).transform(latents)
 
     def rates(self, latents: np.ndarray, n_bins: int, seed: int) -> np.ndarray:
         """Rates (trials, T, N) generated by DDIM from fresh noise (seeded) given the codes."""
@@ -155,13 +199,18 @@ class GnocchiCodes:
 
     def traversal_rates(self, base_counts: np.ndarray, axis: int,
                         values: np.ndarray) -> np.ndarray:
-        """Rates (values, trials, T, N): base trials re-generated from their reverse-DDIM x_T."""
+        """Rates (values, trials, T, N): base trials re-generated from their reverse-DDIM x_T
+        with the code moved along aligned axis `axis` to each value (other components kept)."""
         x0 = self._model_space(base_counts)
         codes = self.model.encode(x0)
         x_T = self.model.invert(x0, codes, self.steps)
-        moved = self.model.traverse(codes, axis, torch.as_tensor(values, dtype=torch.float32),
-                                    x_T, self.steps)
-        return np.stack([self.transform.inverse(m.cpu().numpy()) for m in moved])
+        moved = _fitted(self).moved(codes.cpu().numpy(), axis, values)
+        out = []
+        for latent in moved:
+            code = torch.as_tensor(latent, dtype=torch.float32, device=self.device)
+            x = self.model.sample(code, x_T.shape[-1], self.steps, x_T=x_T)
+            out.append(self.transform.inverse(x.cpu().numpy()))
+        return np.stack(out)
 
 
 def lfads_rates_from_g0(model: LFADS, g0: torch.Tensor, n_bins: int) -> torch.Tensor:
@@ -182,7 +231,7 @@ class LfadsCodes:
                              "project g0 on code_dim principal components")
         self.device = torch.device(device)
         self.model, self.code_dim = model.to(self.device).eval(), code_dim
-        self.pca: PCA | None = None
+        self.alignment: Alignment | None = None
 
     def latents(self, counts: np.ndarray) -> np.ndarray:
         """g₀ posterior means (trials, ic_dim)."""
@@ -190,14 +239,12 @@ class LfadsCodes:
         return self.model.encode(spikes).cpu().numpy()
 
     def fit_codes(self, train_latents: np.ndarray) -> None:
-        """Fit the principal axes of g₀ on the training trials."""
-        self.pca = PCA(n_components=self.code_dim).fit(train_latents)
+        """Fit the principal axes of g₀ on the training trials (the shared alignment)."""
+        self.alignment = Alignment(train_latents, self.code_dim)
 
     def codes(self, latents: np.ndarray) -> np.ndarray:
-        """Codes (trials, L): g₀ projected on its principal axes."""
-        if self.pca is None:
-            raise RuntimeError("call fit_codes on the training trials' latents first")
-        return self.pca.transform(latents)
+        """Aligned codes (trials, L): g₀ projected on its principal axes."""
+        return _fitted(self).transform(latents)
 
     def rates(self, latents: np.ndarray, n_bins: int, seed: int) -> np.ndarray:
         """Rates (trials, T, N) of the generator from g₀ (deterministic; seed unused)."""
@@ -207,12 +254,8 @@ class LfadsCodes:
     def traversal_rates(self, base_counts: np.ndarray, axis: int,
                         values: np.ndarray) -> np.ndarray:
         """Rates (values, trials, T, N): base g₀ moved along principal axis `axis` to each value."""
-        g0 = self.latents(base_counts)
-        offset = self.codes(g0)[:, axis]
-        direction = self.pca.components_[axis]
-        n_bins = base_counts.shape[1]
-        return np.stack([self.rates(g0 + (v - offset)[:, None] * direction, n_bins, 0)
-                         for v in values])
+        moved = _fitted(self).moved(self.latents(base_counts), axis, values)
+        return np.stack([self.rates(g0, base_counts.shape[1], 0) for g0 in moved])
 
 
 CodeModel = GnocchiCodes | LfadsCodes
@@ -220,28 +263,46 @@ CodeModel = GnocchiCodes | LfadsCodes
 # ---------------------------------------------------------------- disentanglement
 
 
+ANGLE_SECTORS = 8
+
+
+def angle_class(angle: np.ndarray, sectors: int = ANGLE_SECTORS) -> np.ndarray:
+    """Index of the equal sector (centred on 0, 2π/sectors, …) each angle (rad) falls in."""
+    return np.round(np.mod(angle, 2 * np.pi) / (2 * np.pi / sectors)).astype(int) % sectors
+
+
+def scoring_factors(data: ExperimentData) -> tuple[np.ndarray, list[bool]]:
+    """The factors the disentanglement metrics score: (angle class, third factor), discrete flags."""
+    return (np.stack([angle_class(data.reach_angle), data.factors[:, 2]], axis=1),
+            [True, False])
+
+
 def disentanglement_scores(codes: np.ndarray, data: ExperimentData,
                            cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """MIG, DCI, SAP, linear R² per factor and the normalised MI matrix (see module docstring)."""
+    """MIG, DCI, SAP, rotation-invariant R² per factor and principal angle, normalised MI."""
     train, test = data.train_idx, data.eval_idx
-    continuous = [False] * data.factors.shape[1]
+    factors, discrete = scoring_factors(data)
     stacked = np.concatenate([codes[train], codes[test]])
-    stacked_factors = np.concatenate([data.factors[train], data.factors[test]])
     fit_rows, test_rows = np.arange(train.size), np.arange(train.size, stacked.shape[0])
-    scores = dci(stacked, stacked_factors, model=cfg["dci_model"], discrete=continuous,
-                 train_idx=fit_rows, test_idx=test_rows, n_estimators=cfg["dci_estimators"])
-    r2 = linear_decoding_r2(stacked, stacked_factors, fit_rows, test_rows)
-    mi = mutual_information_matrix(codes[test], data.factors[test], cfg["mig_bins"], continuous)
-    entropy = np.diag(mutual_information_matrix(data.factors[test], data.factors[test],
-                                                cfg["mig_bins"], continuous))
+    scores = dci(stacked, np.concatenate([factors[train], factors[test]]),
+                 model=cfg["dci_model"], discrete=discrete, train_idx=fit_rows,
+                 test_idx=test_rows, n_estimators=cfg["dci_estimators"])
+    r2, angles = factor_subspace_r2(
+        stacked, np.concatenate([data.factors[train], data.factors[test]]), fit_rows,
+        test_rows, groups=[[0, 1], [2]])
+    bins, binning = cfg["mig_bins"], cfg["mig_binning"]
+    mi = mutual_information_matrix(codes[test], factors[test], bins, discrete, binning)
+    entropy = np.diag(mutual_information_matrix(factors[test], factors[test], bins, discrete,
+                                                binning))
     out = {
-        "mig": mig(codes[test], data.factors[test], cfg["mig_bins"], continuous),
+        "mig": mig(codes[test], factors[test], bins, discrete, binning),
         "dci_d": scores.disentanglement, "dci_c": scores.completeness,
         "dci_i": scores.informativeness,
-        "sap": sap(codes[test], data.factors[test], continuous),
+        "sap": sap(codes[test], factors[test], discrete),
+        "r2_angle": float(r2[0]), f"r2_{factor_keys(data)[2]}": float(r2[1]),
+        "subspace_angle_deg": float(angles[0, 1]),
         "normalised_mi": mi / entropy,
     }
-    out |= {f"r2_{name}": float(v) for name, v in zip(factor_keys(data), r2, strict=True)}
     return out
 
 
@@ -250,14 +311,24 @@ def factor_keys(data: ExperimentData) -> list[str]:
     return ["cos", "sin", data.factor_names[2]]
 
 
+def reference_codes(data: ExperimentData, n_axes: int,
+                    smooth_sigma_bins: float) -> dict[str, np.ndarray]:
+    """Codes of the reference rows: "truth" (the factors) and "pca_trials" (module docstring)."""
+    smoothed = smooth_spikes(data.counts, smooth_sigma_bins).reshape(data.counts.shape[0], -1)
+    pca = PCA(n_components=n_axes).fit(smoothed[data.train_idx])
+    return {"truth": data.factors.astype(float), "pca_trials": pca.transform(smoothed)}
+
+
 # ---------------------------------------------------------------- traversal
 
 
 def traversal_grid(train_codes: np.ndarray, axis: int, traversal_range: float,
                    n_points: int) -> np.ndarray:
-    """Code values mean + v·std of one axis, v evenly spaced in [−range, range]."""
+    """Code values mean + v·std of one axis, v evenly spaced in [−range, range], clipped to the
+    training codes' range (a traversal never leaves the data)."""
     v = np.linspace(-traversal_range, traversal_range, n_points)
-    return train_codes[:, axis].mean() + v * train_codes[:, axis].std()
+    column = train_codes[:, axis]
+    return np.clip(column.mean() + v * column.std(), column.min(), column.max())
 
 
 def traversal_effects(
@@ -399,6 +470,7 @@ def evaluate_model(
     model.fit_codes(latents[data.train_idx])
     codes = model.codes(latents)
     dis = disentanglement_scores(codes, data, cfg)
+    raw = disentanglement_scores(latents, data, cfg)
     rng = np.random.default_rng(seed)
     base = np.sort(rng.choice(data.eval_idx, min(cfg["traversal_trials"], data.eval_idx.size),
                               replace=False))
@@ -414,6 +486,7 @@ def evaluate_model(
         rates, spikes, condition, data.counts[unseen], data.velocity[unseen],
         data.reach_angle[unseen], condition, decoders, data.bin_size_s)
     metrics = {k: v for k, v in dis.items() if k != "normalised_mi"}
+    metrics |= {f"raw_{k}": v for k, v in raw.items() if k != "normalised_mi"}
     metrics |= {"selectivity": selectivity.score} | gen
     arrays = {"codes": codes, "normalised_mi": dis["normalised_mi"],
               "traversal_changes": trav["changes"], "traversal_trajectories": trav["trajectories"],
@@ -443,6 +516,55 @@ def data_reference(data: ExperimentData, decoders: RealDecoders,
     return scores, arrays
 
 
+def cfg_code_dim(models: Mapping[str, CodeModel]) -> int:
+    """The number of aligned code axes the models were fitted with (equal for all)."""
+    dims = {_fitted(m).pca.n_components_ for m in models.values()}
+    if len(dims) != 1:
+        raise ValueError(f"models were aligned on different numbers of axes: {sorted(dims)}")
+    return int(dims.pop())
+
+
+def nearest_condition(data: ExperimentData, unseen_label: int) -> int:
+    """The seen training condition closest to an unseen one: smallest circular angle
+    difference (in units of π) plus third-factor difference (in units of its training std),
+    both between condition means."""
+    train = data.train_idx
+    spread = max(float(data.factors[train, 2].std()), 1e-12)
+
+    def summary(rows: np.ndarray) -> tuple[float, float]:
+        return circular_mean(data.reach_angle[rows]), float(data.factors[rows, 2].mean())
+
+    angle, third = summary(np.flatnonzero(data.condition == unseen_label))
+    best, best_distance = -1, np.inf
+    for label in np.unique(data.condition[train]):
+        other_angle, other_third = summary(train[data.condition[train] == label])
+        distance = (angle_difference_deg(angle, other_angle) / 180.0
+                    + abs(third - other_third) / spread)
+        if distance < best_distance:
+            best, best_distance = int(label), distance
+    return best
+
+
+def nearest_condition_baseline(data: ExperimentData, decoders: RealDecoders,
+                               seed: int) -> dict[str, float]:
+    """Generation scores of real training trials of the nearest seen condition, drawn (seeded,
+    with replacement) as many as each unseen condition has trials, scored as if generated."""
+    rng = np.random.default_rng(seed)
+    unseen, train = data.unseen_idx, data.train_idx
+    picked, labels = [], []
+    for label in np.unique(data.condition[unseen]):
+        source = train[data.condition[train] == nearest_condition(data, int(label))]
+        n = int(np.sum(data.condition[unseen] == label))
+        picked.append(rng.choice(source, n, replace=True))
+        labels.append(np.full(n, label))
+    rows, gen_condition = np.concatenate(picked), np.concatenate(labels)
+    scores, _ = generation_scores(
+        data.counts[rows], data.counts[rows], gen_condition, data.counts[unseen],
+        data.velocity[unseen], data.reach_angle[unseen], data.condition[unseen], decoders,
+        data.bin_size_s)
+    return scores
+
+
 def evaluate_seed(
     data: ExperimentData, models: Mapping[str, CodeModel], decoders: RealDecoders,
     cfg: Mapping[str, Any], seed: int,
@@ -454,6 +576,12 @@ def evaluate_seed(
         metrics[name], model_arrays = evaluate_model(model, data, decoders, cfg, seed)
         arrays |= {f"{name}/{key}": value for key, value in model_arrays.items()}
     metrics["data"], real = data_reference(data, decoders, seed)
+    metrics["nearest"] = nearest_condition_baseline(data, decoders, seed)
+    for name, codes in reference_codes(data, cfg_code_dim(models),
+                                       decoders.smooth_sigma_bins).items():
+        scores = disentanglement_scores(codes, data, cfg)
+        metrics[name] = {k: v for k, v in scores.items() if k != "normalised_mi"}
+        arrays[f"{name}/normalised_mi"] = scores["normalised_mi"]
     train = data.train_idx
     train_labels = np.unique(data.condition[train])
     lag = decoders.lag_bins
@@ -471,6 +599,7 @@ def evaluate_seed(
         "condition_names": np.array([data.condition_labels[c]
                                      for c in sorted(data.condition_labels)]),
         "factor_names": np.array(data.factor_names),
+        "mi_factor_names": np.array(["angle", data.factor_names[2]]),
     }
     return metrics, arrays
 

@@ -38,7 +38,6 @@ from neurodiff.train import (
     TrainConfig,
     TrainResult,
     data_digest,
-    load_trained,
     reset_stale_run,
     train,
 )
@@ -76,6 +75,11 @@ class ExperimentData:
     def train_idx(self) -> np.ndarray:
         """Training trials: split "train", seen conditions only."""
         return np.flatnonzero((self.split == "train") & ~self.unseen)
+
+    @property
+    def val_idx(self) -> np.ndarray:
+        """Validation trials (checkpoint selection): split "val", seen conditions only."""
+        return np.flatnonzero((self.split == "val") & ~self.unseen)
 
     @property
     def eval_idx(self) -> np.ndarray:
@@ -204,7 +208,7 @@ def load_experiment_data(path: str | Path, name: str, cfg: Mapping[str, Any]) ->
 
 def _check_experiment(data: ExperimentData, path: str | Path) -> None:
     """Every group of trials is non-empty and the decoder lag fits in the window."""
-    for group in ("train_idx", "eval_idx", "unseen_idx"):
+    for group in ("train_idx", "val_idx", "eval_idx", "unseen_idx"):
         if getattr(data, group).size < 2:
             raise ValueError(f"{path}: fewer than 2 {group.removesuffix('_idx')} trials; check "
                              "the held-out conditions and splits in the config")
@@ -233,9 +237,11 @@ def build_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any]) -
 
 
 def training_tensors(kind: str, data: ExperimentData,
-                     transform: SignalTransform | None) -> torch.Tensor:
-    """Training inputs: transformed trials (n, N, T) for GNOCCHI, counts (n, T, N) for LFADS."""
-    counts = data.counts[data.train_idx]
+                     transform: SignalTransform | None, rows: np.ndarray | None = None
+                     ) -> torch.Tensor:
+    """Model inputs of `rows` (default: the training trials): transformed trials (n, N, T) for
+    GNOCCHI, counts (n, T, N) for LFADS."""
+    counts = data.counts[data.train_idx if rows is None else rows]
     if kind == "gnocchi":
         if transform is None:
             raise ValueError("GNOCCHI needs the fitted transform")
@@ -248,6 +254,27 @@ def _loss_fn(kind: str) -> Callable[[torch.nn.Module, Any, int], Any]:
     if kind == "gnocchi":
         return lambda model, batch, step: model.loss(batch[0])
     return lambda model, batch, step: model.loss(batch[0], step)
+
+
+VALIDATION_METRIC = "val_loss"
+VALIDATION_SEED = 12345  # fixed diffusion steps and noise of every validation evaluation
+
+
+def validation_fn(kind: str, inputs: torch.Tensor) -> Callable[[torch.nn.Module, int], dict]:
+    """`eval_fn` of `train`: the loss on the validation trials, the same for every log row.
+
+    GNOCCHI: its full training objective with diffusion steps and noise drawn from a fixed seed
+    (the global RNG is forked, so training is unaffected). LFADS: the Poisson reconstruction
+    term (its KL weight ramps with the step, so the total is not comparable across steps).
+    """
+    def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
+        batch = inputs.to(next(model.parameters()).device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(VALIDATION_SEED)
+            if kind == "gnocchi":
+                return {VALIDATION_METRIC: float(model.loss(batch)[0])}
+            return {VALIDATION_METRIC: float(model.loss(batch, step)[1]["recon"])}
+    return evaluate
 
 
 def _warmup_cosine(total: int, warmup: int) -> Callable[[int], float]:
@@ -275,9 +302,12 @@ def train_model(
 
     `train_cfg`: steps, batch_size, lr, weight_decay, warmup_steps, grad_clip,
     checkpoint_every, log_every. AdamW with linear warm-up then cosine decay. GNOCCHI trains on
-    `transform.forward(counts)`, LFADS on the counts.
+    `transform.forward(counts)`, LFADS on the counts. Both models are selected the same way:
+    the weights of the log row (every `log_every` steps) with the lowest validation loss
+    (`validation_fn`) are kept (`train`'s `best_metric`) and used by `load_model`.
     """
     inputs = training_tensors(kind, data, transform)
+    val_inputs = training_tensors(kind, data, transform, data.val_idx)
     reset_stale_run(run_dir, {"kind": kind, "seed": seed, "model": dict(model_cfg),
                               "train": dict(train_cfg), "data": data_digest(inputs)})
     torch.manual_seed(seed)
@@ -286,7 +316,8 @@ def train_model(
     config = TrainConfig(total_steps=steps, seed=seed,
                          checkpoint_every=train_cfg["checkpoint_every"],
                          log_every=train_cfg["log_every"], grad_clip=train_cfg["grad_clip"],
-                         device=device, progress=progress, desc=f"{kind} {data.name} seed {seed}")
+                         device=device, progress=progress, desc=f"{kind} {data.name} seed {seed}",
+                         best_metric=VALIDATION_METRIC)
     return train(
         model, _loss_fn(kind),
         EpochBatches([inputs], min(train_cfg["batch_size"], inputs.shape[0]), seed),
@@ -295,13 +326,31 @@ def train_model(
         config, RunPaths.in_dir(run_dir),
         make_scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(
             o, _warmup_cosine(steps, train_cfg["warmup_steps"])),
+        eval_fn=validation_fn(kind, val_inputs),
     )
 
 
 def load_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any],
                weights: str | Path) -> Gnocchi | LFADS:
-    """A trained model (final raw weights of `train`) in eval mode, on the CPU."""
-    return load_trained(weights, build_model(kind, data, model_cfg), use_ema=False).eval()
+    """A trained model (the best-on-validation raw weights of `train`) in eval mode, on the CPU.
+
+    Refuses, naming the file, weights written before validation selection (no "best" entry) or
+    by another architecture (e.g. a GNOCCHI checkpoint from before attention pooling and the
+    bin embedding): retrain them (delete the file; Snakemake reruns the training rule).
+    """
+    model = build_model(kind, data, model_cfg)
+    payload = torch.load(weights, map_location="cpu", weights_only=True)
+    best = payload.get("best") if isinstance(payload, dict) else None
+    if not best or "model" not in best:
+        raise ValueError(f"{weights}: no best-on-validation weights (written by an older version "
+                         "that used the last step); delete it and retrain")
+    try:
+        model.load_state_dict(best["model"])
+    except RuntimeError as error:
+        raise ValueError(f"{weights}: the {kind} weights do not fit the configured architecture "
+                         f"(an old checkpoint format or other settings); delete it and retrain. "
+                         f"{str(error).splitlines()[0]}") from error
+    return model.eval()
 
 
 def model_settings(kind: str, cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,10 @@ class GnocchiConfig:
     encoder_hidden: int = 32
     encoder_layers: int = 2
     encoder_kernel: int = 5
+    encoder_pool: str = "attention"
+    encoder_pool_heads: int = 4
+    encoder_pool_windows: int = 5
+    bin_embedding: bool = True
     mmd_weight: float = 0.1
     mmd_kernel: str = "rbf"
     recon_weight: float = 1.0
@@ -94,10 +98,13 @@ class Gnocchi(nn.Module):
         self.schedule: NoiseSchedule = make_schedule(**cfg.schedule)
         self.encoder = CodeEncoder(cfg.n_neurons, cfg.code_dim, cfg.encoder_kind,
                                    cfg.encoder_hidden, cfg.encoder_layers, cfg.encoder_kernel,
-                                   cfg.groups, stochastic=cfg.kl_weight > 0)
+                                   cfg.groups, stochastic=cfg.kl_weight > 0,
+                                   pool=cfg.encoder_pool, pool_heads=cfg.encoder_pool_heads,
+                                   pool_windows=cfg.encoder_pool_windows)
         self.denoiser = TimeUNet1d(cfg.n_neurons, cfg.code_dim, cfg.channels, cfg.channel_mult,
                                    cfg.res_blocks, cfg.groups, cfg.embed_dim, cfg.attention,
-                                   cfg.attention_heads, cfg.dropout, cfg.filter_kernel)
+                                   cfg.attention_heads, cfg.dropout, cfg.filter_kernel,
+                                   cfg.bin_embedding)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """ε̂ (B, N, T) of noisy trials x_t (B, N, T) at steps t (B,) given codes (B, L)."""

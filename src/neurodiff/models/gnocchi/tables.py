@@ -19,16 +19,20 @@ import pandas as pd
 
 from neurodiff.tables import MISSING, format_mean_std, mean_std
 
-METRICS = {
+DISENTANGLEMENT = {
     "mig": "MIG ↑",
     "dci_d": "DCI disentanglement ↑",
     "dci_c": "DCI completeness ↑",
     "dci_i": "DCI informativeness ↑",
     "sap": "SAP ↑",
-    "r2_cos": "linear R², cos θ ↑",
-    "r2_sin": "linear R², sin θ ↑",
+    "r2_angle": "linear R², angle (cos θ, sin θ) ↑",
     "r2_speed": "linear R², speed ↑",
     "r2_curvature": "linear R², curvature ↑",
+    "subspace_angle_deg": "principal angle, angle vs 3rd factor (deg) ↑",
+}
+METRICS = {
+    **{key: f"{name} (aligned)" for key, name in DISENTANGLEMENT.items()},
+    **{f"raw_{key}": f"{name} (raw)" for key, name in DISENTANGLEMENT.items()},
     "selectivity": "traversal selectivity ↑",
     "velocity_r2": "unseen: decoded velocity R² ↑",
     "endpoint_error_deg": "unseen: endpoint angle error (deg) ↓",
@@ -37,15 +41,22 @@ METRICS = {
     "fano_mae": "unseen: Fano factor abs. error ↓",
     "corr_rmse": "unseen: correlation RMSE ↓",
 }
-MODEL_ORDER = ("gnocchi", "lfads", "data")
-MODEL_NAMES = {"gnocchi": "GNOCCHI", "lfads": "LFADS", "data": "data (split half)"}
+MODEL_ORDER = ("gnocchi", "lfads", "truth", "pca_trials", "nearest", "data")
+MODEL_NAMES = {"gnocchi": "GNOCCHI", "lfads": "LFADS", "truth": "ceiling: true factors",
+               "pca_trials": "baseline: PCA of trials", "nearest": "baseline: nearest seen cond.",
+               "data": "ceiling: data split half"}
 DATASET_NAMES = {"reaching": "synthetic reaching", "mc_maze": "MC_Maze"}
 TITLE = "Table 1 (reconstructed): disentanglement and unseen-condition generation"
 CAPTION = (
     "GNOCCHI vs LFADS, mean ± std (ddof 1) over {seeds} seeds, {preset} preset. The paper's "
     "table is not public; rows and datasets are this reproduction's (reference/gnocchi.md §2). "
-    "'data (split half)' scores one half of the real unseen-condition trials against the other "
-    "half. ↑ higher is better, ↓ lower."
+    "'aligned': latents projected on their first L principal axes (same for both models); "
+    "'raw': latents as they are. Angle = one discrete factor (8 sectors); MIG with "
+    "equal-width bins. 'true factors' uses cos θ, sin θ and the third factor as codes; "
+    "'PCA of trials' the first L principal components of smoothed single trials; 'nearest "
+    "seen cond.' scores real trials of the closest training condition as the unseen one; "
+    "'data split half' one half of the real unseen-condition trials against the other half. "
+    "↑ higher is better, ↓ lower."
 )
 
 

@@ -10,6 +10,12 @@ gives a per-channel scale s and shift b, and the block's second normalisation is
 GN(h)·(1 + s) + b. T is padded at the end to a multiple of 2^(levels − 1) and the output cropped
 back, so any number of bins works (e.g. MC_Maze's 140 bins with four levels).
 
+Absolute-time embedding (our choice; InfoDiffusion's image U-Net and the GNOCCHI abstract are
+silent): with `bin_embedding=True` a sinusoidal embedding of each bin's index (0 … T−1, bins
+from trial start) is mapped linearly to the first level's width and added after the input
+convolution. Convolutions alone are translation-equivariant, so without it the network cannot
+tie the code to *when* activity happens in the trial (trials are aligned to a fixed event).
+
 Per-neuron filter path (an addition to InfoDiffusion's U-Net): with neurons as channels, a
 small U-Net has fewer channels than neurons and cannot carry every neuron's independent noise
 through its first convolution. So ε̂ = U-Net(x_t, t, c) + F_t(x_t), where F_t filters each
@@ -149,6 +155,7 @@ class TimeUNet1d(nn.Module):
         attention_heads: int = 1,
         dropout: float = 0.0,
         filter_kernel: int = 5,
+        bin_embedding: bool = True,
     ) -> None:
         super().__init__()
         if not channel_mult or min(channel_mult) < 1 or res_blocks < 1 or code_dim < 1:
@@ -163,6 +170,7 @@ class TimeUNet1d(nn.Module):
         cond_dim = 2 * embed_dim
         widths = [channels * m for m in channel_mult]
         self.input_conv = nn.Conv1d(n_neurons, channels, 3, padding=1)
+        self.bin_embed = nn.Linear(embed_dim, channels, bias=False) if bin_embedding else None
 
         def block(cin: int, cout: int) -> ResBlock1d:
             return ResBlock1d(cin, cout, cond_dim, groups, dropout)
@@ -208,6 +216,9 @@ class TimeUNet1d(nn.Module):
         h = F.pad(x, (0, -n_bins % multiple))
         cond, t_emb = self.conditioning(t, code)
         h = self.input_conv(h)
+        if self.bin_embed is not None:
+            bins = torch.arange(h.shape[-1], device=h.device)
+            h = h + self.bin_embed(timestep_embedding(bins, self.embed_dim).to(h.dtype)).T
         skips = [h]
         for layer in self.down:
             h = layer(h, cond) if isinstance(layer, ResBlock1d) else layer(h)
