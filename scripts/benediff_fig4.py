@@ -9,7 +9,7 @@ import pandas as pd
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.results import GuidedSamples
-from neurodiff.plots.benediff import fig4_guided_videos, write_guided_gif
+from neurodiff.plots.benediff import fig4_guided_videos, frame_group, write_guided_gif
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
@@ -20,15 +20,15 @@ with snakemake_job(snakemake) as log:
     samples, label_names = GuidedSamples.load(snakemake.input.samples)
     rows = pd.read_csv(snakemake.input.specificity)
     reader = "exact" if "exact" in set(rows["reader"]) else "ridge"
-    mean = rows[rows["reader"] == reader].groupby(["region", "factor"])["specificity"].mean()
+    shown = rows[(rows["reader"] == reader) & (rows["method"] == samples.frame_groups[0][0])
+                 & (rows["kind"] == "label")]
+    mean = shown.groupby(["region", "factor"])["specificity"].mean()
     fig = fig4_guided_videos(samples, label_names, mean.to_dict(), params.regions, reader,
                              params.session, params.strip_frames, ds.bin_size_s, params.preset,
                              data_label=label)
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))
-    first_seed = samples.frame_groups[0][0]
     for path, (region, factor) in zip(snakemake.output.gifs, params.gif_keys, strict=True):
-        guided = samples.frames[samples.frame_groups.index(
-            (first_seed, region, label_names.index(factor)))]
+        guided = samples.frames[frame_group(samples, region, label_names.index(factor))]
         write_guided_gif(path, samples.unguided_frames, guided,
                          f"{region}: activate {factor} ({label}, session {params.session})",
                          params.gif_scale, params.gif_fps, preset=params.preset)

@@ -8,6 +8,7 @@ import torch
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import atomic_path
 from neurodiff.models.benediff.fit import fit_region_lvms
+from neurodiff.models.benediff.report import TABLE1_METRICS
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
@@ -21,5 +22,5 @@ with snakemake_job(snakemake) as log:
     metrics = pd.DataFrame(fitted.metrics).assign(session=snakemake.wildcards.session)
     with atomic_path(snakemake.output.metrics) as tmp:
         metrics.to_csv(tmp, index=False)
-    summary = metrics.groupby("method")[["neural_r2", "behavior_r2", "mig"]].mean()
+    summary = metrics.groupby("method")[list(TABLE1_METRICS)].mean()
     log.info("%s %s:\n%s", snakemake.wildcards.session, region, summary.round(3))

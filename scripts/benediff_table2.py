@@ -13,14 +13,17 @@ from neurodiff.runlog import snakemake_job
 from neurodiff.tables import mean_std_columns, write_table
 
 NOTES = """
-Guidance raises Var_t of one region's behaviour-tied latent factor, read from the generated
-frame codes by the linear encoder (encoder_r2: held-out R² of that encoder for the factor).
-Labels are read from the decoded frames ("exact": the simulated video's exact extractor;
-"ridge": a pixel → label ridge decoder fitted on real frames). ratio_j = mean Var_t(label_j)
-guided / unguided (same initial noise); specificity = ratio of the activated factor's label /
-mean ratio of the other labels (> 1: selective). latent_variance_ratio: the same ratio for the
-encoder's reading of the factor. planted: whether the simulation planted the label in the
-region (unknown for real data). Mean ± std over LVM seeds. Preset: {preset}.
+Guidance raises Var_t of one latent dim of one region's LVM (method: BeNeDiff, or a baseline's
+latents), read from the generated frame codes by a linear encoder (encoder_r2: its held-out R²
+for that dim). kind "label": the dim standing for a label (a supervised LVM's tied dim, a
+β-VAE's largest-MI dim); kind "control": an unsupervised dim (negative control; its factor
+column names the dim, and its specificity is the largest over the labels, target_label). Labels
+are read from the decoded frames ("exact": the simulated video's exact extractor; "ridge": a
+pixel → label ridge decoder fitted on training frames). ratio_j = mean Var_t(label_j) guided /
+unguided (same initial noise); specificity = ratio of the target label / mean ratio of the
+other labels (> 1: selective). scale: the guidance scale, chosen per method among the
+candidates on other initial noises with a reader fitted on validation trials. planted: whether
+the simulation planted the label in the region. Mean ± std over LVM seeds. Preset: {preset}.
 """
 
 with snakemake_job(snakemake) as log:
@@ -34,7 +37,9 @@ with snakemake_job(snakemake) as log:
                                      ds.truth["factor_names"].tolist(), ds.meta["session"],
                                      ds.behavior_names)
     table = table2_guidance_specificity(rows, planted)
-    write_table(snakemake.output.csv, table, mean_std_columns(table, TABLE2_METRICS),
+    display = mean_std_columns(table, TABLE2_METRICS).drop(columns=["method"])
+    display = display.rename(columns={"method_label": "method"})
+    write_table(snakemake.output.csv, table, display,
                 title="BeNeDiff table 2: specificity of guided behaviour videos",
                 caption=NOTES.format(preset=snakemake.params.preset),
                 md_path=snakemake.output.md, float_format=CSV_FLOAT_FORMAT)

@@ -16,6 +16,8 @@ with snakemake_job(snakemake) as log:
         components_per_region=sim["components_per_region"],
         frame_size=(sim["frame_size"], sim["frame_size"]),
         seed=snakemake.params.seed,
+        label_correlation=sim["label_correlation"],
+        irrelevant_leak=sim["irrelevant_leak"],
     )
     log.info("wrote %s: factors %s, components %s", snakemake.output.hdf5,
              truth["factors"].shape, truth["rates"].shape)

@@ -226,13 +226,16 @@ def test_table1_means_and_stds_over_seeds():
     rows = pd.DataFrame({
         "session": ["s"] * 4, "region": ["A", "A", "B", "B"], "method": ["benediff"] * 4,
         "seed": [0, 1, 0, 1], "neural_r2": [0.8, 0.6, 0.4, 0.2],
-        "behavior_r2": [1.0, 1.0, 0.0, 0.0], "mig": [0.3, 0.1, 0.2, 0.2]})
+        "behavior_r2": [1.0, 1.0, 0.0, 0.0], "mig": [0.3, 0.1, 0.2, 0.2],
+        "leakage_r2": [0.1, 0.3, 0.0, 0.0], "gaussian_tc": [0.2, 0.2, 0.1, 0.3],
+        "cross_block_mi": [0.0, 0.1, 0.0, 0.1]})
     table = table1_lvm_metrics(rows).set_index("region")
     assert table.loc["A", "neural_r2_mean"] == pytest.approx(0.7)
     assert table.loc["A", "neural_r2_std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
     assert table.loc["all regions", "neural_r2_mean"] == pytest.approx(0.5)
     assert table.loc["all regions", "neural_r2_std"] == pytest.approx(np.std([0.6, 0.4], ddof=1))
     assert table.loc["A", "method_label"] == "BeNeDiff"
+    assert table.loc["A", "leakage_r2_mean"] == pytest.approx(0.2)
     text = mean_std_columns(table.reset_index(), ["mig"])
     assert text.loc[0, "mig"] == "0.20 ± 0.14"
     with pytest.raises(ValueError, match="lack columns"):

@@ -191,14 +191,20 @@ def test_pixel_label_decoder_reads_labels_from_rendered_frames():
 
 def test_table2_marks_planted_pairs_and_averages_seeds():
     rows = pd.DataFrame({
-        "session": ["s"] * 4, "region": ["VIS_L"] * 4, "factor": ["jaw", "jaw", "lever", "lever"],
-        "reader": ["exact"] * 4, "seed": [0, 1, 0, 1], "encoder_r2": [0.9, 0.8, 0.1, 0.2],
-        "latent_variance_ratio": [2.0, 2.0, 1.0, 1.0], "target_ratio": [2.0, 1.8, 1.0, 1.0],
-        "other_ratio": [1.0, 1.0, 1.0, 1.0], "specificity": [2.0, 1.8, 1.0, 0.9]})
+        "session": ["s"] * 6, "method": ["benediff"] * 6,
+        "kind": ["label"] * 4 + ["control"] * 2, "region": ["VIS_L"] * 6,
+        "factor": ["jaw", "jaw", "lever", "lever", "unsupervised_3", "unsupervised_3"],
+        "reader": ["exact"] * 6, "seed": [0, 1, 0, 1, 0, 1], "scale": [15.0] * 6,
+        "encoder_r2": [0.9, 0.8, 0.1, 0.2, 0.0, 0.0],
+        "latent_variance_ratio": [2.0, 2.0, 1.0, 1.0, 1.0, 1.0],
+        "target_ratio": [2.0, 1.8, 1.0, 1.0, 1.1, 1.0],
+        "other_ratio": [1.0] * 6, "specificity": [2.0, 1.8, 1.0, 0.9, 1.1, 1.0]})
     table = table2_guidance_specificity(rows, {("s", "VIS_L", "jaw"): True,
                                                ("s", "VIS_L", "lever"): False})
-    assert table["planted"].tolist() == ["yes", "no"]
-    assert table["specificity_mean"].tolist() == pytest.approx([1.9, 0.95])
+    assert table["planted"].tolist() == ["yes", "no", "control"]
+    assert table["specificity_mean"].tolist() == pytest.approx([1.9, 0.95, 1.05])
+    assert table["scale"].tolist() == [15.0] * 3
+    assert table["method_label"].tolist() == ["BeNeDiff"] * 3
 
 
 def test_frame_strip_and_gif_writer(tmp_path):
@@ -246,7 +252,8 @@ def test_gif_frames_carry_the_preset_mark_in_their_top_right_corner(tmp_path):
 def small_guided_samples() -> GuidedSamples:
     """Two LVM seeds x one region x two factors, three videos of 5 frames each."""
     rng = np.random.default_rng(0)
-    groups = [(0, "VIS_L", 0), (0, "VIS_L", 1), (1, "VIS_L", 0), (1, "VIS_L", 1)]
+    groups = [("benediff", 0, "VIS_L", 0), ("benediff", 0, "VIS_L", 1),
+              ("benediff", 1, "VIS_L", 0), ("benediff", 1, "VIS_L", 1)]
     return GuidedSamples(
         groups=groups, labels={"exact": rng.random((4, 3, 5, 2))},
         unguided_labels={"exact": rng.random((3, 5, 2))}, latent_variance=rng.random((4, 3)),

@@ -96,6 +96,7 @@ rule benediff_guided_sampling:
     output:
         samples=f"{BENEDIFF}/samples/{{session}}/guided.npz",
         specificity=f"{BENEDIFF}/samples/{{session}}/specificity.csv",
+        selection=f"{BENEDIFF}/samples/{{session}}/scale_selection.csv",
     log:
         f"{LOGS}/benediff/guided_sampling_{{session}}.log",
     benchmark:
@@ -110,6 +111,7 @@ rule benediff_guided_sampling:
         runtime=BD["guidance"]["resources"]["runtime"],
     params:
         section=BD["guidance"],
+        mig_bins=BD["metrics"]["mig_bins"],
         device=config["device"],
     script:
         "../../scripts/benediff_guided_sampling.py"

@@ -42,6 +42,7 @@ from neurodiff.plots.style import (
 
 METHOD_COLORS = {"benediff": COLORS["model"], "supervised_no_tc": COLORS["truth"]}
 SEPARATOR = 96  # grey level of the lines between frames and views in strips and GIFs
+DIFF_CMAP = "RdBu_r"  # guided − unguided difference images (red: brighter when guided)
 
 
 # ---------------------------------------------------------------- fig2: schematic
@@ -118,10 +119,12 @@ def schematic_facts(section: Mapping[str, Any], components: Mapping[str, int],
         guidance_lines=[
             "activate factor k: J_k(x̂₀) = Var_t(w_kᵀ v_t) on the clipped x̂₀",
             "ε̃ = ε̂ − w·√(1−ᾱ_t)·∇J_k",
-            f"w = {guidance['scale']:g}; {guidance['sampling_steps']} deterministic DDIM steps; "
+            f"w ∈ {{{', '.join(f'{w:g}' for w in guidance['scales'])}}} chosen per LVM on "
+            f"validation; {guidance['sampling_steps']} deterministic DDIM steps; "
             "each guided video has an unguided twin from the same x_T",
             "decode frames → read labels → Var_t ratio guided / unguided per label",
-            f"{guidance['samples_per_factor']} videos per (seed, region, factor)",
+            f"{guidance['samples_per_factor']} videos per (LVM, seed, region, dim); "
+            f"{guidance['control_dims']} unsupervised dim(s) as controls",
         ],
     )
 
@@ -218,18 +221,23 @@ def fig3_latents(regions: Sequence[RegionLVMs], session: str, bin_size_s: float,
     and single-trial reconstructions of `components` components (truth, supervised without
     TC, BeNeDiff)."""
     n_rows = len(regions)
+    mi_methods = [m for m in ("benediff", "supervised_no_tc") if m in regions[0].methods]
+    n_mi = len(mi_methods)
     with style_context():
-        fig, axes = plt.subplots(n_rows, 2 + components, figsize=(11, 1.75 * n_rows + 0.6),
-                                 gridspec_kw={"width_ratios": [0.55, 1.2] + [1] * components},
+        fig, axes = plt.subplots(n_rows, n_mi + 1 + components,
+                                 figsize=(12, 1.75 * n_rows + 0.6),
+                                 gridspec_kw={"width_ratios": [0.55] * n_mi + [1.2]
+                                              + [1] * components},
                                  squeeze=False)
         label_colors = categorical_colors(len(regions[0].label_names))
+        trial = int(regions[0].indices("test")[0])
         for row, fitted in zip(axes, regions, strict=True):
-            _mi_panel(row[0], fitted)
-            trial = int(fitted.indices("test")[0])
-            _factor_panel(row[1], fitted, trial, bin_size_s, label_colors)
-            for j, ax in enumerate(row[2:]):
+            for ax, method in zip(row, mi_methods, strict=False):
+                _mi_panel(ax, fitted, method)
+            _factor_panel(row[n_mi], fitted, trial, bin_size_s, label_colors)
+            for j, ax in enumerate(row[n_mi + 1:]):
                 _reconstruction_panel(ax, fitted, trial, j, bin_size_s)
-        for ax in axes[-1, 1:]:
+        for ax in axes[-1, n_mi:]:
             ax.set_xlabel("time (s)")
         handles = [plt.Line2D([], [], color=c, lw=1.2) for c in label_colors]
         handles += [plt.Line2D([], [], color="0.3", lw=1.2),
@@ -245,16 +253,17 @@ def fig3_latents(regions: Sequence[RegionLVMs], session: str, bin_size_s: float,
         fig.legend(recon, recon_names, loc="upper center", bbox_to_anchor=(0.78, 0.995),
                    ncol=3, fontsize=7)
         fig.suptitle(f"BeNeDiff latent factors per region, {data_label} ({session}; first seed, "
-                     "first test trial)", y=0.965, fontsize=9.5)
+                     f"test trial {trial}); MI maps: BeNeDiff and supervised without TC",
+                     y=0.965, fontsize=9.5)
         fig.tight_layout(rect=(0, 0, 1, 0.95))
         label_panels(list(axes[0]))
         stamp_preset(fig, preset)
     return fig
 
 
-def _mi_panel(ax: Axes, fitted: RegionLVMs) -> None:
-    """Mutual information (nats) of each BeNeDiff latent dim with each label, all trials."""
-    latents = fitted.latents["benediff"][0]
+def _mi_panel(ax: Axes, fitted: RegionLVMs, method: str = "benediff") -> None:
+    """Mutual information (nats) of each latent dim of `method` with each label, all trials."""
+    latents = fitted.latents[method][0]
     codes = latents.reshape(-1, latents.shape[-1])
     labels = fitted.labels.reshape(-1, fitted.labels.shape[-1])
     rows = np.isfinite(labels).all(axis=1)
@@ -265,7 +274,8 @@ def _mi_panel(ax: Axes, fitted: RegionLVMs) -> None:
                   [f"z{i}" if i < n_tied else f"u{i - n_tied}" for i in range(mi.shape[0])],
                   fontsize=6)
     ax.set_yticks(range(mi.shape[1]), fitted.label_names, fontsize=6)
-    ax.set_title(f"{fitted.region}: MI (nats)", loc="left")
+    short = {"benediff": "BeNeDiff", "supervised_no_tc": "no TC"}.get(method, method)
+    ax.set_title(f"{fitted.region}: MI, {short}", loc="left", fontsize=7)
     plt.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=5.5)
 
 
@@ -309,11 +319,30 @@ def frame_strip(video: np.ndarray, n_frames: int) -> np.ndarray:
     return np.hstack(tiles)
 
 
-def _strip_block(unguided: np.ndarray, guided: Sequence[np.ndarray], n_frames: int
-                 ) -> np.ndarray:
-    """Unguided strip on top of one strip per activated factor, separated by grey rows."""
-    strips = [frame_strip(unguided, n_frames), *(frame_strip(g, n_frames) for g in guided)]
-    padded = [np.pad(s, ((0, 1), (0, 0)), constant_values=SEPARATOR) for s in strips]
+def difference_strip(guided: np.ndarray, unguided: np.ndarray, n_frames: int, bound: float
+                     ) -> np.ndarray:
+    """RGB strip (H, W, 3) of guided − unguided frames on a diverging map (±`bound` grey
+    levels at the ends, white = no change), laid out as `frame_strip`; separators grey."""
+    diff = frame_strip(guided, n_frames).astype(float) - frame_strip(unguided, n_frames)
+    rgb = plt.get_cmap(DIFF_CMAP)(0.5 + 0.5 * np.clip(diff / bound, -1, 1))[..., :3]
+    separators = frame_strip(np.zeros_like(guided), n_frames) == SEPARATOR
+    rgb[separators] = SEPARATOR / 255
+    return rgb
+
+
+def _strip_block(unguided: np.ndarray, guided: Sequence[np.ndarray], n_frames: int,
+                 bound: float) -> np.ndarray:
+    """RGB block: the unguided strip, then per activated factor its guided strip and the
+    guided − unguided difference strip, separated by grey rows."""
+    def grey(strip: np.ndarray) -> np.ndarray:
+        return np.repeat(strip[..., None] / 255.0, 3, axis=-1)
+
+    strips = [grey(frame_strip(unguided, n_frames))]
+    for video in guided:
+        strips += [grey(frame_strip(video, n_frames)),
+                   difference_strip(video, unguided, n_frames, bound)]
+    padded = [np.pad(s, ((0, 1), (0, 0), (0, 0)), constant_values=SEPARATOR / 255)
+              for s in strips]
     return np.vstack(padded)
 
 
@@ -321,62 +350,79 @@ def fig4_guided_videos(samples: GuidedSamples, label_names: Sequence[str],
                        specificity: Mapping[tuple[str, str], float], regions: Sequence[str],
                        reader: str, session: str, n_frames: int, bin_size_s: float, preset: str,
                        sample_index: int = 0, *, data_label: str) -> Figure:
-    """Per region: frame strips of an unguided video and its guided twins activating each
-    factor, the labels read from them, and a map of the specificity of each (region, factor)."""
+    """Per region: frame strips of an unguided video, its guided twins activating each factor
+    and the guided − unguided differences; every label's change read from them; and a map of
+    the specificity of each (region, factor)."""
+    method, seed = samples.frame_groups[0][:2]
+    bound = _difference_bound(samples, regions, len(label_names), sample_index)
     with style_context():
-        height = 1.6 * len(regions) + 2.4
+        rows_per_region = 1 + 2 * len(label_names)
+        height = 0.3 * rows_per_region * len(regions) + 2.6
         fig = plt.figure(figsize=(11, height))
-        grid = fig.add_gridspec(len(regions) + 1, 2, height_ratios=[1] * len(regions) + [1.4],
-                                width_ratios=[2.1, 1], hspace=0.6, wspace=0.1,
-                                top=1 - 0.9 / height, bottom=0.35 / height, left=0.09,
+        grid = fig.add_gridspec(len(regions) + 1, 2,
+                                height_ratios=[rows_per_region * 0.3] * len(regions) + [1.5],
+                                width_ratios=[2.1, 1], hspace=0.45, wspace=0.22,
+                                top=1 - 0.75 / height, bottom=0.35 / height, left=0.1,
                                 right=0.95)
         colors = categorical_colors(len(label_names))
         first = []
         for i, region in enumerate(regions):
             strip = fig.add_subplot(grid[i, 0])
             traces = fig.add_subplot(grid[i, 1])
-            _strip_panel(strip, samples, label_names, region, n_frames, bin_size_s, sample_index)
-            _label_trace_panel(traces, samples, region, reader, bin_size_s, sample_index,
-                               colors)
+            _strip_panel(strip, samples, label_names, region, n_frames, bin_size_s, sample_index,
+                         bound)
+            _label_trace_panel(traces, samples, label_names, region, reader, bin_size_s,
+                               sample_index, colors)
             if i == 0:
                 first = [strip, traces]
         traces.set_xlabel("time (s)")
         handles = [plt.Line2D([], [], color=c, lw=1.3) for c in colors]
-        handles += [plt.Line2D([], [], color="0.3", lw=1.3),
-                    plt.Line2D([], [], color="0.3", lw=0.9, ls=":")]
-        fig.legend(handles, [*(f"label {n} (row: activate {n})" for n in label_names),
-                             "guided video", "unguided twin"],
-                   loc="upper right", bbox_to_anchor=(0.99, 1 - 0.22 / height), ncol=3,
-                   fontsize=6.5)
+        fig.legend(handles, [f"Δ {n}" for n in label_names], loc="upper right",
+                   bbox_to_anchor=(0.99, 1 - 0.3 / height), ncol=len(label_names),
+                   fontsize=6.5, title="panel b: label change (guided − unguided)",
+                   title_fontsize=6.5)
         heat = fig.add_subplot(grid[len(regions), :])
         _specificity_panel(heat, specificity, regions, label_names)
         fig.suptitle(f"Guided behaviour videos, {data_label} ({session}): unguided sample "
-                     f"{sample_index} and its guided twins (same initial noise), first LVM seed",
-                     x=0.01,
-                     ha="left", y=0.995, fontsize=9.5)
-        fig.text(0.01, 0.003, f"labels read from the generated frames by the {reader} reader",
-                 fontsize=6.5, color="0.45")
+                     f"{sample_index} and its guided twins (same initial noise), "
+                     f"{METHOD_LABELS.get(method, method)} latents, LVM seed {seed}",
+                     x=0.01, ha="left", y=0.995, fontsize=9.5)
+        fig.text(0.01, 0.003, f"labels read from the generated frames by the {reader} reader; "
+                 f"difference images: {DIFF_CMAP} over ±{bound:.0f} grey levels "
+                 "(red: brighter when guided)", fontsize=6.5, color="0.45")
         label_panels([*first, heat])
         stamp_preset(fig, preset)
     return fig
 
 
-def _frame_group(samples: GuidedSamples, region: str, factor: int) -> int:
-    """Index into samples.frames of the first seed's (region, factor) group."""
-    return samples.frame_groups.index((samples.frame_groups[0][0], region, factor))
+def _difference_bound(samples: GuidedSamples, regions: Sequence[str], n_labels: int,
+                      sample_index: int) -> float:
+    """Largest |guided − unguided| grey level over the shown videos (at least 1)."""
+    unguided = samples.unguided_frames[sample_index].astype(float)
+    diffs = [np.abs(samples.frames[frame_group(samples, r, k)][sample_index] - unguided).max()
+             for r in regions for k in range(n_labels)]
+    return max(1.0, float(max(diffs)))
+
+
+def frame_group(samples: GuidedSamples, region: str, dim: int) -> int:
+    """Index into samples.frames of the shown (method, seed)'s (region, latent dim) group."""
+    method, seed = samples.frame_groups[0][:2]
+    return samples.frame_groups.index((method, seed, region, dim))
 
 
 def _strip_panel(ax: Axes, samples: GuidedSamples, label_names: Sequence[str], region: str,
-                 n_frames: int, bin_s: float, sample_index: int) -> None:
+                 n_frames: int, bin_s: float, sample_index: int, bound: float) -> None:
     """The frame-strip block of one region, with row labels and frame times."""
-    guided = [samples.frames[_frame_group(samples, region, k)][sample_index]
+    guided = [samples.frames[frame_group(samples, region, k)][sample_index]
               for k in range(len(label_names))]
     unguided = samples.unguided_frames[sample_index]
-    block = _strip_block(unguided, guided, n_frames)
-    ax.imshow(block, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
+    block = _strip_block(unguided, guided, n_frames, bound)
+    ax.imshow(block, interpolation="nearest", aspect="equal")
     row_height = unguided.shape[2] + 1
-    ax.set_yticks([row_height * (i + 0.5) for i in range(len(label_names) + 1)],
-                  ["unguided", *(f"activate {name}" for name in label_names)], fontsize=6.5)
+    names = ["unguided"]
+    for name in label_names:
+        names += [f"activate {name}", "guided − unguided"]
+    ax.set_yticks([row_height * (i + 0.5) for i in range(len(names))], names, fontsize=6)
     t = unguided.shape[0]
     picks = np.linspace(0, t - 1, min(n_frames, t)).round().astype(int)
     tile = block.shape[1] / len(picks)
@@ -388,18 +434,28 @@ def _strip_panel(ax: Axes, samples: GuidedSamples, label_names: Sequence[str], r
         spine.set_visible(False)
 
 
-def _label_trace_panel(ax: Axes, samples: GuidedSamples, region: str, reader: str,
-                       bin_s: float, sample_index: int, colors: Sequence[str]) -> None:
-    """For each factor k: label k read from the guided video (solid) and its twin (dotted)."""
-    seed = samples.frame_groups[0][0]
+def _label_trace_panel(ax: Axes, samples: GuidedSamples, label_names: Sequence[str],
+                       region: str, reader: str, bin_s: float, sample_index: int,
+                       colors: Sequence[str]) -> None:
+    """For each activated factor (one band, top to bottom): the change of every label,
+    guided − unguided twin, so off-target movement shows as well as the target's."""
+    method, seed = samples.frame_groups[0][:2]
     unguided = samples.unguided_labels[reader][sample_index]
     time = np.arange(unguided.shape[0]) * bin_s
-    for k, color in enumerate(colors):
-        group = samples.groups.index((seed, region, k))
-        guided = samples.labels[reader][group, sample_index, :, k]
-        ax.plot(time, unguided[:, k], color=color, lw=0.9, ls=":")
-        ax.plot(time, guided, color=color, lw=1.3)
-    ax.set_title(f"{region}: activated factor's label", loc="left", fontsize=7.5)
+    changes = [samples.labels[reader][samples.groups.index((method, seed, region, k)),
+                                      sample_index] - unguided
+               for k in range(len(label_names))]
+    step = max(0.5, 2.2 * max(float(np.abs(c).max()) for c in changes))
+    for k, change in enumerate(changes):
+        offset = -k * step
+        ax.axhline(offset, color="0.8", lw=0.6)
+        for j, color in enumerate(colors):
+            ax.plot(time, offset + change[:, j], color=color,
+                    lw=1.5 if j == k else 0.9, alpha=1.0 if j == k else 0.8)
+    ax.set_yticks([-k * step for k in range(len(label_names))],
+                  [f"act. {n}" for n in label_names], fontsize=6)
+    ax.set_ylabel(f"Δ label (offset; 1 band = {step:.2g})", fontsize=6.5)
+    ax.set_title(f"{region}: label change, guided − unguided", loc="left", fontsize=7.5)
     ax.tick_params(labelsize=6)
 
 
@@ -475,14 +531,14 @@ def fig5_cross_hemisphere(results: Mapping[str, Sequence[Sequence[CrossHemispher
             _paw_panel(row[0], example, bin_size_s)
             _affine_panel(row[1], [[seed[i] for seed in results[s]] for s in sessions],
                           sessions, example.region)
-            _cca_panel(row[2], example)
+            _cca_panel(row[2], example, bin_size_s)
             _correlation_panel(row[3], [[seed[i] for seed in results[s]] for s in sessions],
                                sessions, example.region)
         axes[-1, 0].set_xlabel("time (s)")
         fig.suptitle(f"Cross-hemisphere paw factors (BeNeDiff latents), {data_label}: affine map "
-                     f"left → right and CCA; traces from {session}, first seed, first test trial",
-                     y=0.995, fontsize=9.5)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
+                     f"left → right and CCA of the paw factors;\ntraces from {session}, first "
+                     f"seed, test trial {examples[0].example_trial}", y=0.995, fontsize=9.5)
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
         label_panels(list(axes[0]))
         stamp_preset(fig, preset)
     return fig
@@ -516,17 +572,21 @@ def _affine_panel(ax: Axes, per_session: Sequence[Sequence[CrossHemisphere]],
     ax.set_title(f"{region}: affine L→R", loc="left")
 
 
-def _cca_panel(ax: Axes, example: CrossHemisphere) -> None:
-    """First two canonical variates of the example trial, left and right, start/end marked."""
+def _cca_panel(ax: Axes, example: CrossHemisphere, bin_s: float) -> None:
+    """Canonical variates of the example trial's paw factors, left and right: CC1 vs CC2 with
+    start/end marked, or CC1 over time when there is one component."""
+    one = example.left_canonical.shape[1] == 1
     for data, name, color in ((example.left_canonical, "left", COLORS["truth"]),
                               (example.right_canonical, "right", COLORS["model"])):
-        y = data[:, 1] if data.shape[1] > 1 else np.zeros(len(data))
-        ax.plot(data[:, 0], y, color=color, lw=1.1, label=name)
-        ax.plot(data[0, 0], y[0], "o", color=color, ms=3.5)
-        ax.plot(data[-1, 0], y[-1], "s", color=color, ms=3.5)
-    ax.set_xlabel("CC1")
-    ax.set_ylabel("CC2")
-    ax.set_title(f"{example.region}: CCA (○ start, □ end)", loc="left")
+        x = np.arange(len(data)) * bin_s if one else data[:, 0]
+        y = data[:, 0] if one else data[:, 1]
+        ax.plot(x, y, color=color, lw=1.1, label=name)
+        ax.plot(x[0], y[0], "o", color=color, ms=3.5)
+        ax.plot(x[-1], y[-1], "s", color=color, ms=3.5)
+    ax.set_xlabel("time (s)" if one else "CC1")
+    ax.set_ylabel("CC1" if one else "CC2")
+    ax.set_title(f"{example.region}: CCA of paw factors, trial {example.example_trial} "
+                 "(○ start, □ end)", loc="left", fontsize=7)
     ax.legend(fontsize=6)
 
 

@@ -11,6 +11,12 @@ The stand-in for the Musall et al. (2019) data that BeNeDiff models (reference/b
   factor; the two hemispheres of a region share factors with independent weights. Components of
   all regions are shuffled together, so ``regions/indxs_consolidate_lr/<REGION_HEMI>`` is a real
   index array and not a contiguous slice.
+- confounds (both off by default): `label_correlation` mixes paw_x into jaw, so their labels
+  correlate with |r| ≈ label_correlation; `irrelevant_leak` mixes behaviour factor k mod K_b
+  into irrelevant factor k, so the behaviour-irrelevant activity is correlated with behaviour.
+  Mixing acts on the gated traces before the tanh: factors = tanh(1.2 · mixing @ sources). A
+  model without a total-correlation penalty can then hold behaviour in its unsupervised
+  dimensions; the independent part of each irrelevant factor is in truth["sources"].
 - labels: the behaviour factors plus Gaussian noise.
 - images: 2 grayscale views, rendered analytically from the behaviour factors: view 0 a Gaussian
   blob whose x-position follows paw_x; view 1 a disk whose radius follows jaw (left part) and a
@@ -66,11 +72,34 @@ def load_truth(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return read_npz(npz)
 
 
+def mixing_matrix(n_irrelevant: int, label_correlation: float = 0.0,
+                  irrelevant_leak: float = 0.0) -> np.ndarray:
+    """(K, K) mixing of independent sources into factors (module docstring), rows unit-norm."""
+    for name, value in (("label_correlation", label_correlation),
+                        ("irrelevant_leak", irrelevant_leak)):
+        if not -1.0 < value < 1.0:
+            raise ValueError(f"{name}={value} must lie in (-1, 1)")
+    n_behavior = len(BEHAVIOR_FACTORS)
+    mixing = np.eye(n_behavior + n_irrelevant)
+    paw, jaw = BEHAVIOR_FACTORS.index("paw_x"), BEHAVIOR_FACTORS.index("jaw")
+    mixing[jaw, paw] = label_correlation
+    mixing[jaw, jaw] = np.sqrt(1.0 - label_correlation**2)
+    for k in range(n_irrelevant):
+        row = n_behavior + k
+        mixing[row, k % n_behavior] = irrelevant_leak
+        mixing[row, row] = np.sqrt(1.0 - irrelevant_leak**2)
+    return mixing
+
+
 def simulate_factors(
     rng: np.random.Generator, n_trials: int, n_frames: int, n_factors: int,
     length_scale: float, onset_range: tuple[float, float] = (0.15, 0.5),
+    mixing: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Smooth factor traces in (-1, 1), off before a per-(trial, factor) onset: (trials, T, K)."""
+    """Smooth factor traces in (-1, 1), off before a per-(trial, factor) onset: (trials, T, K).
+
+    With `mixing` (K, K), the gated independent traces are mixed before the tanh.
+    """
     pad = int(np.ceil(4 * length_scale))
     noise = rng.standard_normal((n_trials, n_frames + 2 * pad, n_factors))
     smooth = gaussian_filter1d(noise, length_scale, axis=1)[:, pad:pad + n_frames]
@@ -78,7 +107,12 @@ def simulate_factors(
     onsets = rng.uniform(*onset_range, size=(n_trials, n_factors)) * n_frames
     t = np.arange(n_frames)[None, :, None]
     gate = 1.0 / (1.0 + np.exp(-(t - onsets[:, None, :]) / 1.5))
-    return np.tanh(1.2 * gate * smooth), onsets
+    sources = gate * smooth
+    if mixing is not None:
+        if mixing.shape != (n_factors, n_factors):
+            raise ValueError(f"mixing must be ({n_factors}, {n_factors}), got {mixing.shape}")
+        sources = sources @ mixing.T
+    return np.tanh(1.2 * sources), onsets
 
 
 def render_video(behavior: np.ndarray, frame_size: tuple[int, int] = (16, 16)) -> np.ndarray:
@@ -134,6 +168,8 @@ def write_behavenet_like(
     label_noise: float = 0.05,
     video_noise: float = 0.0,
     length_scale: float | None = None,
+    label_correlation: float = 0.0,
+    irrelevant_leak: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Write a BehaveNet-layout HDF5 session with planted selectivity; return its ground truth.
 
@@ -141,13 +177,15 @@ def write_behavenet_like(
     from `components_per_region` (one int, or a mapping from REGION_HEMI to int). `selectivity`
     maps a region name to the behaviour factors it encodes (default DEFAULT_SELECTIVITY).
     `video_noise` is the standard deviation of Gaussian pixel noise in uint8 units.
+    `label_correlation` and `irrelevant_leak` plant the confounds of the module docstring.
     """
     selectivity = dict(DEFAULT_SELECTIVITY if selectivity is None else selectivity)
     group_names, group_sizes = _region_groups(regions, components_per_region, selectivity)
     rng = np.random.default_rng(seed)
     scale = max(2.0, n_frames / 10) if length_scale is None else length_scale
+    mixing = mixing_matrix(n_irrelevant, label_correlation, irrelevant_leak)
     factors, onsets = simulate_factors(rng, n_trials, n_frames, len(BEHAVIOR_FACTORS)
-                                       + n_irrelevant, scale)
+                                       + n_irrelevant, scale, mixing=mixing)
     factor_names = [*BEHAVIOR_FACTORS, *(f"irrelevant_{k}" for k in range(n_irrelevant))]
     planted = _planted_mask(group_names, selectivity, factor_names)
     component_region = np.repeat(group_names, group_sizes)
@@ -170,11 +208,24 @@ def write_behavenet_like(
         "offsets": offsets.astype(np.float32), "component_region": component_region,
         "region_names": np.array(group_names), "planted": planted,
         "seed": np.array(seed), "frame_size": np.array(frame_size),
+        "mixing": mixing.astype(np.float32),
+        "label_correlation": np.array(label_correlation),
+        "irrelevant_leak": np.array(irrelevant_leak),
+        "label_correlation_matrix": np.corrcoef(
+            labels.reshape(-1, labels.shape[-1]), rowvar=False).astype(np.float32),
+        "leak_correlation": _leak_correlation(factors, len(BEHAVIOR_FACTORS)),
     }
     _write_hdf5(path, neural.astype(np.float32), labels.astype(np.float32), video,
                 component_region, group_names)
     write_npz(truth_path(path), truth)
     return truth
+
+
+def _leak_correlation(factors: np.ndarray, n_behavior: int) -> np.ndarray:
+    """(irrelevant, behaviour) Pearson correlation of the planted factors over (trial, time)."""
+    flat = factors.reshape(-1, factors.shape[-1])
+    corr = np.corrcoef(flat, rowvar=False)
+    return corr[n_behavior:, :n_behavior].astype(np.float32)
 
 
 def _write_hdf5(path: str | os.PathLike, neural: np.ndarray, labels: np.ndarray,

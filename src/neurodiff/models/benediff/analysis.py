@@ -4,8 +4,8 @@ For a region recorded in both hemispheres (e.g. SSp_L, SSp_R): an affine map fro
 hemisphere's paw factors to the right one's, z_R ≈ A z_L + b, fitted by least squares on the
 (trial, time) samples of training trials and scored by R² on test trials (authors: scipy
 least_squares on one trial); and canonical correlation analysis between the two hemispheres'
-full latent trajectories (authors: 2 components on one trial), fitted on training trials, with
-canonical correlations on test trials.
+paw factors (authors: 2 components, paw-x and paw-y; here at most as many components as paw
+labels), fitted on training trials, with canonical correlations on test trials.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class CrossHemisphere:
 def cross_hemisphere(left: RegionLVMs, right: RegionLVMs, region: str,
                      paw_labels: Sequence[str], n_components: int, seed_index: int = 0,
                      method: str = "benediff") -> CrossHemisphere:
-    """Affine map of paw factors and CCA of whole latents between the two hemispheres.
+    """Affine map and CCA of the paw factors between the two hemispheres.
 
     The paw factors are the behaviour-tied latent dims of `paw_labels`; the example trial is
     the first test trial.
@@ -83,17 +83,21 @@ def cross_hemisphere(left: RegionLVMs, right: RegionLVMs, region: str,
     dims = [left.label_names.index(name) for name in paw_labels]
     z_left, z_right = left.latents[method][seed_index], right.latents[method][seed_index]
     train, test = left.indices("train"), left.indices("test")
-    k_left, k_right = z_left.shape[-1], z_right.shape[-1]
     affine = fit_affine(z_left[train][..., dims].reshape(-1, len(dims)),
                         z_right[train][..., dims].reshape(-1, len(dims)))
     mapped = affine(z_left[..., dims])
     r2 = r2_per_channel(z_right[test][..., dims], mapped[test]).mean()
+    n_components = min(n_components, len(dims))
     cca = CCA(n_components=n_components, max_iter=1000)
-    cca.fit(z_left[train].reshape(-1, k_left), z_right[train].reshape(-1, k_right))
-    u, v = cca.transform(z_left[test].reshape(-1, k_left), z_right[test].reshape(-1, k_right))
+    paw_left, paw_right = z_left[..., dims], z_right[..., dims]
+    cca.fit(paw_left[train].reshape(-1, len(dims)), paw_right[train].reshape(-1, len(dims)))
+    u, v = cca.transform(paw_left[test].reshape(-1, len(dims)),
+                         paw_right[test].reshape(-1, len(dims)))
+    u, v = u.reshape(len(u), -1), v.reshape(len(v), -1)
     correlations = np.array([np.corrcoef(u[:, i], v[:, i])[0, 1] for i in range(n_components)])
     example = int(test[0])
-    u_trial, v_trial = cca.transform(z_left[example], z_right[example])
+    u_trial, v_trial = (c.reshape(len(c), -1) for c in cca.transform(paw_left[example],
+                                                                        paw_right[example]))
     return CrossHemisphere(region, list(paw_labels), example, z_left[example][:, dims],
                            z_right[example][:, dims], mapped[example], float(r2), u_trial,
                            v_trial, correlations)

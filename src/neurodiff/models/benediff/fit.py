@@ -24,7 +24,14 @@ from neurodiff.config import config_hash
 from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import NoiseSchedule, diffusion_loss, make_schedule
 from neurodiff.io import atomic_path
-from neurodiff.metrics.benediff import behavior_decoding_r2, r2_per_channel
+from neurodiff.metrics.benediff import (
+    assigned_dims,
+    behavior_decoding_r2,
+    gaussian_block_mi,
+    gaussian_total_correlation,
+    leakage_r2,
+    r2_per_channel,
+)
 from neurodiff.metrics.disentangle import mig
 from neurodiff.models.benediff.build import build_frame_autoencoder, build_unet, lvm_config_for
 from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, lvm_loss, posterior_means
@@ -135,7 +142,10 @@ def evaluate_lvm(model: BehaviorLVM, data: RegionData, mig_bins: int, ridge_alph
     Neural R²: held-out (test) trials, per component, averaged. Behaviour R²: ridge decoder
     from the latent means, fitted on training trials, scored on test trials. MIG: latent means
     against the labels over the (trial, time) samples of all trials (more samples make the
-    binned mutual information less biased).
+    binned mutual information less biased), equal-frequency bins. Leakage: the same decoder
+    from the unsupervised dims only (those not standing for a label, `label_dims`); Gaussian
+    TC of the test-trial latent means and Gaussian MI between label and unsupervised dims
+    (`neurodiff.metrics.benediff`).
     """
     outputs = {k: v.numpy() for k, v in posterior_means(model, torch.from_numpy(data.signals))
                .items()}
@@ -152,7 +162,28 @@ def evaluate_lvm(model: BehaviorLVM, data: RegionData, mig_bins: int, ridge_alph
                "mig": mig(codes[rows], labels[rows], n_bins=mig_bins)}
     metrics |= {f"behavior_r2__{name}": float(r2)
                 for name, r2 in zip(data.label_names, behavior, strict=True)}
+    tied = label_dims(model, outputs["latents"], data, mig_bins)
+    unsupervised = np.setdiff1d(np.arange(model.config.n_latent), tied)
+    leak = leakage_r2(outputs["latents"], data.labels, unsupervised,
+                      train_idx[labelled[train_idx]], test_idx[labelled[test_idx]],
+                      alpha=ridge_alpha)
+    held_out = outputs["latents"][test_idx]
+    metrics |= {"leakage_r2": float(leak.mean()),
+                "gaussian_tc": gaussian_total_correlation(held_out),
+                "cross_block_mi": gaussian_block_mi(held_out, np.unique(tied))}
+    metrics |= {f"leakage_r2__{name}": float(r2)
+                for name, r2 in zip(data.label_names, leak, strict=True)}
     return outputs, metrics
+
+
+def label_dims(model: BehaviorLVM, latents: np.ndarray, data: RegionData, n_bins: int
+               ) -> np.ndarray:
+    """The latent dim standing for each label: the tied dim of a supervised model; for an
+    unsupervised one the dim of largest binned MI with the label on training trials."""
+    if model.config.supervised:
+        return np.arange(model.config.n_behavior)
+    train_idx = data.indices("train")
+    return assigned_dims(latents[train_idx], data.labels[train_idx], n_bins)
 
 
 def train_frame_autoencoder(video: np.ndarray, section: Mapping[str, Any], seed: int,

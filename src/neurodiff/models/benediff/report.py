@@ -15,7 +15,8 @@ import pandas as pd
 
 from neurodiff.models.benediff.lvm import METHOD_LABELS
 
-TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig")
+TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig", "leakage_r2", "gaussian_tc",
+                  "cross_block_mi")
 TABLE2_METRICS = ("encoder_r2", "latent_variance_ratio", "target_ratio", "other_ratio",
                   "specificity")
 ALL_REGIONS = "all regions"
@@ -48,19 +49,34 @@ def table1_lvm_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def table2_guidance_specificity(rows: pd.DataFrame, planted: dict[tuple[str, str, str], bool]
                                 ) -> pd.DataFrame:
-    """Specificity per session, region, activated factor and label reader.
+    """Specificity per session, LVM method, kind (label dim or control), region, activated
+    factor and label reader.
 
     `planted[(session, region, factor)]` says whether the simulation planted the factor in the
     region (empty for real data: the column then reads "unknown").
     """
-    missing = {"session", "region", "factor", "reader", *TABLE2_METRICS} - set(rows.columns)
+    keys = ["session", "method", "kind", "region", "factor", "reader"]
+    missing = {*keys, "scale", *TABLE2_METRICS} - set(rows.columns)
     if missing:
         raise ValueError(f"specificity rows lack columns {sorted(missing)}")
-    table = _mean_std(rows, ["session", "region", "factor", "reader"], TABLE2_METRICS)
-    keys = zip(table["session"], table["region"], table["factor"], strict=True)
-    table["planted"] = [("yes" if planted[key] else "no") if key in planted else "unknown"
-                        for key in keys]
+    table = _mean_std(rows, keys, [*TABLE2_METRICS, "scale"])
+    table = table.drop(columns="scale_std").rename(columns={"scale_mean": "scale"})
+    table.insert(2, "method_label", table["method"].map(METHOD_LABELS))
+    table["planted"] = [_planted_word(kind, (session, region, factor), planted)
+                        for kind, session, region, factor in zip(
+                            table["kind"], table["session"], table["region"], table["factor"],
+                            strict=True)]
     return table
+
+
+def _planted_word(kind: str, key: tuple[str, str, str],
+                  planted: dict[tuple[str, str, str], bool]) -> str:
+    """"control" for a control dim, else yes/no from the simulation, or "unknown"."""
+    if kind == "control":
+        return "control"
+    if key not in planted:
+        return "unknown"
+    return "yes" if planted[key] else "no"
 
 
 def planted_pairs(truth_planted: np.ndarray, region_names: Sequence[str],

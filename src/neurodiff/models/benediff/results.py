@@ -13,6 +13,8 @@ import numpy as np
 
 from neurodiff.io import read_npz, write_npz
 
+GROUP_PARTS = ("method", "seed", "region", "dim")  # a guided group's key, in order
+
 
 @dataclass
 class RegionLVMs:
@@ -70,20 +72,21 @@ class RegionLVMs:
 
 @dataclass
 class GuidedSamples:
-    """Generated videos' labels for every (seed, region, factor) group and the unguided twins.
+    """Generated videos' labels for every (method, seed, region, latent dim) group and the
+    unguided twins.
 
     labels[reader] (G, n, T, L) and unguided_labels[reader] (n, T, L); latent_variance (G, n)
     and unguided_latent_variance (G, n) hold Var_t of the activated factor as the encoder reads
     it. frames (G₀, n_saved, T, V, H, W) keeps the first `n_saved` videos of the groups of the
-    first seed (`frame_groups`), unguided_frames (n_saved, ...) their twins, for the figures.
+    first method and seed (`frame_groups`), unguided_frames (n_saved, ...) their twins.
     """
 
-    groups: list[tuple[int, str, int]]
+    groups: list[tuple[str, int, str, int]]
     labels: dict[str, np.ndarray]
     unguided_labels: dict[str, np.ndarray]
     latent_variance: np.ndarray
     unguided_latent_variance: np.ndarray
-    frame_groups: list[tuple[int, str, int]]
+    frame_groups: list[tuple[str, int, str, int]]
     frames: np.ndarray
     unguided_frames: np.ndarray
 
@@ -94,9 +97,8 @@ class GuidedSamples:
                   "unguided_latent_variance": self.unguided_latent_variance,
                   "frames": self.frames, "unguided_frames": self.unguided_frames}
         for name, groups in (("groups", self.groups), ("frame_groups", self.frame_groups)):
-            arrays[f"{name}_seed"] = np.array([g[0] for g in groups])
-            arrays[f"{name}_region"] = np.array([g[1] for g in groups])
-            arrays[f"{name}_factor"] = np.array([g[2] for g in groups])
+            for i, part in enumerate(GROUP_PARTS):
+                arrays[f"{name}_{part}"] = np.array([g[i] for g in groups])
         for name in self.labels:
             arrays[f"labels__{name}"] = self.labels[name]
             arrays[f"unguided_labels__{name}"] = self.unguided_labels[name]
@@ -110,9 +112,9 @@ class GuidedSamples:
             raise ValueError(f"{path} is not a BeNeDiff guided-samples file")
         readers = f["readers"].tolist()
 
-        def groups(name: str) -> list[tuple[int, str, int]]:
-            return list(zip(f[f"{name}_seed"].tolist(), f[f"{name}_region"].tolist(),
-                            f[f"{name}_factor"].tolist(), strict=True))
+        def groups(name: str) -> list[tuple[str, int, str, int]]:
+            return list(zip(*(f[f"{name}_{part}"].tolist() for part in GROUP_PARTS),
+                            strict=True))
 
         samples = cls(groups=groups("groups"),
                       labels={r: f[f"labels__{r}"] for r in readers},
