@@ -60,7 +60,7 @@ def test_presets_change_only_sizes_and_sources(base, preset):
 @pytest.mark.parametrize(
     ("overlay", "expected"),
     [
-        ({"seeed": 1}, "config key 'seeed' is not allowed in the top level; allowed keys: benediff, data, device, gnocchi, ldns, preset, seed"),
+        ({"seeed": 1}, "config key 'seeed' is not allowed in the top level; allowed keys: accept_unpinned, benediff, data, device, gnocchi, ldns, preset, seed"),
         ({"device": "tpu"}, "config key 'device' = 'tpu' is not allowed; allowed values: "),
         ({"data": {"lorenz": {"n_trials": "many"}}}, "'data.lorenz.n_trials' = 'many' must be of type integer"),
         ({"data": {"lorenz": {"n_trails": 3}}}, "'data.lorenz.n_trails' is not allowed in data.lorenz; allowed keys: burn_in"),
