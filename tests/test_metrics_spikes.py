@@ -51,6 +51,24 @@ def test_psch_kl_is_model_given_data_direction() -> None:
     np.testing.assert_allclose(forward.model_density, kde / kde.sum())
 
 
+def test_psch_kl_stays_finite_when_one_method_bursts_far_beyond_the_data() -> None:
+    """A shared maximum far beyond the data's counts must not make every KL infinite.
+
+    The data's KDE underflows to exactly 0 there in linear space; in log space it is finite, so
+    a model at the data's counts keeps a small KL and a far-off model a large finite one.
+    """
+    data = one_neuron_counts([4, 5, 5, 6, 7, 3] * 10)
+    near = one_neuron_counts([4, 5, 6, 6, 5, 4] * 10)
+    far = one_neuron_counts([60, 61, 63, 62, 60, 64] * 10)
+    linear = stats.gaussian_kde(np.array([4, 5, 5, 6, 7, 3] * 10, dtype=float))(np.arange(121))
+    assert (linear == 0).any()  # the case: the data's density underflows in linear space
+    near_kl = S.psch_kl(near, data, max_count=120).kl
+    far_kl = S.psch_kl(far, data, max_count=120).kl
+    assert np.isfinite(near_kl) and np.isfinite(far_kl)
+    assert near_kl == pytest.approx(S.psch_kl(near, data, max_count=20).kl, rel=1e-6)
+    assert far_kl > 100 * near_kl
+
+
 def test_psch_kl_rejects_constant_population_counts() -> None:
     with pytest.raises(ValueError, match="two distinct values"):
         S.psch_kl(np.zeros((3, 4, 2)), poisson_spikes(0.5))

@@ -68,7 +68,7 @@ def test_paper_dry_run_downloads_real_data(workflow_copy):
     ("override", "message"),
     [
         ("device=tpu", "config key 'device' = 'tpu' is not allowed; allowed values: ['auto', 'cpu', 'cuda']"),
-        ("sead=3", "config key 'sead' is not allowed in the top level; allowed keys: benediff, data, device, gnocchi, ldns, preset, seed"),
+        ("sead=3", "config key 'sead' is not allowed in the top level; allowed keys: accept_unpinned, benediff, data, device, gnocchi, ldns, preset, seed"),
         ("preset=full", "config key 'preset' = 'full' is not allowed; allowed values: ['quick', 'medium', 'paper']"),
     ],
 )

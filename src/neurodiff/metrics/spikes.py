@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import fft, signal, stats
+from scipy import fft, signal, special, stats
 from scipy.ndimage import gaussian_filter1d
 from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
@@ -174,8 +174,15 @@ def population_counts(spikes: np.ndarray, mask: np.ndarray | None = None) -> np.
     return np.asarray(arr.sum(axis=2)[observed], dtype=np.float64)
 
 
-def count_density(pop_counts: np.ndarray, max_count: int) -> np.ndarray:
-    """Gaussian KDE (Scott bandwidth) of population counts on 0..max_count, summing to 1."""
+def count_log_density(pop_counts: np.ndarray, max_count: int) -> np.ndarray:
+    """Log of the Gaussian KDE (Scott bandwidth) of population counts on 0..max_count, normalised.
+
+    Computed in log space so that far tails do not underflow to 0.
+
+    Far from every count the KDE is below the smallest float64 (beyond ~38 bandwidths); a
+    density of exactly 0 there would make KL(model ‖ data) infinite whenever one method's counts
+    reach that far, although the exact value is finite.
+    """
     values = np.asarray(pop_counts, dtype=np.float64).ravel()
     if values.size < 2 or np.ptp(values) == 0:
         raise ValueError(
@@ -184,18 +191,19 @@ def count_density(pop_counts: np.ndarray, max_count: int) -> np.ndarray:
         )
     if max_count < 0:
         raise ValueError(f"max_count must be >= 0, got {max_count}")
-    density = stats.gaussian_kde(values, bw_method="scott")(np.arange(max_count + 1))
-    return density / density.sum()
+    log_density = stats.gaussian_kde(values, bw_method="scott").logpdf(np.arange(max_count + 1))
+    return log_density - special.logsumexp(log_density)
 
 
-def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """KL(p ‖ q) = nansum(p·log(p/q)) (terms with p = 0 drop out)."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    if p.shape != q.shape:
-        raise ValueError(f"densities differ in shape: p {p.shape}, q {q.shape}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.nansum(p * np.log(p / q)))
+def kl_divergence_log(log_p: np.ndarray, log_q: np.ndarray) -> float:
+    """KL(p ‖ q) = Σ p·(log p − log q) from log densities (finite wherever log q is)."""
+    log_p = np.asarray(log_p, dtype=np.float64)
+    log_q = np.asarray(log_q, dtype=np.float64)
+    if log_p.shape != log_q.shape:
+        raise ValueError(f"densities differ in shape: p {log_p.shape}, q {log_q.shape}")
+    with np.errstate(invalid="ignore"):
+        terms = np.exp(log_p) * (log_p - log_q)
+    return float(np.nansum(terms))
 
 
 def psch_kl(
@@ -210,9 +218,10 @@ def psch_kl(
     data_counts = population_counts(data_spikes, data_mask)
     if max_count is None:
         max_count = int(max(model_counts.max(), data_counts.max()))
-    p = count_density(model_counts, max_count)
-    q = count_density(data_counts, max_count)
-    return PschComparison(kl_divergence(p, q), np.arange(max_count + 1), p, q)
+    log_p = count_log_density(model_counts, max_count)
+    log_q = count_log_density(data_counts, max_count)
+    return PschComparison(kl_divergence_log(log_p, log_q), np.arange(max_count + 1),
+                          np.exp(log_p), np.exp(log_q))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -572,9 +581,9 @@ def trajectories_from_velocity(
 # Table 1 folds
 
 
-def _psch_density(spikes: np.ndarray, mask: np.ndarray | None, max_count: int) -> np.ndarray:
-    """KDE density of one spike set's population counts on 0..max_count."""
-    return count_density(population_counts(spikes, mask), max_count)
+def _psch_log_density(spikes: np.ndarray, mask: np.ndarray | None, max_count: int) -> np.ndarray:
+    """Log KDE density of one spike set's population counts on 0..max_count."""
+    return count_log_density(population_counts(spikes, mask), max_count)
 
 
 def _isi_summary(spikes: np.ndarray, mask: np.ndarray | None, fps: float) -> IsiStats:
@@ -599,7 +608,7 @@ def ldns_table1_metrics(fps: float, max_count: int) -> dict[str, SpikeMetric]:
     """The four Table 1 metrics; max_count = the largest population count over all methods."""
     isi = partial(_isi_summary, fps=fps)
     return {
-        "kl_psch": SpikeMetric(partial(_psch_density, max_count=max_count), kl_divergence),
+        "kl_psch": SpikeMetric(partial(_psch_log_density, max_count=max_count), kl_divergence_log),
         "rmse_corr": SpikeMetric(correlation_matrix, rmse_lower_triangle),
         "rmse_mean_isi": SpikeMetric(isi, _mean_isi_rmse),
         "rmse_std_isi": SpikeMetric(isi, _std_isi_rmse),
