@@ -93,31 +93,32 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
-CONTEXT_MB = 1024            # CUDA context + loaded kernels, a fixed allowance
-ROUND_MB = 2048              # suggestions are rounded up to the next 2 GB
+CONTEXT_MB = 1024  # CUDA context + loaded kernels, a fixed allowance
+ROUND_MB = 2048  # suggestions are rounded up to the next 2 GB
 MIN_SUGGESTION_MB = 4096
 DEFAULT_BATCHES = (2, 4, 8, 16)
 QUICK_BATCHES = (2, 4)
-DIRECT_MAX_BATCH = 64        # measure the paper batch itself when it is at most this ...
-DIRECT_MAX_MB = 1536         # ... and predicted below this (MB of transient memory)
+DIRECT_MAX_BATCH = 64  # measure the paper batch itself when it is at most this ...
+DIRECT_MAX_MB = 1536  # ... and predicted below this (MB of transient memory)
 CHILD_TIMEOUT_S = 300
 
 # Paper-scale data counts the rules see (the archives are not here).
-LORENZ_TRAIN_VAL = (3500, 500)   # 5000 simulated trials, split 0.7 / 0.1 / 0.2
+LORENZ_TRAIN_VAL = (3500, 500)  # 5000 simulated trials, split 0.7 / 0.1 / 0.2
 MC_MAZE_TRAIN_VAL = (1721, 287)  # NLB MC_Maze: 1721 train, 574 val halved into val and test
 MC_MAZE_TEST = 287
-HUMAN_TRAIN = 8800               # Willett et al. 2023 competitionData "train" sentences (approx.)
-ENCODE_BATCH = 256               # neurodiff.models.ldns.fit.ENCODE_BATCH
-VIDEO_CODEC_BATCH = 1024         # encode_video / decode_video batch_size
-VELOCITY_CHANNELS = 2            # scripts/ldns_sample.py
+HUMAN_TRAIN = 8800  # Willett et al. 2023 competitionData "train" sentences (approx.)
+ENCODE_BATCH = 256  # neurodiff.models.ldns.fit.ENCODE_BATCH
+VIDEO_CODEC_BATCH = 1024  # encode_video / decode_video batch_size
+VELOCITY_CHANNELS = 2  # scripts/ldns_sample.py
 LDNS_SHAPES = {"lorenz": (128, 256), "mc_maze": (182, 140), "human": (128, 512)}  # (N, T)
 GNOCCHI_SHAPES = {"reaching": (100, 75), "mc_maze": (182, 140)}
-BENEDIFF_COMPONENTS = 30         # largest LocaNMF component count of a region (~10–30)
+BENEDIFF_COMPONENTS = 30  # largest LocaNMF component count of a region (~10–30)
 BENEDIFF_FRAMES = 189
 BENEDIFF_VIEWS, BENEDIFF_FRAME_SIZE = 2, 128
 
 
 # ------------------------------------------------------------------------------ the cases
+
 
 @dataclass(frozen=True)
 class Case:
@@ -130,16 +131,33 @@ class Case:
 
 CASES: tuple[Case, ...] = (
     *(Case(f"ae_{d}", "ldns_autoencoder", d) for d in ("lorenz", "mc_maze", "human")),
-    *(Case(f"den_{m}", "ldns_denoiser", m) for m in (
-        "lorenz_unconditional", "mc_maze_unconditional", "mc_maze_angle", "mc_maze_velocity",
-        "human_length")),
-    *(Case(f"sample_{m}", "ldns_sample", m) for m in (
-        "lorenz_unconditional", "mc_maze_unconditional", "mc_maze_angle", "mc_maze_velocity",
-        "human_length")),
+    *(
+        Case(f"den_{m}", "ldns_denoiser", m)
+        for m in (
+            "lorenz_unconditional",
+            "mc_maze_unconditional",
+            "mc_maze_angle",
+            "mc_maze_velocity",
+            "human_length",
+        )
+    ),
+    *(
+        Case(f"sample_{m}", "ldns_sample", m)
+        for m in (
+            "lorenz_unconditional",
+            "mc_maze_unconditional",
+            "mc_maze_angle",
+            "mc_maze_velocity",
+            "human_length",
+        )
+    ),
     *(Case(f"lfads_{d}", "ldns_lfads", d) for d in ("lorenz", "mc_maze")),
     Case("spike_history", "ldns_spike_history", "mc_maze"),
-    *(Case(f"gnocchi_{k}_{d}", "gnocchi_train", f"{k}/{d}")
-      for k in ("gnocchi", "lfads") for d in ("reaching", "mc_maze")),
+    *(
+        Case(f"gnocchi_{k}_{d}", "gnocchi_train", f"{k}/{d}")
+        for k in ("gnocchi", "lfads")
+        for d in ("reaching", "mc_maze")
+    ),
     Case("benediff_lvm", "benediff_lvm", f"benediff, {BENEDIFF_COMPONENTS} components"),
     Case("frame_ae", "benediff_frame_ae", "frame AE"),
     Case("video_diffusion", "benediff_video_diffusion", "space-time U-Net"),
@@ -155,8 +173,8 @@ class Phase:
     name: str
     paper_batch: int
     build: Callable[[], Prepared]
-    batches: Sequence[int] | None = None      # None: the default small batches
-    info: bool = False                        # shown, but not used for the suggestion
+    batches: Sequence[int] | None = None  # None: the default small batches
+    info: bool = False  # shown, but not used for the suggestion
 
 
 @dataclass
@@ -164,14 +182,15 @@ class Prepared:
     """A freshly built phase: modules on the 'device', a batch factory and the step to run."""
 
     modules: list[Any]
-    make_batch: Callable[[int], tuple[Any, ...]]   # CPU tensors; copied inside the tracker
+    make_batch: Callable[[int], tuple[Any, ...]]  # CPU tensors; copied inside the tracker
     step: Callable[[tuple[Any, ...]], None]
     optimizer: Any = None
     persistent: list[Any] = field(default_factory=list)  # EMA shadow / best-weights copies
-    warmup: bool = False                                 # one untracked step first (Adam state)
+    warmup: bool = False  # one untracked step first (Adam state)
 
 
 # ------------------------------------------------------------------------------ config
+
 
 def paper_config() -> dict[str, Any]:
     """config/config.yaml with the paper preset overlaid, as the Snakefile resolves it."""
@@ -197,8 +216,13 @@ def force_foreach(optimizer: Any) -> Any:
     return optimizer
 
 
-def training_step(model: Any, optimizer: Any, loss_fn: Callable[[Any, tuple], Any],
-                  grad_clip: float | None, ema: Any = None) -> Callable[[tuple], None]:
+def training_step(
+    model: Any,
+    optimizer: Any,
+    loss_fn: Callable[[Any, tuple], Any],
+    grad_clip: float | None,
+    ema: Any = None,
+) -> Callable[[tuple], None]:
     """One step as `neurodiff.train._train_step` runs it (foreach clipping, as on CUDA).
 
     Its two sections are measured apart: the peak of forward + backward grows with the batch,
@@ -234,6 +258,7 @@ def no_grad(fn: Callable[[tuple], Any]) -> Callable[[tuple], None]:
 
 # ------------------------------------------------------------------------------ LDNS
 
+
 def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
     """Phases of the LDNS rules (scripts/ldns_*.py)."""
     from neurodiff.diffusion import ddpm_sample, diffusion_loss, make_schedule
@@ -253,20 +278,23 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
     from neurodiff.train import EMASettings
 
     ldns = cfg["ldns"]
-    counts = {"lorenz": LORENZ_TRAIN_VAL, "mc_maze": MC_MAZE_TRAIN_VAL,
-              "human": (HUMAN_TRAIN, ENCODE_BATCH)}
+    counts = {
+        "lorenz": LORENZ_TRAIN_VAL,
+        "mc_maze": MC_MAZE_TRAIN_VAL,
+        "human": (HUMAN_TRAIN, ENCODE_BATCH),
+    }
 
     def ae_settings(dataset: str) -> AutoencoderSettings:
-        return from_mapping(AutoencoderSettings, ldns["autoencoder"][dataset],
-                            f"ldns.autoencoder.{dataset}")
+        return from_mapping(
+            AutoencoderSettings, ldns["autoencoder"][dataset], f"ldns.autoencoder.{dataset}"
+        )
 
     def build_ae(dataset: str) -> S4Autoencoder:
         return S4Autoencoder(**ae_settings(dataset).architecture(LDNS_SHAPES[dataset][0]))
 
     def spikes_and_mask(dataset: str) -> Callable[[int], tuple]:
         n, length = LDNS_SHAPES[dataset]
-        return lambda b: (torch.poisson(torch.full((b, n, length), 0.3)),
-                          torch.ones(b, length))
+        return lambda b: (torch.poisson(torch.full((b, n, length), 0.3)), torch.ones(b, length))
 
     if case.rule == "ldns_autoencoder":
         dataset = case.model
@@ -276,25 +304,39 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
             model = build_ae(dataset)
             optimizer = force_foreach(optimizer_and_schedule(s, 1)[0](model.parameters()))
             # checkpoint: best_val keeps a copy of the best weights on the device
-            best = ([p.detach().clone() for p in model.state_dict().values()]
-                    if s.checkpoint == "best_val" else [])
+            best = (
+                [p.detach().clone() for p in model.state_dict().values()]
+                if s.checkpoint == "best_val"
+                else []
+            )
 
             def loss(net: Any, batch: tuple) -> Any:
-                return autoencoder_loss(net, batch[0], s.cd_p, s.latent_beta, s.td_beta,
-                                        mask=batch[1]).total
+                return autoencoder_loss(
+                    net, batch[0], s.cd_p, s.latent_beta, s.td_beta, mask=batch[1]
+                ).total
 
-            return Prepared([model], spikes_and_mask(dataset),
-                            training_step(model, optimizer, loss, s.grad_clip), optimizer,
-                            best, warmup=True)
+            return Prepared(
+                [model],
+                spikes_and_mask(dataset),
+                training_step(model, optimizer, loss, s.grad_clip),
+                optimizer,
+                best,
+                warmup=True,
+            )
 
         def eval_ae() -> Prepared:
             model = build_ae(dataset)
-            return Prepared([model], spikes_and_mask(dataset),
-                            no_grad(lambda batch: poisson_nll(model, batch[0], batch[1])))
+            return Prepared(
+                [model],
+                spikes_and_mask(dataset),
+                no_grad(lambda batch: poisson_nll(model, batch[0], batch[1])),
+            )
 
         n_val = counts[dataset][1]
-        return [Phase("train step", s.batch_size, train_ae),
-                Phase("validation NLL (no_grad)", min(ENCODE_BATCH, n_val), eval_ae)]
+        return [
+            Phase("train step", s.batch_size, train_ae),
+            Phase("validation NLL (no_grad)", min(ENCODE_BATCH, n_val), eval_ae),
+        ]
 
     if case.rule in ("ldns_denoiser", "ldns_sample"):
         name = case.model
@@ -305,63 +347,85 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
         length = LDNS_SHAPES[s.dataset][1]
 
         def latents_and_cond(b: int) -> tuple:
-            cond = {"none": (), "angle": ((torch.rand(b) * 2 - 1) * math.pi,),
-                    "velocity": (torch.randn(b, VELOCITY_CHANNELS, length),),
-                    "length": (torch.ones(b, 1, length),)}[s.conditioning]
+            cond = {
+                "none": (),
+                "angle": ((torch.rand(b) * 2 - 1) * math.pi,),
+                "velocity": (torch.randn(b, VELOCITY_CHANNELS, length),),
+                "length": (torch.ones(b, 1, length),),
+            }[s.conditioning]
             return (torch.randn(b, latent, length), *cond)
 
         def cond_of(batch: tuple) -> dict | None:
-            keys = {"none": (), "angle": ("angle",), "velocity": ("velocity",),
-                    "length": ("mask",)}[s.conditioning]
+            keys = {
+                "none": (),
+                "angle": ("angle",),
+                "velocity": ("velocity",),
+                "length": ("mask",),
+            }[s.conditioning]
             return dict(zip(keys, batch[1:], strict=True)) or None
 
         velocity = VELOCITY_CHANNELS if s.conditioning == "velocity" else 0
         if case.rule == "ldns_denoiser":
+
             def train_denoiser() -> Prepared:
                 model = build_denoiser(s, latent, velocity)
                 optimizer = force_foreach(optimizer_and_schedule(s, 1)[0](model.parameters()))
-                ema = EMASettings(max_decay=s.ema_max_decay, min_decay=s.ema_min_decay,
-                                  power=s.ema_power).build(model)
+                ema = EMASettings(
+                    max_decay=s.ema_max_decay, min_decay=s.ema_min_decay, power=s.ema_power
+                ).build(model)
 
                 def loss(net: Any, batch: tuple) -> Any:
                     cond = cond_of(batch)
                     mask = (cond or {}).get("mask")
-                    return diffusion_loss(net, schedule, batch[0], cond, mask,
-                                          **s.loss_kwargs())
+                    return diffusion_loss(net, schedule, batch[0], cond, mask, **s.loss_kwargs())
 
-                return Prepared([model], latents_and_cond,
-                                training_step(model, optimizer, loss, s.grad_clip, ema),
-                                optimizer, list(ema.shadow_params), warmup=True)
+                return Prepared(
+                    [model],
+                    latents_and_cond,
+                    training_step(model, optimizer, loss, s.grad_clip, ema),
+                    optimizer,
+                    list(ema.shadow_params),
+                    warmup=True,
+                )
 
             return [Phase("train step", s.batch_size, train_denoiser)]
 
         sampling = from_mapping(SamplingSettings, ldns["sampling"], "ldns.sampling")
         n_train = counts[s.dataset][0]
-        n_samples = {"none": n_train, "angle": sampling.n_angle_samples,
-                     "velocity": min(sampling.velocity_conditions, MC_MAZE_TEST)
-                     * sampling.velocity_samples_per_condition,
-                     "length": -(-n_train // sampling.human_eval_stride)}[s.conditioning]
+        n_samples = {
+            "none": n_train,
+            "angle": sampling.n_angle_samples,
+            "velocity": min(sampling.velocity_conditions, MC_MAZE_TEST)
+            * sampling.velocity_samples_per_condition,
+            "length": -(-n_train // sampling.human_eval_stride),
+        }[s.conditioning]
 
         def sample_step() -> Prepared:
             denoiser = build_denoiser(s, latent, VELOCITY_CHANNELS).eval()
             autoencoder = build_ae(s.dataset).eval()
 
             def step(batch: tuple) -> None:  # one ancestral step: ε̂, posterior mean, noise
-                ddpm_sample(denoiser, schedule, tuple(batch[0].shape), cond_of(batch),
-                            num_inference_steps=1)
+                ddpm_sample(
+                    denoiser, schedule, tuple(batch[0].shape), cond_of(batch), num_inference_steps=1
+                )
 
             return Prepared([denoiser, autoencoder], latents_and_cond, no_grad(step))
 
         def decode_all() -> Prepared:
             denoiser = build_denoiser(s, latent, VELOCITY_CHANNELS).eval()
             autoencoder = build_ae(s.dataset).eval()
-            return Prepared([denoiser, autoencoder],
-                            lambda b: (torch.randn(b, latent, length),),
-                            no_grad(lambda batch: autoencoder.decode(batch[0])))
+            return Prepared(
+                [denoiser, autoencoder],
+                lambda b: (torch.randn(b, latent, length),),
+                no_grad(lambda batch: autoencoder.decode(batch[0])),
+            )
 
-        phases = [Phase(f"{s.samplers[0]} step (no_grad)",
-                        min(sampling.batch_size, n_samples), sample_step),
-                  Phase("decode all samples (no_grad)", n_samples, decode_all)]
+        phases = [
+            Phase(
+                f"{s.samplers[0]} step (no_grad)", min(sampling.batch_size, n_samples), sample_step
+            ),
+            Phase("decode all samples (no_grad)", n_samples, decode_all),
+        ]
         return phases
 
     if case.rule == "ldns_lfads":
@@ -372,11 +436,15 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
         def train_lfads() -> Prepared:
             model = lfads_from_config(n, s.model)
             optimizer = force_foreach(torch.optim.Adam(model.parameters(), lr=s.lr))
-            return Prepared([model],
-                            lambda b: (torch.poisson(torch.full((b, length, n), 0.3)),),
-                            training_step(model, optimizer,
-                                          lambda net, batch: net.loss(batch[0], 0)[0],
-                                          s.grad_clip), optimizer, warmup=True)
+            return Prepared(
+                [model],
+                lambda b: (torch.poisson(torch.full((b, length, n), 0.3)),),
+                training_step(
+                    model, optimizer, lambda net, batch: net.loss(batch[0], 0)[0], s.grad_clip
+                ),
+                optimizer,
+                warmup=True,
+            )
 
         return [Phase("train step", s.batch_size, train_lfads)]
 
@@ -386,18 +454,25 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
         def train_glm() -> Prepared:
             model = SpikeHistoryGLM(n, s.history_bins)
-            optimizer = force_foreach(torch.optim.AdamW(model.parameters(), lr=s.lr,
-                                                        weight_decay=s.weight_decay))
+            optimizer = force_foreach(
+                torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+            )
 
             def loss(net: Any, batch: tuple) -> Any:
-                return F.poisson_nll_loss(net(batch[0], batch[1]), batch[0], log_input=False,
-                                          full=True)
+                return F.poisson_nll_loss(
+                    net(batch[0], batch[1]), batch[0], log_input=False, full=True
+                )
 
             return Prepared(
                 [model],
-                lambda b: (torch.poisson(torch.full((b, n, length), 0.3)).clamp_max(s.clip),
-                           torch.rand(b, n, length) + 0.05),
-                training_step(model, optimizer, loss, None), optimizer, warmup=True)
+                lambda b: (
+                    torch.poisson(torch.full((b, n, length), 0.3)).clamp_max(s.clip),
+                    torch.rand(b, n, length) + 0.05,
+                ),
+                training_step(model, optimizer, loss, None),
+                optimizer,
+                warmup=True,
+            )
 
         # full-batch fit: every training trial of MC_Maze in one step
         return [Phase("train step (full batch)", MC_MAZE_TRAIN_VAL[0], train_glm)]
@@ -406,6 +481,7 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
 
 # ------------------------------------------------------------------------------ GNOCCHI
+
 
 def gnocchi_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
     """Phases of gnocchi_train (scripts/gnocchi_train.py → experiment.train_model)."""
@@ -429,16 +505,24 @@ def gnocchi_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
             model = lfads_from_config(n, dict(settings))
             make = lambda b: (torch.poisson(torch.full((b, length, n), 0.3)),)  # noqa: E731
             loss = lambda net, batch: net.loss(batch[0], 0)[0]  # noqa: E731
-        optimizer = force_foreach(torch.optim.AdamW(model.parameters(), lr=train_cfg["lr"],
-                                                    weight_decay=train_cfg["weight_decay"]))
-        return Prepared([model], make,
-                        training_step(model, optimizer, loss, train_cfg["grad_clip"]),
-                        optimizer, warmup=True)
+        optimizer = force_foreach(
+            torch.optim.AdamW(
+                model.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"]
+            )
+        )
+        return Prepared(
+            [model],
+            make,
+            training_step(model, optimizer, loss, train_cfg["grad_clip"]),
+            optimizer,
+            warmup=True,
+        )
 
     return [Phase("train step", train_cfg["batch_size"], train_gnocchi)]
 
 
 # ------------------------------------------------------------------------------ BeNeDiff
+
 
 def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
     """Phases of the BeNeDiff rules (scripts/benediff_*.py → models.benediff.fit/generate)."""
@@ -475,22 +559,34 @@ def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
         def train_lvm() -> Prepared:
             model = BehaviorLVM(config)
-            optimizer = force_foreach(torch.optim.Adam(model.parameters(),
-                                                       lr=lvm["train"]["lr"]))
+            optimizer = force_foreach(torch.optim.Adam(model.parameters(), lr=lvm["train"]["lr"]))
             return Prepared(
                 [model],
-                lambda b: (torch.randn(b, BENEDIFF_FRAMES, BENEDIFF_COMPONENTS),
-                           torch.randn(b, BENEDIFF_FRAMES, n_labels)),
-                training_step(model, optimizer,
-                              lambda net, batch: lvm_loss(net, batch[0], batch[1],
-                                                          dataset_size)[0],
-                              lvm["train"]["grad_clip"]), optimizer, warmup=True)
+                lambda b: (
+                    torch.randn(b, BENEDIFF_FRAMES, BENEDIFF_COMPONENTS),
+                    torch.randn(b, BENEDIFF_FRAMES, n_labels),
+                ),
+                training_step(
+                    model,
+                    optimizer,
+                    lambda net, batch: lvm_loss(net, batch[0], batch[1], dataset_size)[0],
+                    lvm["train"]["grad_clip"],
+                ),
+                optimizer,
+                warmup=True,
+            )
 
         # the TC term subsamples tc_samples (trial, time) rows: memory is linear in the batch
         # only once batch × frames ≥ tc_samples, so the small batches start there
         first = max(2, -(-config.tc_samples // BENEDIFF_FRAMES))
-        return [Phase("train step", lvm["train"]["batch_size"], train_lvm,
-                      batches=(first, first + 2, first + 4, first + 8))]
+        return [
+            Phase(
+                "train step",
+                lvm["train"]["batch_size"],
+                train_lvm,
+                batches=(first, first + 2, first + 4, first + 8),
+            )
+        ]
 
     if case.rule == "benediff_frame_ae":
         train_cfg = section["frame_ae"]["train"]
@@ -504,18 +600,26 @@ def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
                 target = batch[0].float() / 255.0
                 return F.binary_cross_entropy(net(target), target)
 
-            return Prepared([model],
-                            lambda b: (torch.randint(0, 256, (b, *frames), dtype=torch.uint8),),
-                            training_step(model, optimizer, loss, train_cfg["grad_clip"]),
-                            optimizer, warmup=True)
+            return Prepared(
+                [model],
+                lambda b: (torch.randint(0, 256, (b, *frames), dtype=torch.uint8),),
+                training_step(model, optimizer, loss, train_cfg["grad_clip"]),
+                optimizer,
+                warmup=True,
+            )
 
         def codec() -> Prepared:
             model = frame_ae().eval()
-            return Prepared([model], lambda b: (torch.rand(b, *frames),),
-                            no_grad(lambda batch: model.decode(model.encode(batch[0]))))
+            return Prepared(
+                [model],
+                lambda b: (torch.rand(b, *frames),),
+                no_grad(lambda batch: model.decode(model.encode(batch[0]))),
+            )
 
-        return [Phase("train step", train_cfg["batch_size"], train_frame_ae),
-                Phase("encode/decode frames (no_grad)", VIDEO_CODEC_BATCH, codec)]
+        return [
+            Phase("train step", train_cfg["batch_size"], train_frame_ae),
+            Phase("encode/decode frames (no_grad)", VIDEO_CODEC_BATCH, codec),
+        ]
 
     if case.rule == "benediff_video_diffusion":
         diff = section["diffusion"]
@@ -523,14 +627,19 @@ def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
         def train_unet() -> Prepared:
             model = unet()
-            optimizer = force_foreach(torch.optim.Adam(model.parameters(),
-                                                       lr=diff["train"]["lr"]))
-            return Prepared([model], codes,
-                            training_step(model, optimizer,
-                                          lambda net, batch: diffusion_loss(
-                                              net, schedule, batch[0], loss=diff["loss"]),
-                                          diff["train"]["grad_clip"]),
-                            optimizer, warmup=True)
+            optimizer = force_foreach(torch.optim.Adam(model.parameters(), lr=diff["train"]["lr"]))
+            return Prepared(
+                [model],
+                codes,
+                training_step(
+                    model,
+                    optimizer,
+                    lambda net, batch: diffusion_loss(net, schedule, batch[0], loss=diff["loss"]),
+                    diff["train"]["grad_clip"],
+                ),
+                optimizer,
+                warmup=True,
+            )
 
         def train_unet_fused() -> Prepared:
             prepared = train_unet()
@@ -543,9 +652,15 @@ def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
             prepared.step = fused_step
             return prepared
 
-        return [Phase("train step", diff["train"]["batch_size"], train_unet),
-                Phase("train step, fused-SDPA model", diff["train"]["batch_size"],
-                      train_unet_fused, info=True)]
+        return [
+            Phase("train step", diff["train"]["batch_size"], train_unet),
+            Phase(
+                "train step, fused-SDPA model",
+                diff["train"]["batch_size"],
+                train_unet_fused,
+                info=True,
+            ),
+        ]
 
     if case.rule == "benediff_guided_sampling":
         guidance = section["guidance"]
@@ -556,19 +671,32 @@ def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
             def step(batch: tuple) -> None:  # one guided DDIM step from x_T
                 hook = objective_guidance(latent_variance_objective(batch[1]))
-                ddim_sample(model, schedule, tuple(batch[0].shape), num_inference_steps=1,
-                            x_T=batch[0], guidance=hook, guidance_scale=guidance["scale"])
+                ddim_sample(
+                    model,
+                    schedule,
+                    tuple(batch[0].shape),
+                    num_inference_steps=1,
+                    x_T=batch[0],
+                    guidance=hook,
+                    guidance_scale=guidance["scale"],
+                )
 
-            return Prepared([model, autoencoder],
-                            lambda b: (*codes(b), torch.randn(b, code_dim)), no_grad(step))
+            return Prepared(
+                [model, autoencoder], lambda b: (*codes(b), torch.randn(b, code_dim)), no_grad(step)
+            )
 
         def decode_frames() -> Prepared:
             model, autoencoder = unet().eval(), frame_ae().eval()
-            return Prepared([model, autoencoder], lambda b: (torch.rand(b, *code_shape),),
-                            no_grad(lambda batch: autoencoder.decode(batch[0])))
+            return Prepared(
+                [model, autoencoder],
+                lambda b: (torch.rand(b, *code_shape),),
+                no_grad(lambda batch: autoencoder.decode(batch[0])),
+            )
 
-        return [Phase("guided DDIM step (no_grad)", guidance["chunk_size"], guided_step),
-                Phase("decode frames (no_grad)", VIDEO_CODEC_BATCH, decode_frames)]
+        return [
+            Phase("guided DDIM step (no_grad)", guidance["chunk_size"], guided_step),
+            Phase("decode frames (no_grad)", VIDEO_CODEC_BATCH, decode_frames),
+        ]
 
     raise ValueError(f"not a BeNeDiff case: {case}")
 
@@ -583,6 +711,7 @@ def phases_of(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
 
 # ------------------------------------------------------------------------------ measuring
+
 
 class LiveBytes(TorchDispatchMode):
     """Bytes of tensor storages alive, and their peak per named section of a step.
@@ -656,8 +785,9 @@ class _FusedAttentionModel(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
         scale = q.shape[-1] ** -0.5
         scores = torch.matmul(q, k.transpose(-2, -1)) * scale
         if bias is not None:
@@ -685,8 +815,10 @@ class _FusedAttentionModel(torch.autograd.Function):
             p = torch.exp(scores - lse[r])
             del scores
             dv[r] = torch.matmul(p.transpose(-2, -1), grad[r])
-            ds = p * (torch.matmul(grad[r], v[r].transpose(-2, -1))
-                      - (grad[r] * out[r]).sum(-1, keepdim=True))
+            ds = p * (
+                torch.matmul(grad[r], v[r].transpose(-2, -1))
+                - (grad[r] * out[r]).sum(-1, keepdim=True)
+            )
             del p
             dq[r] = torch.matmul(ds, k[r]) * ctx.scale
             dk[r] = torch.matmul(ds.transpose(-2, -1), q[r]) * ctx.scale
@@ -705,8 +837,13 @@ def fused_attention_model() -> Iterator[None]:
     """Route F.scaled_dot_product_attention through `_FusedAttentionModel` for the block."""
     original = F.scaled_dot_product_attention
 
-    def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-             attn_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+    def sdpa(
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
         if kwargs.get("is_causal") or kwargs.get("dropout_p"):
             return original(q, k, v, attn_mask=attn_mask, **kwargs)
         return _FusedAttentionModel.apply(q, k, v, attn_mask)
@@ -794,21 +931,36 @@ def run_phase(phase: Phase, batches: Sequence[int]) -> dict[str, Any]:
     direct = None
     if phase.paper_batch in batches:
         direct = dict(points)[phase.paper_batch]
-    elif (phase.paper_batch <= DIRECT_MAX_BATCH and predicted <= DIRECT_MAX_MB
-          and last_seconds * phase.paper_batch / batches[-1] < 60):
+    elif (
+        phase.paper_batch <= DIRECT_MAX_BATCH
+        and predicted <= DIRECT_MAX_MB
+        and last_seconds * phase.paper_batch / batches[-1] < 60
+    ):
         direct = max(measure(phase.build(), phase.paper_batch)[0].values())
         gc.collect()
     transient = max(predicted, direct or 0.0)
     gpu_mb = static + transient + CONTEXT_MB
-    return {"phase": phase.name, "info": phase.info, "paper_batch": phase.paper_batch,
-            "points": points, "dominant_section": dominant, "intercept_mb": a,
-            "slope_mb": slope, "max_residual_mb": residual, "params_mb": params,
-            "static_mb": static, "predicted_mb": predicted, "direct_mb": direct,
-            "gpu_mb": gpu_mb, "gpu_mem_mb": suggestion(gpu_mb),
-            "sections": {name: {"points": pts, "predicted_mb": fits[name][0],
-                                "slope_mb": fits[name][2]}
-                         for name, pts in by_section.items()},
-            "seconds": time.perf_counter() - started}
+    return {
+        "phase": phase.name,
+        "info": phase.info,
+        "paper_batch": phase.paper_batch,
+        "points": points,
+        "dominant_section": dominant,
+        "intercept_mb": a,
+        "slope_mb": slope,
+        "max_residual_mb": residual,
+        "params_mb": params,
+        "static_mb": static,
+        "predicted_mb": predicted,
+        "direct_mb": direct,
+        "gpu_mb": gpu_mb,
+        "gpu_mem_mb": suggestion(gpu_mb),
+        "sections": {
+            name: {"points": pts, "predicted_mb": fits[name][0], "slope_mb": fits[name][2]}
+            for name, pts in by_section.items()
+        },
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def suggestion(gpu_mb: float) -> int:
@@ -830,6 +982,7 @@ def child(key: str, batches: Sequence[int] | None) -> None:
 
 # ------------------------------------------------------------------------------ parent
 
+
 def run_child(case: Case, batches: Sequence[int] | None) -> dict[str, Any]:
     """Run one case in a fresh interpreter (single-threaded) and parse its JSON line."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", case.key]
@@ -837,16 +990,20 @@ def run_child(case: Case, batches: Sequence[int] | None) -> dict[str, Any]:
         cmd += ["--batches", ",".join(map(str, batches))]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO,
-                              timeout=CHILD_TIMEOUT_S)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=CHILD_TIMEOUT_S
+        )
     except subprocess.TimeoutExpired:
-        return {"key": case.key, "rule": case.rule, "model": case.model,
-                "error": f"timed out after {CHILD_TIMEOUT_S} s"}
+        return {
+            "key": case.key,
+            "rule": case.rule,
+            "model": case.model,
+            "error": f"timed out after {CHILD_TIMEOUT_S} s",
+        }
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"key": case.key, "rule": case.rule, "model": case.model,
-                "error": " | ".join(tail)}
+        return {"key": case.key, "rule": case.rule, "model": case.model, "error": " | ".join(tail)}
     return json.loads(lines[-1])
 
 
@@ -857,9 +1014,11 @@ def fmt_points(points: Sequence[Sequence[float]]) -> str:
 
 def print_table(results: Sequence[dict[str, Any]]) -> None:
     """The per-phase table and the per-rule suggestion."""
-    header = (f"{'rule':<26} {'model':<28} {'phase':<30} {'paper B':>7}  "
-              f"{'measured MB at batch':<30} {'MB/sample':>9} {'resid':>5} {'static':>6} "
-              f"{'direct':>7} {'GPU MB':>8} {'gpu_mem_mb':>10}")
+    header = (
+        f"{'rule':<26} {'model':<28} {'phase':<30} {'paper B':>7}  "
+        f"{'measured MB at batch':<30} {'MB/sample':>9} {'resid':>5} {'static':>6} "
+        f"{'direct':>7} {'GPU MB':>8} {'gpu_mem_mb':>10}"
+    )
     print(header)
     print("-" * len(header))
     per_rule: dict[str, list[tuple[int, str]]] = {}
@@ -872,10 +1031,12 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
         for p in result["phases"]:
             direct = "" if p["direct_mb"] is None else f"{p['direct_mb']:.0f}"
             name = f"({p['phase']})" if p["info"] else p["phase"]
-            print(f"{result['rule']:<26} {result['model']:<28} {name:<30} "
-                  f"{p['paper_batch']:>7}  {fmt_points(p['points']):<30} "
-                  f"{p['slope_mb']:>9.2f} {p['max_residual_mb']:>5.1f} {p['static_mb']:>6.0f} "
-                  f"{direct:>7} {p['gpu_mb']:>8.0f} {p['gpu_mem_mb']:>10}")
+            print(
+                f"{result['rule']:<26} {result['model']:<28} {name:<30} "
+                f"{p['paper_batch']:>7}  {fmt_points(p['points']):<30} "
+                f"{p['slope_mb']:>9.2f} {p['max_residual_mb']:>5.1f} {p['static_mb']:>6.0f} "
+                f"{direct:>7} {p['gpu_mb']:>8.0f} {p['gpu_mem_mb']:>10}"
+            )
     print()
     print(f"{'rule':<26} {'suggested gpu_mem_mb (max over wildcards)':<42} per wildcard")
     for rule, values in per_rule.items():
@@ -886,10 +1047,14 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments; run the children (or be one)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick-check", action="store_true",
-                        help=f"smoke run: only {QUICK_CASE} at batches {QUICK_BATCHES}")
-    parser.add_argument("--only", default=None,
-                        help="run only cases whose key, rule or model contains this text")
+    parser.add_argument(
+        "--quick-check",
+        action="store_true",
+        help=f"smoke run: only {QUICK_CASE} at batches {QUICK_BATCHES}",
+    )
+    parser.add_argument(
+        "--only", default=None, help="run only cases whose key, rule or model contains this text"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batches", default=None, help=argparse.SUPPRESS)
@@ -909,14 +1074,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         results.append(run_child(case, batches))
         status = results[-1].get("error", "ok")
-        print(f"[{time.perf_counter() - started:6.1f} s] {case.rule} {case.model}: "
-              f"{time.perf_counter() - t0:.1f} s, {status}", file=sys.stderr, flush=True)
-    print(f"paper preset, fp32; static = weights + grads + Adam m, v (+ EMA / best copy); "
-          f"GPU MB = static + max(a + b·paper B, direct) + {CONTEXT_MB} MB CUDA context; "
-          f"gpu_mem_mb rounded up to {ROUND_MB} MB, min {MIN_SUGGESTION_MB} MB.\n"
-          "measured = transient peak of the step (max over its sections), MB; MB/sample and "
-          "resid(ual) = the fit of the section that dominates at the paper batch; "
-          "direct = measured at the paper batch")
+        print(
+            f"[{time.perf_counter() - started:6.1f} s] {case.rule} {case.model}: "
+            f"{time.perf_counter() - t0:.1f} s, {status}",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"paper preset, fp32; static = weights + grads + Adam m, v (+ EMA / best copy); "
+        f"GPU MB = static + max(a + b·paper B, direct) + {CONTEXT_MB} MB CUDA context; "
+        f"gpu_mem_mb rounded up to {ROUND_MB} MB, min {MIN_SUGGESTION_MB} MB.\n"
+        "measured = transient peak of the step (max over its sections), MB; MB/sample and "
+        "resid(ual) = the fit of the section that dominates at the paper batch; "
+        "direct = measured at the paper batch"
+    )
     print_table(results)
     print(f"\ntotal run time {time.perf_counter() - started:.0f} s", flush=True)
     if args.json:

@@ -18,8 +18,9 @@ with snakemake_job(snakemake) as log:
         _, n_frames, n_views, frame_size, _ = f["video"].shape
     regions, counts = np.unique(ds.channels["region"], return_counts=True)
     components = {r: int(counts[list(regions).index(r)]) for r in snakemake.params.regions}
-    facts = schematic_facts(snakemake.params.section, components, ds.behavior_names, n_frames,
-                            n_views, frame_size)
+    facts = schematic_facts(
+        snakemake.params.section, components, ds.behavior_names, n_frames, n_views, frame_size
+    )
     fig = fig2_schematic(facts, snakemake.params.preset, data_label=dataset_label(ds))
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))
     log.info("schematic for regions %s", components)

@@ -11,7 +11,12 @@ from neurodiff.runlog import snakemake_job
 with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data, load_video=False)
     regions = [RegionLVMs.load(path) for path in snakemake.input.latents]
-    fig = fig3_latents(regions, snakemake.params.session, ds.bin_size_s, snakemake.params.preset,
-                       data_label=dataset_label(ds))
+    fig = fig3_latents(
+        regions,
+        snakemake.params.session,
+        ds.bin_size_s,
+        snakemake.params.preset,
+        data_label=dataset_label(ds),
+    )
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))
     log.info("drew %d regions", len(regions))

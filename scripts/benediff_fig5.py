@@ -19,12 +19,29 @@ with snakemake_job(snakemake) as log:
         loaded = {region: RegionLVMs.load(fits[(session, region)]) for region in params.regions}
         pairs = hemisphere_pairs(params.regions)
         seeds = range(len(next(iter(loaded.values())).seeds))
-        results[session] = [[cross_hemisphere(loaded[left], loaded[right], name,
-                                              section["labels"], section["cca_components"], i)
-                             for name, left, right in pairs] for i in seeds]
+        results[session] = [
+            [
+                cross_hemisphere(
+                    loaded[left],
+                    loaded[right],
+                    name,
+                    section["labels"],
+                    section["cca_components"],
+                    i,
+                )
+                for name, left, right in pairs
+            ]
+            for i in seeds
+        ]
         for r in results[session][0]:
-            log.info("%s %s: affine R² %.3f, canonical correlations %s", session, r.region,
-                     r.affine_r2, r.canonical_correlations.round(3))
-    fig = fig5_cross_hemisphere(results, params.session, ds.bin_size_s, params.preset,
-                                data_label=dataset_label(ds))
+            log.info(
+                "%s %s: affine R² %.3f, canonical correlations %s",
+                session,
+                r.region,
+                r.affine_r2,
+                r.canonical_correlations.round(3),
+            )
+    fig = fig5_cross_hemisphere(
+        results, params.session, ds.bin_size_s, params.preset, data_label=dataset_label(ds)
+    )
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))

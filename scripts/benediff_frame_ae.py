@@ -24,19 +24,30 @@ with snakemake_job(snakemake) as log:
     if ds.video is None:
         raise ValueError(f"{snakemake.input[0]}: no video; BeNeDiff needs behaviour video")
     train_idx, test_idx = ds.indices("train"), ds.indices("test")
-    run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "frame_ae",
-                          {**training_settings(section), "seed": seed, "shape": list(ds.video.shape[1:])})
-    model = train_frame_autoencoder(ds.video[train_idx], section, seed, run_dir,
-                                    snakemake.params.device)
+    run_dir = run_dir_for(
+        Path(snakemake.output.model).parent / "runs",
+        "frame_ae",
+        {**training_settings(section), "seed": seed, "shape": list(ds.video.shape[1:])},
+    )
+    model = train_frame_autoencoder(
+        ds.video[train_idx], section, seed, run_dir, snakemake.params.device
+    )
     save_frame_autoencoder(snakemake.output.model, model, section)
     model.to(select_device(snakemake.params.device))
     codes = encode_video(model, ds.video)
     scaler = CodeScaler.fit(codes[train_idx])
     unit = scaler.to_unit(torch.from_numpy(codes)).numpy()
-    write_npz(snakemake.output.codes, {"codes": unit.astype(np.float32), "low": scaler.low,
-                                       "high": scaler.high, "split": ds.split.astype(str)})
+    write_npz(
+        snakemake.output.codes,
+        {
+            "codes": unit.astype(np.float32),
+            "low": scaler.low,
+            "high": scaler.high,
+            "split": ds.split.astype(str),
+        },
+    )
     test_video = ds.video[test_idx]
-    mse = np.mean((decode_video(model, torch.from_numpy(codes[test_idx])) / 255.0
-                   - test_video / 255.0) ** 2)
-    log.info("codes %s per frame; held-out pixel MSE %.5f", codes.shape[1:2] + codes.shape[3:],
-             mse)
+    mse = np.mean(
+        (decode_video(model, torch.from_numpy(codes[test_idx])) / 255.0 - test_video / 255.0) ** 2
+    )
+    log.info("codes %s per frame; held-out pixel MSE %.5f", codes.shape[1:2] + codes.shape[3:], mse)

@@ -23,15 +23,24 @@ with snakemake_job(snakemake) as log:
         regions[fitted.region] = fitted
     unet, schedule = load_video_diffusion(snakemake.input.diffusion)
     samples, rows, selection = guide_session(
-        ds, codes, scaler, load_frame_autoencoder(snakemake.input.autoencoder), unet, schedule,
-        regions, snakemake.params.section, snakemake.params.mig_bins,
-        select_device(snakemake.params.device))
+        ds,
+        codes,
+        scaler,
+        load_frame_autoencoder(snakemake.input.autoencoder),
+        unet,
+        schedule,
+        regions,
+        snakemake.params.section,
+        snakemake.params.mig_bins,
+        select_device(snakemake.params.device),
+    )
     samples.save(snakemake.output.samples, ds.behavior_names)
     with atomic_path(snakemake.output.selection) as tmp:
-        pd.DataFrame(selection).assign(session=snakemake.wildcards.session).to_csv(tmp,
-                                                                                    index=False)
+        pd.DataFrame(selection).assign(session=snakemake.wildcards.session).to_csv(tmp, index=False)
     table = pd.DataFrame(rows).assign(session=snakemake.wildcards.session)
     with atomic_path(snakemake.output.specificity) as tmp:
         table.to_csv(tmp, index=False)
-    log.info("specificity (mean over seeds):\n%s",
-             table.groupby(["method", "reader", "kind"])["specificity"].mean().round(2))
+    log.info(
+        "specificity (mean over seeds):\n%s",
+        table.groupby(["method", "reader", "kind"])["specificity"].mean().round(2),
+    )

@@ -16,8 +16,15 @@ with snakemake_job(snakemake) as log:
     params = snakemake.params
     ds = read_tidy(snakemake.input[0], load_video=False)
     region = snakemake.wildcards.region
-    fitted = fit_region_lvms(ds, region, params.lvm, params.metrics, params.seeds,
-                             Path(snakemake.output.latents).parent / "runs", params.device)
+    fitted = fit_region_lvms(
+        ds,
+        region,
+        params.lvm,
+        params.metrics,
+        params.seeds,
+        Path(snakemake.output.latents).parent / "runs",
+        params.device,
+    )
     fitted.save(snakemake.output.latents)
     metrics = pd.DataFrame(fitted.metrics).assign(session=snakemake.wildcards.session)
     with atomic_path(snakemake.output.metrics) as tmp:

@@ -26,8 +26,13 @@ with snakemake_job(snakemake) as log:
     table = table1_lvm_metrics(metrics)
     display = mean_std_columns(table, TABLE1_METRICS).drop(columns=["method"])
     display = display.rename(columns={"method_label": "method"})
-    write_table(snakemake.output.csv, table, display,
-                title="BeNeDiff table 1: LVM reconstruction, behaviour and disentanglement",
-                caption=NOTES.format(preset=snakemake.params.preset),
-                md_path=snakemake.output.md, float_format=CSV_FLOAT_FORMAT)
+    write_table(
+        snakemake.output.csv,
+        table,
+        display,
+        title="BeNeDiff table 1: LVM reconstruction, behaviour and disentanglement",
+        caption=NOTES.format(preset=snakemake.params.preset),
+        md_path=snakemake.output.md,
+        float_format=CSV_FLOAT_FORMAT,
+    )
     log.info("wrote %d rows", len(table))

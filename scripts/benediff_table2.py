@@ -27,20 +27,28 @@ the simulation planted the label in the region. Mean ± std over LVM seeds. Pres
 """
 
 with snakemake_job(snakemake) as log:
-    rows = pd.concat([pd.read_csv(path) for path in snakemake.input.specificity],
-                     ignore_index=True)
+    rows = pd.concat([pd.read_csv(path) for path in snakemake.input.specificity], ignore_index=True)
     planted = {}
     for path in snakemake.input.data:
         ds = read_tidy(path, load_video=False)
         if "planted" in ds.truth:
-            planted |= planted_pairs(ds.truth["planted"], ds.truth["region_names"].tolist(),
-                                     ds.truth["factor_names"].tolist(), ds.meta["session"],
-                                     ds.behavior_names)
+            planted |= planted_pairs(
+                ds.truth["planted"],
+                ds.truth["region_names"].tolist(),
+                ds.truth["factor_names"].tolist(),
+                ds.meta["session"],
+                ds.behavior_names,
+            )
     table = table2_guidance_specificity(rows, planted)
     display = mean_std_columns(table, TABLE2_METRICS).drop(columns=["method"])
     display = display.rename(columns={"method_label": "method"})
-    write_table(snakemake.output.csv, table, display,
-                title="BeNeDiff table 2: specificity of guided behaviour videos",
-                caption=NOTES.format(preset=snakemake.params.preset),
-                md_path=snakemake.output.md, float_format=CSV_FLOAT_FORMAT)
+    write_table(
+        snakemake.output.csv,
+        table,
+        display,
+        title="BeNeDiff table 2: specificity of guided behaviour videos",
+        caption=NOTES.format(preset=snakemake.params.preset),
+        md_path=snakemake.output.md,
+        float_format=CSV_FLOAT_FORMAT,
+    )
     log.info("wrote %d rows", len(table))

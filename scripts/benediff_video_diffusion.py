@@ -20,8 +20,11 @@ with snakemake_job(snakemake) as log:
     stored = read_npz(snakemake.input.codes, ("codes", "split"))
     codes, split = stored["codes"], stored["split"]
     train_codes = codes[split == "train"]
-    run_dir = run_dir_for(Path(snakemake.output.model).parent / "runs", "diffusion",
-                          {**training_settings(section), "seed": seed, "shape": list(codes.shape[1:])})
+    run_dir = run_dir_for(
+        Path(snakemake.output.model).parent / "runs",
+        "diffusion",
+        {**training_settings(section), "seed": seed, "shape": list(codes.shape[1:])},
+    )
     model = train_video_diffusion(train_codes, section, seed, run_dir, snakemake.params.device)
     save_video_diffusion(snakemake.output.model, model, build_schedule(section))
     log.info("trained on %d code videos of shape %s", len(train_codes), train_codes.shape[1:])

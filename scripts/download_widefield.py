@@ -27,19 +27,35 @@ with snakemake_job(snakemake) as log:
             f"config; place the BehaveNet HDF5 of this session at {staged.resolve()}"
         )
     if staged.exists() or "archive_member" not in session:
-        record = fetch_url(session["url"] or "", dest, staged_dir=staged_dir,
-                           sha256=session.get("sha256"), name=session["file"],
-                           accept_unpinned=accept_unpinned, pin_key=pin_key)
+        record = fetch_url(
+            session["url"] or "",
+            dest,
+            staged_dir=staged_dir,
+            sha256=session.get("sha256"),
+            name=session["file"],
+            accept_unpinned=accept_unpinned,
+            pin_key=pin_key,
+        )
     else:  # the session file sits inside a downloaded archive
         archive = dest.with_name(Path(session["url"]).name + ".zip")
         staged_archive = staged_dir / archive.name
         if staged_archive.is_file() and session.get("sha256") is None and not accept_unpinned:
-            raise UnpinnedStagedFileError(archive.name, staged_archive.resolve(),
-                                          sha256_file(staged_archive),
-                                          f"the digest published at {session['url']}", pin_key)
+            raise UnpinnedStagedFileError(
+                archive.name,
+                staged_archive.resolve(),
+                sha256_file(staged_archive),
+                f"the digest published at {session['url']}",
+                pin_key,
+            )
         # the archive has no pin of its own: the member is checked against the session's pin
-        archive_record = fetch_url(session["url"], archive, staged_dir=staged_dir, sha256=None,
-                                   name=archive.name, accept_unpinned=True)
+        archive_record = fetch_url(
+            session["url"],
+            archive,
+            staged_dir=staged_dir,
+            sha256=None,
+            name=archive.name,
+            accept_unpinned=True,
+        )
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
             members = extract_archive(archive_record.path, Path(tmp) / "x")
             matches = [m for m in members if str(m).endswith(session["archive_member"])]
@@ -51,7 +67,12 @@ with snakemake_job(snakemake) as log:
             with atomic_path(dest) as tmp_dest:
                 Path(matches[0]).replace(tmp_dest)
         digest = verify_sha256(dest, session.get("sha256"), name=session["file"])
-        record = FetchRecord(name=session["file"], path=str(dest), sha256=digest,
-                             source_url=session["url"], obtained=archive_record.obtained)
+        record = FetchRecord(
+            name=session["file"],
+            path=str(dest),
+            sha256=digest,
+            source_url=session["url"],
+            obtained=archive_record.obtained,
+        )
     write_json_atomic(snakemake.output.record, record.as_dict())
     log.info("%s %s (sha256 %s)", record.obtained, record.path, record.sha256)

@@ -19,8 +19,12 @@ FROM_EVALUATION = {
     "fig4_monkey_latents": plots.plot_monkey_latents,
     "fig5_monkey_heldout": plots.plot_monkey_heldout,
 }
-DATASET = {"fig2_synthetic_latents": "reaching", "fig3_synthetic_traversal": "reaching",
-           "fig4_monkey_latents": "mc_maze", "fig5_monkey_heldout": "mc_maze"}
+DATASET = {
+    "fig2_synthetic_latents": "reaching",
+    "fig3_synthetic_traversal": "reaching",
+    "fig4_monkey_latents": "mc_maze",
+    "fig5_monkey_heldout": "mc_maze",
+}
 
 
 with snakemake_job(snakemake) as log:
@@ -35,18 +39,24 @@ with snakemake_job(snakemake) as log:
         )
 
         cfg = snakemake.params.cfg
-        data = {name: load_experiment_data(snakemake.input[name], name, cfg["datasets"][name])
-                for name in ("reaching", "mc_maze")}
+        data = {
+            name: load_experiment_data(snakemake.input[name], name, cfg["datasets"][name])
+            for name in ("reaching", "mc_maze")
+        }
         example, noised = example_trial_and_noise(
-            data["reaching"], cfg["datasets"]["reaching"], cfg["gnocchi"]["model"], seed=0)
+            data["reaching"], cfg["datasets"]["reaching"], cfg["gnocchi"]["model"], seed=0
+        )
         metas = {name: tidy_meta(snakemake.input[name]) for name in data}
-        shapes = {dataset_title(name, is_simulated(metas[name])): shape_summary(d)
-                  for name, d in data.items()}
+        shapes = {
+            dataset_title(name, is_simulated(metas[name])): shape_summary(d)
+            for name, d in data.items()
+        }
         plots.plot_schematic(cfg, example, noised, shapes, preset, stem)
     else:
         arrays = read_npz(snakemake.input.arrays)
         metrics = plots.load_seed_metrics(snakemake.input.metrics)
         label = lineage_label([snakemake.input.arrays], DATASET[figure])
-        FROM_EVALUATION[figure](arrays, metrics, snakemake.params.seed, preset, stem,
-                                data_label=label)
+        FROM_EVALUATION[figure](
+            arrays, metrics, snakemake.params.seed, preset, stem, data_label=label
+        )
     log.info("wrote %s.png/.pdf", stem)

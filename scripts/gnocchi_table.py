@@ -12,6 +12,12 @@ from neurodiff.tables import write_table
 
 with snakemake_job(snakemake) as log:
     summary = summarise(read_metric_rows(snakemake.input))
-    write_table(snakemake.output.csv, summary, display_table(summary), title=TITLE,
-                caption=caption(summary, snakemake.params.preset), md_path=snakemake.output.md)
+    write_table(
+        snakemake.output.csv,
+        summary,
+        display_table(summary),
+        title=TITLE,
+        caption=caption(summary, snakemake.params.preset),
+        md_path=snakemake.output.md,
+    )
     log.info("table: %d rows from %d metrics files", len(summary), len(snakemake.input))

@@ -25,27 +25,44 @@ with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     angle = read_npz(snakemake.input.angle, ("angle", "ddpm_rates"))
-    conditioned = read_npz(snakemake.input.velocity,
-                           ("velocity", "condition_trial", "ddpm_rates", "ddpm_latents"))
+    conditioned = read_npz(
+        snakemake.input.velocity, ("velocity", "condition_trial", "ddpm_rates", "ddpm_latents")
+    )
     velocity_ct = hand_velocity(ds, behavior)  # (trials, 2, time)
     velocity = velocity_ct.transpose(0, 2, 1)
     target = conditioned["velocity"].transpose(0, 2, 1)
     table, decoder = velocity_decoding_table(
-        encoded.rates, velocity, encoded.split, behavior.ridge_alpha,
-        {"velocity-conditioned LDNS samples": (conditioned["ddpm_rates"], target)})
-    write_table(snakemake.output.csv, table, table.round({"r2": 4}),
-                title=TITLE.format(preset=snakemake.params.preset),
-                caption=CAPTION.format(alpha=behavior.ridge_alpha), md_path=snakemake.output.md)
+        encoded.rates,
+        velocity,
+        encoded.split,
+        behavior.ridge_alpha,
+        {"velocity-conditioned LDNS samples": (conditioned["ddpm_rates"], target)},
+    )
+    write_table(
+        snakemake.output.csv,
+        table,
+        table.round({"r2": 4}),
+        title=TITLE.format(preset=snakemake.params.preset),
+        caption=CAPTION.format(alpha=behavior.ridge_alpha),
+        md_path=snakemake.output.md,
+    )
     log.info("\n%s", table.to_string(index=False))
     train = encoded.split == "train"
     fig = plot_fig5_conditional(
-        angle=angle["angle"], angle_decoded=predict_velocity(decoder, angle["ddpm_rates"]),
+        angle=angle["angle"],
+        angle_decoded=predict_velocity(decoder, angle["ddpm_rates"]),
         data_velocity=velocity[train],
         data_angle=reach_angle(velocity_ct, behavior.onset_bin)[train],
         condition_velocity=target,
         condition_decoded=predict_velocity(decoder, conditioned["ddpm_rates"]),
-        condition_trial=conditioned["condition_trial"], ae_latents=encoded.latents,
-        sample_latents=conditioned["ddpm_latents"], ae_rates=encoded.rates,
-        sample_rates=conditioned["ddpm_rates"], decoding=table, bin_s=ds.bin_size_s,
-        preset=snakemake.params.preset, data_label=dataset_label(ds))
+        condition_trial=conditioned["condition_trial"],
+        ae_latents=encoded.latents,
+        sample_latents=conditioned["ddpm_latents"],
+        ae_rates=encoded.rates,
+        sample_rates=conditioned["ddpm_rates"],
+        decoding=table,
+        bin_s=ds.bin_size_s,
+        preset=snakemake.params.preset,
+        data_label=dataset_label(ds),
+    )
     log.info("wrote %s", save_figure(fig, Path(snakemake.output.png).with_suffix("")))

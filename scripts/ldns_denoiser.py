@@ -26,8 +26,18 @@ with snakemake_job(snakemake) as log:
     behavior = from_mapping(BehaviorSettings, snakemake.params.behavior, "ldns.behavior")
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     inputs = denoiser_inputs(encoded, read_tidy(snakemake.input.data), settings, behavior)
-    log.info("%s: %d training sequences %s, conditions %s", name, len(inputs.x0),
-             tuple(inputs.x0.shape[1:]), list(inputs.cond))
-    train_denoiser(inputs, settings, make_schedule(**asdict(diffusion)),
-                   Path(snakemake.output.model).parent, snakemake.params.seed,
-                   snakemake.params.device)
+    log.info(
+        "%s: %d training sequences %s, conditions %s",
+        name,
+        len(inputs.x0),
+        tuple(inputs.x0.shape[1:]),
+        list(inputs.cond),
+    )
+    train_denoiser(
+        inputs,
+        settings,
+        make_schedule(**asdict(diffusion)),
+        Path(snakemake.output.model).parent,
+        snakemake.params.seed,
+        snakemake.params.device,
+    )

@@ -1,4 +1,4 @@
-"""Rule ldns_pivae: fit pi-VAE on MC_Maze time bins with reach-angle labels, sample its prior mean."""
+"""Rule ldns_pivae: fit pi-VAE on MC_Maze time bins with reach-angle labels; sample its prior."""
 
 from pathlib import Path
 

@@ -19,10 +19,18 @@ with snakemake_job(snakemake) as log:
     samples = read_npz(snakemake.input.samples, ("ddpm_spikes", "ddpm_mask"))
     train = ds.indices("train")
     mask = ds.mask[train]
-    ae_spikes = poisson_from_rates(encoded.rates[train] * mask[..., None],
-                                   torch.Generator().manual_seed(evaluation.seed))
-    fig = plot_fig3_human(ds.signals[train], mask, ae_spikes, samples["ddpm_spikes"],
-                          samples["ddpm_mask"], ds.bin_size_s,
-                          evaluation.smoothing_sigma_s["human"], snakemake.params.preset,
-                          data_label=dataset_label(ds))
+    ae_spikes = poisson_from_rates(
+        encoded.rates[train] * mask[..., None], torch.Generator().manual_seed(evaluation.seed)
+    )
+    fig = plot_fig3_human(
+        ds.signals[train],
+        mask,
+        ae_spikes,
+        samples["ddpm_spikes"],
+        samples["ddpm_mask"],
+        ds.bin_size_s,
+        evaluation.smoothing_sigma_s["human"],
+        snakemake.params.preset,
+        data_label=dataset_label(ds),
+    )
     log.info("wrote %s", save_figure(fig, Path(snakemake.output.png).with_suffix("")))

@@ -20,18 +20,31 @@ with snakemake_job(snakemake) as log:
     label = dataset_label(ds)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     samples = read_npz(snakemake.input.samples, ("ddpm_spikes", "ddpm_latents", "long_latents"))
-    lfads = read_npz(snakemake.input.lfads,
-                     ("posterior_factors", "posterior_trials", "factors", "long_factors"))
+    lfads = read_npz(
+        snakemake.input.lfads, ("posterior_factors", "posterior_trials", "factors", "long_factors")
+    )
     figures = {
         "fig2_lorenz": lambda: plots.plot_fig2_lorenz(
-            ds.signals[train], encoded.rates[train], encoded.latents[train],
-            samples["ddpm_spikes"], samples["ddpm_latents"], samples["long_latents"],
-            evaluation.max_lag, evaluation.n_groups, preset, data_label=label),
+            ds.signals[train],
+            encoded.rates[train],
+            encoded.latents[train],
+            samples["ddpm_spikes"],
+            samples["ddpm_latents"],
+            samples["long_latents"],
+            evaluation.max_lag,
+            evaluation.n_groups,
+            preset,
+            data_label=label,
+        ),
         "figA5_lfads_lorenz_factors": lambda: plots.plot_figA5_lfads_lorenz_factors(
-            ds.truth["latents"][lfads["posterior_trials"]], lfads["posterior_factors"], preset,
-            data_label=label),
+            ds.truth["latents"][lfads["posterior_trials"]],
+            lfads["posterior_factors"],
+            preset,
+            data_label=label,
+        ),
         "figA6_lfads_length_generalisation": lambda: plots.plot_figA6_lfads_length_generalisation(
-            lfads["factors"], lfads["long_factors"], preset, data_label=label),
+            lfads["factors"], lfads["long_factors"], preset, data_label=label
+        ),
     }
     for png in snakemake.output.png:
         stem = Path(png).with_suffix("")

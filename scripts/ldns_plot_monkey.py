@@ -22,29 +22,52 @@ with snakemake_job(snakemake) as log:
     data, bin_s = ds.signals[train], ds.bin_size_s
     label = dataset_label(ds)
     baselines = {key: read_npz(snakemake.input[key]) for key in BASELINE_INPUTS}
-    methods = monkey_methods(read_npz(snakemake.input.ldns), read_npz(snakemake.input.lfads),
-                             read_npz(snakemake.input.spike_history), baselines)
+    methods = monkey_methods(
+        read_npz(snakemake.input.ldns),
+        read_npz(snakemake.input.lfads),
+        read_npz(snakemake.input.spike_history),
+        baselines,
+    )
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
-    ae_spikes = poisson_from_rates(encoded.rates[train],
-                                   torch.Generator().manual_seed(evaluation.seed))
+    ae_spikes = poisson_from_rates(
+        encoded.rates[train], torch.Generator().manual_seed(evaluation.seed)
+    )
     draw = {
         "fig4_monkey": lambda: plots.plot_fig4_monkey(
-            data, methods["LDNS"], methods["LDNS+sh"], bin_s, evaluation.max_lag,
-            evaluation.n_groups, preset, data_label=label,
-            table1=pd.read_csv(snakemake.input.table1)),
+            data,
+            methods["LDNS"],
+            methods["LDNS+sh"],
+            bin_s,
+            evaluation.max_lag,
+            evaluation.n_groups,
+            preset,
+            data_label=label,
+            table1=pd.read_csv(snakemake.input.table1),
+        ),
         "figA10_correlation_matrices": lambda: plots.plot_figA10_correlation_matrices(
-            data, ae_spikes, methods["LDNS"], preset, data_label=label),
+            data, ae_spikes, methods["LDNS"], preset, data_label=label
+        ),
         "figA11_rasters": lambda: plots.plot_figA11_rasters(
-            data, methods["LDNS"], bin_s, preset, data_label=label),
+            data, methods["LDNS"], bin_s, preset, data_label=label
+        ),
         "figA13_metric_bars": lambda: plots.plot_figA13_metric_bars(
-            pd.read_csv(snakemake.input.table1), preset, TABLE1_METRICS, data_label=label),
+            pd.read_csv(snakemake.input.table1), preset, TABLE1_METRICS, data_label=label
+        ),
         "figA14_method_rasters": lambda: plots.plot_figA14_method_rasters(
-            data, methods, bin_s, preset, data_label=label),
+            data, methods, bin_s, preset, data_label=label
+        ),
         "figA15_pca_psd": lambda: plots.plot_figA15_pca_psd(
-            data, methods, bin_s, evaluation.smoothing_sigma_s["mc_maze"],
-            evaluation.pca_components, preset, data_label=label),
+            data,
+            methods,
+            bin_s,
+            evaluation.smoothing_sigma_s["mc_maze"],
+            evaluation.pca_components,
+            preset,
+            data_label=label,
+        ),
         "figA16_method_statistics": lambda: plots.plot_figA16_method_statistics(
-            data, methods, bin_s, preset, data_label=label),
+            data, methods, bin_s, preset, data_label=label
+        ),
     }
     for png in snakemake.output.png:
         stem = Path(png).with_suffix("")

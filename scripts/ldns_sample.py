@@ -1,4 +1,4 @@
-"""Rule ldns_sample: draw latents from a trained diffusion model, decode them to rates and spikes."""
+"""Rule ldns_sample: draw latents from a trained diffusion model; decode to rates and spikes."""
 
 from dataclasses import asdict
 
@@ -33,8 +33,16 @@ with snakemake_job(snakemake) as log:
     device = select_device(snakemake.params.device)
     denoiser = load_trained(snakemake.input.denoiser, denoiser, use_ema=True).eval().to(device)
     autoencoder = load_autoencoder(snakemake.input.autoencoder).to(device)
-    samples = sample_model(denoiser, autoencoder, encoded,
-                           read_tidy(snakemake.input.data), make_schedule(**asdict(diffusion)),
-                           settings, sampling, behavior, snakemake.params.seed)
+    samples = sample_model(
+        denoiser,
+        autoencoder,
+        encoded,
+        read_tidy(snakemake.input.data),
+        make_schedule(**asdict(diffusion)),
+        settings,
+        sampling,
+        behavior,
+        snakemake.params.seed,
+    )
     write_npz(snakemake.output[0], samples)
     log.info("%s: %s", name, {k: v.shape for k, v in samples.items()})

@@ -23,16 +23,30 @@ with snakemake_job(snakemake) as log:
     lfads = read_npz(snakemake.input.lfads)
     # each method's GLM is fitted on that method's own inferred rates of the training trials
     fit_rates = {"ldns": encoded.rates[train], "lfads": lfads["train_rates"]}
-    run_dirs = {"ldns": Path(snakemake.output.model).parent,
-                "lfads": Path(snakemake.output.lfads_model).parent}
-    glms = {key: train_spike_history(ds.signals[train], rates, settings, run_dirs[key],
-                                     snakemake.params.seed, snakemake.params.device)
-            for key, rates in fit_rates.items()}
+    run_dirs = {
+        "ldns": Path(snakemake.output.model).parent,
+        "lfads": Path(snakemake.output.lfads_model).parent,
+    }
+    glms = {
+        key: train_spike_history(
+            ds.signals[train],
+            rates,
+            settings,
+            run_dirs[key],
+            snakemake.params.seed,
+            snakemake.params.device,
+        )
+        for key, rates in fit_rates.items()
+    }
     sources = spike_history_sources(read_npz(snakemake.input.ldns), lfads)
     generator = torch.Generator().manual_seed(snakemake.params.seed)
-    arrays = {name: channels_last(sample_spike_history(glms[name.split("_")[0]],
-                                                       channels_first(rates), generator,
-                                                       settings.sample_cap))
-              for name, rates in sources.items()}
+    arrays = {
+        name: channels_last(
+            sample_spike_history(
+                glms[name.split("_")[0]], channels_first(rates), generator, settings.sample_cap
+            )
+        )
+        for name, rates in sources.items()
+    }
     write_npz(snakemake.output.samples, arrays)
     log.info("spike-history samples: %s", {k: v.shape for k, v in arrays.items()})

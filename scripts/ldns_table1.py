@@ -27,12 +27,19 @@ with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data)
     data = ds.signals[ds.indices("train")]
     baselines = {key: read_npz(snakemake.input[key]) for key in BASELINE_INPUTS}
-    methods = monkey_methods(read_npz(snakemake.input.ldns), read_npz(snakemake.input.lfads),
-                             read_npz(snakemake.input.spike_history), baselines)
-    table = table1(methods, data, fps=1 / ds.bin_size_s, n_resamples=cfg.n_bootstrap,
-                   seed=cfg.seed)
-    write_table(snakemake.output.csv, table, table1_display(table),
-                title=TITLE.format(preset=snakemake.params.preset),
-                caption=CAPTION.format(n=len(data), k=cfg.n_bootstrap),
-                md_path=snakemake.output.md)
+    methods = monkey_methods(
+        read_npz(snakemake.input.ldns),
+        read_npz(snakemake.input.lfads),
+        read_npz(snakemake.input.spike_history),
+        baselines,
+    )
+    table = table1(methods, data, fps=1 / ds.bin_size_s, n_resamples=cfg.n_bootstrap, seed=cfg.seed)
+    write_table(
+        snakemake.output.csv,
+        table,
+        table1_display(table),
+        title=TITLE.format(preset=snakemake.params.preset),
+        caption=CAPTION.format(n=len(data), k=cfg.n_bootstrap),
+        md_path=snakemake.output.md,
+    )
     log.info("\n%s", table1_display(table).to_string(index=False))

@@ -14,5 +14,11 @@ with snakemake_job(snakemake) as log:
     ds = read_nlb_nwb(source, snakemake.wildcards.nlb, source=cfg["source"])
     ds.meta.update(preset=snakemake.params.preset, **provenance)
     ds.write(snakemake.output[0])
-    log.info("%s: %d trials x %d bins x %d units (%d held out)", ds.name, ds.n_trials,
-             ds.n_bins, ds.n_channels, int(ds.channels["heldout"].sum()))
+    log.info(
+        "%s: %d trials x %d bins x %d units (%d held out)",
+        ds.name,
+        ds.n_trials,
+        ds.n_bins,
+        ds.n_channels,
+        int(ds.channels["heldout"].sum()),
+    )

@@ -37,5 +37,11 @@ with snakemake_job(snakemake) as log:
         }
     ds.meta.update(preset=snakemake.params.preset, **provenance)
     ds.write(snakemake.output[0])
-    log.info("%s: %d trials x %d frames x %d components, regions %s", ds.name, ds.n_trials,
-             ds.n_bins, ds.n_channels, sorted(set(ds.channels["region"])))
+    log.info(
+        "%s: %d trials x %d frames x %d components, regions %s",
+        ds.name,
+        ds.n_trials,
+        ds.n_bins,
+        ds.n_channels,
+        sorted(set(ds.channels["region"])),
+    )

@@ -9,7 +9,13 @@ with snakemake_job(snakemake) as log:
     ledger = load_claims(snakemake.input.claims, snakemake.input.schema)
     results = Path(snakemake.output.md).parent  # results/{preset}/, where claims read from
     table = evaluate_claims(ledger, results, snakemake.params.preset, snakemake.params.sources)
-    write_reproduction(table, ledger, snakemake.params.preset, snakemake.input.claims,
-                       snakemake.output.csv, snakemake.output.md)
+    write_reproduction(
+        table,
+        ledger,
+        snakemake.params.preset,
+        snakemake.input.claims,
+        snakemake.output.csv,
+        snakemake.output.md,
+    )
     log.info("%d claims: %s", len(table), table["verdict"].value_counts().to_dict())
     log.info("verdicts per paper:\n%s", verdict_counts(table).to_string(index=False))

@@ -17,5 +17,10 @@ with snakemake_job(snakemake) as log:
     )
     ds.meta.update(preset=snakemake.params.preset, source="simulate", seed=snakemake.params.seed)
     ds.write(snakemake.output[0])
-    log.info("lorenz: %d trials x %d bins x %d neurons, mean count %.3f", ds.n_trials,
-             ds.n_bins, ds.n_channels, float(ds.signals.mean()))
+    log.info(
+        "lorenz: %d trials x %d bins x %d neurons, mean count %.3f",
+        ds.n_trials,
+        ds.n_bins,
+        ds.n_channels,
+        float(ds.signals.mean()),
+    )

@@ -7,7 +7,12 @@ WRITERS = {"mc_maze": write_mc_maze_like, "mc_rtt": write_mc_rtt_like}
 
 with snakemake_job(snakemake) as log:
     dataset = snakemake.wildcards.nlb
-    truth = WRITERS[dataset](snakemake.output.nwb, seed=snakemake.params.seed,
-                             **snakemake.params.cfg)
-    log.info("wrote %s: %d trials, true rates %s", snakemake.output.nwb,
-             len(truth["trial_id"]), truth["rates_hz"].shape)
+    truth = WRITERS[dataset](
+        snakemake.output.nwb, seed=snakemake.params.seed, **snakemake.params.cfg
+    )
+    log.info(
+        "wrote %s: %d trials, true rates %s",
+        snakemake.output.nwb,
+        len(truth["trial_id"]),
+        truth["rates_hz"].shape,
+    )

@@ -19,5 +19,9 @@ with snakemake_job(snakemake) as log:
         label_correlation=sim["label_correlation"],
         irrelevant_leak=sim["irrelevant_leak"],
     )
-    log.info("wrote %s: factors %s, components %s", snakemake.output.hdf5,
-             truth["factors"].shape, truth["rates"].shape)
+    log.info(
+        "wrote %s: factors %s, components %s",
+        snakemake.output.hdf5,
+        truth["factors"].shape,
+        truth["rates"].shape,
+    )

@@ -54,8 +54,12 @@ def gpu_partition_rules(profile_text: str) -> list[str]:
 
 
 def enable_gpu_partition(profile_text: str, partition: str) -> str:
-    """The profile with its GPU `set-resources` block uncommented, sending GPU rules to `partition`."""
+    """The profile with its GPU `set-resources` block uncommented: GPU rules go to `partition`."""
     lines = profile_text.splitlines()
     for i in _gpu_block(lines):
-        lines[i] = lines[i].removeprefix("# ").replace("slurm_partition: gpu", f"slurm_partition: {partition}")
+        lines[i] = (
+            lines[i]
+            .removeprefix("# ")
+            .replace("slurm_partition: gpu", f"slurm_partition: {partition}")
+        )
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ def one_thread():
 
 
 def simulate(n_trials: int = 48, n_bins: int = 16, n_neurons: int = 10, seed: int = 0):
-    """Spikes driven by a rotation (its phase also gives the 'behaviour') plus an unrelated drift."""
+    """Spikes driven by a rotation (its phase is the 'behaviour') plus an unrelated drift."""
     rng = np.random.default_rng(seed)
     t = np.arange(n_bins) / n_bins
     phase = rng.uniform(0, 2 * np.pi, n_trials)[:, None]

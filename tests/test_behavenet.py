@@ -59,8 +59,14 @@ def tiny_file(tmp_path):
 
 
 def test_tiny_file_is_read_exactly(tiny_file):
-    ds = read_behavenet_hdf5(tiny_file, regions=["MOs_R", "VIS_L"], label_names=["a", "c"],
-                             label_indices=[0, 2], frame_range=(2, 9), session="s1")
+    ds = read_behavenet_hdf5(
+        tiny_file,
+        regions=["MOs_R", "VIS_L"],
+        label_names=["a", "c"],
+        label_indices=[0, 2],
+        frame_range=(2, 9),
+        session="s1",
+    )
     components = [0, 6, 2, 4, 1]
     assert ds.signals.shape == (4, 7, 5)
     assert ds.channels["region"].tolist() == ["MOs_R"] * 3 + ["VIS_L"] * 2
@@ -86,8 +92,9 @@ def test_tiny_file_defaults_and_explicit_crop_to_shortest_trial(tiny_file):
     assert ds.signals.shape == (4, min(LENGTHS), 7) and ds.video is None
     assert sorted(ds.channels["component_index"].tolist()) == list(range(N_COMPONENTS))
     assert ds.behavior_names == [f"label_{k}" for k in range(N_LABELS)]
-    fine = read_behavenet_hdf5(tiny_file, regions=["VISp_L"], region_group="indxs", session="s1",
-                               frame_range=window)
+    fine = read_behavenet_hdf5(
+        tiny_file, regions=["VISp_L"], region_group="indxs", session="s1", frame_range=window
+    )
     np.testing.assert_array_equal(fine.signals[0], _neural(0, 10)[:, [4]])
 
 
@@ -107,6 +114,7 @@ def _replace(group: str, trial: int, data: np.ndarray):
     def edit(f) -> None:
         del f[f"{group}/trial_{trial:04d}"]
         f.create_dataset(f"{group}/trial_{trial:04d}", data=data)
+
     return edit
 
 
@@ -116,24 +124,39 @@ def test_equal_trials_are_read_whole(tmp_path):
     assert ds.signals.shape == (3, 6, N_COMPONENTS) and ds.video.shape == (3, 6, 2, 4, 5)
 
 
-@pytest.mark.parametrize(("edit", "pattern"), [
-    (_replace("neural", 1, np.zeros((0, N_COMPONENTS), np.float32)),
-     r"bad\.hdf5: 'neural/trial_0001' has shape \(0, 7\): an empty trial \(0 frames\)"),
-    (_replace("neural", 2, np.zeros(6, np.float32)),
-     r"bad\.hdf5: 'neural/trial_0002' has shape \(6,\); expected \(T, n_components\)"),
-    (_replace("neural", 1, np.zeros((6, 5), np.float32)),
-     r"bad\.hdf5: 'neural/trial_0001' has shape \(6, 5\) but 'neural/trial_0000' has shape "
-     r"\(6, 7\)"),
-    (_replace("labels", 2, np.zeros((6, 3), np.float32)),
-     r"bad\.hdf5: 'labels/trial_0002' has shape \(6, 3\) but 'labels/trial_0000' has shape "
-     r"\(6, 4\)"),
-    (_replace("images", 1, np.zeros((6, 4, 5), np.uint8)),
-     r"bad\.hdf5: 'images/trial_0001' has shape \(6, 4, 5\) but 'images/trial_0000' has shape "
-     r"\(6, 2, 4, 5\)"),
-    (lambda f: f.__delitem__("labels/trial_0001"),
-     r"bad\.hdf5: group 'labels' lacks 1 trial\(s\) \['trial_0001'\] present in group\(s\) "
-     r"\['neural', 'images'\]"),
-])
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (
+            _replace("neural", 1, np.zeros((0, N_COMPONENTS), np.float32)),
+            r"bad\.hdf5: 'neural/trial_0001' has shape \(0, 7\): an empty trial \(0 frames\)",
+        ),
+        (
+            _replace("neural", 2, np.zeros(6, np.float32)),
+            r"bad\.hdf5: 'neural/trial_0002' has shape \(6,\); expected \(T, n_components\)",
+        ),
+        (
+            _replace("neural", 1, np.zeros((6, 5), np.float32)),
+            r"bad\.hdf5: 'neural/trial_0001' has shape \(6, 5\) but 'neural/trial_0000' has shape "
+            r"\(6, 7\)",
+        ),
+        (
+            _replace("labels", 2, np.zeros((6, 3), np.float32)),
+            r"bad\.hdf5: 'labels/trial_0002' has shape \(6, 3\) but 'labels/trial_0000' has shape "
+            r"\(6, 4\)",
+        ),
+        (
+            _replace("images", 1, np.zeros((6, 4, 5), np.uint8)),
+            r"bad\.hdf5: 'images/trial_0001' has shape \(6, 4, 5\) but 'images/trial_0000' "
+            r"has shape \(6, 2, 4, 5\)",
+        ),
+        (
+            lambda f: f.__delitem__("labels/trial_0001"),
+            r"bad\.hdf5: group 'labels' lacks 1 trial\(s\) \['trial_0001'\] present in group\(s\) "
+            r"\['neural', 'images'\]",
+        ),
+    ],
+)
 def test_malformed_trial_is_refused_naming_file_group_trial_and_shape(tmp_path, edit, pattern):
     _write_session(tmp_path / "bad.hdf5", edit=edit)
     with pytest.raises(BehaveNetFormatError, match=pattern):
@@ -142,9 +165,12 @@ def test_malformed_trial_is_refused_naming_file_group_trial_and_shape(tmp_path, 
 
 def test_one_short_trial_does_not_silently_cut_every_trial(tmp_path):
     _write_session(tmp_path / "short.hdf5", lengths=(30, 30, 4, 30))
-    with pytest.raises(BehaveNetFormatError, match=r"short\.hdf5: trials differ in length "
-                                                   r"\(4 to 30 frames\); 'neural/trial_0002' "
-                                                   r"has 4 frames.*frame_range"):
+    with pytest.raises(
+        BehaveNetFormatError,
+        match=r"short\.hdf5: trials differ in length "
+        r"\(4 to 30 frames\); 'neural/trial_0002' "
+        r"has 4 frames.*frame_range",
+    ):
         read_behavenet_hdf5(tmp_path / "short.hdf5", session="s")
     cut = read_behavenet_hdf5(tmp_path / "short.hdf5", session="s", frame_range=(0, 4))
     assert cut.signals.shape == (4, 4, N_COMPONENTS)
@@ -167,8 +193,9 @@ def test_errors_name_file_and_missing_key(tiny_file, tmp_path):
     with pytest.raises(BehaveNetFormatError, match=r"tiny\.hdf5.*label_indices \[4\]"):
         read_behavenet_hdf5(tiny_file, label_indices=[0, 4], session="s", frame_range=(0, 10))
     with pytest.raises(BehaveNetFormatError, match=r"tiny\.hdf5.*1 label_names"):
-        read_behavenet_hdf5(tiny_file, label_names=["a"], label_indices=[0, 1], session="s",
-                            frame_range=(0, 10))
+        read_behavenet_hdf5(
+            tiny_file, label_names=["a"], label_indices=[0, 1], session="s", frame_range=(0, 10)
+        )
     no_images = tmp_path / "no_images.hdf5"
     with h5py.File(no_images, "w") as f:
         f.create_dataset("neural/trial_0000", data=np.zeros((5, 3)))
@@ -181,17 +208,24 @@ def test_errors_name_file_and_missing_key(tiny_file, tmp_path):
 def test_simulator_round_trip(tmp_path):
     path = tmp_path / "session_a.hdf5"
     sizes = {"VIS_L": 6, "VIS_R": 8, "SSp_L": 7, "SSp_R": 6, "MOs_L": 8, "MOs_R": 7}
-    truth = write_behavenet_like(path, n_trials=20, n_frames=16, components_per_region=sizes,
-                                 seed=5, neural_noise=0.0, label_noise=0.0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["session_a.hdf5",
-                                                          "session_a.truth.npz"]
+    truth = write_behavenet_like(
+        path,
+        n_trials=20,
+        n_frames=16,
+        components_per_region=sizes,
+        seed=5,
+        neural_noise=0.0,
+        label_noise=0.0,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session_a.hdf5", "session_a.truth.npz"]
     assert truth_path(path).name == "session_a.truth.npz"
     saved = load_truth(path)
     assert set(saved) == set(truth)
     np.testing.assert_array_equal(saved["rates"], truth["rates"])
 
-    ds = read_behavenet_hdf5(path, regions=["SSp_R", "VIS_L"], session="a",
-                             label_names=list(BEHAVIOR_FACTORS))
+    ds = read_behavenet_hdf5(
+        path, regions=["SSp_R", "VIS_L"], session="a", label_names=list(BEHAVIOR_FACTORS)
+    )
     assert ds.channels["region"].tolist() == ["SSp_R"] * 6 + ["VIS_L"] * 6
     idx = ds.channels["component_index"]
     np.testing.assert_array_equal(truth["component_region"][idx], ds.channels["region"])
@@ -203,8 +237,15 @@ def test_simulator_round_trip(tmp_path):
     assert full.n_channels == sum(sizes.values())
 
     other = write_behavenet_like(tmp_path / "session_b.hdf5", n_trials=20, n_frames=16, seed=6)
-    again = write_behavenet_like(tmp_path / "session_c.hdf5", n_trials=20, n_frames=16, seed=5,
-                                 components_per_region=sizes, neural_noise=0.0, label_noise=0.0)
+    again = write_behavenet_like(
+        tmp_path / "session_c.hdf5",
+        n_trials=20,
+        n_frames=16,
+        seed=5,
+        components_per_region=sizes,
+        neural_noise=0.0,
+        label_noise=0.0,
+    )
     assert not np.allclose(other["factors"], truth["factors"])
     np.testing.assert_array_equal(again["rates"], truth["rates"])
 
@@ -222,8 +263,9 @@ def test_label_extractor_inverts_rendering():
 
 
 def test_label_extractor_on_noisy_simulated_video(tmp_path):
-    truth = write_behavenet_like(tmp_path / "noisy.hdf5", n_trials=30, n_frames=16, seed=2,
-                                 video_noise=3.0)
+    truth = write_behavenet_like(
+        tmp_path / "noisy.hdf5", n_trials=30, n_frames=16, seed=2, video_noise=3.0
+    )
     ds = read_behavenet_hdf5(tmp_path / "noisy.hdf5", session="n")
     recovered = extract_labels(ds.video)
     for k in range(3):
@@ -240,8 +282,9 @@ def test_planted_selectivity_is_decodable(tmp_path):
     for i, region in enumerate(truth["region_names"]):
         x = ds.signals[..., ds.channels["region"] == region]
         for k in range(len(BEHAVIOR_FACTORS)):
-            model = LinearRegression().fit(x[train].reshape(-1, x.shape[-1]),
-                                           factors[train, :, k].ravel())
+            model = LinearRegression().fit(
+                x[train].reshape(-1, x.shape[-1]), factors[train, :, k].ravel()
+            )
             r2 = model.score(x[test].reshape(-1, x.shape[-1]), factors[test, :, k].ravel())
             if truth["planted"][i, k]:
                 assert r2 > 0.7, (region, BEHAVIOR_FACTORS[k], r2)

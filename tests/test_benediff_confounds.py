@@ -87,8 +87,9 @@ def test_leakage_and_label_assignment_find_behaviour_in_unsupervised_dims():
     rng = np.random.default_rng(1)
     labels = rng.standard_normal((40, 20, 2))
     noise = rng.standard_normal((40, 20, 2))
-    latents = np.concatenate([labels[..., ::-1], noise, labels[..., :1] + 0.1 * noise[..., :1]],
-                             axis=-1)  # dims: jaw-ish, paw-ish, noise, noise, leaked paw
+    latents = np.concatenate(
+        [labels[..., ::-1], noise, labels[..., :1] + 0.1 * noise[..., :1]], axis=-1
+    )  # dims: jaw-ish, paw-ish, noise, noise, leaked paw
     train, test = np.arange(30), np.arange(30, 40)
     leaked = leakage_r2(latents, labels, [2, 3, 4], train, test)
     clean = leakage_r2(latents, labels, [2, 3], train, test)
@@ -96,28 +97,43 @@ def test_leakage_and_label_assignment_find_behaviour_in_unsupervised_dims():
     assert assigned_dims(latents, labels).tolist() in ([1, 0], [4, 0])
 
 
-def fitted_encoder(dims: tuple[int, ...], controls: tuple[int, ...], k: int = 5
-                   ) -> FittedEncoder:
+def fitted_encoder(dims: tuple[int, ...], controls: tuple[int, ...], k: int = 5) -> FittedEncoder:
     encoder = LinearEncoder(np.eye(k, 16, dtype=np.float32), np.zeros(k, np.float32))
     return FittedEncoder(encoder, np.full(k, 0.5), dims, controls)
 
 
 def test_groups_and_control_rows_use_the_best_label_and_their_own_kind():
-    encoders = {("benediff", 0, "VIS_L"): fitted_encoder((0, 1, 2), (3,)),
-                ("beta_vae", 0, "VIS_L"): fitted_encoder((4, 4, 1), (0,))}
+    encoders = {
+        ("benediff", 0, "VIS_L"): fitted_encoder((0, 1, 2), (3,)),
+        ("beta_vae", 0, "VIS_L"): fitted_encoder((4, 4, 1), (0,)),
+    }
     groups = guidance_groups(encoders)
-    assert groups == [("benediff", 0, "VIS_L", 0), ("benediff", 0, "VIS_L", 1),
-                      ("benediff", 0, "VIS_L", 2), ("benediff", 0, "VIS_L", 3),
-                      ("beta_vae", 0, "VIS_L", 4), ("beta_vae", 0, "VIS_L", 4),
-                      ("beta_vae", 0, "VIS_L", 1), ("beta_vae", 0, "VIS_L", 0)]
+    assert groups == [
+        ("benediff", 0, "VIS_L", 0),
+        ("benediff", 0, "VIS_L", 1),
+        ("benediff", 0, "VIS_L", 2),
+        ("benediff", 0, "VIS_L", 3),
+        ("beta_vae", 0, "VIS_L", 4),
+        ("beta_vae", 0, "VIS_L", 4),
+        ("beta_vae", 0, "VIS_L", 1),
+        ("beta_vae", 0, "VIS_L", 0),
+    ]
     t = np.linspace(0, 6, 30)
     base = np.stack([np.sin(t), np.cos(t), np.sin(2 * t)], -1)[None].repeat(4, 0)
-    guided = np.stack([base * np.array(gain) for gain in
-                       ([2, 1, 1], [1, 2, 1], [1, 1, 2], [1, 1.2, 1])])
-    samples = GuidedSamples(groups[:4], {"exact": guided}, {"exact": base},
-                            np.ones((4, 4)), np.ones((4, 4)), [], np.zeros(0), np.zeros(0))
-    rows = specificity_rows(samples, encoders, ["paw_x", "jaw", "lever"],
-                            {"benediff": 15.0})
+    guided = np.stack(
+        [base * np.array(gain) for gain in ([2, 1, 1], [1, 2, 1], [1, 1, 2], [1, 1.2, 1])]
+    )
+    samples = GuidedSamples(
+        groups[:4],
+        {"exact": guided},
+        {"exact": base},
+        np.ones((4, 4)),
+        np.ones((4, 4)),
+        [],
+        np.zeros(0),
+        np.zeros(0),
+    )
+    rows = specificity_rows(samples, encoders, ["paw_x", "jaw", "lever"], {"benediff": 15.0})
     assert [r["kind"] for r in rows] == ["label"] * 3 + ["control"]
     assert rows[0]["specificity"] == pytest.approx(4.0)
     control = rows[3]
@@ -133,16 +149,27 @@ def tiny_session(tmp_path) -> tuple[TidyDataset, dict[str, RegionLVMs]]:
         video = np.stack([f[f"images/trial_{i:04d}"][()] for i in range(n)])
         labels = np.stack([f[f"labels/trial_{i:04d}"][()] for i in range(n)])
     split = np.array(["train"] * 110 + ["val"] * 20 + ["test"] * 20)
-    ds = TidyDataset(name="widefield_s", signals=labels, split=split, bin_size_s=1 / 30,
-                     signal_kind="continuous", behavior=labels,
-                     behavior_names=list(BEHAVIOR_FACTORS), video=video,
-                     meta={"source": "untrained"})  # ridge reader only
+    ds = TidyDataset(
+        name="widefield_s",
+        signals=labels,
+        split=split,
+        bin_size_s=1 / 30,
+        signal_kind="continuous",
+        behavior=labels,
+        behavior_names=list(BEHAVIOR_FACTORS),
+        video=video,
+        meta={"source": "untrained"},
+    )  # ridge reader only
     rng = np.random.default_rng(0)
     factors = truth["factors"]
-    latents = {"benediff": factors[None], "supervised_no_tc": factors[None],
-               "beta_vae": (factors[..., ::-1] + 0.1 * rng.standard_normal(factors.shape))[None]}
-    region = RegionLVMs("VIS_L", list(BEHAVIOR_FACTORS), split, labels, labels, [0], latents,
-                        {}, {}, {}, [])
+    latents = {
+        "benediff": factors[None],
+        "supervised_no_tc": factors[None],
+        "beta_vae": (factors[..., ::-1] + 0.1 * rng.standard_normal(factors.shape))[None],
+    }
+    region = RegionLVMs(
+        "VIS_L", list(BEHAVIOR_FACTORS), split, labels, labels, [0], latents, {}, {}, {}, []
+    )
     return ds, {"VIS_L": region}
 
 
@@ -153,15 +180,43 @@ def test_guide_session_chooses_scales_on_validation_and_adds_controls_and_baseli
     codes = encode_video(autoencoder, ds.video)
     scaler = CodeScaler.fit(codes[ds.indices("train")])
     scaled = scaler.to_unit(torch.from_numpy(codes)).numpy()
-    unet = SpaceTimeUNet(UNetConfig(channels=1, size=4, dim=8, dim_mults=(1, 2), heads=1,
-                                    dim_head=4, groups=4, blocks_per_stage=1))
-    section = {"methods": ["benediff", "supervised_no_tc", "beta_vae"], "scales": [1.0, 5.0],
-               "selection_samples": 2, "control_dims": 1, "sampling_steps": 2,
-               "samples_per_factor": 2, "encoder_ridge_alpha": 1.0, "label_decoder_alpha": 1.0,
-               "label_decoder_pixels": 8, "chunk_size": 64, "saved_samples": 1, "seed": 0}
-    samples, rows, selection = guide_session(ds, scaled, scaler, autoencoder, unet,
-                                             make_schedule(20, "squaredcos_cap_v2"), regions,
-                                             section, mig_bins=10)
+    unet = SpaceTimeUNet(
+        UNetConfig(
+            channels=1,
+            size=4,
+            dim=8,
+            dim_mults=(1, 2),
+            heads=1,
+            dim_head=4,
+            groups=4,
+            blocks_per_stage=1,
+        )
+    )
+    section = {
+        "methods": ["benediff", "supervised_no_tc", "beta_vae"],
+        "scales": [1.0, 5.0],
+        "selection_samples": 2,
+        "control_dims": 1,
+        "sampling_steps": 2,
+        "samples_per_factor": 2,
+        "encoder_ridge_alpha": 1.0,
+        "label_decoder_alpha": 1.0,
+        "label_decoder_pixels": 8,
+        "chunk_size": 64,
+        "saved_samples": 1,
+        "seed": 0,
+    }
+    samples, rows, selection = guide_session(
+        ds,
+        scaled,
+        scaler,
+        autoencoder,
+        unet,
+        make_schedule(20, "squaredcos_cap_v2"),
+        regions,
+        section,
+        mig_bins=10,
+    )
     assert {r["method"] for r in rows} == set(section["methods"])
     for method in section["methods"]:
         mine = [r for r in rows if r["method"] == method]
@@ -203,10 +258,26 @@ def test_cross_hemisphere_cca_uses_only_the_paw_factors():
     split = np.array(["train"] * 30 + ["test"] * 10)
 
     def region(name, noise_dims):
-        latents = np.concatenate([paw[..., None] + 0.05 * rng.standard_normal((n, t, 1)),
-                                  rng.standard_normal((n, t, noise_dims))], axis=-1)
-        return RegionLVMs(name, ["paw_x", "jaw"], split, latents, latents[..., :2], [0],
-                          {"benediff": latents[None]}, {}, {}, {}, [])
+        latents = np.concatenate(
+            [
+                paw[..., None] + 0.05 * rng.standard_normal((n, t, 1)),
+                rng.standard_normal((n, t, noise_dims)),
+            ],
+            axis=-1,
+        )
+        return RegionLVMs(
+            name,
+            ["paw_x", "jaw"],
+            split,
+            latents,
+            latents[..., :2],
+            [0],
+            {"benediff": latents[None]},
+            {},
+            {},
+            {},
+            [],
+        )
 
     result = cross_hemisphere(region("SSp_L", 3), region("SSp_R", 4), "SSp", ["paw_x"], 2)
     assert result.canonical_correlations.shape == (1,)  # one paw label → one component

@@ -50,8 +50,9 @@ def test_forward_shapes_and_deterministic_mean_pass():
 
 
 def test_every_parameter_gets_a_finite_gradient():
-    model = BehaviorLVM(method_config(BASE, "benediff", beta=4.0, tc_weight=2.0,
-                                      behavior_weight=5.0))
+    model = BehaviorLVM(
+        method_config(BASE, "benediff", beta=4.0, tc_weight=2.0, behavior_weight=5.0)
+    )
     x, y = synthetic_region(n=8, t=10)
     loss, extras = lvm_loss(model, x, y, dataset_size=80)
     loss.backward()
@@ -131,16 +132,19 @@ def test_gains_tie_each_label_to_its_own_latent_dim():
         model.behavior_bias.copy_(torch.tensor([0.1, 0.2, 0.3]))
     z = torch.randn(2, 7, 5, requires_grad=True)
     y_hat = model.predict_behavior(z)
-    torch.testing.assert_close(y_hat, z[..., :3] * torch.tensor([2.0, -1.0, 0.5])
-                               + torch.tensor([0.1, 0.2, 0.3]))
+    torch.testing.assert_close(
+        y_hat, z[..., :3] * torch.tensor([2.0, -1.0, 0.5]) + torch.tensor([0.1, 0.2, 0.3])
+    )
     (grad,) = torch.autograd.grad(y_hat[..., 1].sum(), z)
     assert torch.all(grad[..., 1] == -1.0)
     assert torch.all(grad[..., [0, 2, 3, 4]] == 0)
 
 
 def test_method_flags_switch_terms_off():
-    cfgs = {m: method_config(BASE, m, beta=4.0, tc_weight=3.0, behavior_weight=10.0)
-            for m in ("benediff", "supervised_no_tc", "beta_tcvae", "beta_vae")}
+    cfgs = {
+        m: method_config(BASE, m, beta=4.0, tc_weight=3.0, behavior_weight=10.0)
+        for m in ("benediff", "supervised_no_tc", "beta_tcvae", "beta_vae")
+    }
     assert cfgs["benediff"].supervised and cfgs["benediff"].tc_weight == 3.0
     assert cfgs["supervised_no_tc"].supervised and cfgs["supervised_no_tc"].tc_weight == 0.0
     assert not cfgs["beta_tcvae"].supervised and cfgs["beta_tcvae"].tc_weight == 3.0
@@ -154,8 +158,9 @@ def test_method_flags_switch_terms_off():
     for method, config in cfgs.items():
         model.config = config
         torch.manual_seed(1)
-        losses[method], extras[method] = lvm_loss(model, x, None if not config.supervised
-                                                  else y, dataset_size=48)
+        losses[method], extras[method] = lvm_loss(
+            model, x, None if not config.supervised else y, dataset_size=48
+        )
     tc_term = 3.0 * 8 * extras["benediff"]["tc"]
     torch.testing.assert_close(losses["benediff"] - losses["supervised_no_tc"], tc_term)
     assert "behavior" not in extras["beta_tcvae"] and "behavior" not in extras["beta_vae"]
@@ -186,10 +191,12 @@ def test_r2_metrics_on_known_answers():
     rng = np.random.default_rng(0)
     truth = rng.standard_normal((10, 20, 3))
     assert np.allclose(r2_per_channel(truth, truth), 1.0)
-    assert np.allclose(r2_per_channel(truth, np.broadcast_to(truth.mean(axis=(0, 1)),
-                                                             truth.shape)), 0.0)
+    assert np.allclose(
+        r2_per_channel(truth, np.broadcast_to(truth.mean(axis=(0, 1)), truth.shape)), 0.0
+    )
     assert r2_per_channel(truth, 0.5 * truth)[0] == pytest.approx(
-        1 - 0.25 * (truth[..., 0] ** 2).sum() / ((truth[..., 0] - truth[..., 0].mean()) ** 2).sum())
+        1 - 0.25 * (truth[..., 0] ** 2).sum() / ((truth[..., 0] - truth[..., 0].mean()) ** 2).sum()
+    )
     latents = rng.standard_normal((30, 12, 4))
     labels = latents[..., :2] @ np.array([[1.0, 0.5], [-2.0, 1.0]]) + 3.0
     r2 = behavior_decoding_r2(latents, labels, np.arange(20), np.arange(20, 30))
@@ -207,13 +214,18 @@ def test_zscore_uses_training_trials_and_flags_constant_channels():
 def test_region_file_roundtrip(tmp_path):
     rng = np.random.default_rng(0)
     fitted = RegionLVMs(
-        region="VIS_L", label_names=["paw_x", "jaw"],
-        split=np.array(["train", "train", "test"]), signals=rng.random((3, 4, 5)),
-        labels=rng.random((3, 4, 2)), seeds=[0, 1],
+        region="VIS_L",
+        label_names=["paw_x", "jaw"],
+        split=np.array(["train", "train", "test"]),
+        signals=rng.random((3, 4, 5)),
+        labels=rng.random((3, 4, 2)),
+        seeds=[0, 1],
         latents={"benediff": rng.random((2, 3, 4, 3))},
         reconstruction={"benediff": rng.random((3, 4, 5))},
-        behavior={"benediff": rng.random((3, 4, 2))}, gains={"benediff": rng.random((2, 2))},
-        metrics=[])
+        behavior={"benediff": rng.random((3, 4, 2))},
+        gains={"benediff": rng.random((2, 2))},
+        metrics=[],
+    )
     fitted.save(tmp_path / "region.npz")
     loaded = RegionLVMs.load(tmp_path / "region.npz")
     assert loaded.region == "VIS_L" and loaded.methods == ["benediff"]
@@ -223,12 +235,20 @@ def test_region_file_roundtrip(tmp_path):
 
 
 def test_table1_means_and_stds_over_seeds():
-    rows = pd.DataFrame({
-        "session": ["s"] * 4, "region": ["A", "A", "B", "B"], "method": ["benediff"] * 4,
-        "seed": [0, 1, 0, 1], "neural_r2": [0.8, 0.6, 0.4, 0.2],
-        "behavior_r2": [1.0, 1.0, 0.0, 0.0], "mig": [0.3, 0.1, 0.2, 0.2],
-        "leakage_r2": [0.1, 0.3, 0.0, 0.0], "gaussian_tc": [0.2, 0.2, 0.1, 0.3],
-        "cross_block_mi": [0.0, 0.1, 0.0, 0.1]})
+    rows = pd.DataFrame(
+        {
+            "session": ["s"] * 4,
+            "region": ["A", "A", "B", "B"],
+            "method": ["benediff"] * 4,
+            "seed": [0, 1, 0, 1],
+            "neural_r2": [0.8, 0.6, 0.4, 0.2],
+            "behavior_r2": [1.0, 1.0, 0.0, 0.0],
+            "mig": [0.3, 0.1, 0.2, 0.2],
+            "leakage_r2": [0.1, 0.3, 0.0, 0.0],
+            "gaussian_tc": [0.2, 0.2, 0.1, 0.3],
+            "cross_block_mi": [0.0, 0.1, 0.0, 0.1],
+        }
+    )
     table = table1_lvm_metrics(rows).set_index("region")
     assert table.loc["A", "neural_r2_mean"] == pytest.approx(0.7)
     assert table.loc["A", "neural_r2_std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))

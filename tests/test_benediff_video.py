@@ -39,9 +39,18 @@ from neurodiff.plots.benediff import (
 )
 from neurodiff.plots.style import dataset_label
 
-AE_SECTION = {"channels": [8, 16], "latent_channels": 1,
-              "train": {"steps": 250, "batch_size": 64, "lr": 0.003, "grad_clip": None,
-                        "checkpoint_every": 1000, "log_every": 50}}
+AE_SECTION = {
+    "channels": [8, 16],
+    "latent_channels": 1,
+    "train": {
+        "steps": 250,
+        "batch_size": 64,
+        "lr": 0.003,
+        "grad_clip": None,
+        "checkpoint_every": 1000,
+        "log_every": 50,
+    },
+}
 
 
 def rendered_videos(n: int = 24, t: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +67,11 @@ def test_frame_autoencoder_shapes_and_size_check():
     assert model.encode(frames).shape == (5, 1, 4, 4) and model.code_shape == (1, 4, 4)
     assert model(frames).shape == frames.shape
     assert FrameAutoencoder(2, 32, [8, 8, 8], 2).encode(torch.rand(1, 2, 32, 32)).shape == (
-        1, 2, 4, 4)
+        1,
+        2,
+        4,
+        4,
+    )
     with pytest.raises(ValueError, match="divisible"):
         FrameAutoencoder(2, 18, [8, 16])
     with pytest.raises(ValueError, match="frames must be"):
@@ -80,12 +93,21 @@ def test_frame_autoencoder_learns_to_reconstruct_the_labels(tmp_path):
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "metrics.csv").exists()
 
 
-@pytest.mark.parametrize("config, shape", [
-    (UNetConfig(channels=1, size=4, dim=8, dim_mults=(1, 2, 4), heads=2, dim_head=8),
-     (2, 1, 6, 4, 4)),
-    (UNetConfig(channels=3, size=1, dim=8, dim_mults=(1, 2), heads=2, dim_head=4,
-                blocks_per_stage=1), (2, 3, 9, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "config, shape",
+    [
+        (
+            UNetConfig(channels=1, size=4, dim=8, dim_mults=(1, 2, 4), heads=2, dim_head=8),
+            (2, 1, 6, 4, 4),
+        ),
+        (
+            UNetConfig(
+                channels=3, size=1, dim=8, dim_mults=(1, 2), heads=2, dim_head=4, blocks_per_stage=1
+            ),
+            (2, 3, 9, 1, 1),
+        ),
+    ],
+)
 def test_space_time_unet_shapes_and_gradients(config, shape):
     model = SpaceTimeUNet(config)
     x, t = torch.randn(*shape), torch.tensor([0, 5])
@@ -153,11 +175,18 @@ def test_guidance_raises_the_target_factor_variance_only():
     x_T = torch.randn(64, 1, 16, 2, 2, generator=torch.Generator().manual_seed(0))
     target = torch.zeros(64, 4)
     target[:, 1] = 1.0
-    unguided = flatten_frame_codes(sample_code_videos(optimal_eps, schedule, x_T, None, 0.0,
-                                                      25, 32)).numpy()
-    ratios = {scale: variance_ratios(flatten_frame_codes(sample_code_videos(
-        optimal_eps, schedule, x_T, target, scale, 25, 32)).numpy(), unguided)
-        for scale in (10.0, 20.0)}
+    unguided = flatten_frame_codes(
+        sample_code_videos(optimal_eps, schedule, x_T, None, 0.0, 25, 32)
+    ).numpy()
+    ratios = {
+        scale: variance_ratios(
+            flatten_frame_codes(
+                sample_code_videos(optimal_eps, schedule, x_T, target, scale, 25, 32)
+            ).numpy(),
+            unguided,
+        )
+        for scale in (10.0, 20.0)
+    }
     assert 1.3 < ratios[10.0][1] < ratios[20.0][1]
     assert ratios[20.0][1] > 2.0
     for value in ratios.values():  # the Gaussian denoiser keeps other dims untouched
@@ -183,24 +212,34 @@ def test_specificity_metric_on_known_inputs():
 def test_pixel_label_decoder_reads_labels_from_rendered_frames():
     behavior, video = rendered_videos(n=30, t=10)
     split = np.arange(30)
-    decoder = fit_pixel_label_decoder(video, behavior, split[:24], split[24:], pixels=16,
-                                      alpha=1e-2)
+    decoder = fit_pixel_label_decoder(
+        video, behavior, split[:24], split[24:], pixels=16, alpha=1e-2
+    )
     assert decoder.heldout_r2.min() > 0.8
     assert decoder(video[:2]).shape == (2, 10, 3)
 
 
 def test_table2_marks_planted_pairs_and_averages_seeds():
-    rows = pd.DataFrame({
-        "session": ["s"] * 6, "method": ["benediff"] * 6,
-        "kind": ["label"] * 4 + ["control"] * 2, "region": ["VIS_L"] * 6,
-        "factor": ["jaw", "jaw", "lever", "lever", "unsupervised_3", "unsupervised_3"],
-        "reader": ["exact"] * 6, "seed": [0, 1, 0, 1, 0, 1], "scale": [15.0] * 6,
-        "encoder_r2": [0.9, 0.8, 0.1, 0.2, 0.0, 0.0],
-        "latent_variance_ratio": [2.0, 2.0, 1.0, 1.0, 1.0, 1.0],
-        "target_ratio": [2.0, 1.8, 1.0, 1.0, 1.1, 1.0],
-        "other_ratio": [1.0] * 6, "specificity": [2.0, 1.8, 1.0, 0.9, 1.1, 1.0]})
-    table = table2_guidance_specificity(rows, {("s", "VIS_L", "jaw"): True,
-                                               ("s", "VIS_L", "lever"): False})
+    rows = pd.DataFrame(
+        {
+            "session": ["s"] * 6,
+            "method": ["benediff"] * 6,
+            "kind": ["label"] * 4 + ["control"] * 2,
+            "region": ["VIS_L"] * 6,
+            "factor": ["jaw", "jaw", "lever", "lever", "unsupervised_3", "unsupervised_3"],
+            "reader": ["exact"] * 6,
+            "seed": [0, 1, 0, 1, 0, 1],
+            "scale": [15.0] * 6,
+            "encoder_r2": [0.9, 0.8, 0.1, 0.2, 0.0, 0.0],
+            "latent_variance_ratio": [2.0, 2.0, 1.0, 1.0, 1.0, 1.0],
+            "target_ratio": [2.0, 1.8, 1.0, 1.0, 1.1, 1.0],
+            "other_ratio": [1.0] * 6,
+            "specificity": [2.0, 1.8, 1.0, 0.9, 1.1, 1.0],
+        }
+    )
+    table = table2_guidance_specificity(
+        rows, {("s", "VIS_L", "jaw"): True, ("s", "VIS_L", "lever"): False}
+    )
     assert table["planted"].tolist() == ["yes", "no", "control"]
     assert table["specificity_mean"].tolist() == pytest.approx([1.9, 0.95, 1.05])
     assert table["scale"].tolist() == [15.0] * 3
@@ -212,8 +251,9 @@ def test_frame_strip_and_gif_writer(tmp_path):
     strip = frame_strip(video[0], 3)
     assert strip.shape == (16, 3 * (2 * 17 + 1)) and strip.dtype == np.uint8
     path = tmp_path / "guided.gif"
-    write_guided_gif(path, video, video[::-1], "VIS_L: activate jaw", scale=2, fps=10,
-                     preset="quick")
+    write_guided_gif(
+        path, video, video[::-1], "VIS_L: activate jaw", scale=2, fps=10, preset="quick"
+    )
     with Image.open(path) as gif:
         assert gif.n_frames == 5
         assert gif.size == (2 * 2 * (2 * 17 + 1), 2 * (2 * 17) + 28)
@@ -252,14 +292,22 @@ def test_gif_frames_carry_the_preset_mark_in_their_top_right_corner(tmp_path):
 def small_guided_samples() -> GuidedSamples:
     """Two LVM seeds x one region x two factors, three videos of 5 frames each."""
     rng = np.random.default_rng(0)
-    groups = [("benediff", 0, "VIS_L", 0), ("benediff", 0, "VIS_L", 1),
-              ("benediff", 1, "VIS_L", 0), ("benediff", 1, "VIS_L", 1)]
+    groups = [
+        ("benediff", 0, "VIS_L", 0),
+        ("benediff", 0, "VIS_L", 1),
+        ("benediff", 1, "VIS_L", 0),
+        ("benediff", 1, "VIS_L", 1),
+    ]
     return GuidedSamples(
-        groups=groups, labels={"exact": rng.random((4, 3, 5, 2))},
-        unguided_labels={"exact": rng.random((3, 5, 2))}, latent_variance=rng.random((4, 3)),
-        unguided_latent_variance=rng.random((4, 3)), frame_groups=groups[:2],
+        groups=groups,
+        labels={"exact": rng.random((4, 3, 5, 2))},
+        unguided_labels={"exact": rng.random((3, 5, 2))},
+        latent_variance=rng.random((4, 3)),
+        unguided_latent_variance=rng.random((4, 3)),
+        frame_groups=groups[:2],
         frames=rng.integers(0, 255, (2, 1, 5, 2, 16, 16), dtype=np.uint8),
-        unguided_frames=rng.integers(0, 255, (1, 5, 2, 16, 16), dtype=np.uint8))
+        unguided_frames=rng.integers(0, 255, (1, 5, 2, 16, 16), dtype=np.uint8),
+    )
 
 
 def test_guided_samples_roundtrip(tmp_path):
@@ -275,23 +323,37 @@ def test_guided_samples_roundtrip(tmp_path):
 
 def widefield_session(source: str) -> TidyDataset:
     """A tiny tidy widefield session whose metadata records its source."""
-    return TidyDataset(name="widefield_session1", signals=np.zeros((3, 5, 2)),
-                       split=["train", "val", "test"], bin_size_s=1 / 30,
-                       signal_kind="continuous", meta={"source": source})
+    return TidyDataset(
+        name="widefield_session1",
+        signals=np.zeros((3, 5, 2)),
+        split=["train", "val", "test"],
+        bin_size_s=1 / 30,
+        signal_kind="continuous",
+        meta={"source": source},
+    )
 
 
-@pytest.mark.parametrize("source, label", [("simulate", "simulated widefield"),
-                                           ("figshare", "widefield mSM36")])
+@pytest.mark.parametrize(
+    "source, label", [("simulate", "simulated widefield"), ("figshare", "widefield mSM36")]
+)
 def test_benediff_figures_name_the_data(source, label):
     ds = widefield_session(source)
     assert dataset_label(ds) == label
     facts = SchematicFacts(["lvm"], ["encoder"], ["autoencoder"], ["diffusion"], ["guidance"])
     schematic = fig2_schematic(facts, "quick", data_label=dataset_label(ds))
     titles = ["\n".join(t.get_text() for ax in schematic.axes for t in ax.texts)]
-    fig = fig4_guided_videos(small_guided_samples(), ["paw_x", "jaw"],
-                             {("VIS_L", "paw_x"): 2.0, ("VIS_L", "jaw"): 0.5}, ["VIS_L"],
-                             "exact", "session1", 3, ds.bin_size_s, "quick",
-                             data_label=dataset_label(ds))
+    fig = fig4_guided_videos(
+        small_guided_samples(),
+        ["paw_x", "jaw"],
+        {("VIS_L", "paw_x"): 2.0, ("VIS_L", "jaw"): 0.5},
+        ["VIS_L"],
+        "exact",
+        "session1",
+        3,
+        ds.bin_size_s,
+        "quick",
+        data_label=dataset_label(ds),
+    )
     titles.append(fig.get_suptitle())
     plt.close(schematic)
     plt.close(fig)

@@ -85,15 +85,21 @@ def documented_rows(markdown: str, config: Mapping[str, Any]) -> list[tuple[str,
 def undocumented_keys(config: Mapping[str, Any], markdown: str) -> list[str]:
     """Leaf paths of `config` that neither they nor their parent are named in `markdown`."""
     named = {path for _, paths in documented_rows(markdown, config) for path in paths}
-    return [leaf for leaf in leaf_paths(config)
-            if leaf not in named and leaf.rpartition(".")[0] not in named]
+    return [
+        leaf
+        for leaf in leaf_paths(config)
+        if leaf not in named and leaf.rpartition(".")[0] not in named
+    ]
 
 
 def unknown_keys(config: Mapping[str, Any], markdown: str) -> list[str]:
     """Row keys of `markdown` that name no existing path under any of their sections."""
     existing = set(all_paths(config))
-    return [paths[0] if paths else key for key, paths in documented_rows(markdown, config)
-            if not existing.intersection(paths)]
+    return [
+        paths[0] if paths else key
+        for key, paths in documented_rows(markdown, config)
+        if not existing.intersection(paths)
+    ]
 
 
 def test_every_config_key_is_documented():
@@ -107,23 +113,28 @@ def test_every_documented_key_exists():
 
 
 def test_checker_finds_missing_and_unknown_keys():
-    config = {"seed": 1, "data": {"a": 1, "b": [1, 2], "sub": {"x": 1, "y": 2}, "gone": 3},
-              "models": {"p": {"k": 1, "m": 2}, "q": {"k": 3, "m": 4}}}
-    markdown = "\n".join([
-        "# Title with `not.a.section` ignored below the next heading",
-        "## Top level",
-        "| key | meaning |",
-        "|---|---|",
-        r"| `seed` | `x` \| `y` are not keys |",
-        "## `data` (prose after the path)",
-        "| `a`, `b` | two keys in one row |",
-        "| `sub` | a mapping documented by its parent path |",
-        "| `typo` | no such key |",
-        "### `models.*`",
-        "| `k` | every entry |",
-        "### `models.{q}`",
-        "| `m` | only q |",
-    ])
+    config = {
+        "seed": 1,
+        "data": {"a": 1, "b": [1, 2], "sub": {"x": 1, "y": 2}, "gone": 3},
+        "models": {"p": {"k": 1, "m": 2}, "q": {"k": 3, "m": 4}},
+    }
+    markdown = "\n".join(
+        [
+            "# Title with `not.a.section` ignored below the next heading",
+            "## Top level",
+            "| key | meaning |",
+            "|---|---|",
+            r"| `seed` | `x` \| `y` are not keys |",
+            "## `data` (prose after the path)",
+            "| `a`, `b` | two keys in one row |",
+            "| `sub` | a mapping documented by its parent path |",
+            "| `typo` | no such key |",
+            "### `models.*`",
+            "| `k` | every entry |",
+            "### `models.{q}`",
+            "| `m` | only q |",
+        ]
+    )
     assert undocumented_keys(config, markdown) == ["data.gone", "models.p.m"]
     assert unknown_keys(config, markdown) == ["data.typo"]
     assert expand("models.{p,q}.k", config) == ["models.p.k", "models.q.k"]

@@ -74,19 +74,31 @@ def test_masked_entries_do_not_affect_the_loss():
 
     def loss_of(data: torch.Tensor, kind: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(4)
-        return diffusion_loss(optimal_eps, SCHEDULE, data, cond=mu, mask=mask, loss=kind,
-                              smooth_l1_beta=0.05, generator=gen)
+        return diffusion_loss(
+            optimal_eps,
+            SCHEDULE,
+            data,
+            cond=mu,
+            mask=mask,
+            loss=kind,
+            smooth_l1_beta=0.05,
+            generator=gen,
+        )
 
     for kind in ("mse", "smooth_l1", "l1"):
         assert torch.equal(loss_of(x0, kind), loss_of(garbage, kind))
     t, noise = draw_timesteps_and_noise(SCHEDULE, x0, torch.Generator().manual_seed(4))
-    residual = F.smooth_l1_loss(optimal_eps(q_sample(SCHEDULE, x0, t, noise), t, mu), noise,
-                                reduction="none", beta=0.05)
+    residual = F.smooth_l1_loss(
+        optimal_eps(q_sample(SCHEDULE, x0, t, noise), t, mu), noise, reduction="none", beta=0.05
+    )
     by_hand = residual.permute(0, 2, 1)[mask].mean()
     torch.testing.assert_close(loss_of(x0, "smooth_l1"), by_hand)
-    assert not torch.equal(loss_of(x0, "mse"),
-                           diffusion_loss(optimal_eps, SCHEDULE, x0, cond=mu,
-                                          generator=torch.Generator().manual_seed(4)))
+    assert not torch.equal(
+        loss_of(x0, "mse"),
+        diffusion_loss(
+            optimal_eps, SCHEDULE, x0, cond=mu, generator=torch.Generator().manual_seed(4)
+        ),
+    )
 
 
 def test_masked_mean_rejects_bad_masks():
@@ -114,14 +126,21 @@ def test_ddim_eta0_is_deterministic_given_seed():
     net = TinyDenoiser()
 
     def sample(seed: int) -> torch.Tensor:
-        return ddim_sample(net, SCHEDULE, (3, 2, 8), num_inference_steps=20,
-                           generator=torch.Generator().manual_seed(seed))
+        return ddim_sample(
+            net,
+            SCHEDULE,
+            (3, 2, 8),
+            num_inference_steps=20,
+            generator=torch.Generator().manual_seed(seed),
+        )
 
     assert torch.equal(sample(5), sample(5))
     assert not torch.allclose(sample(5), sample(6))
     x_T = torch.randn(3, 2, 8)
-    assert torch.equal(ddim_sample(net, SCHEDULE, (3, 2, 8), x_T=x_T, num_inference_steps=20),
-                       ddim_sample(net, SCHEDULE, (3, 2, 8), x_T=x_T, num_inference_steps=20))
+    assert torch.equal(
+        ddim_sample(net, SCHEDULE, (3, 2, 8), x_T=x_T, num_inference_steps=20),
+        ddim_sample(net, SCHEDULE, (3, 2, 8), x_T=x_T, num_inference_steps=20),
+    )
     with pytest.raises(ValueError, match="x_T has shape"):
         ddim_sample(net, SCHEDULE, (3, 2, 9), x_T=x_T)
 
@@ -134,8 +153,15 @@ def test_samples_of_optimal_denoiser_have_data_moments(sampler):
         x = ddpm_sample(optimal_eps, SCHEDULE, (500, 2, 4), cond=mu, generator=gen)
     else:
         eta = 1.0 if "eta1" in sampler else 0.0
-        x = ddim_sample(optimal_eps, SCHEDULE, (500, 2, 4), cond=mu, num_inference_steps=200,
-                        eta=eta, generator=gen)
+        x = ddim_sample(
+            optimal_eps,
+            SCHEDULE,
+            (500, 2, 4),
+            cond=mu,
+            num_inference_steps=200,
+            eta=eta,
+            generator=gen,
+        )
     assert x.mean().item() == pytest.approx(1.5, abs=0.05)
     assert x.var().item() == pytest.approx(SIGMA**2, rel=0.12)
 
@@ -145,10 +171,12 @@ def test_ddim_invert_then_sample_reconstructs_with_the_same_code():
     x0 = gaussian_x0(64, mu, seed=12)
     x_T = ddim_invert(optimal_eps, SCHEDULE, x0, cond=mu, num_inference_steps=100)
     assert x_T.std().item() == pytest.approx(1.0, abs=0.15)
-    same_code = ddim_sample(optimal_eps, SCHEDULE, x0.shape, cond=mu, x_T=x_T,
-                            num_inference_steps=100)
-    other_code = ddim_sample(optimal_eps, SCHEDULE, x0.shape, cond=mu.flip(0), x_T=x_T,
-                             num_inference_steps=100)
+    same_code = ddim_sample(
+        optimal_eps, SCHEDULE, x0.shape, cond=mu, x_T=x_T, num_inference_steps=100
+    )
+    other_code = ddim_sample(
+        optimal_eps, SCHEDULE, x0.shape, cond=mu.flip(0), x_T=x_T, num_inference_steps=100
+    )
     assert F.mse_loss(same_code, x0).item() < 0.01
     assert F.mse_loss(other_code, x0).item() > 1.0
 
@@ -170,8 +198,7 @@ def test_guidance_toward_larger_x0_shifts_the_mean(sampler):
 
     def mean_with(**guidance) -> float:
         gen = torch.Generator().manual_seed(13)
-        x = sampler(optimal_eps, SCHEDULE, (400, 1, 4), cond=mu, generator=gen, **steps,
-                    **guidance)
+        x = sampler(optimal_eps, SCHEDULE, (400, 1, 4), cond=mu, generator=gen, **steps, **guidance)
         return x.mean().item()
 
     unguided = mean_with()
@@ -180,6 +207,8 @@ def test_guidance_toward_larger_x0_shifts_the_mean(sampler):
     shift = mean_with(guidance=push_up, guidance_scale=0.2) - unguided
     assert shift > 0.1
     assert mean_with(guidance=push_up, guidance_scale=0.4) - unguided == pytest.approx(
-        2 * shift, rel=0.02)
+        2 * shift, rel=0.02
+    )
     assert mean_with(guidance=push_up, guidance_scale=-0.2) - unguided == pytest.approx(
-        -shift, rel=0.02)
+        -shift, rel=0.02
+    )

@@ -93,8 +93,11 @@ def test_env_file_has_the_expected_layout(env_file):
     env = yaml.safe_load(env_file.read_text())
     assert env["channels"] == ["conda-forge", "nodefaults"], env_file.name
     assert {"python=3.11", "pip"} <= {d for d in env["dependencies"] if isinstance(d, str)}
-    odd = [line for line in pip_lines(env_file)
-           if not PIN.fullmatch(line) and not line.startswith("-e ")]
+    odd = [
+        line
+        for line in pip_lines(env_file)
+        if not PIN.fullmatch(line) and not line.startswith("-e ")
+    ]
     assert not odd, f"{env_file.name}: pip entries that are not exact pins: {odd}"
 
 
@@ -126,8 +129,9 @@ def test_every_runtime_dependency_is_pinned_within_its_range(env_file):
 
 @pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda f: f.name)
 def test_editable_install_is_the_repository(env_file):
-    editable = [line.removeprefix("-e ").strip() for line in pip_lines(env_file)
-                if line.startswith("-e ")]
+    editable = [
+        line.removeprefix("-e ").strip() for line in pip_lines(env_file) if line.startswith("-e ")
+    ]
     assert len(editable) == 1, f"{env_file.name}: expected one -e line, found {editable}"
     assert (CONDA_COPY_DIR / editable[0]).resolve() == REPO, (
         f"{env_file.name}: -e {editable[0]} seen from .snakemake/conda/ is not the repository root"
@@ -139,8 +143,14 @@ def test_every_conda_directive_points_at_an_env_file():
     used = {rule_file: conda_directives(rule_file) for rule_file in rule_files}
     assert any(used.values()), "no conda: directive found in workflow/rules/*.smk"
     env_files = {f.resolve() for f in ENV_FILES}
-    wrong = sorted({f"{rule_file.name}: {path}" for rule_file, paths in used.items()
-                    for path in paths if (rule_file.parent / path).resolve() not in env_files})
+    wrong = sorted(
+        {
+            f"{rule_file.name}: {path}"
+            for rule_file, paths in used.items()
+            for path in paths
+            if (rule_file.parent / path).resolve() not in env_files
+        }
+    )
     assert not wrong, f"conda: paths that are not envs/<group>.yaml: {wrong}"
 
 
@@ -162,8 +172,11 @@ def test_lock_is_exact_public_pins_only():
 @pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda f: f.name)
 def test_env_pins_equal_the_lock(env_file):
     locked = lock_pins()
-    wrong = {name: f"{env_file.name} {pinned}, {LOCK.name} {locked.get(name, 'not pinned')}"
-             for name, pinned in pins(env_file).items() if locked.get(name) != pinned}
+    wrong = {
+        name: f"{env_file.name} {pinned}, {LOCK.name} {locked.get(name, 'not pinned')}"
+        for name, pinned in pins(env_file).items()
+        if locked.get(name) != pinned
+    }
     assert not wrong, f"{env_file.name} and {LOCK.name} disagree: {wrong}; {REGENERATE}"
 
 
@@ -197,13 +210,20 @@ def test_installed_versions_are_the_lock():
 def test_readme_and_ci_install_with_the_lock():
     readme_blocks = re.findall(r"```bash\n(.*?)```", readme_two_commands(), re.DOTALL)
     ci = (REPO / ".ci" / "run").read_text()
-    installs = {"README.md": [i for block in readme_blocks for i in pip_installs(block)],
-                ".ci/run": [i for line in ci.splitlines() if not line.lstrip().startswith("#")
-                            for i in pip_installs(line)]}
+    installs = {
+        "README.md": [i for block in readme_blocks for i in pip_installs(block)],
+        ".ci/run": [
+            i
+            for line in ci.splitlines()
+            if not line.lstrip().startswith("#")
+            for i in pip_installs(line)
+        ],
+    }
     for where, commands in installs.items():
         # nlb-tools goes in with --no-deps; .ci/run upgrades pip itself before installing.
-        constrained = [c for c in commands
-                       if "--no-deps" not in c and not c.endswith("--upgrade pip")]
+        constrained = [
+            c for c in commands if "--no-deps" not in c and not c.endswith("--upgrade pip")
+        ]
         assert any("-e" in c.split() for c in constrained), f"{where}: no `pip install -e` found"
         unpinned = [c for c in constrained if "-c envs/constraints.txt" not in c]
         assert not unpinned, f"{where}: pip installs without `-c envs/constraints.txt`: {unpinned}"

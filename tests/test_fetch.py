@@ -134,11 +134,23 @@ def test_staged_file_without_pin_is_refused_by_default(tmp_path: Path, no_networ
     staged = stage(tmp_path / "staged", "sub-Jenkins_ses-full_desc-train_behavior+ecephys.nwb")
     dest = tmp_path / "raw" / staged.name
     with pytest.raises(UnpinnedStagedFileError) as info:
-        fetch_dandi_asset("000128", "0.220113.0400", ASSET, dest, staged_dir=staged.parent,
-                          pin_key="data.mc_maze.sha256")
+        fetch_dandi_asset(
+            "000128",
+            "0.220113.0400",
+            ASSET,
+            dest,
+            staged_dir=staged.parent,
+            pin_key="data.mc_maze.sha256",
+        )
     message = str(info.value)
-    for needle in (str(staged.resolve()), CONTENT_SHA, "data.mc_maze.sha256",
-                   "dandi:sha2-256", "api.dandiarchive.org", "--config accept_unpinned=True"):
+    for needle in (
+        str(staged.resolve()),
+        CONTENT_SHA,
+        "data.mc_maze.sha256",
+        "dandi:sha2-256",
+        "api.dandiarchive.org",
+        "--config accept_unpinned=True",
+    ):
         assert needle in message
     assert not dest.exists() and not dest.parent.exists()
     stage(staged.parent, "musall.zip")
@@ -151,8 +163,9 @@ def test_null_pin_is_accepted_with_warning_and_digest(tmp_path: Path, no_network
     stage(tmp_path / "staged", "musall.zip")
     dest = tmp_path / "raw" / "musall.zip"
     with pytest.warns(UnpinnedChecksumWarning, match=CONTENT_SHA):
-        record = fetch_url(FIGSHARE_URL, dest, staged_dir=tmp_path / "staged", sha256=None,
-                           accept_unpinned=True)
+        record = fetch_url(
+            FIGSHARE_URL, dest, staged_dir=tmp_path / "staged", sha256=None, accept_unpinned=True
+        )
     assert record.sha256 == CONTENT_SHA
     assert record.obtained == "staged"
     assert dest.read_bytes() == CONTENT
@@ -169,8 +182,9 @@ def test_unpinned_warning_reaches_the_console_from_inside_a_job(tmp_path: Path) 
         f"with logged_job({str(log)!r}, 'download_dandi'):\n"
         f"    verify_sha256({str(path)!r}, None)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert "mc_maze.nwb" in result.stderr and CONTENT_SHA in result.stderr
     assert "without a pinned sha256" in result.stderr
     assert CONTENT_SHA in log.read_text()
@@ -231,7 +245,7 @@ def test_url_offline_fails_fast_with_staging_instructions(tmp_path: Path, url: s
 def test_dandi_client_failure_is_wrapped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pin: str | None
 ) -> None:
-    """Past the reachability probe, the real dandi client's connection error names the stage path."""
+    """Past the reachability probe, the dandi client's connection error names the stage path."""
     skip_if_reachable("https://api.dandiarchive.org/api")
     import dandi.dandiapi
 
@@ -282,8 +296,9 @@ class RefusingProxy:
                         break
                     data += chunk
                 self.requests.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
-                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
-                             b"Connection: close\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
 
     def close(self) -> None:
         self.server.close()
@@ -326,7 +341,11 @@ def test_finished_download_is_verified_then_moved(tmp_path: Path) -> None:
     partial = fetch._partial_dir(dest)
     stage(partial, "f.bin")
     record = fetch._install_download(partial / "f.bin", dest, "f.bin", CONTENT_SHA, None, "u")
-    assert (record.obtained, record.sha256, dest.read_bytes()) == ("downloaded", CONTENT_SHA, CONTENT)
+    assert (record.obtained, record.sha256, dest.read_bytes()) == (
+        "downloaded",
+        CONTENT_SHA,
+        CONTENT,
+    )
     assert not partial.exists()
 
 

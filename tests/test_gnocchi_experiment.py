@@ -37,17 +37,28 @@ from neurodiff.models.gnocchi.experiment import (
 )
 from neurodiff.models.gnocchi.tables import caption, display_table, read_metric_rows, summarise
 
-REACHING_CFG = {"rebin": 1, "transform": "smoothed_zscore", "smooth_sigma_bins": 1.5,
-                "decoder_lag_s": 0.1}
-MAZE_CFG = {"rebin": 2, "transform": "sqrt", "smooth_sigma_bins": 1.0, "decoder_lag_s": 0.0,
-            "heldout_sector_deg": [80, 100], "heldout_trial_versions": [1]}
+REACHING_CFG = {
+    "rebin": 1,
+    "transform": "smoothed_zscore",
+    "smooth_sigma_bins": 1.5,
+    "decoder_lag_s": 0.1,
+}
+MAZE_CFG = {
+    "rebin": 2,
+    "transform": "sqrt",
+    "smooth_sigma_bins": 1.0,
+    "decoder_lag_s": 0.0,
+    "heldout_sector_deg": [80, 100],
+    "heldout_trial_versions": [1],
+}
 
 
 @pytest.fixture
 def reaching_file(tmp_path):
     """A small synthetic reaching file whose angle 2 (90°) is unseen."""
-    ds = simulate_reaching(n_trials=96, n_neurons=8, n_bins=50, n_angles=4, heldout_angles=(1,),
-                           seed=3)
+    ds = simulate_reaching(
+        n_trials=96, n_neurons=8, n_bins=50, n_angles=4, heldout_angles=(1,), seed=3
+    )
     path = tmp_path / "reaching.h5"
     ds.write(path)
     return path
@@ -70,10 +81,19 @@ def maze_dataset(n_per_condition: int = 6) -> TidyDataset:
     counts[condition == 3] += 50  # a marker: these trials must never be trained on
     split = np.where(np.arange(n) % 3 == 0, "test", np.where(np.arange(n) % 6 == 1, "val", "train"))
     return TidyDataset(
-        name="mc_maze", signals=counts, split=split, bin_size_s=0.005, behavior=velocity,
+        name="mc_maze",
+        signals=counts,
+        split=split,
+        bin_size_s=0.005,
+        behavior=velocity,
         behavior_names=["hand_vel_x", "hand_vel_y"],
-        conditions={"trial_type": condition // 2, "trial_version": version,
-                    "condition": condition, "reach_angle": theta})
+        conditions={
+            "trial_type": condition // 2,
+            "trial_version": version,
+            "condition": condition,
+            "reach_angle": theta,
+        },
+    )
 
 
 def test_reaching_unseen_trials_never_train(reaching_file):
@@ -100,10 +120,24 @@ def test_maze_unseen_conditions_are_excluded_from_training(tmp_path):
     assert np.allclose(data.factors[:, 2][data.condition % 2 == 0], 0, atol=1e-6)
     assert np.all(data.factors[:, 2][data.condition % 2 == 1] > 0.1)
     model_cfg = {"ic_enc_dim": 4, "ic_dim": 2, "gen_dim": 4, "factor_dim": 2}
-    run = train_model("lfads", data, model_cfg,
-                      {"steps": 2, "batch_size": 4, "lr": 1e-3, "weight_decay": 0.0,
-                       "warmup_steps": 1, "grad_clip": 1.0, "checkpoint_every": 2,
-                       "log_every": 1}, seed=0, run_dir=tmp_path / "run", progress=False)
+    run = train_model(
+        "lfads",
+        data,
+        model_cfg,
+        {
+            "steps": 2,
+            "batch_size": 4,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "warmup_steps": 1,
+            "grad_clip": 1.0,
+            "checkpoint_every": 2,
+            "log_every": 1,
+        },
+        seed=0,
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     assert (tmp_path / "run" / "model.pt").exists() and len(run.history) == 2
     # selected on validation loss, not the last step
     val = [row["val_loss"] for row in run.history]
@@ -136,8 +170,13 @@ def test_angles_sectors_and_curvature():
     assert angle_difference_deg(np.radians(350.0), np.radians(10.0)) == pytest.approx(20.0)
     straight = np.tile([[1.0, 0.0]], (1, 10, 1))
     assert path_curvature(straight, 0.1) == pytest.approx([0.0])
-    arc = np.stack([np.cos(np.linspace(0, math.pi, 50) - math.pi / 2),
-                    np.sin(np.linspace(0, math.pi, 50) - math.pi / 2)], axis=-1)[None]
+    arc = np.stack(
+        [
+            np.cos(np.linspace(0, math.pi, 50) - math.pi / 2),
+            np.sin(np.linspace(0, math.pi, 50) - math.pi / 2),
+        ],
+        axis=-1,
+    )[None]
     # a semicircle below its chord (to the right when moving along +x): depth / chord = −1/2
     assert path_curvature(arc, 0.01)[0] == pytest.approx(-0.5, abs=0.03)
 
@@ -171,11 +210,19 @@ def linear_world(seed: int = 0) -> tuple[ExperimentData, RealDecoders]:
     decoder = Ridge(alpha=1e-9).fit(activity.reshape(-1, k), velocity.reshape(-1, 2))
     factor = Ridge(alpha=1e-9).fit(activity.mean(axis=1), np.cos(angle)[:, None])
     data = ExperimentData(
-        name="reaching", counts=activity, velocity=velocity, bin_size_s=0.02,
+        name="reaching",
+        counts=activity,
+        velocity=velocity,
+        bin_size_s=0.02,
         factors=np.stack([np.cos(angle), np.sin(angle), np.zeros(n)], 1),
-        factor_names=["cos θ", "sin θ", "speed"], reach_angle=angle, condition=condition,
-        split=np.array(["train"] * n), unseen=np.zeros(n, bool), decoder_lag_bins=0,
-        condition_labels={})
+        factor_names=["cos θ", "sin θ", "speed"],
+        reach_angle=angle,
+        condition=condition,
+        split=np.array(["train"] * n),
+        unseen=np.zeros(n, bool),
+        decoder_lag_bins=0,
+        condition_labels={},
+    )
     # smoothing with a tiny σ leaves these constant-in-condition traces (almost) unchanged
     return data, RealDecoders(decoder, factor, np.ones(1), 1e-3, 1, 0)
 
@@ -223,20 +270,32 @@ def test_traversal_grid_spans_mean_plus_minus_range_within_the_data():
 
 def write_metrics(tmp_path, dataset, seed, gnocchi_mig, lfads_mig):
     path = tmp_path / f"{dataset}_{seed}.json"
-    path.write_text(json.dumps({"dataset": dataset, "seed": seed, "models": {
-        "gnocchi": {"mig": gnocchi_mig, "velocity_r2": 0.5},
-        "lfads": {"mig": lfads_mig, "velocity_r2": 0.25},
-        "data": {"velocity_r2": 0.9}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "dataset": dataset,
+                "seed": seed,
+                "models": {
+                    "gnocchi": {"mig": gnocchi_mig, "velocity_r2": 0.5},
+                    "lfads": {"mig": lfads_mig, "velocity_r2": 0.25},
+                    "data": {"velocity_r2": 0.9},
+                },
+            }
+        )
+    )
     return path
 
 
 def test_table_mean_std_over_seeds(tmp_path):
-    paths = [write_metrics(tmp_path, "reaching", 0, 0.4, 0.1),
-             write_metrics(tmp_path, "reaching", 1, 0.6, 0.3),
-             write_metrics(tmp_path, "mc_maze", 0, 0.2, 0.2)]
+    paths = [
+        write_metrics(tmp_path, "reaching", 0, 0.4, 0.1),
+        write_metrics(tmp_path, "reaching", 1, 0.6, 0.3),
+        write_metrics(tmp_path, "mc_maze", 0, 0.2, 0.2),
+    ]
     summary = summarise(read_metric_rows(paths))
-    row = summary[(summary.dataset == "reaching") & (summary.model == "gnocchi")
-                  & (summary.metric == "mig")].iloc[0]
+    row = summary[
+        (summary.dataset == "reaching") & (summary.model == "gnocchi") & (summary.metric == "mig")
+    ].iloc[0]
     assert row["mean"] == pytest.approx(0.5) and row["std"] == pytest.approx(0.1414, abs=1e-4)
     assert row["n_seeds"] == 2
     single = summary[(summary.dataset == "mc_maze") & (summary.metric == "mig")]

@@ -15,8 +15,15 @@ from neurodiff.models.gnocchi.transform import fit_transform
 from neurodiff.models.gnocchi.unet import TimeUNet1d
 
 N_NEURONS, N_BINS, N_CLASSES = 4, 16, 4
-TINY = dict(code_dim=2, channels=8, channel_mult=[1, 2], embed_dim=16, encoder_hidden=16,
-            groups=4, schedule={"num_train_timesteps": 50, "beta_start": 1e-3, "beta_end": 0.3})
+TINY = dict(
+    code_dim=2,
+    channels=8,
+    channel_mult=[1, 2],
+    embed_dim=16,
+    encoder_hidden=16,
+    groups=4,
+    schedule={"num_train_timesteps": 50, "beta_start": 1e-3, "beta_end": 0.3},
+)
 
 
 def class_patterns(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +57,17 @@ def trained():
 
 def test_unet_shapes_any_length_and_gradients():
     torch.manual_seed(0)
-    net = TimeUNet1d(6, 3, channels=8, channel_mult=(1, 2, 2), groups=4, embed_dim=16,
-                     attention=True, attention_heads=2, filter_kernel=3)
+    net = TimeUNet1d(
+        6,
+        3,
+        channels=8,
+        channel_mult=(1, 2, 2),
+        groups=4,
+        embed_dim=16,
+        attention=True,
+        attention_heads=2,
+        filter_kernel=3,
+    )
     x = torch.randn(5, 6, 13, requires_grad=True)  # 13 bins: padded to 16 inside, cropped back
     out = net(x, torch.randint(0, 50, (5,)), torch.randn(5, 3))
     assert out.shape == (5, 6, 13)
@@ -96,8 +112,12 @@ def test_loss_terms_and_stochastic_encoder():
     assert set(logs) == {"eps_mse", "recon", "mmd", "kl"} and logs["kl"] > 0
     cfg = model.config
     assert loss.item() == pytest.approx(
-        logs["eps_mse"] + cfg.recon_weight * logs["recon"] + cfg.mmd_weight * logs["mmd"]
-        + cfg.kl_weight * logs["kl"], rel=1e-5)
+        logs["eps_mse"]
+        + cfg.recon_weight * logs["recon"]
+        + cfg.mmd_weight * logs["mmd"]
+        + cfg.kl_weight * logs["kl"],
+        rel=1e-5,
+    )
     assert torch.equal(model.encode(x), model.encode(x))  # the mean, not a sample
     with pytest.raises(ValueError, match="mmd_kernel"):
         gnocchi_from_config(N_NEURONS, TINY | {"mmd_kernel": "laplace"})
@@ -169,8 +189,9 @@ def test_transform_round_trips():
     assert np.allclose(x.std(axis=(0, 2)), 1, atol=1e-4)
     assert np.allclose(root.inverse(x), counts, atol=1e-4)
     smooth = fit_transform("smoothed_zscore", counts, smooth_sigma_bins=1.5)
-    assert np.allclose(smooth.inverse(smooth.forward(counts)), smooth_spikes(counts, 1.5),
-                       atol=1e-5)
+    assert np.allclose(
+        smooth.inverse(smooth.forward(counts)), smooth_spikes(counts, 1.5), atol=1e-5
+    )
     assert (smooth.inverse(np.full((1, 3, 20), -50.0)) == 0).all()  # rates clipped at 0
     with pytest.raises(ValueError, match="non-negative"):
         smooth.forward(-counts)

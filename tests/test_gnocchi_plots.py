@@ -22,14 +22,21 @@ def fake_arrays(maze: bool) -> dict[str, np.ndarray]:
     paths = np.cumsum(rng.normal(size=(6, T, 2)), axis=1)
     out = {
         "factors": np.stack([np.cos(angle), np.sin(angle), rng.normal(size=N)], 1),
-        "condition": condition, "reach_angle": angle,
-        "train_idx": np.arange(0, 20), "eval_idx": np.arange(20, 25),
-        "unseen_idx": np.arange(25, 30), "unseen_labels": np.array([5]),
-        "true_trajectory": paths[5:], "real_decoded_trajectory": paths[5:] + 0.1,
-        "psth_data": rng.random((1, T, 7)), "train_labels": np.arange(5),
-        "train_trajectory": paths[:5], "bin_size_s": np.array(0.02),
+        "condition": condition,
+        "reach_angle": angle,
+        "train_idx": np.arange(0, 20),
+        "eval_idx": np.arange(20, 25),
+        "unseen_idx": np.arange(25, 30),
+        "unseen_labels": np.array([5]),
+        "true_trajectory": paths[5:],
+        "real_decoded_trajectory": paths[5:] + 0.1,
+        "psth_data": rng.random((1, T, 7)),
+        "train_labels": np.arange(5),
+        "train_trajectory": paths[:5],
+        "bin_size_s": np.array(0.02),
         "factor_names": np.array(["cos θ", "sin θ", "curvature" if maze else "speed"]),
-        "condition_ids": np.arange(6), "condition_names": np.array(names),
+        "condition_ids": np.arange(6),
+        "condition_names": np.array(names),
         "mi_factor_names": np.array(["angle", "curvature" if maze else "speed"]),
     }
     for model in plots.MODELS:
@@ -50,14 +57,37 @@ def fake_metrics(tmp_path) -> plots.SeedMetrics:
     paths = []
     for seed in (0, 1):
         path = tmp_path / f"m{seed}.json"
-        codes = {"mig": 0.1 * seed, "dci_d": 0.5, "dci_c": 0.4, "sap": 0.2, "r2_angle": 0.6,
-                 "r2_speed": 0.3}
-        values = codes | {"selectivity": 0.3, "velocity_r2": 0.4, "psth_r2": 0.5,
-                          "endpoint_error_deg": 10.0}
+        codes = {
+            "mig": 0.1 * seed,
+            "dci_d": 0.5,
+            "dci_c": 0.4,
+            "sap": 0.2,
+            "r2_angle": 0.6,
+            "r2_speed": 0.3,
+        }
+        values = codes | {
+            "selectivity": 0.3,
+            "velocity_r2": 0.4,
+            "psth_r2": 0.5,
+            "endpoint_error_deg": 10.0,
+        }
         data = {"velocity_r2": 0.9, "psth_r2": 0.8, "endpoint_error_deg": 2.0}
-        path.write_text(json.dumps({"dataset": "x", "seed": seed, "models": {
-            "gnocchi": values, "lfads": values, "data": data, "nearest": data,
-            "truth": codes, "pca_trials": codes}}))
+        path.write_text(
+            json.dumps(
+                {
+                    "dataset": "x",
+                    "seed": seed,
+                    "models": {
+                        "gnocchi": values,
+                        "lfads": values,
+                        "data": data,
+                        "nearest": data,
+                        "truth": codes,
+                        "pca_trials": codes,
+                    },
+                }
+            )
+        )
         paths.append(path)
     return plots.load_seed_metrics(paths)
 
@@ -73,12 +103,25 @@ def test_seed_metrics_and_their_summary(tmp_path):
     plots.plt.close(fig)
 
 
-@pytest.mark.parametrize("name", ["plot_synthetic_latents", "plot_synthetic_traversal",
-                                  "plot_monkey_latents", "plot_monkey_heldout"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plot_synthetic_latents",
+        "plot_synthetic_traversal",
+        "plot_monkey_latents",
+        "plot_monkey_heldout",
+    ],
+)
 def test_figures_are_written(tmp_path, name):
     maze = "monkey" in name
-    getattr(plots, name)(fake_arrays(maze), fake_metrics(tmp_path), 0, "quick",
-                         tmp_path / name, data_label="test data")
+    getattr(plots, name)(
+        fake_arrays(maze),
+        fake_metrics(tmp_path),
+        0,
+        "quick",
+        tmp_path / name,
+        data_label="test data",
+    )
     for ext in ("png", "pdf"):
         assert (tmp_path / f"{name}.{ext}").stat().st_size > 1000
 
@@ -86,14 +129,26 @@ def test_figures_are_written(tmp_path, name):
 def test_schematic_text_follows_the_config(tmp_path):
     cfg = {
         "code_dim": 5,
-        "gnocchi": {"model": {"channels": 8, "channel_mult": [1, 3], "res_blocks": 2,
-                              "groups": 4, "attention": True, "filter_kernel": 0,
-                              "encoder_kind": "gru", "encoder_layers": 1, "encoder_hidden": 9,
-                              "encoder_kernel": 5, "recon_weight": 1.0, "mmd_weight": 0.1,
-                              "mmd_kernel": "imq", "kl_weight": 0.0,
-                              "schedule": {"num_train_timesteps": 70, "beta_start": 1e-4,
-                                           "beta_end": 0.1}},
-                    "sampling": {"ddim_steps": 7, "eta": 0.0}},
+        "gnocchi": {
+            "model": {
+                "channels": 8,
+                "channel_mult": [1, 3],
+                "res_blocks": 2,
+                "groups": 4,
+                "attention": True,
+                "filter_kernel": 0,
+                "encoder_kind": "gru",
+                "encoder_layers": 1,
+                "encoder_hidden": 9,
+                "encoder_kernel": 5,
+                "recon_weight": 1.0,
+                "mmd_weight": 0.1,
+                "mmd_kernel": "imq",
+                "kl_weight": 0.0,
+                "schedule": {"num_train_timesteps": 70, "beta_start": 1e-4, "beta_end": 0.1},
+            },
+            "sampling": {"ddim_steps": 7, "eta": 0.0},
+        },
         "lfads": {"model": {"ic_dim": 6, "gen_dim": 11, "factor_dim": 3, "co_dim": 0}},
     }
     text = plots.schematic_text(cfg)
@@ -102,33 +157,60 @@ def test_schematic_text_follows_the_config(tmp_path):
     assert "imq" in text["loss"] and "DDIM, 7 steps" in text["generate"]
     assert "first 5 principal axes" in text["lfads"]
     rng = np.random.default_rng(0)
-    plots.plot_schematic(cfg, rng.random((4, 10)), rng.random((4, 10)), {"toy": "4 × 10"},
-                         "quick", tmp_path / "fig1")
+    plots.plot_schematic(
+        cfg, rng.random((4, 10)), rng.random((4, 10)), {"toy": "4 × 10"}, "quick", tmp_path / "fig1"
+    )
     assert (tmp_path / "fig1.png").exists()
 
 
 def test_figures_state_their_preset(tmp_path, monkeypatch):
     stamped = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: stamped.append(
-        [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID]))
-    plots.plot_monkey_heldout(fake_arrays(True), fake_metrics(tmp_path), 0, "quick",
-                              tmp_path / "x", data_label="test data")
+    monkeypatch.setattr(
+        plots,
+        "save_figure",
+        lambda fig, stem: stamped.append(
+            [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID]
+        ),
+    )
+    plots.plot_monkey_heldout(
+        fake_arrays(True),
+        fake_metrics(tmp_path),
+        0,
+        "quick",
+        tmp_path / "x",
+        data_label="test data",
+    )
     assert stamped == [["quick preset"]]
 
 
-@pytest.mark.parametrize("name, dataset", [
-    ("plot_synthetic_latents", "reaching"), ("plot_synthetic_traversal", "reaching"),
-    ("plot_monkey_latents", "mc_maze"), ("plot_monkey_heldout", "mc_maze")])
+@pytest.mark.parametrize(
+    "name, dataset",
+    [
+        ("plot_synthetic_latents", "reaching"),
+        ("plot_synthetic_traversal", "reaching"),
+        ("plot_monkey_latents", "mc_maze"),
+        ("plot_monkey_heldout", "mc_maze"),
+    ],
+)
 @pytest.mark.parametrize("simulated", [True, False])
 def test_titles_name_the_data(tmp_path, monkeypatch, name, dataset, simulated):
     """MC_Maze figures say 'MC_Maze-like simulation' only when the data are simulated;
     synthetic reaching is a simulation by name."""
     suptitles = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: (
-        suptitles.append(fig.get_suptitle()), plots.plt.close(fig)))
+    monkeypatch.setattr(
+        plots,
+        "save_figure",
+        lambda fig, stem: (suptitles.append(fig.get_suptitle()), plots.plt.close(fig)),
+    )
     label = dataset_title(dataset, simulated)
-    getattr(plots, name)(fake_arrays(dataset == "mc_maze"), fake_metrics(tmp_path), 0, "quick",
-                         tmp_path / "x", data_label=label)
+    getattr(plots, name)(
+        fake_arrays(dataset == "mc_maze"),
+        fake_metrics(tmp_path),
+        0,
+        "quick",
+        tmp_path / "x",
+        data_label=label,
+    )
     assert len(suptitles) == 1 and f"GNOCCHI vs LFADS, {label}" in suptitles[0]
     if dataset == "mc_maze":
         assert ("MC_Maze-like simulation" in suptitles[0]) == simulated

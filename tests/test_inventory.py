@@ -33,8 +33,13 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_real_inventory_lists_every_paper_with_unique_stems():
     inventory = load_inventory(INVENTORY)
-    assert [p.key for p in inventory.papers] == ["data", "ldns", "gnocchi", "benediff",
-                                                 "reproduction"]
+    assert [p.key for p in inventory.papers] == [
+        "data",
+        "ldns",
+        "gnocchi",
+        "benediff",
+        "reproduction",
+    ]
     assert len(inventory.paper("ldns").items) == 16
     assert inventory.item("ldns/tables/table1_monkey_metrics").paper_item == "Table 1"
     assert {i.source for i in inventory.paper("gnocchi").items} == {"reconstructed"}
@@ -66,16 +71,27 @@ def test_expansion_without_config_is_an_error():
     [
         ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n", "papers.ldns.items"),
         ("papers:\n  ldns:\n    title: LDNS\n    source: blog\n    items: []\n", "blog"),
-        ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
-         "      - {stem: a, kind: movie, content: x}\n", "papers.ldns.items.0.kind='movie'"),
-        ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
-         "      - {stem: a, kind: figure}\n", "papers.ldns.items.0.content"),
-        ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
-         "      - {stem: a, kind: figure, content: x}\n", "papers.ldns.items.0.rule"),
-        ("papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
-         "      - {stem: a, kind: figure, rule: r, content: x}\n"
-         "      - {stem: a, kind: table, rule: r, content: y}\n",
-         "listed twice"),
+        (
+            "papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
+            "      - {stem: a, kind: movie, content: x}\n",
+            "papers.ldns.items.0.kind='movie'",
+        ),
+        (
+            "papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
+            "      - {stem: a, kind: figure}\n",
+            "papers.ldns.items.0.content",
+        ),
+        (
+            "papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
+            "      - {stem: a, kind: figure, content: x}\n",
+            "papers.ldns.items.0.rule",
+        ),
+        (
+            "papers:\n  ldns:\n    title: LDNS\n    source: notebooks\n    items:\n"
+            "      - {stem: a, kind: figure, rule: r, content: x}\n"
+            "      - {stem: a, kind: table, rule: r, content: y}\n",
+            "listed twice",
+        ),
     ],
 )
 def test_malformed_inventory_names_file_and_key(tmp_path, text, message):
@@ -100,8 +116,19 @@ def test_every_reported_item_has_a_caption_file():
 
 
 def test_readme_index_is_generated_from_the_inventory():
-    assert main([str(REPO / "README.md"), "--inventory", str(INVENTORY), "--rules", str(RULES),
-                 "--check"]) == 0
+    assert (
+        main(
+            [
+                str(REPO / "README.md"),
+                "--inventory",
+                str(INVENTORY),
+                "--rules",
+                str(RULES),
+                "--check",
+            ]
+        )
+        == 0
+    )
     index = readme_index(load_inventory(INVENTORY), rule_files(RULES))
     readme = (REPO / "README.md").read_text()
     assert index in readme
@@ -112,8 +139,13 @@ def test_readme_index_is_generated_from_the_inventory():
 
 def test_every_item_names_the_rule_that_writes_it_in_the_dag(workflow_copy):
     """Figure -> rule is one lookup: the inventory's `rule` equals the DAG's for every file."""
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--summary", "--cores", "1"],
-                            cwd=workflow_copy, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--summary", "--cores", "1"],
+        cwd=workflow_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split("\t") for line in result.stdout.splitlines()[1:] if "\t" in line]
     dag_rule = {row[0]: row[2] for row in rows}

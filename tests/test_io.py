@@ -18,10 +18,13 @@ from neurodiff.io import atomic_path, read_npz, write_npz, write_text_atomic
 
 
 def sample_arrays() -> dict[str, np.ndarray]:
-    return {"counts": np.arange(12, dtype=np.int64).reshape(3, 4),
-            "rates": np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3),
-            "split": np.array(["train", "val", "test"]), "mask": np.array([True, False]),
-            "scalar": np.array(0.25)}
+    return {
+        "counts": np.arange(12, dtype=np.int64).reshape(3, 4),
+        "rates": np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3),
+        "split": np.array(["train", "val", "test"]),
+        "mask": np.array([True, False]),
+        "scalar": np.array(0.25),
+    }
 
 
 @pytest.mark.parametrize("compressed", [False, True])
@@ -95,8 +98,9 @@ with atomic_path(sys.argv[1]) as tmp:
 
 def start_writer(target: Path) -> tuple[subprocess.Popen, Path]:
     """A child process blocked inside atomic_path(target); returns it and its temporary."""
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
     name = proc.stdout.readline().strip()
     assert name, "the writer process printed no temporary"
     return proc, target.parent / name
@@ -149,8 +153,9 @@ def test_legacy_and_foreign_temporaries(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ disk full
 
 
-def test_disk_full_names_the_target_keeps_the_old_file_and_leaves_no_temporary(tmp_path,
-                                                                              monkeypatch):
+def test_disk_full_names_the_target_keeps_the_old_file_and_leaves_no_temporary(
+    tmp_path, monkeypatch
+):
     target = tmp_path / "fig4_monkey.png"
     write_text_atomic(target, "previous")
 
@@ -191,8 +196,7 @@ def test_other_write_errors_keep_their_message_and_name_the_target(tmp_path, mon
     assert list(tmp_path.iterdir()) == []
 
 
-def test_runtime_error_while_writing_stays_a_runtime_error_naming_the_target(tmp_path,
-                                                                           monkeypatch):
+def test_runtime_error_while_writing_stays_a_runtime_error_naming_the_target(tmp_path, monkeypatch):
     """torch.save reports a full disk as a bare RuntimeError; little space left names it."""
     target = tmp_path / "checkpoint.pt"
     with pytest.raises(RuntimeError, match=r"cannot write .*checkpoint\.pt: boom"):
@@ -210,12 +214,13 @@ def test_h5py_style_message_without_errno_is_recognised_as_disk_full(tmp_path):
     target = tmp_path / "mc_maze.h5"
     with pytest.raises(io.WriteError, match=r"mc_maze\.h5: no space left on device$"):
         with atomic_path(target):
-            raise OSError("Can't write data (file write failed: time = Mon, errno = 28, "
-                          "error message = 'No space left on device')")
+            raise OSError(
+                "Can't write data (file write failed: time = Mon, errno = 28, "
+                "error message = 'No space left on device')"
+            )
 
 
-def test_disk_full_in_a_figure_job_names_the_file_and_keeps_both_old_files(tmp_path,
-                                                                          monkeypatch):
+def test_disk_full_in_a_figure_job_names_the_file_and_keeps_both_old_files(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 

@@ -63,19 +63,57 @@ from neurodiff.models.ldns.settings import (
 N_TRIALS, N_BINS, N_NEURONS = 30, 16, 6
 
 AE = AutoencoderSettings(
-    hidden_channels=8, latent_channels=4, num_blocks=1, bidirectional=False, d_state=4,
-    epochs=30, warmup_epochs=1, batch_size=10, lr=0.01, weight_decay=0.01, grad_clip=2.0,
-    lr_horizon=1.1, cd_p=0.3, latent_beta=0.001, td_beta=0.01, latent_clip=None,
-    checkpoint="best_val", eval_every_epochs=5)
+    hidden_channels=8,
+    latent_channels=4,
+    num_blocks=1,
+    bidirectional=False,
+    d_state=4,
+    epochs=30,
+    warmup_epochs=1,
+    batch_size=10,
+    lr=0.01,
+    weight_decay=0.01,
+    grad_clip=2.0,
+    lr_horizon=1.1,
+    cd_p=0.3,
+    latent_beta=0.001,
+    td_beta=0.01,
+    latent_clip=None,
+    checkpoint="best_val",
+    eval_every_epochs=5,
+)
 DENOISER = DenoiserSettings(
-    dataset="tiny", conditioning="none", hidden_channels=8, num_blocks=1, d_state=4,
-    output_init_scale=0.1, epochs=3, warmup_epochs=1, batch_size=10, lr=0.01,
-    weight_decay=0.01, grad_clip=1.0, lr_horizon=1.3, loss="smooth_l1", smooth_l1_beta=0.04,
-    ema_power=2 / 3, ema_max_decay=0.9999, ema_min_decay=0.0, samplers=("ddpm", "ddim"),
-    long_samples=2)
+    dataset="tiny",
+    conditioning="none",
+    hidden_channels=8,
+    num_blocks=1,
+    d_state=4,
+    output_init_scale=0.1,
+    epochs=3,
+    warmup_epochs=1,
+    batch_size=10,
+    lr=0.01,
+    weight_decay=0.01,
+    grad_clip=1.0,
+    lr_horizon=1.3,
+    loss="smooth_l1",
+    smooth_l1_beta=0.04,
+    ema_power=2 / 3,
+    ema_max_decay=0.9999,
+    ema_min_decay=0.0,
+    samplers=("ddpm", "ddim"),
+    long_samples=2,
+)
 SAMPLING = SamplingSettings(
-    ddpm_steps=4, ddim_steps=3, batch_size=16, length_factor=3, n_angle_samples=5,
-    velocity_conditions=2, velocity_samples_per_condition=3, human_eval_stride=2)
+    ddpm_steps=4,
+    ddim_steps=3,
+    batch_size=16,
+    length_factor=3,
+    n_angle_samples=5,
+    velocity_conditions=2,
+    velocity_samples_per_condition=3,
+    human_eval_stride=2,
+)
 BEHAVIOR = BehaviorSettings(velocity_scale=1e-3, onset_bin=4, ridge_alpha=1e-6)
 
 
@@ -95,9 +133,16 @@ def tiny_dataset(variable_length: bool = False, seed: int = 0) -> TidyDataset:
         mask = np.arange(N_BINS)[None, :] < lengths[:, None]
     spikes = rng.poisson(rates) * mask[..., None]
     split = np.array(["train"] * 20 + ["val"] * 4 + ["test"] * 6)
-    return TidyDataset(name="tiny", signals=spikes, split=split, bin_size_s=0.02, mask=mask,
-                       behavior=velocity, behavior_names=["hand_vel_x", "hand_vel_y"],
-                       conditions={"reach_angle": angle})
+    return TidyDataset(
+        name="tiny",
+        signals=spikes,
+        split=split,
+        bin_size_s=0.02,
+        mask=mask,
+        behavior=velocity,
+        behavior_names=["hand_vel_x", "hand_vel_y"],
+        conditions={"reach_angle": angle},
+    )
 
 
 @pytest.fixture
@@ -109,8 +154,17 @@ def tidy_file(tmp_path):
 
 def fit_tiny_autoencoder(ds: TidyDataset, run_dir, settings: AutoencoderSettings = AE):
     train, val = ds.indices("train"), ds.indices("val")
-    return train_autoencoder(ds.signals[train], ds.mask[train], ds.signals[val], ds.mask[val],
-                             settings, run_dir, seed=0, device="cpu", progress=False)
+    return train_autoencoder(
+        ds.signals[train],
+        ds.mask[train],
+        ds.signals[val],
+        ds.mask[val],
+        settings,
+        run_dir,
+        seed=0,
+        device="cpu",
+        progress=False,
+    )
 
 
 def test_autoencoder_training_reduces_loss_and_keeps_best_weights(tidy_file, tmp_path):
@@ -147,8 +201,9 @@ def test_encode_and_sample_shapes(tidy_file, tmp_path):
     schedule = make_schedule()
     inputs = denoiser_inputs(encoded, ds, DENOISER, BEHAVIOR)
     denoiser = train_denoiser(inputs, DENOISER, schedule, tmp_path / "dn", 0, "cpu", False)
-    samples = sample_model(denoiser, fit.model, encoded, ds, schedule, DENOISER, SAMPLING,
-                           BEHAVIOR, seed=1)
+    samples = sample_model(
+        denoiser, fit.model, encoded, ds, schedule, DENOISER, SAMPLING, BEHAVIOR, seed=1
+    )
     for sampler in ("ddpm", "ddim"):
         assert samples[f"{sampler}_latents"].shape == (20, AE.latent_channels, N_BINS)
         assert samples[f"{sampler}_spikes"].shape == (20, N_BINS, N_NEURONS)
@@ -162,8 +217,9 @@ def test_conditioned_inputs_and_sampling_plans(tidy_file, tmp_path):
     ds = read_tidy(tidy_file)
     fit = fit_tiny_autoencoder(ds, tmp_path / "ae", dataclasses.replace(AE, epochs=2))
     encoded = encode_dataset(fit.model, ds, None, {})
-    angle_settings = dataclasses.replace(DENOISER, conditioning="angle", samplers=("ddpm",),
-                                         long_samples=0)
+    angle_settings = dataclasses.replace(
+        DENOISER, conditioning="angle", samplers=("ddpm",), long_samples=0
+    )
     inputs = denoiser_inputs(encoded, ds, angle_settings, BEHAVIOR)
     expected = np.arctan2(ds.behavior[:20, 4, 1], ds.behavior[:20, 4, 0])
     np.testing.assert_allclose(inputs.cond["angle"].numpy(), expected, atol=1e-6)
@@ -171,12 +227,13 @@ def test_conditioned_inputs_and_sampling_plans(tidy_file, tmp_path):
     schedule = make_schedule()
     inputs = denoiser_inputs(encoded, ds, velocity_settings, BEHAVIOR)
     assert inputs.cond["velocity"].shape == (20, 2, N_BINS)
-    np.testing.assert_allclose(inputs.cond["velocity"][:, 0].numpy(),
-                               ds.behavior[:20, :, 0] * 1e-3, rtol=1e-6)
-    denoiser = train_denoiser(inputs, velocity_settings, schedule, tmp_path / "dn", 0, "cpu",
-                              False)
-    samples = sample_model(denoiser, fit.model, encoded, ds, schedule, velocity_settings,
-                           SAMPLING, BEHAVIOR, seed=1)
+    np.testing.assert_allclose(
+        inputs.cond["velocity"][:, 0].numpy(), ds.behavior[:20, :, 0] * 1e-3, rtol=1e-6
+    )
+    denoiser = train_denoiser(inputs, velocity_settings, schedule, tmp_path / "dn", 0, "cpu", False)
+    samples = sample_model(
+        denoiser, fit.model, encoded, ds, schedule, velocity_settings, SAMPLING, BEHAVIOR, seed=1
+    )
     test_rows = ds.indices("test")[:2]
     np.testing.assert_array_equal(samples["condition_trial"], np.repeat(test_rows, 3))
     assert samples["ddpm_rates"].shape == (6, N_BINS, N_NEURONS)
@@ -195,22 +252,24 @@ def test_variable_length_masks_are_respected(tmp_path):
     ds = tiny_dataset(variable_length=True)
     fit = fit_tiny_autoencoder(ds, tmp_path / "ae", dataclasses.replace(AE, epochs=2))
     encoded = encode_dataset(fit.model, ds, None, {})
-    settings = dataclasses.replace(DENOISER, conditioning="length", samplers=("ddpm",),
-                                   long_samples=0)
+    settings = dataclasses.replace(
+        DENOISER, conditioning="length", samplers=("ddpm",), long_samples=0
+    )
     inputs = denoiser_inputs(encoded, ds, settings, BEHAVIOR)
     lengths = ds.lengths()[ds.indices("train")]
     mask = inputs.cond["mask"][:, 0].numpy()
     np.testing.assert_array_equal(mask.sum(axis=1), lengths)
     for i, n in enumerate(lengths):  # centred window, replicate padding outside it
         left = (N_BINS - n) // 2
-        assert mask[i, left:left + n].all()
-        raw = encoded.normalizer.normalize(torch.as_tensor(encoded.latents[i:i + 1]))[0]
-        np.testing.assert_allclose(inputs.x0[i, :, left:left + n], raw[:, :n], rtol=1e-5)
+        assert mask[i, left : left + n].all()
+        raw = encoded.normalizer.normalize(torch.as_tensor(encoded.latents[i : i + 1]))[0]
+        np.testing.assert_allclose(inputs.x0[i, :, left : left + n], raw[:, :n], rtol=1e-5)
         np.testing.assert_allclose(inputs.x0[i, :, 0], raw[:, 0], rtol=1e-5)
     schedule = make_schedule()
     denoiser = train_denoiser(inputs, settings, schedule, tmp_path / "dn", 0, "cpu", False)
-    samples = sample_model(denoiser, fit.model, encoded, ds, schedule, settings, SAMPLING,
-                           BEHAVIOR, seed=2)
+    samples = sample_model(
+        denoiser, fit.model, encoded, ds, schedule, settings, SAMPLING, BEHAVIOR, seed=2
+    )
     expected_lengths = lengths[::2]
     np.testing.assert_array_equal(samples["lengths"], expected_lengths)
     np.testing.assert_array_equal(samples["ddpm_mask"].sum(axis=1), expected_lengths)
@@ -275,15 +334,17 @@ def test_settings_reject_unknown_keys_and_bad_values():
     with pytest.raises(ValueError, match="needs smooth_l1_beta"):
         dataclasses.replace(DENOISER, smooth_l1_beta=None)
     assert dataclasses.replace(DENOISER, loss="mse", smooth_l1_beta=None).loss_kwargs() == {
-        "loss": "mse"}
+        "loss": "mse"
+    }
 
 
 def test_spike_history_fit_reduces_poisson_nll(tmp_path):
     rng = np.random.default_rng(0)
     rates = np.full((12, 30, 4), 0.3, np.float32)
     spikes = rng.poisson(rates).astype(np.float32)
-    settings = SpikeHistorySettings(history_bins=5, epochs=30, lr=0.1, weight_decay=0.01,
-                                    clip=5, sample_cap=5)
+    settings = SpikeHistorySettings(
+        history_bins=5, epochs=30, lr=0.1, weight_decay=0.01, clip=5, sample_cap=5
+    )
     train_spike_history(spikes, rates, settings, tmp_path, seed=0, device="cpu", progress=False)
     history = pd.read_csv(tmp_path / "metrics.csv")
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
@@ -291,24 +352,36 @@ def test_spike_history_fit_reduces_poisson_nll(tmp_path):
 
 def test_lfads_baseline_trains_and_samples(tmp_path):
     ds = tiny_dataset()
-    settings = LFADSSettings(epochs=2, batch_size=10, lr=0.01, grad_clip=200.0, long_samples=0,
-                             model={"ic_enc_dim": 8, "ic_dim": 4, "gen_dim": 8,
-                                    "factor_dim": 3})
-    model = train_lfads(ds.signals[:20], settings, tmp_path, seed=0, device="cpu",
-                        progress=False)
+    settings = LFADSSettings(
+        epochs=2,
+        batch_size=10,
+        lr=0.01,
+        grad_clip=200.0,
+        long_samples=0,
+        model={"ic_enc_dim": 8, "ic_dim": 4, "gen_dim": 8, "factor_dim": 3},
+    )
+    model = train_lfads(ds.signals[:20], settings, tmp_path, seed=0, device="cpu", progress=False)
     samples = prior_samples(model, 5, 2 * N_BINS, torch.Generator().manual_seed(0))
     assert samples["factors"].shape == (5, 2 * N_BINS, 3)
     assert samples["spikes"].shape == (5, 2 * N_BINS, N_NEURONS)
     np.testing.assert_allclose(
-        samples["rates"], np.exp(samples["factors"] @ model.readout.weight.detach().numpy().T
-                                 + model.readout.bias.detach().numpy()), rtol=1e-4)
+        samples["rates"],
+        np.exp(
+            samples["factors"] @ model.readout.weight.detach().numpy().T
+            + model.readout.bias.detach().numpy()
+        ),
+        rtol=1e-4,
+    )
     assert posterior_factors(model, ds.signals[20:23]).shape == (3, N_BINS, 3)
     # LFADS+sh's GLM is fitted on these inferred rates of the training trials
     factors = posterior_factors(model, ds.signals[:4])
     np.testing.assert_allclose(
         posterior_rates(model, ds.signals[:4], batch_size=3),
-        np.exp(factors @ model.readout.weight.detach().numpy().T
-               + model.readout.bias.detach().numpy()), rtol=1e-4)
+        np.exp(
+            factors @ model.readout.weight.detach().numpy().T + model.readout.bias.detach().numpy()
+        ),
+        rtol=1e-4,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,8 +404,12 @@ def test_table1_takes_any_method_set_and_ranks_a_good_model_first():
     assert kl["same process"] < 0.1 * kl["TNDM"]
     assert kl["same process"] < 0.1 * kl["pi-VAE"]
     display = table1_display(table)
-    assert list(display.columns)[1:] == ["D_KL psch", "RMSE corr", "RMSE mean ISI (s)",
-                                         "RMSE std ISI (s)"]
+    assert list(display.columns)[1:] == [
+        "D_KL psch",
+        "RMSE corr",
+        "RMSE mean ISI (s)",
+        "RMSE std ISI (s)",
+    ]
     assert all(" ± " in cell for cell in display.iloc[:, 1:].to_numpy().ravel())
 
 
@@ -377,13 +454,15 @@ def test_hyperparameter_tables_reflect_the_settings():
     assert rows.loc["parameters", "mc_maze"] == str(expected)
 
     angle = dataclasses.replace(DENOISER, conditioning="angle", samplers=("ddpm",))
-    table3 = denoiser_hparams({"tiny_unconditional": DENOISER, "tiny_angle": angle},
-                              {"tiny": 4}).set_index("setting")
+    table3 = denoiser_hparams(
+        {"tiny_unconditional": DENOISER, "tiny_angle": angle}, {"tiny": 4}
+    ).set_index("setting")
     assert table3.loc["samplers", "tiny_unconditional"] == "ddpm, ddim"
     assert table3.loc["conditioning", "tiny_angle"] == "angle"
     assert table3.loc["smooth l1 beta", "tiny_angle"] == "0.04"
     assert int(table3.loc["parameters", "tiny_angle"]) > int(
-        table3.loc["parameters", "tiny_unconditional"])
+        table3.loc["parameters", "tiny_unconditional"]
+    )
 
 
 def test_velocity_decoding_recovers_a_linear_readout():
@@ -391,8 +470,9 @@ def test_velocity_decoding_recovers_a_linear_readout():
     velocity = rng.normal(size=(30, 10, 2))
     rates = velocity @ rng.normal(size=(2, 7)) + 1.0
     split = np.array(["train"] * 20 + ["val"] * 5 + ["test"] * 5)
-    table, _ = velocity_decoding_table(rates, velocity, split, 1e-6,
-                                       {"shuffled": (rates[:5], velocity[5:10])})
+    table, _ = velocity_decoding_table(
+        rates, velocity, split, 1e-6, {"shuffled": (rates[:5], velocity[5:10])}
+    )
     r2 = table.set_index("evaluated_on")["r2"]
     assert r2["AE rates, val trials"] == pytest.approx(1.0, abs=1e-6)
     assert r2["AE rates, test trials"] == pytest.approx(1.0, abs=1e-6)
@@ -403,5 +483,11 @@ def test_monkey_methods_names_and_order():
     ldns = {"ddpm_spikes": 1, "ddim_spikes": 2}
     sh = {"ldns_ddpm": 3, "ldns_ddim": 4, "lfads": 6}
     methods = monkey_methods(ldns, {"spikes": 5}, sh)
-    assert methods == {"LDNS": 1, "LDNS+sh": 3, "LDNS (DDIM)": 2, "LDNS+sh (DDIM)": 4,
-                       "LFADS": 5, "LFADS+sh": 6}
+    assert methods == {
+        "LDNS": 1,
+        "LDNS+sh": 3,
+        "LDNS (DDIM)": 2,
+        "LDNS+sh (DDIM)": 4,
+        "LFADS": 5,
+        "LFADS+sh": 6,
+    }

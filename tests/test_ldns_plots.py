@@ -57,12 +57,28 @@ def check(fig: Figure, n_panels: int) -> None:
 
 
 def test_fig2_lorenz_panels():
-    fig = plots.plot_fig2_lorenz(spikes(), spikes() + 0.1, latents(), spikes(), latents(),
-                                 latents(2, 3 * BINS), max_lag=5, n_groups=2, preset="test",
-                                 data_label=LABEL)
+    fig = plots.plot_fig2_lorenz(
+        spikes(),
+        spikes() + 0.1,
+        latents(),
+        spikes(),
+        latents(),
+        latents(2, 3 * BINS),
+        max_lag=5,
+        n_groups=2,
+        preset="test",
+        data_label=LABEL,
+    )
     check(fig, 11)
-    assert {"AE latents", "LDNS samples", "LDNS, 3× longer", "population spike count",
-            "pairwise correlations", "autocorrelation", "cross-correlation"} <= set(titles(fig))
+    assert {
+        "AE latents",
+        "LDNS samples",
+        "LDNS, 3× longer",
+        "population spike count",
+        "pairwise correlations",
+        "autocorrelation",
+        "cross-correlation",
+    } <= set(titles(fig))
     assert sum(title.startswith("latent ") for title in titles(fig)) == LATENTS
 
 
@@ -70,8 +86,17 @@ def test_fig3_human_panels_and_variable_lengths():
     lengths = RNG.integers(10, BINS + 1, TRIALS)
     mask = np.arange(BINS)[None, :] < lengths[:, None]
     data = spikes() * mask[..., None]
-    fig = plots.plot_fig3_human(data, mask, spikes() * mask[..., None], data, mask, bin_s=0.02,
-                                sigma_s=0.06, preset="test", data_label=LABEL)
+    fig = plots.plot_fig3_human(
+        data,
+        mask,
+        spikes() * mask[..., None],
+        data,
+        mask,
+        bin_s=0.02,
+        sigma_s=0.06,
+        preset="test",
+        data_label=LABEL,
+    )
     check(fig, 12)
     longest = lengths.max() * 0.02
     assert f"data, {longest:.2f} s" in titles(fig)
@@ -79,20 +104,37 @@ def test_fig3_human_panels_and_variable_lengths():
 
 
 def test_fig4_monkey_panels():
-    fig = plots.plot_fig4_monkey(spikes(), spikes(), spikes(), 0.005, max_lag=5, n_groups=2,
-                                 preset="test", data_label=LABEL)
+    fig = plots.plot_fig4_monkey(
+        spikes(), spikes(), spikes(), 0.005, max_lag=5, n_groups=2, preset="test", data_label=LABEL
+    )
     check(fig, 8)
     assert [t for t in titles(fig) if t.startswith("autocorrelation")] == [
-        "autocorrelation, neuron group 1", "autocorrelation, neuron group 2"]
+        "autocorrelation, neuron group 1",
+        "autocorrelation, neuron group 2",
+    ]
     legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
     assert legend == ["data, group 2", "LDNS, group 2", "LDNS+sh, group 2"]
 
 
 def test_fig4_legend_kl_is_table1s_and_groups_and_methods_differ():
-    table = pd.DataFrame({"method": ["LDNS", "LDNS+sh"], "kl_psch_mean": [0.0123, 0.00456],
-                          "kl_psch_std": [0.001, 0.0002]})
-    fig = plots.plot_fig4_monkey(spikes(), spikes(), spikes(), 0.005, max_lag=5, n_groups=2,
-                                 preset="test", data_label=LABEL, table1=table)
+    table = pd.DataFrame(
+        {
+            "method": ["LDNS", "LDNS+sh"],
+            "kl_psch_mean": [0.0123, 0.00456],
+            "kl_psch_std": [0.001, 0.0002],
+        }
+    )
+    fig = plots.plot_fig4_monkey(
+        spikes(),
+        spikes(),
+        spikes(),
+        0.005,
+        max_lag=5,
+        n_groups=2,
+        preset="test",
+        data_label=LABEL,
+        table1=table,
+    )
     psch = next(ax for ax in fig.axes if ax.get_title() == "population spike count")
     legend = [t.get_text() for t in psch.get_legend().get_texts()]
     assert "LDNS (KL 0.012 ± 0.001, Table 1)" in legend
@@ -111,8 +153,12 @@ def test_fig4_legend_kl_is_table1s_and_groups_and_methods_differ():
 
 def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
     methods = {name: spikes() for name in METHODS}
-    check(plots.plot_figA10_correlation_matrices(spikes(), spikes(), spikes(), "test",
-                                                 data_label=LABEL), 3)
+    check(
+        plots.plot_figA10_correlation_matrices(
+            spikes(), spikes(), spikes(), "test", data_label=LABEL
+        ),
+        3,
+    )
     check(plots.plot_figA11_rasters(spikes(), spikes(), 0.005, "test", data_label=LABEL), 5)
     fig = plots.plot_figA14_method_rasters(spikes(), methods, 0.005, "test", data_label=LABEL)
     check(fig, 1 + len(METHODS))
@@ -120,8 +166,7 @@ def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
     fig = plots.plot_figA15_pca_psd(spikes(), methods, 0.005, 0.03, 3, "test", data_label=LABEL)
     check(fig, len(METHODS))
     assert sum(t.startswith("MSE ") for t in titles(fig)) == len(METHODS)
-    fig = plots.plot_figA16_method_statistics(spikes(), methods, 0.005, "test",
-                                              data_label=LABEL)
+    fig = plots.plot_figA16_method_statistics(spikes(), methods, 0.005, "test", data_label=LABEL)
     check(fig, len(METHODS))
     assert sum(t.startswith("KL ") for t in titles(fig)) == len(METHODS)
     written = save_figure(fig, tmp_path / "a16")
@@ -147,18 +192,34 @@ def test_figA13_bars_follow_the_table():
 def test_fig5_conditional_panels():
     n_angle, conditions = 6, np.array([3, 3, 5, 5])
     velocity = RNG.normal(size=(TRIALS, BINS, 2)) * 0.1
-    decoding = pd.DataFrame({"evaluated_on": ["AE rates, val trials", "AE rates, test trials",
-                                              "velocity-conditioned LDNS samples"],
-                             "trials": [3, 3, 4], "r2": [0.8, 0.7, 0.5]})
+    decoding = pd.DataFrame(
+        {
+            "evaluated_on": [
+                "AE rates, val trials",
+                "AE rates, test trials",
+                "velocity-conditioned LDNS samples",
+            ],
+            "trials": [3, 3, 4],
+            "r2": [0.8, 0.7, 0.5],
+        }
+    )
     fig = plots.plot_fig5_conditional(
         angle=RNG.uniform(-np.pi, np.pi, n_angle),
-        angle_decoded=RNG.normal(size=(n_angle, BINS, 2)), data_velocity=velocity,
+        angle_decoded=RNG.normal(size=(n_angle, BINS, 2)),
+        data_velocity=velocity,
         data_angle=RNG.uniform(-np.pi, np.pi, TRIALS),
         condition_velocity=RNG.normal(size=(len(conditions), BINS, 2)),
         condition_decoded=RNG.normal(size=(len(conditions), BINS, 2)),
-        condition_trial=conditions, ae_latents=latents(), sample_latents=latents(len(conditions)),
-        ae_rates=spikes(), sample_rates=spikes(trials=len(conditions)), decoding=decoding,
-        bin_s=0.005, preset="test", data_label=LABEL)
+        condition_trial=conditions,
+        ae_latents=latents(),
+        sample_latents=latents(len(conditions)),
+        ae_rates=spikes(),
+        sample_rates=spikes(trials=len(conditions)),
+        decoding=decoding,
+        bin_s=0.005,
+        preset="test",
+        data_label=LABEL,
+    )
     check(fig, 6)
     bars = fig.axes[2].patches
     np.testing.assert_allclose([b.get_height() for b in bars], decoding["r2"])
@@ -168,16 +229,22 @@ def test_lfads_lorenz_figures():
     true = np.cumsum(RNG.normal(size=(4, BINS, 3)), axis=1)
     factors = RNG.normal(size=(4, BINS, 5))
     check(plots.plot_figA5_lfads_lorenz_factors(true, factors, "test", data_label=LABEL), 3)
-    fig = plots.plot_figA6_lfads_length_generalisation(factors, RNG.normal(size=(2, 4 * BINS, 5)),
-                                                       "test", data_label=LABEL)
+    fig = plots.plot_figA6_lfads_length_generalisation(
+        factors, RNG.normal(size=(2, 4 * BINS, 5)), "test", data_label=LABEL
+    )
     check(fig, 3)
     assert "prior samples, 4× longer" in titles(fig)
 
 
 def tidy(name: str, source: str, trials: int = TRIALS) -> TidyDataset:
     """A small tidy dataset whose metadata records where its data came from."""
-    return TidyDataset(name=name, signals=spikes(trials=trials), split=["train"] * trials,
-                       bin_size_s=0.005, meta={"source": source})
+    return TidyDataset(
+        name=name,
+        signals=spikes(trials=trials),
+        split=["train"] * trials,
+        bin_size_s=0.005,
+        meta={"source": source},
+    )
 
 
 def figure_text(fig: Figure) -> str:
@@ -189,72 +256,150 @@ def figure_text(fig: Figure) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("name, source, label", [
-    ("mc_maze", "simulate", "MC_Maze-like simulation"),
-    ("mc_maze", "dandi", "MC_Maze"),
-    ("human", "simulate", "simulated human BCI"),
-    ("human", "dryad", "human BCI (Willett et al. 2023)"),
-    ("lorenz", "simulate", "Lorenz simulation"),
-])
+@pytest.mark.parametrize(
+    "name, source, label",
+    [
+        ("mc_maze", "simulate", "MC_Maze-like simulation"),
+        ("mc_maze", "dandi", "MC_Maze"),
+        ("human", "simulate", "simulated human BCI"),
+        ("human", "dryad", "human BCI (Willett et al. 2023)"),
+        ("lorenz", "simulate", "Lorenz simulation"),
+    ],
+)
 def test_titles_say_whether_the_data_are_simulated(name, source, label):
     """The label the scripts derive from the tidy file reaches the figure's title."""
     ds = tidy(name, source)
     assert dataset_label(ds) == label
     data = ds.signals[ds.indices("train")]
     draw = {
-        "mc_maze": lambda: plots.plot_fig4_monkey(data, spikes(), spikes(), 0.005, 5, 2, "test",
-                                                  data_label=dataset_label(ds)),
-        "human": lambda: plots.plot_fig3_human(data, np.ones(data.shape[:2], bool), spikes(),
-                                               spikes(), np.ones(data.shape[:2], bool), 0.02,
-                                               0.06, "test", data_label=dataset_label(ds)),
+        "mc_maze": lambda: plots.plot_fig4_monkey(
+            data, spikes(), spikes(), 0.005, 5, 2, "test", data_label=dataset_label(ds)
+        ),
+        "human": lambda: plots.plot_fig3_human(
+            data,
+            np.ones(data.shape[:2], bool),
+            spikes(),
+            spikes(),
+            np.ones(data.shape[:2], bool),
+            0.02,
+            0.06,
+            "test",
+            data_label=dataset_label(ds),
+        ),
         "lorenz": lambda: plots.plot_figA5_lfads_lorenz_factors(
-            np.cumsum(RNG.normal(size=(4, BINS, 3)), axis=1), RNG.normal(size=(4, BINS, 5)),
-            "test", data_label=dataset_label(ds)),
+            np.cumsum(RNG.normal(size=(4, BINS, 3)), axis=1),
+            RNG.normal(size=(4, BINS, 5)),
+            "test",
+            data_label=dataset_label(ds),
+        ),
     }
     fig = draw[name]()
     assert label in fig.get_suptitle()
     text = figure_text(fig).lower()
     assert ("simulat" in text) == (source == "simulate")
     if name == "mc_maze":  # the supplementary figures use the same label
-        fig = plots.plot_figA11_rasters(data, spikes(), 0.005, "test",
-                                        data_label=dataset_label(ds))
+        fig = plots.plot_figA11_rasters(data, spikes(), 0.005, "test", data_label=dataset_label(ds))
         assert fig.get_suptitle().startswith(f"{label}: ")
         assert ("simulation" in fig.get_suptitle()) == (source == "simulate")
 
 
 def tiny_settings() -> LDNSSettings:
     """Every part of the `ldns:` section with small, distinct values."""
-    optim = {"epochs": 2, "warmup_epochs": 1, "batch_size": 4, "lr": 1e-3, "weight_decay": 0.01,
-             "lr_horizon": 1.3}
+    optim = {
+        "epochs": 2,
+        "warmup_epochs": 1,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "weight_decay": 0.01,
+        "lr_horizon": 1.3,
+    }
     autoencoder = {
-        name: optim | {"hidden_channels": hidden, "latent_channels": latent, "num_blocks": blocks,
-                       "bidirectional": name == "lorenz", "d_state": 8, "grad_clip": 2.0,
-                       "cd_p": 0.2, "latent_beta": 0.01, "td_beta": 0.01, "latent_clip": None,
-                       "checkpoint": "last", "eval_every_epochs": 1}
-        for name, hidden, latent, blocks in (("lorenz", 16, 4, 1), ("mc_maze", 24, 6, 2),
-                                             ("human", 32, 8, 3))}
+        name: optim
+        | {
+            "hidden_channels": hidden,
+            "latent_channels": latent,
+            "num_blocks": blocks,
+            "bidirectional": name == "lorenz",
+            "d_state": 8,
+            "grad_clip": 2.0,
+            "cd_p": 0.2,
+            "latent_beta": 0.01,
+            "td_beta": 0.01,
+            "latent_clip": None,
+            "checkpoint": "last",
+            "eval_every_epochs": 1,
+        }
+        for name, hidden, latent, blocks in (
+            ("lorenz", 16, 4, 1),
+            ("mc_maze", 24, 6, 2),
+            ("human", 32, 8, 3),
+        )
+    }
     denoiser = {
-        f"{dataset}_{conditioning}": optim | {
-            "dataset": dataset, "conditioning": conditioning, "hidden_channels": 12,
-            "num_blocks": 2, "d_state": 8, "output_init_scale": 0.1, "grad_clip": 1.0,
-            "loss": "mse", "smooth_l1_beta": None, "ema_power": 0.67, "ema_max_decay": 0.999,
-            "ema_min_decay": 0.0, "samplers": ["ddpm"], "long_samples": 0}
-        for dataset, conditioning in (("lorenz", "none"), ("mc_maze", "none"),
-                                      ("mc_maze", "velocity"), ("human", "length"))}
-    return LDNSSettings.from_config({
-        "diffusion": {"num_train_timesteps": 1000, "beta_schedule": "linear",
-                      "beta_start": 1e-4, "beta_end": 0.02},
-        "autoencoder": autoencoder, "denoiser": denoiser,
-        "sampling": {"ddpm_steps": 77, "ddim_steps": 11, "batch_size": 8, "length_factor": 16,
-                     "n_angle_samples": 4, "velocity_conditions": 2,
-                     "velocity_samples_per_condition": 2, "human_eval_stride": 1},
-        "spike_history": {"history_bins": 13, "epochs": 5, "lr": 0.1, "weight_decay": 0.01,
-                          "clip": 5, "sample_cap": 5},
-        "lfads": {}, "behavior": {"velocity_scale": 1e-3, "onset_bin": 5, "ridge_alpha": 1e-6},
-        "evaluation": {"n_bootstrap": 2, "seed": 0, "max_lag": 5, "n_groups": 2,
-                       "pca_components": 3, "smoothing_sigma_s": {"mc_maze": 0.03,
-                                                                  "human": 0.06}},
-    })
+        f"{dataset}_{conditioning}": optim
+        | {
+            "dataset": dataset,
+            "conditioning": conditioning,
+            "hidden_channels": 12,
+            "num_blocks": 2,
+            "d_state": 8,
+            "output_init_scale": 0.1,
+            "grad_clip": 1.0,
+            "loss": "mse",
+            "smooth_l1_beta": None,
+            "ema_power": 0.67,
+            "ema_max_decay": 0.999,
+            "ema_min_decay": 0.0,
+            "samplers": ["ddpm"],
+            "long_samples": 0,
+        }
+        for dataset, conditioning in (
+            ("lorenz", "none"),
+            ("mc_maze", "none"),
+            ("mc_maze", "velocity"),
+            ("human", "length"),
+        )
+    }
+    return LDNSSettings.from_config(
+        {
+            "diffusion": {
+                "num_train_timesteps": 1000,
+                "beta_schedule": "linear",
+                "beta_start": 1e-4,
+                "beta_end": 0.02,
+            },
+            "autoencoder": autoencoder,
+            "denoiser": denoiser,
+            "sampling": {
+                "ddpm_steps": 77,
+                "ddim_steps": 11,
+                "batch_size": 8,
+                "length_factor": 16,
+                "n_angle_samples": 4,
+                "velocity_conditions": 2,
+                "velocity_samples_per_condition": 2,
+                "human_eval_stride": 1,
+            },
+            "spike_history": {
+                "history_bins": 13,
+                "epochs": 5,
+                "lr": 0.1,
+                "weight_decay": 0.01,
+                "clip": 5,
+                "sample_cap": 5,
+            },
+            "lfads": {},
+            "behavior": {"velocity_scale": 1e-3, "onset_bin": 5, "ridge_alpha": 1e-6},
+            "evaluation": {
+                "n_bootstrap": 2,
+                "seed": 0,
+                "max_lag": 5,
+                "n_groups": 2,
+                "pca_components": 3,
+                "smoothing_sigma_s": {"mc_maze": 0.03, "human": 0.06},
+            },
+        }
+    )
 
 
 def test_fig1_schematic_is_drawn_from_the_configuration():
@@ -262,9 +407,20 @@ def test_fig1_schematic_is_drawn_from_the_configuration():
     fig = plot_fig1_schematic(settings, {"lorenz": 7, "mc_maze": 9, "human": 11}, "test")
     assert stamped(fig)
     texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-    for expected in ("Conv1d 9→24", "2 × block", "S4D (causal, N=8)", "grouped Conv1d 24→6",
-                     "DDPM 77 steps or DDIM 11", "conditions: velocity", "GLM (13"):
+    for expected in (
+        "Conv1d 9→24",
+        "2 × block",
+        "S4D (causal, N=8)",
+        "grouped Conv1d 24→6",
+        "DDPM 77 steps or DDIM 11",
+        "conditions: velocity",
+        "GLM (13",
+    ):
         assert expected in texts
-    cells = [cell.get_text().get_text() for ax in fig.axes for table in ax.tables
-             for cell in table.get_celld().values()]
+    cells = [
+        cell.get_text().get_text()
+        for ax in fig.axes
+        for table in ax.tables
+        for cell in table.get_celld().values()
+    ]
     assert {"autoencoder human", "11/32/8/3", "denoiser human_length", "length"} <= set(cells)

@@ -40,8 +40,9 @@ def simulate(n_trials: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Poisson spikes and rates from a 2-D rotation with random initial states (B, T, N)."""
     gen = torch.Generator().manual_seed(seed)
     angle = 0.25
-    rotation = torch.tensor([[math.cos(angle), -math.sin(angle)],
-                             [math.sin(angle), math.cos(angle)]])
+    rotation = torch.tensor(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    )
     state = torch.randn(n_trials, 2, generator=gen)
     states = []
     for _ in range(N_BINS):
@@ -165,9 +166,10 @@ def test_kl_known_values_and_zero_at_prior():
     # posterior heads fixed at the priors: both KL terms vanish in the model's loss
     model = make_model(co_dim=2)
     with torch.no_grad():
-        for head, prior in ((model.ic_posterior, torch.cat([model.ic_prior_mean,
-                                                            model.ic_prior_logvar])),
-                            (model.co_posterior, torch.tensor([0.0, 0.0, 0.0, 0.0]))):
+        for head, prior in (
+            (model.ic_posterior, torch.cat([model.ic_prior_mean, model.ic_prior_logvar])),
+            (model.co_posterior, torch.tensor([0.0, 0.0, 0.0, 0.0])),
+        ):
             head.weight.zero_()
             head.bias.copy_(prior)
     _, logs = model.loss(torch.poisson(torch.ones(4, N_BINS, N_NEURONS)), step=0)
@@ -178,8 +180,9 @@ def test_kl_known_values_and_zero_at_prior():
 def test_poisson_nll_matches_torch_distribution():
     log_rates = torch.randn(30)
     counts = torch.poisson(torch.full((30,), 2.0))
-    torch.testing.assert_close(poisson_nll(log_rates, counts),
-                               -Poisson(log_rates.exp()).log_prob(counts))
+    torch.testing.assert_close(
+        poisson_nll(log_rates, counts), -Poisson(log_rates.exp()).log_prob(counts)
+    )
 
 
 def test_prior_samples_shape_finite_and_seeded():
@@ -207,10 +210,12 @@ def test_decode_reproduces_forward_from_its_g0_and_inputs():
         if co_dim:  # inputs default to their prior mean, zero
             g0 = out["g0"]
             zero = torch.zeros(5, 7, co_dim)
-            torch.testing.assert_close(model.decode(g0, 7)["rates"],
-                                       model.decode(g0, 7, zero)["rates"])
-            assert not torch.allclose(model.decode(g0, 7, zero + 1.0)["rates"],
-                                      model.decode(g0, 7)["rates"])
+            torch.testing.assert_close(
+                model.decode(g0, 7)["rates"], model.decode(g0, 7, zero)["rates"]
+            )
+            assert not torch.allclose(
+                model.decode(g0, 7, zero + 1.0)["rates"], model.decode(g0, 7)["rates"]
+            )
             with pytest.raises(ValueError, match="inputs must be"):
                 model.decode(g0, 7, torch.zeros(5, 6, co_dim))
         else:

@@ -124,11 +124,13 @@ def test_noise_scores_near_zero(scores):
 
 def test_mig_is_invariant_to_monotone_maps_and_exact_for_the_best_axis(factors, disentangled):
     mi = mutual_information_matrix(disentangled, factors, discrete=DISCRETE)
-    same = mutual_information_matrix(np.column_stack([factors[:, 2], factors[:, 0],
-                                                      factors[:, 1]]), factors, discrete=DISCRETE)
+    same = mutual_information_matrix(
+        np.column_stack([factors[:, 2], factors[:, 0], factors[:, 1]]), factors, discrete=DISCRETE
+    )
     np.testing.assert_allclose(mi, same)
-    np.testing.assert_allclose(mi[[1, 2, 0], [0, 1, 2]], [np.log(20), np.log(20), np.log(8)],
-                               rtol=1e-3)
+    np.testing.assert_allclose(
+        mi[[1, 2, 0], [0, 1, 2]], [np.log(20), np.log(20), np.log(8)], rtol=1e-3
+    )
 
 
 def test_dci_from_importance_known_matrices():

@@ -51,37 +51,61 @@ def make_lorenz(n: int = 6, t: int = 100, neurons: int = 24, seed: int = 0) -> T
         z[:, k] = z[:, k - 1] + 0.01 * step
     latents = (z - z.mean(axis=(0, 1))) / z.std(axis=(0, 1))
     rates = np.exp(latents @ rng.normal(0, 0.6, (3, neurons)) - 1.0)
-    return TidyDataset(name="lorenz", signals=rng.poisson(rates), split=_splits(n),
-                       bin_size_s=1.0, truth={"latents": latents, "rates": rates},
-                       meta=dict(SIMULATED))
+    return TidyDataset(
+        name="lorenz",
+        signals=rng.poisson(rates),
+        split=_splits(n),
+        bin_size_s=1.0,
+        truth={"latents": latents, "rates": rates},
+        meta=dict(SIMULATED),
+    )
 
 
-def _reach_velocity(angles: np.ndarray, t: int, bin_s: float, onset: int, peak: np.ndarray
-                    ) -> np.ndarray:
+def _reach_velocity(
+    angles: np.ndarray, t: int, bin_s: float, onset: int, peak: np.ndarray
+) -> np.ndarray:
     """Bell-shaped reach velocity (trials, t, 2) starting at bin `onset`."""
     time = (np.arange(t) - onset) * bin_s
     speed = peak[:, None] * np.exp(-0.5 * ((time - 0.15) / 0.06) ** 2)
     return np.stack([speed * np.cos(angles)[:, None], speed * np.sin(angles)[:, None]], axis=2)
 
 
-def make_mc_maze(n: int = 24, neurons: int = 30, n_conditions: int = 6, seed: int = 1,
-                 counts: np.ndarray | None = None) -> TidyDataset:
+def make_mc_maze(
+    n: int = 24,
+    neurons: int = 30,
+    n_conditions: int = 6,
+    seed: int = 1,
+    counts: np.ndarray | None = None,
+) -> TidyDataset:
     """MC_Maze-like trials: 140 bins of 5 ms, cosine-tuned units, reaches by condition."""
     rng = np.random.default_rng(seed)
     condition = np.arange(n) % n_conditions
     angle = 2 * np.pi * condition / n_conditions
     velocity = _reach_velocity(angle, 140, 0.005, 50, np.full(n, 400.0))
     pref = rng.uniform(0, 2 * np.pi, neurons)
-    drive = (np.cos(angle[:, None] - pref[None])[:, None, :]
-             * np.linalg.norm(velocity, axis=2)[..., None] / 400)
+    drive = (
+        np.cos(angle[:, None] - pref[None])[:, None, :]
+        * np.linalg.norm(velocity, axis=2)[..., None]
+        / 400
+    )
     rates_hz = 15 * np.exp(drive + rng.normal(0, 0.3, neurons))
     signals = rng.poisson(rates_hz * 0.005) if counts is None else counts
     return TidyDataset(
-        name="mc_maze", signals=signals, split=_splits(n), bin_size_s=0.005,
-        behavior=velocity, behavior_names=["hand_vel_x", "hand_vel_y"],
-        conditions={"trial_type": condition + 1, "trial_version": condition % 3,
-                    "condition": condition, "reach_angle": angle},
-        channels={"heldout": np.arange(neurons) >= neurons - 8}, meta=dict(SIMULATED))
+        name="mc_maze",
+        signals=signals,
+        split=_splits(n),
+        bin_size_s=0.005,
+        behavior=velocity,
+        behavior_names=["hand_vel_x", "hand_vel_y"],
+        conditions={
+            "trial_type": condition + 1,
+            "trial_version": condition % 3,
+            "condition": condition,
+            "reach_angle": angle,
+        },
+        channels={"heldout": np.arange(neurons) >= neurons - 8},
+        meta=dict(SIMULATED),
+    )
 
 
 def make_mc_rtt(n: int = 10, neurons: int = 25, seed: int = 2) -> TidyDataset:
@@ -90,13 +114,20 @@ def make_mc_rtt(n: int = 10, neurons: int = 25, seed: int = 2) -> TidyDataset:
     velocity = 40 * _smooth_noise(rng, (n, 120, 2), 25)
     rates_hz = 10 * np.exp(0.02 * velocity @ rng.normal(0, 1, (2, neurons)))
     return TidyDataset(
-        name="mc_rtt", signals=rng.poisson(rates_hz * 0.005), split=_splits(n),
-        bin_size_s=0.005, behavior=velocity, behavior_names=["finger_vel_x", "finger_vel_y"],
-        channels={"heldout": np.arange(neurons) >= neurons - 6}, meta=dict(SIMULATED))
+        name="mc_rtt",
+        signals=rng.poisson(rates_hz * 0.005),
+        split=_splits(n),
+        bin_size_s=0.005,
+        behavior=velocity,
+        behavior_names=["finger_vel_x", "finger_vel_y"],
+        channels={"heldout": np.arange(neurons) >= neurons - 6},
+        meta=dict(SIMULATED),
+    )
 
 
-def make_human(n: int = 20, max_bins: int = 200, seed: int = 3,
-               counts: np.ndarray | None = None) -> TidyDataset:
+def make_human(
+    n: int = 20, max_bins: int = 200, seed: int = 3, counts: np.ndarray | None = None
+) -> TidyDataset:
     """Speech-BCI-like trials: 128 channels at 20 ms, variable lengths (prefix mask)."""
     rng = np.random.default_rng(seed)
     lengths = rng.integers(max_bins // 4, max_bins + 1, n)
@@ -105,10 +136,15 @@ def make_human(n: int = 20, max_bins: int = 200, seed: int = 3,
     signals = rng.poisson(np.broadcast_to(rates, (n, max_bins, 128))) if counts is None else counts
     words = ["the", "cat", "sat", "on", "a", "mat", "with", "$5", "bills"]
     sentences = np.array([" ".join(rng.choice(words, 6)) for _ in range(n)])
-    return TidyDataset(name="human", signals=np.where(mask[..., None], signals, 0),
-                       split=_splits(n), bin_size_s=0.02, mask=mask,
-                       conditions={"sentence": sentences, "block": np.arange(n) // 5},
-                       meta=dict(SIMULATED))
+    return TidyDataset(
+        name="human",
+        signals=np.where(mask[..., None], signals, 0),
+        split=_splits(n),
+        bin_size_s=0.02,
+        mask=mask,
+        conditions={"sentence": sentences, "block": np.arange(n) // 5},
+        meta=dict(SIMULATED),
+    )
 
 
 def make_reaching(trials_per_condition: int = 3, neurons: int = 20, seed: int = 4) -> TidyDataset:
@@ -119,17 +155,28 @@ def make_reaching(trials_per_condition: int = 3, neurons: int = 20, seed: int = 
     angle, speed = angle_index * np.pi / 4, np.array([0.6, 1.2])[speed_index]
     velocity = _reach_velocity(angle, 50, 0.02, 5, speed)
     pref = rng.uniform(0, 2 * np.pi, neurons)
-    drive = np.cos(angle[:, None] - pref[None])[:, None, :] * np.linalg.norm(velocity, axis=2)[
-        ..., None]
+    drive = (
+        np.cos(angle[:, None] - pref[None])[:, None, :]
+        * np.linalg.norm(velocity, axis=2)[..., None]
+    )
     rates = 0.4 * np.exp(drive)
     return TidyDataset(
-        name="reaching", signals=rng.poisson(rates), split=_splits(len(angle)), bin_size_s=0.02,
-        behavior=velocity, behavior_names=["hand_vel_x", "hand_vel_y"],
-        conditions={"reach_angle": angle, "angle_index": angle_index, "speed": speed,
-                    "speed_index": speed_index,
-                    "unseen": (angle_index % 4 == 1) & (speed_index == 1)},
+        name="reaching",
+        signals=rng.poisson(rates),
+        split=_splits(len(angle)),
+        bin_size_s=0.02,
+        behavior=velocity,
+        behavior_names=["hand_vel_x", "hand_vel_y"],
+        conditions={
+            "reach_angle": angle,
+            "angle_index": angle_index,
+            "speed": speed,
+            "speed_index": speed_index,
+            "unseen": (angle_index % 4 == 1) & (speed_index == 1),
+        },
         truth={"rates": rates, "hand_pos": np.cumsum(velocity * 0.02, axis=1)},
-        meta=dict(SIMULATED))
+        meta=dict(SIMULATED),
+    )
 
 
 def make_widefield(n: int = 6, t: int = 60, side: int = 32, seed: int = 5) -> TidyDataset:
@@ -140,19 +187,43 @@ def make_widefield(n: int = 6, t: int = 60, side: int = 32, seed: int = 5) -> Ti
     signals = labels @ rng.normal(0, 1, (6, len(regions))) + 0.1 * rng.normal(size=(n, t, 24))
     yy, xx = np.mgrid[:side, :side]
     paw = (side / 2 + side / 4 * np.tanh(labels[..., 3]))[..., None, None]
-    video = np.stack([200 * np.exp(-((xx - paw) ** 2 + (yy - side / 2) ** 2) / 20),
-                      200 * np.exp(-((yy - paw) ** 2 + (xx - side / 3) ** 2) / 30)], axis=2)
+    video = np.stack(
+        [
+            200 * np.exp(-((xx - paw) ** 2 + (yy - side / 2) ** 2) / 20),
+            200 * np.exp(-((yy - paw) ** 2 + (xx - side / 3) ** 2) / 30),
+        ],
+        axis=2,
+    )
     return TidyDataset(
-        name="widefield_mSM36_05-Dec-2017", signal_kind="continuous", signals=signals,
-        split=_splits(n), bin_size_s=1 / 30, behavior=labels,
+        name="widefield_mSM36_05-Dec-2017",
+        signal_kind="continuous",
+        signals=signals,
+        split=_splits(n),
+        bin_size_s=1 / 30,
+        behavior=labels,
         behavior_names=["Levers", "L-Spout", "Paw-(x)", "Paw-(y)", "Chest", "Jaw"],
-        video=(video + 20).astype(np.uint8), channels={"region": regions}, meta=dict(SIMULATED))
+        video=(video + 20).astype(np.uint8),
+        channels={"region": regions},
+        meta=dict(SIMULATED),
+    )
 
 
-MAKERS = {"lorenz": make_lorenz, "mc_maze": make_mc_maze, "mc_rtt": make_mc_rtt,
-          "human": make_human, "reaching": make_reaching, "widefield": make_widefield}
-EXPECTED_PANELS = {"lorenz": 4, "mc_maze": 5, "mc_rtt": 3, "human": 5, "reaching": 5,
-                   "widefield": 3}
+MAKERS = {
+    "lorenz": make_lorenz,
+    "mc_maze": make_mc_maze,
+    "mc_rtt": make_mc_rtt,
+    "human": make_human,
+    "reaching": make_reaching,
+    "widefield": make_widefield,
+}
+EXPECTED_PANELS = {
+    "lorenz": 4,
+    "mc_maze": 5,
+    "mc_rtt": 3,
+    "human": 5,
+    "reaching": 5,
+    "widefield": 3,
+}
 
 
 # ---------------------------------------------------------------- helpers
@@ -165,8 +236,12 @@ def all_axes(fig) -> list[Axes]:
 
 def panels(fig: Figure) -> dict[str, Axes]:
     """Lettered axes of a figure, by letter."""
-    return {text.get_text(): ax for ax in all_axes(fig) for text in ax.texts
-            if text.get_gid() == PANEL_LABEL_GID}
+    return {
+        text.get_text(): ax
+        for ax in all_axes(fig)
+        for text in ax.texts
+        if text.get_gid() == PANEL_LABEL_GID
+    }
 
 
 def has_content(ax: Axes) -> bool:
@@ -188,8 +263,11 @@ def test_overview_has_lettered_non_empty_panels_and_preset(name: str) -> None:
     found = panels(fig)
     assert sorted(found) == [chr(ord("a") + i) for i in range(EXPECTED_PANELS[name])]
     assert all(has_content(ax) for ax in found.values())
-    assert all(any(ax.get_title(loc) for loc in ("center", "left", "right"))
-               for ax in found.values() if ax.name != "3d")
+    assert all(
+        any(ax.get_title(loc) for loc in ("center", "left", "right"))
+        for ax in found.values()
+        if ax.name != "3d"
+    )
     stamps = [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID]
     assert stamps == ["quick preset"]
 
@@ -246,8 +324,9 @@ def test_overview_title_says_simulated_only_for_simulated_data(name: str) -> Non
 
 def test_widefield_sessions_overview_names_the_data() -> None:
     sessions = [make_widefield(), make_widefield(seed=6)]
-    assert "simulated widefield" in plot_widefield_sessions_overview(sessions, "quick"
-                                                                     ).get_suptitle()
+    assert (
+        "simulated widefield" in plot_widefield_sessions_overview(sessions, "quick").get_suptitle()
+    )
     for ds in sessions:
         ds.meta["source"] = "figshare"
     fig = plot_widefield_sessions_overview(sessions, "paper")
@@ -281,9 +360,15 @@ def test_lineage_label_reads_the_source_from_provenance(tmp_path) -> None:
     arrays.write_bytes(b"not read")
     sidecar = tmp_path / "arrays.npz.provenance.json"
     for source, label in (("simulate", "MC_Maze-like simulation"), ("dandi", "MC_Maze")):
-        sidecar.write_text(json.dumps({
-            "rule": "gnocchi_evaluate", "outputs": {arrays.as_posix(): "0" * 64},
-            "datasets": {"mc_maze": {"file": "mc_maze.h5", "source": source}}}))
+        sidecar.write_text(
+            json.dumps(
+                {
+                    "rule": "gnocchi_evaluate",
+                    "outputs": {arrays.as_posix(): "0" * 64},
+                    "datasets": {"mc_maze": {"file": "mc_maze.h5", "source": source}},
+                }
+            )
+        )
         assert lineage_label([arrays], "mc_maze") == label
     with pytest.raises(ValueError, match="not 'reaching'"):
         lineage_label([arrays], "reaching")

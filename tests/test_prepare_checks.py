@@ -1,4 +1,4 @@
-"""Prepare rules re-check their fetched inputs against the sha256 recorded when they were fetched."""
+"""Prepare rules re-check their fetched inputs against the sha256 recorded at fetch time."""
 
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ def fetched(tmp_path: Path, make, name: str) -> Path:
     make(staged)
     dest = tmp_path / "raw" / name
     with pytest.warns(UnpinnedChecksumWarning):
-        record = fetch_url(URL, dest, staged_dir=staged.parent, sha256=None, name=name,
-                           accept_unpinned=True)
+        record = fetch_url(
+            URL, dest, staged_dir=staged.parent, sha256=None, name=name, accept_unpinned=True
+        )
     write_json_atomic(record_path(dest), record.as_dict())
     return dest
 
@@ -45,13 +46,17 @@ def run_rule(tmp_path: Path, script: str, inputs: list[Path], cfg: dict, **wildc
     """Run scripts/<script>.py as Snakemake would, with a stand-in `snakemake` object."""
     output = tmp_path / "results" / f"{script}.h5"
     job = SimpleNamespace(
-        rule=script, log=[str(tmp_path / "logs" / f"{script}.log")],
-        input=[str(p) for p in inputs], output=[str(output)],
-        params=SimpleNamespace(cfg=cfg, preset="paper"), wildcards=SimpleNamespace(**wildcards),
+        rule=script,
+        log=[str(tmp_path / "logs" / f"{script}.log")],
+        input=[str(p) for p in inputs],
+        output=[str(output)],
+        params=SimpleNamespace(cfg=cfg, preset="paper"),
+        wildcards=SimpleNamespace(**wildcards),
         config={"preset": "paper"},
     )
-    runpy.run_path(str(SCRIPTS / f"{script}.py"), init_globals={"snakemake": job},
-                   run_name="__main__")
+    runpy.run_path(
+        str(SCRIPTS / f"{script}.py"), init_globals={"snakemake": job}, run_name="__main__"
+    )
     return output
 
 
@@ -121,8 +126,13 @@ def write_session(path: Path) -> None:
 def test_prepare_widefield_refuses_a_session_edited_after_it_was_verified(tmp_path):
     hdf5 = fetched(tmp_path, write_session, "mSM36_05-Dec-2017_data.hdf5")
     recorded = sha256_file(hdf5)
-    cfg = {"source": "figshare", "regions": None, "label_names": None, "label_indices": None,
-           "frame_rate_hz": 30.0}
+    cfg = {
+        "source": "figshare",
+        "regions": None,
+        "label_names": None,
+        "label_indices": None,
+        "frame_rate_hz": 30.0,
+    }
     assert run_rule(tmp_path / "ok", "prepare_widefield", [hdf5], cfg, session="05-Dec").exists()
     # a trial removed from 'labels': the reader would refuse it, the digest check comes first
     edit_in_place(hdf5, lambda f: f.__delitem__("labels/trial_0002"))
@@ -138,8 +148,10 @@ def competition_archive(path: Path) -> None:
             buffer = io.BytesIO()
             cell = np.empty((1, 2), dtype=object)
             cell[0, 0], cell[0, 1] = np.ones((6, 256), np.uint8), np.zeros((4, 256), np.uint8)
-            scipy.io.savemat(buffer, {"tx1": cell, "sentenceText": np.array(["a b", "c"]),
-                                      "blockIdx": np.ones((2, 1))})
+            scipy.io.savemat(
+                buffer,
+                {"tx1": cell, "sentenceText": np.array(["a b", "c"]), "blockIdx": np.ones((2, 1))},
+            )
             info = tarfile.TarInfo(f"competitionData/{folder}/t12.2022.05.05.mat")
             info.size = buffer.tell()
             buffer.seek(0)
@@ -164,8 +176,9 @@ def test_prepare_human_refuses_files_changed_or_added_after_extraction(tmp_path)
     recorded = sha256_file(test_file)
     cell = np.empty((1, 1), dtype=object)
     cell[0, 0] = np.full((6, 256), 2, np.uint8)
-    scipy.io.savemat(test_file, {"tx1": cell, "sentenceText": np.array(["x"]),
-                                 "blockIdx": np.ones((1, 1))})
+    scipy.io.savemat(
+        test_file, {"tx1": cell, "sentenceText": np.array(["x"]), "blockIdx": np.ones((1, 1))}
+    )
     with pytest.raises(ChecksumMismatchError, match=r"t12\.2022\.05\.05\.mat") as err:
         run_rule(tmp_path, "prepare_human", [extracted], cfg)
     assert_names_both_digests(err, test_file, recorded)

@@ -19,18 +19,43 @@ from neurodiff.provenance import PACKAGES, git_state, sidecar_path
 from neurodiff.runlog import snakemake_job
 
 CONFIG = {"preset": "quick", "seed": 7, "device": "cpu"}
-REQUIRED_KEYS = {"rule", "wildcards", "preset", "config_hash", "git", "packages", "seeds",
-                 "device", "host", "started", "finished", "wall_time_s", "outputs", "datasets",
-                 "upstream_jobs", "files"}
+REQUIRED_KEYS = {
+    "rule",
+    "wildcards",
+    "preset",
+    "config_hash",
+    "git",
+    "packages",
+    "seeds",
+    "device",
+    "host",
+    "started",
+    "finished",
+    "wall_time_s",
+    "outputs",
+    "datasets",
+    "upstream_jobs",
+    "files",
+}
 
 
-def fake_job(tmp_path: Path, rule: str, inputs: list[Path], outputs: list[Path],
-             params: dict | None = None, wildcards: dict | None = None) -> SimpleNamespace:
+def fake_job(
+    tmp_path: Path,
+    rule: str,
+    inputs: list[Path],
+    outputs: list[Path],
+    params: dict | None = None,
+    wildcards: dict | None = None,
+) -> SimpleNamespace:
     """A stand-in for the `snakemake` object a rule script receives."""
     return SimpleNamespace(
-        rule=rule, log=[str(tmp_path / "logs" / f"{rule}.log")],
-        input=[str(p) for p in inputs], output=[str(p) for p in outputs],
-        params=params or {}, wildcards=wildcards or {}, config=CONFIG,
+        rule=rule,
+        log=[str(tmp_path / "logs" / f"{rule}.log")],
+        input=[str(p) for p in inputs],
+        output=[str(p) for p in outputs],
+        params=params or {},
+        wildcards=wildcards or {},
+        config=CONFIG,
     )
 
 
@@ -38,8 +63,11 @@ def write_tidy(path: Path) -> None:
     """A tiny real tidy dataset file with source provenance in its meta."""
     rng = np.random.default_rng(0)
     TidyDataset(
-        name="toy", signals=rng.poisson(1.0, (4, 5, 3)), split=["train", "train", "val", "test"],
-        bin_size_s=0.01, meta={"source": "simulate", "source_files": {"toy.nwb": "ab" * 32}},
+        name="toy",
+        signals=rng.poisson(1.0, (4, 5, 3)),
+        split=["train", "train", "val", "test"],
+        bin_size_s=0.01,
+        meta={"source": "simulate", "source_files": {"toy.nwb": "ab" * 32}},
     ).write(path)
 
 
@@ -47,38 +75,47 @@ def read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize(("output", "sidecar"), [
-    ("figs/fig2.png", "figs/fig2.provenance.json"),
-    ("figs/fig2.pdf", "figs/fig2.provenance.json"),
-    ("tables/table1.csv", "tables/table1.provenance.json"),
-    ("tables/table1.md", "tables/table1.provenance.json"),
-    ("figs/fig4.gif", "figs/fig4.provenance.json"),
-    ("models/seed0/model.pt", "models/seed0/model.pt.provenance.json"),
-    ("eval/metrics.json", "eval/metrics.json.provenance.json"),
-    ("data/lorenz.h5", "data/lorenz.h5.provenance.json"),
-    ("sim/competitionData", "sim/competitionData.provenance.json"),
-])
+@pytest.mark.parametrize(
+    ("output", "sidecar"),
+    [
+        ("figs/fig2.png", "figs/fig2.provenance.json"),
+        ("figs/fig2.pdf", "figs/fig2.provenance.json"),
+        ("tables/table1.csv", "tables/table1.provenance.json"),
+        ("tables/table1.md", "tables/table1.provenance.json"),
+        ("figs/fig4.gif", "figs/fig4.provenance.json"),
+        ("models/seed0/model.pt", "models/seed0/model.pt.provenance.json"),
+        ("eval/metrics.json", "eval/metrics.json.provenance.json"),
+        ("data/lorenz.h5", "data/lorenz.h5.provenance.json"),
+        ("sim/competitionData", "sim/competitionData.provenance.json"),
+    ],
+)
 def test_sidecar_path(output: str, sidecar: str) -> None:
     assert sidecar_path(output) == Path(sidecar)
 
 
 def test_record_has_every_key_with_the_job_values(tmp_path: Path) -> None:
     png, pdf = tmp_path / "fig.png", tmp_path / "fig.pdf"
-    params = {"device": "cpu", "seed": 3,
-              "cfg": {"split_seed": 11, "runs": [{"init_seed": 5, "lr": 0.1}], "width": 8}}
+    params = {
+        "device": "cpu",
+        "seed": 3,
+        "cfg": {"split_seed": 11, "runs": [{"init_seed": 5, "lr": 0.1}], "width": 8},
+    }
     smk = fake_job(tmp_path, "plot", [], [png, pdf], params=params, wildcards={"seed": "2"})
     with snakemake_job(smk):
         png.write_bytes(b"png")
         pdf.write_bytes(b"pdf")
     record = read(tmp_path / "fig.provenance.json")
     assert REQUIRED_KEYS <= set(record)
-    assert record["seeds"] == {"wildcards.seed": "2", "params.seed": 3,
-                               "params.cfg.split_seed": 11, "params.cfg.runs[0].init_seed": 5}
+    assert record["seeds"] == {
+        "wildcards.seed": "2",
+        "params.seed": 3,
+        "params.cfg.split_seed": 11,
+        "params.cfg.runs[0].init_seed": 5,
+    }
     assert (record["rule"], record["preset"], record["device"]) == ("plot", "quick", "cpu")
     assert record["config_hash"] == config_hash(CONFIG)
     assert record["wildcards"] == {"seed": "2"}
-    assert record["outputs"] == {png.as_posix(): sha256_file(png),
-                                 pdf.as_posix(): sha256_file(pdf)}
+    assert record["outputs"] == {png.as_posix(): sha256_file(png), pdf.as_posix(): sha256_file(pdf)}
     assert record["files"] == [png.as_posix(), pdf.as_posix()]
     assert set(record["packages"]) == {"python", *PACKAGES}
     assert record["packages"]["numpy"] == np.__version__
@@ -93,31 +130,45 @@ def test_dataset_chain_reaches_the_figure(tmp_path: Path) -> None:
     data, model, figure = tmp_path / "toy.h5", tmp_path / "model.pt", tmp_path / "fig.png"
     with snakemake_job(fake_job(tmp_path, "simulate", [], [data], params={"seed": 1})):
         write_tidy(data)
-    train = fake_job(tmp_path, "train", [data], [model],
-                     params={"device": "cpu", "seed": 4}, wildcards={"seed": "4"})
+    train = fake_job(
+        tmp_path,
+        "train",
+        [data],
+        [model],
+        params={"device": "cpu", "seed": 4},
+        wildcards={"seed": "4"},
+    )
     with snakemake_job(train):
         model.write_bytes(b"weights")
     with snakemake_job(fake_job(tmp_path, "plot", [model], [figure])):
         figure.write_bytes(b"png")
 
     record = read(tmp_path / "fig.provenance.json")
-    assert record["datasets"] == {"toy": {"file": data.as_posix(), "sha256": sha256_file(data),
-                                          "source": "simulate",
-                                          "source_files": {"toy.nwb": "ab" * 32}}}
+    assert record["datasets"] == {
+        "toy": {
+            "file": data.as_posix(),
+            "sha256": sha256_file(data),
+            "source": "simulate",
+            "source_files": {"toy.nwb": "ab" * 32},
+        }
+    }
     jobs = {job["rule"]: job for job in record["upstream_jobs"]}
     assert list(jobs) == ["simulate", "train"]
     assert jobs["train"]["device"] == "cpu"
     assert jobs["train"]["seeds"] == {"wildcards.seed": "4", "params.seed": 4}
-    assert jobs["train"]["wall_time_s"] == read(model.with_name("model.pt.provenance.json"))[
-        "wall_time_s"]
+    assert (
+        jobs["train"]["wall_time_s"]
+        == read(model.with_name("model.pt.provenance.json"))["wall_time_s"]
+    )
     assert record["seeds"] == {} and record["inputs_without_provenance"] == {}
 
 
 def test_tidy_sha256_comes_from_the_producer_sidecar(tmp_path: Path) -> None:
     data, table = tmp_path / "toy.h5", tmp_path / "table.csv"
     write_tidy(data)
-    sidecar_path(data).write_text(json.dumps({"rule": "simulate", "outputs": {
-        data.as_posix(): "recorded-sha"}}))
+    sidecar_path(data).write_text(
+        json.dumps({"rule": "simulate", "outputs": {data.as_posix(): "recorded-sha"}})
+    )
     with snakemake_job(fake_job(tmp_path, "table", [data], [table])):
         table.write_text("a,b\n")
     assert read(tmp_path / "table.provenance.json")["datasets"]["toy"]["sha256"] == "recorded-sha"
@@ -136,8 +187,10 @@ def test_failing_job_writes_no_sidecar_and_reraises(tmp_path: Path) -> None:
     out = tmp_path / "fig.png"
     stale = sidecar_path(out)
     stale.write_text("{}")
-    with pytest.raises(ValueError, match="boom"), snakemake_job(
-            fake_job(tmp_path, "plot", [], [out])):
+    with (
+        pytest.raises(ValueError, match="boom"),
+        snakemake_job(fake_job(tmp_path, "plot", [], [out])),
+    ):
         out.write_bytes(b"half")
         raise ValueError("boom")
     assert not stale.exists()
@@ -148,8 +201,10 @@ def test_unreadable_input_sidecar_is_named(tmp_path: Path) -> None:
     model, out = tmp_path / "model.pt", tmp_path / "fig.png"
     model.write_bytes(b"w")
     sidecar_path(model).write_text("{not json")
-    with pytest.raises(ValueError, match="model.pt.provenance.json"), snakemake_job(
-            fake_job(tmp_path, "plot", [model], [out])):
+    with (
+        pytest.raises(ValueError, match="model.pt.provenance.json"),
+        snakemake_job(fake_job(tmp_path, "plot", [model], [out])),
+    ):
         out.write_bytes(b"png")
 
 
@@ -165,8 +220,9 @@ def test_git_state_of_a_repository(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], **run)
     (tmp_path / "a.txt").write_text("1")
     subprocess.run(["git", "add", "a.txt"], **run)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
-                   **run)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], **run
+    )
     head = subprocess.run(["git", "rev-parse", "HEAD"], text=True, **run).stdout.strip()
     assert git_state(tmp_path) == {"commit": head, "dirty": False}
     (tmp_path / "a.txt").write_text("2")
@@ -175,8 +231,13 @@ def test_git_state_of_a_repository(tmp_path: Path) -> None:
 
 def test_snakemake_writes_the_overview_sidecar(workflow_copy: Path) -> None:
     target = "results/quick/data/lorenz_overview.png"
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", target],
-                            cwd=workflow_copy, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", target],
+        cwd=workflow_copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     data = workflow_copy / "results/quick/data/lorenz.h5"
     record = read(workflow_copy / "results/quick/data/lorenz_overview.provenance.json")

@@ -1,4 +1,4 @@
-"""End to end: the quick preset's whole DAG runs from a clean copy and writes every inventory file."""
+"""End to end: the quick preset's whole DAG runs from a clean copy, writing every inventory file."""
 
 from __future__ import annotations
 
@@ -19,8 +19,15 @@ from tests.conftest import REPO, WORKFLOW_PARTS
 
 pytestmark = pytest.mark.slow
 
-TIDY = ["lorenz", "reaching", "human", "mc_maze", "mc_rtt", "widefield_session1",
-        "widefield_session2"]
+TIDY = [
+    "lorenz",
+    "reaching",
+    "human",
+    "mc_maze",
+    "mc_rtt",
+    "widefield_session1",
+    "widefield_session2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +37,13 @@ def quick_run(tmp_path_factory) -> Path:
     for part in WORKFLOW_PARTS:
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / part)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
-                            capture_output=True, text=True, timeout=40 * 60)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=40 * 60,
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     return root
 
@@ -40,7 +52,10 @@ def expected_files(root: Path) -> list[Path]:
     """The files `rule all` lists, according to the workflow itself."""
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", "--summary"],
-        cwd=root, capture_output=True, text=True, timeout=300,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
@@ -78,8 +93,13 @@ def test_every_rule_wrote_a_log(quick_run):
 
 
 def test_rerun_has_nothing_to_do(quick_run):
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-n"],
-                            cwd=quick_run, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "-n"],
+        cwd=quick_run,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
 
@@ -91,8 +111,12 @@ def test_result_files_match_the_inventory(quick_run):
     expected = {path for paper in inventory.papers for path in inventory.targets(paper.key, config)}
     root = quick_run / "results/quick"
     suffixes = {".png", ".pdf", ".csv", ".md", ".gif"}
-    on_disk = {str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in suffixes
-               and (p.parent.name in ("figures", "tables", "data") or p.parent == root)}
+    on_disk = {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.suffix in suffixes
+        and (p.parent.name in ("figures", "tables", "data") or p.parent == root)
+    }
     assert on_disk == expected, (sorted(on_disk - expected), sorted(expected - on_disk))
 
 
@@ -109,11 +133,21 @@ def test_run_ends_with_a_report_holding_every_figure_and_table(quick_run):
         for path in inventory.targets(paper.key, config):
             if path.endswith((".png", ".csv", ".gif")):
                 assert Path(path).name in html, path
-    assert "src=\"http" not in html
+    assert 'src="http' not in html
 
 
-PROVENANCE_KEYS = {"git", "preset", "config_hash", "datasets", "packages", "seeds", "device",
-                   "wall_time_s", "upstream_jobs", "outputs"}
+PROVENANCE_KEYS = {
+    "git",
+    "preset",
+    "config_hash",
+    "datasets",
+    "packages",
+    "seeds",
+    "device",
+    "wall_time_s",
+    "upstream_jobs",
+    "outputs",
+}
 
 
 def test_every_figure_and_table_has_provenance(quick_run):
@@ -131,9 +165,11 @@ def test_every_figure_and_table_has_provenance(quick_run):
             assert record["outputs"][key] == sha256_file(root / path), path
             if record["upstream_jobs"]:
                 assert record["datasets"], sidecar
-    for stem, trainer in [("ldns/tables/table1_monkey_metrics", "ldns_denoiser"),
-                          ("gnocchi/tables/table1_disentanglement", "gnocchi_train"),
-                          ("benediff/tables/table2_guidance_specificity", "benediff_lvm")]:
+    for stem, trainer in [
+        ("ldns/tables/table1_monkey_metrics", "ldns_denoiser"),
+        ("gnocchi/tables/table1_disentanglement", "gnocchi_train"),
+        ("benediff/tables/table2_guidance_specificity", "benediff_lvm"),
+    ]:
         record = json.loads((root / f"{stem}.provenance.json").read_text())
         assert trainer in {job["rule"] for job in record["upstream_jobs"]}, stem
 

@@ -1,7 +1,8 @@
 """Cluster execution: a training job SIGKILLed midway and rerun by Snakemake resumes from its
 checkpoint and ends with exactly the files of an uninterrupted run (CPU, same seed).
 
-Slow test: for each training rule type (`RULES`), in a fresh copy of the workflow (quick preset): build the
+Slow test: for each training rule type (`RULES`), in a fresh copy of the workflow (quick preset):
+build the
 target once without interruption and set its run directory aside as the reference; build it as
 `python -m snakemake --cores 1 <target>` again in its own process group, SIGKILL the group as
 soon as a checkpoint strictly between step 0 and the last step exists, then
@@ -117,7 +118,11 @@ RULES = {
     # 600 steps (checkpoint_every: 1000)
     "benediff_frame_ae": TrainingRule(
         target=f"{BD_VIDEO}/frame_ae.pt",
-        outputs=(f"{BD_VIDEO}/frame_ae.pt*", f"{BD_VIDEO}/codes.npz*", f"{BD_VIDEO}/runs/frame_ae_*"),
+        outputs=(
+            f"{BD_VIDEO}/frame_ae.pt*",
+            f"{BD_VIDEO}/codes.npz*",
+            f"{BD_VIDEO}/runs/frame_ae_*",
+        ),
         checkpoints=f"{BD_VIDEO}/runs/frame_ae_*/checkpoint.pt",
         log="logs/quick/benediff/frame_ae_session1.log",
     ),
@@ -143,8 +148,9 @@ def snakemake_args(root: Path, rule: TrainingRule, *extra: str) -> list[str]:
 
 def run_snakemake(root: Path, args: list[str]) -> subprocess.CompletedProcess:
     """Run Snakemake to completion in `root`; fail the test with its output if it fails."""
-    result = subprocess.run(args, cwd=root, capture_output=True, text=True,
-                            timeout=SNAKEMAKE_TIMEOUT_S)
+    result = subprocess.run(
+        args, cwd=root, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S
+    )
     assert result.returncode == 0, f"{args} failed:\n{result.stderr[-5000:]}"
     return result
 
@@ -166,18 +172,21 @@ def checkpoint_steps(root: Path, rule: TrainingRule) -> dict[Path, int]:
 def kill_midway(root: Path, rule: TrainingRule, totals: dict[Path, int]) -> dict[Path, int]:
     """Start the target's build, SIGKILL its process group at the first intermediate checkpoint
     of any run directory. Returns the checkpoint steps left on disk."""
+
     def midway() -> bool:
         return any(0 < step < totals[run] for run, step in checkpoint_steps(root, rule).items())
 
     with open(root / "killed_run.log", "w") as out:
-        proc = subprocess.Popen(snakemake_args(root, rule), cwd=root, stdout=out, stderr=out,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            snakemake_args(root, rule), cwd=root, stdout=out, stderr=out, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + SNAKEMAKE_TIMEOUT_S
             while not midway():
                 assert proc.poll() is None, (
                     "Snakemake ended before an intermediate checkpoint was written:\n"
-                    + (root / "killed_run.log").read_text()[-5000:])
+                    + (root / "killed_run.log").read_text()[-5000:]
+                )
                 assert time.monotonic() < deadline, "no intermediate checkpoint in time"
                 time.sleep(POLL_S)
         finally:
@@ -194,8 +203,11 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         items = enumerate(obj)
     else:
         return {prefix: obj}
-    return {key: value for name, child in items
-            for key, value in flatten(child, f"{prefix}/{name}").items()}
+    return {
+        key: value
+        for name, child in items
+        for key, value in flatten(child, f"{prefix}/{name}").items()
+    }
 
 
 def assert_same_leaves(reference: Any, resumed: Any, where: str) -> None:
@@ -226,8 +238,9 @@ def assert_same_outputs(reference: Path, root: Path, rule: TrainingRule) -> None
     for name in names:
         ref, new = reference / name, root / name
         if name.suffix == ".pt":
-            assert_same_leaves(torch.load(ref, weights_only=True),
-                               torch.load(new, weights_only=True), str(name))
+            assert_same_leaves(
+                torch.load(ref, weights_only=True), torch.load(new, weights_only=True), str(name)
+            )
         elif name.suffix == ".npz":
             with np.load(ref) as a, np.load(new) as b:
                 assert a.files == b.files, name
@@ -248,8 +261,9 @@ def move_outputs(root: Path, rule: TrainingRule, reference: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rule_name", sorted(RULES))
-def test_killed_training_job_resumes_to_identical_results(workflow_copy: Path, rule_name: str,
-                                                         capsys: pytest.CaptureFixture):
+def test_killed_training_job_resumes_to_identical_results(
+    workflow_copy: Path, rule_name: str, capsys: pytest.CaptureFixture
+):
     rule, root = RULES[rule_name], workflow_copy
     started = time.monotonic()
     run_snakemake(root, snakemake_args(root, rule))
@@ -283,8 +297,10 @@ def test_killed_training_job_resumes_to_identical_results(workflow_copy: Path, r
     assert_same_outputs(reference, root, rule)
     with capsys.disabled():  # visible in CI logs even under `pytest -q`
         steps = ", ".join(f"{step}/{totals[run]}" for run, step in killed.items())
-        print(f"\n[resume] {rule_name}: killed (SIGKILL) at step {steps}, resumed, outputs "
-              f"identical to the uninterrupted run ({time.monotonic() - started:.0f} s)")
+        print(
+            f"\n[resume] {rule_name}: killed (SIGKILL) at step {steps}, resumed, outputs "
+            f"identical to the uninterrupted run ({time.monotonic() - started:.0f} s)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,17 +327,31 @@ def noisy_fit(run_dir: Path, crash_at: int | None = None, targets: float = 1.0) 
         return x[rows], y[rows]
 
     def loss_fn(model: nn.Module, batch: tuple, step: int) -> tuple[torch.Tensor, dict]:
-        return nn.functional.mse_loss(model(batch[0] + 0.3 * torch.randn_like(batch[0])),
-                                      batch[1]), {}
+        return nn.functional.mse_loss(
+            model(batch[0] + 0.3 * torch.randn_like(batch[0])), batch[1]
+        ), {}
 
     def eval_fn(model: nn.Module, step: int) -> dict[str, torch.Tensor]:
         return {"val": nn.functional.mse_loss(model(x), y) + abs(step - BEST_STEP)}
 
     seed_everything(3)
-    config = TrainConfig(total_steps=TOTAL, seed=3, checkpoint_every=5, log_every=3,
-                         progress=False, best_metric="val")
-    return train(nn.Linear(3, 1), loss_fn, batch_fn, lambda p: torch.optim.SGD(p, lr=0.05),
-                 config, RunPaths.in_dir(run_dir), eval_fn=eval_fn)
+    config = TrainConfig(
+        total_steps=TOTAL,
+        seed=3,
+        checkpoint_every=5,
+        log_every=3,
+        progress=False,
+        best_metric="val",
+    )
+    return train(
+        nn.Linear(3, 1),
+        loss_fn,
+        batch_fn,
+        lambda p: torch.optim.SGD(p, lr=0.05),
+        config,
+        RunPaths.in_dir(run_dir),
+        eval_fn=eval_fn,
+    )
 
 
 def test_best_weights_after_a_kill_equal_an_uninterrupted_run(tmp_path):
@@ -347,9 +377,14 @@ def test_best_weights_after_a_kill_equal_an_uninterrupted_run(tmp_path):
 def test_best_metric_missing_from_the_rows_is_a_clear_error(tmp_path):
     config = TrainConfig(total_steps=4, log_every=2, progress=False, best_metric="val")
     with pytest.raises(ValueError, match="best_metric 'val' is not among the logged metrics"):
-        train(nn.Linear(2, 1), lambda m, b, s: (m(b).pow(2).mean(), {}),
-              lambda s, g: torch.ones(3, 2), lambda p: torch.optim.SGD(p, lr=0.1), config,
-              RunPaths.in_dir(tmp_path))
+        train(
+            nn.Linear(2, 1),
+            lambda m, b, s: (m(b).pow(2).mean(), {}),
+            lambda s, g: torch.ones(3, 2),
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            config,
+            RunPaths.in_dir(tmp_path),
+        )
 
 
 def test_changed_data_discards_the_checkpoint(tmp_path):
@@ -367,9 +402,13 @@ def test_changed_data_discards_the_checkpoint(tmp_path):
 
 def test_data_digest_tells_values_dtypes_and_shapes_apart():
     base = np.arange(6, dtype=np.float32).reshape(2, 3)
-    digests = {data_digest(base), data_digest(base.reshape(3, 2)),
-               data_digest(base.astype(np.float64)), data_digest(base + 1),
-               data_digest(base, base)}
+    digests = {
+        data_digest(base),
+        data_digest(base.reshape(3, 2)),
+        data_digest(base.astype(np.float64)),
+        data_digest(base + 1),
+        data_digest(base, base),
+    }
     assert len(digests) == 5
     assert data_digest(torch.from_numpy(base)) == data_digest(base.copy())
 
@@ -380,7 +419,11 @@ def test_leftovers_of_a_killed_write_are_removed(tmp_path):
     noisy_fit(tmp_path)
     assert not partial.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkpoint.pt", "metrics.csv", "model.pt", "summary.json"]
+        "checkpoint.pt",
+        "metrics.csv",
+        "model.pt",
+        "summary.json",
+    ]
 
 
 def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path, caplog):
@@ -408,10 +451,17 @@ def test_run_shorter_than_checkpoint_every_checkpoints_midway_and_resumes(tmp_pa
             return torch.randn(4, 3, generator=generator)
 
         seed_everything(1)
-        config = TrainConfig(total_steps=40, seed=1, checkpoint_every=1000, log_every=4,
-                             progress=False)
-        return train(nn.Linear(3, 1), lambda m, b, s: (m(b).pow(2).mean(), {}), batch_fn,
-                     lambda p: torch.optim.Adam(p, lr=0.01), config, RunPaths.in_dir(run_dir))
+        config = TrainConfig(
+            total_steps=40, seed=1, checkpoint_every=1000, log_every=4, progress=False
+        )
+        return train(
+            nn.Linear(3, 1),
+            lambda m, b, s: (m(b).pow(2).mean(), {}),
+            batch_fn,
+            lambda p: torch.optim.Adam(p, lr=0.01),
+            config,
+            RunPaths.in_dir(run_dir),
+        )
 
     reference = fit(tmp_path / "reference")
     steps = []
@@ -433,10 +483,12 @@ def test_spike_history_fit_resumes_after_a_kill(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     rates = rng.uniform(0.05, 0.5, size=(6, 30, 5)).astype(np.float32)
     spikes = rng.poisson(rates).astype(np.float32)
-    settings = SpikeHistorySettings(history_bins=4, epochs=20, lr=0.05, weight_decay=0.01,
-                                    clip=5, sample_cap=5)
-    reference = train_spike_history(spikes, rates, settings, tmp_path / "reference", seed=0,
-                                    device="cpu", progress=False)
+    settings = SpikeHistorySettings(
+        history_bins=4, epochs=20, lr=0.05, weight_decay=0.01, clip=5, sample_cap=5
+    )
+    reference = train_spike_history(
+        spikes, rates, settings, tmp_path / "reference", seed=0, device="cpu", progress=False
+    )
     save = train_module._save_checkpoint
 
     def save_then_die(paths: RunPaths, state: Any, seed: int) -> None:
@@ -446,13 +498,16 @@ def test_spike_history_fit_resumes_after_a_kill(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "_save_checkpoint", save_then_die)
     with pytest.raises(Crash):
-        train_spike_history(spikes, rates, settings, tmp_path / "run", seed=0, device="cpu",
-                            progress=False)
+        train_spike_history(
+            spikes, rates, settings, tmp_path / "run", seed=0, device="cpu", progress=False
+        )
     monkeypatch.setattr(train_module, "_save_checkpoint", save)
-    resumed = train_spike_history(spikes, rates, settings, tmp_path / "run", seed=0,
-                                  device="cpu", progress=False)
+    resumed = train_spike_history(
+        spikes, rates, settings, tmp_path / "run", seed=0, device="cpu", progress=False
+    )
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["resumed_from_step"] == 8
     for key, tensor in reference.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], tensor), key
-    assert ((tmp_path / "run" / "metrics.csv").read_bytes()
-            == (tmp_path / "reference" / "metrics.csv").read_bytes())
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == (
+        tmp_path / "reference" / "metrics.csv"
+    ).read_bytes()

@@ -47,16 +47,22 @@ def tiny_fit(run_dir: Path, steps: int = 8) -> TrainResult:
     """A few SGD steps of a linear model in `run_dir`."""
     torch.manual_seed(0)
     config = TrainConfig(total_steps=steps, log_every=2, progress=False)
-    return train(nn.Linear(2, 1), lambda m, b, s: (m(b).pow(2).mean(), {}),
-                 lambda s, g: torch.ones(3, 2), lambda p: torch.optim.SGD(p, lr=0.1), config,
-                 RunPaths.in_dir(run_dir))
+    return train(
+        nn.Linear(2, 1),
+        lambda m, b, s: (m(b).pow(2).mean(), {}),
+        lambda s, g: torch.ones(3, 2),
+        lambda p: torch.optim.SGD(p, lr=0.1),
+        config,
+        RunPaths.in_dir(run_dir),
+    )
 
 
 @pytest.fixture
 def holder(tmp_path: Path):
     """A separate Python process holding the lock of `tmp_path / "run"` until killed."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         yield proc
@@ -74,8 +80,14 @@ def test_lock_is_held_during_the_run_and_released_after(tmp_path):
         return torch.ones(3, 2)
 
     config = TrainConfig(total_steps=3, progress=False)
-    train(nn.Linear(2, 1), lambda m, b, s: (m(b).pow(2).mean(), {}), batch_fn,
-          lambda p: torch.optim.SGD(p, lr=0.1), config, RunPaths.in_dir(tmp_path))
+    train(
+        nn.Linear(2, 1),
+        lambda m, b, s: (m(b).pow(2).mean(), {}),
+        batch_fn,
+        lambda p: torch.optim.SGD(p, lr=0.1),
+        config,
+        RunPaths.in_dir(tmp_path),
+    )
     assert {(o["pid"], o["host"]) for o in seen} == {(os.getpid(), socket.gethostname())}
     assert all(o["started"] for o in seen)
     assert not (tmp_path / LOCK_NAME).exists()
@@ -86,9 +98,14 @@ def test_lock_is_released_when_training_fails(tmp_path):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        train(nn.Linear(2, 1), lambda m, b, s: (m(b).pow(2).mean(), {}), batch_fn,
-              lambda p: torch.optim.SGD(p, lr=0.1), TrainConfig(total_steps=3, progress=False),
-              RunPaths.in_dir(tmp_path))
+        train(
+            nn.Linear(2, 1),
+            lambda m, b, s: (m(b).pow(2).mean(), {}),
+            batch_fn,
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            TrainConfig(total_steps=3, progress=False),
+            RunPaths.in_dir(tmp_path),
+        )
     assert not (tmp_path / LOCK_NAME).exists()
 
 
@@ -111,11 +128,16 @@ def test_live_owner_is_refused_and_killed_owner_is_stale(tmp_path, holder, caplo
     assert f"removed the stale training lock of pid {holder.pid} on host" in caplog.text
     assert not (run / LOCK_NAME).exists()
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoint.pt", "metrics.csv", "model.pt", "summary.json"]
+        "checkpoint.pt",
+        "metrics.csv",
+        "model.pt",
+        "summary.json",
+    ]
 
 
-def test_lock_of_another_host_is_refused_while_refreshed_then_stale(tmp_path, holder,
-                                                                    monkeypatch, caplog):
+def test_lock_of_another_host_is_refused_while_refreshed_then_stale(
+    tmp_path, holder, monkeypatch, caplog
+):
     monkeypatch.setattr("neurodiff.train.STALE_LOCK_SECONDS", 1.0)
     monkeypatch.setattr("neurodiff.train.LOCK_HEARTBEAT_SECONDS", 0.1)
     monkeypatch.setattr(socket, "gethostname", lambda: "anothernode")  # the holder is remote
@@ -143,9 +165,14 @@ def test_a_lost_lock_stops_the_run(tmp_path, monkeypatch):
         return torch.ones(3, 2)
 
     with pytest.raises(RunLockedError, match="lost its training lock; now held by pid 7 on host h"):
-        train(nn.Linear(2, 1), lambda m, b, s: (m(b).pow(2).mean(), {}), batch_fn,
-              lambda p: torch.optim.SGD(p, lr=0.1), TrainConfig(total_steps=5, progress=False),
-              RunPaths.in_dir(tmp_path))
+        train(
+            nn.Linear(2, 1),
+            lambda m, b, s: (m(b).pow(2).mean(), {}),
+            batch_fn,
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            TrainConfig(total_steps=5, progress=False),
+            RunPaths.in_dir(tmp_path),
+        )
     assert (tmp_path / LOCK_NAME).exists()  # the other owner's lock is left alone
 
 

@@ -28,8 +28,9 @@ def lorenz():
 
 @pytest.fixture(scope="module")
 def reaching():
-    return simulate_reaching(**REACH_SIZE, n_angles=8, heldout_angles=(2, 5),
-                             speeds=(0.25, 0.4, 0.6), seed=3)
+    return simulate_reaching(
+        **REACH_SIZE, n_angles=8, heldout_angles=(2, 5), speeds=(0.25, 0.4, 0.6), seed=3
+    )
 
 
 # ---------------------------------------------------------------- Lorenz
@@ -87,8 +88,9 @@ def test_lorenz_mean_rate_near_softplus_expectation(lorenz):
     z, readout = lorenz.truth["latents"].astype(float), lorenz.truth["readout"]
     cov = np.einsum("ntk,ntl->kl", z, z) / (z.shape[0] * z.shape[1])
     normal = np.random.default_rng(0).normal(size=100_000)
-    expectation = np.mean([softplus_beta(np.sqrt(c @ cov @ c) * normal + np.log(0.3), 2.0).mean()
-                           for c in readout])
+    expectation = np.mean(
+        [softplus_beta(np.sqrt(c @ cov @ c) * normal + np.log(0.3), 2.0).mean() for c in readout]
+    )
     assert abs(lorenz.truth["rates"].mean() - expectation) < 0.05 * expectation
     assert 0.1 < expectation < 0.2
 
@@ -133,8 +135,9 @@ def test_reaching_layout(reaching):
     assert reaching.meta["factor_names"] == ["reach_angle", "speed"]
     np.testing.assert_allclose(reaching.truth["factors"][:, 0], reaching.conditions["reach_angle"])
     np.testing.assert_allclose(reaching.truth["factors"][:, 1], reaching.conditions["speed"])
-    np.testing.assert_allclose(reaching.conditions["reach_angle"],
-                               2 * np.pi * reaching.conditions["angle_index"] / 8)
+    np.testing.assert_allclose(
+        reaching.conditions["reach_angle"], 2 * np.pi * reaching.conditions["angle_index"] / 8
+    )
     combos = reaching.conditions["angle_index"] * 3 + reaching.conditions["speed_index"]
     counts = np.bincount(combos, minlength=24)
     assert counts.max() - counts.min() <= 1

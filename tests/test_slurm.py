@@ -48,8 +48,9 @@ def cluster_unavailable() -> str | None:
     """Why no Slurm job can run here, or None when a node is idle."""
     if shutil.which("sinfo") is None:
         return "sinfo is not on PATH: no Slurm cluster (`.ci/slurm.sh start` sets one up)"
-    result = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True,
-                            timeout=20)
+    result = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20
+    )
     if result.returncode != 0:
         return f"sinfo failed: {result.stderr.strip()}"
     states = result.stdout.split()[1::2]
@@ -61,15 +62,21 @@ def cluster_unavailable() -> str | None:
 def run_snakemake(args: list[str], cwd: Path, log: Path) -> tuple[int, str]:
     """Run Snakemake with output to `log`; kill its whole process group after RUN_TIMEOUT_S."""
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=cwd,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             returncode = process.wait(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            pytest.fail(f"snakemake did not finish in {RUN_TIMEOUT_S} s:\n"
-                        f"{log.read_text()[-5000:]}")
+            pytest.fail(
+                f"snakemake did not finish in {RUN_TIMEOUT_S} s:\n{log.read_text()[-5000:]}"
+            )
     return returncode, log.read_text()
 
 
@@ -95,8 +102,9 @@ def submissions(output: str) -> dict[str, tuple[str, Path]]:
 
 def partitions() -> tuple[list[str], str | None]:
     """The cluster's partitions and its default one (marked with * by sinfo)."""
-    result = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                            timeout=20, check=True)
+    result = subprocess.run(
+        ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=20, check=True
+    )
     names = result.stdout.split()
     default = next((name.rstrip("*") for name in names if name.endswith("*")), None)
     return [name.rstrip("*") for name in names], default
@@ -104,8 +112,13 @@ def partitions() -> tuple[list[str], str | None]:
 
 def slurm_job_record(slurm_jobid: str) -> dict[str, str]:
     """`scontrol show job` as a dict (kept by slurmctld for MinJobAge seconds after the end)."""
-    result = subprocess.run(["scontrol", "show", "job", "-o", slurm_jobid], capture_output=True,
-                            text=True, timeout=20, check=True)
+    result = subprocess.run(
+        ["scontrol", "show", "job", "-o", slurm_jobid],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
     return dict(re.findall(r"(\S+?)=(\S*)", result.stdout))
 
 
@@ -128,9 +141,18 @@ def test_targets_are_built_by_slurm_jobs(workflow_copy, capsys: pytest.CaptureFi
         profile.write_text(enable_gpu_partition(profile.read_text(), gpu_partition))
 
     returncode, output = run_snakemake(
-        ["--cores", "all", "--profile", "slurm", "--config", "preset=quick",
-         "--slurm-keep-successful-logs", *SLURM_TARGETS],
-        workflow_copy, workflow_copy / "snakemake_slurm.log",
+        [
+            "--cores",
+            "all",
+            "--profile",
+            "slurm",
+            "--config",
+            "preset=quick",
+            "--slurm-keep-successful-logs",
+            *SLURM_TARGETS,
+        ],
+        workflow_copy,
+        workflow_copy / "snakemake_slurm.log",
     )
     assert returncode == 0, output[-5000:]
     # with the workflow profile: "Using profiles slurm and workflow specific profile ..."
@@ -151,14 +173,20 @@ def test_targets_are_built_by_slurm_jobs(workflow_copy, capsys: pytest.CaptureFi
         assert record["JobState"] == "COMPLETED", (job.rule, record)
         comment = record["Comment"]
         assert comment == f"rule_{job.rule}" or comment.startswith(f"rule_{job.rule}_wildcards_"), (
-            job.rule, record)
-        declares_gpu = int(job.resources.get("gpu", 0)) > 0 or "gpu" in job.resources.get("gres", "")
+            job.rule,
+            record,
+        )
+        declares_gpu = int(job.resources.get("gpu", 0)) > 0 or "gpu" in job.resources.get(
+            "gres", ""
+        )
         assert requested_gpus(record) == declares_gpu, (job.rule, record)
         if gpu_partition:
             expected = gpu_partition if declares_gpu else default_partition
             assert record["Partition"] == expected, (job.rule, record)
         with capsys.disabled():  # visible in CI logs even under `pytest -q`
-            print(f"\n[slurm] job {slurm_jobid} {job.rule}: {record['JobState']} on "
-                  f"{record.get('NodeList', '?')}, partition {record.get('Partition', '?')}, "
-                  f"gpu requested: {requested_gpus(record)}, "
-                  f"log {log.relative_to(workflow_copy)}")
+            print(
+                f"\n[slurm] job {slurm_jobid} {job.rule}: {record['JobState']} on "
+                f"{record.get('NodeList', '?')}, partition {record.get('Partition', '?')}, "
+                f"gpu requested: {requested_gpus(record)}, "
+                f"log {log.relative_to(workflow_copy)}"
+            )

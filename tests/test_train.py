@@ -52,8 +52,13 @@ def _regression_data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def run_tiny(run_dir: Path, total_steps: int, crash_at: int | None = None,
-             step_sleep: float = 0.0, lr: float = 3e-2) -> TrainResult:
+def run_tiny(
+    run_dir: Path,
+    total_steps: int,
+    crash_at: int | None = None,
+    step_sleep: float = 0.0,
+    lr: float = 3e-2,
+) -> TrainResult:
     """Train a small MLP whose loss draws on every RNG the loop must restore."""
     x, y = _regression_data()
 
@@ -74,14 +79,24 @@ def run_tiny(run_dir: Path, total_steps: int, crash_at: int | None = None,
 
     seed_everything(SEED)
     model = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 2))
-    config = TrainConfig(total_steps=total_steps, seed=SEED, checkpoint_every=5, log_every=3,
-                         grad_clip=1.0, ema=EMASettings(max_decay=0.9), progress=False)
+    config = TrainConfig(
+        total_steps=total_steps,
+        seed=SEED,
+        checkpoint_every=5,
+        log_every=3,
+        grad_clip=1.0,
+        ema=EMASettings(max_decay=0.9),
+        progress=False,
+    )
     return train(
-        model, loss_fn, batch_fn,
+        model,
+        loss_fn,
+        batch_fn,
         make_optimizer=lambda params: torch.optim.AdamW(params, lr=lr),
         make_scheduler=lambda opt: get_cosine_schedule_with_warmup(opt, 5, int(TOTAL * 1.3)),
         eval_fn=lambda m, step: {"val_mse": nn.functional.mse_loss(m(x), y)},
-        config=config, paths=RunPaths.in_dir(run_dir),
+        config=config,
+        paths=RunPaths.in_dir(run_dir),
     )
 
 
@@ -133,8 +148,9 @@ def test_stop_then_continue_matches_uninterrupted(tmp_path, reference):
 def test_crash_then_resume_matches_uninterrupted(tmp_path, reference):
     with pytest.raises(Crash):
         run_tiny(tmp_path, TOTAL, crash_at=17)
-    steps_on_disk = [line.split(",")[0] for line in
-                     (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    steps_on_disk = [
+        line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]
+    ]
     assert steps_on_disk == ["3", "6", "9", "12", "15"]
     result = run_tiny(tmp_path, TOTAL)
     assert result.resumed_from == 15
@@ -142,9 +158,11 @@ def test_crash_then_resume_matches_uninterrupted(tmp_path, reference):
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path, reference):
-    code = (f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); from pathlib import Path; "
-            f"from test_train import run_tiny; run_tiny(Path({str(tmp_path)!r}), {TOTAL}, "
-            f"step_sleep=0.03)")
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); from pathlib import Path; "
+        f"from test_train import run_tiny; run_tiny(Path({str(tmp_path)!r}), {TOTAL}, "
+        f"step_sleep=0.03)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not (tmp_path / "checkpoint.pt").exists():
@@ -202,8 +220,14 @@ def test_resume_with_other_seed_is_refused(tmp_path):
     model = nn.Linear(4, 2)
     config = TrainConfig(total_steps=10, seed=SEED + 1, progress=False)
     with pytest.raises(ValueError, match="seed"):
-        train(model, lambda m, b, s: (m(b).sum(), {}), lambda s, g: torch.zeros(1, 4),
-              lambda p: torch.optim.SGD(p, lr=0.1), config, RunPaths.in_dir(tmp_path))
+        train(
+            model,
+            lambda m, b, s: (m(b).sum(), {}),
+            lambda s, g: torch.zeros(1, 4),
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            config,
+            RunPaths.in_dir(tmp_path),
+        )
 
 
 def test_epoch_batches_cover_each_row_once_per_epoch():
@@ -230,8 +254,9 @@ def test_select_device_is_cpu_here():
 # ---------------------------------------------------------------- a config change loses nothing
 
 
-def test_changed_settings_keep_the_checkpoint_and_going_back_resumes_it(tmp_path, reference,
-                                                                         caplog):
+def test_changed_settings_keep_the_checkpoint_and_going_back_resumes_it(
+    tmp_path, reference, caplog
+):
     """Settings A to step 15, B (other lr) briefly, back to A: A resumes at 15, exactly."""
     settings_a, settings_b = {"lr": 3e-2}, {"lr": 1e-2}
     assert not reset_stale_run(tmp_path, settings_a)
@@ -261,13 +286,15 @@ def test_ldns_fit_resumes_its_first_settings_after_an_lr_change(tmp_path):
     rng = np.random.default_rng(0)
     rates = np.full((12, 30, 4), 0.3, np.float32)
     spikes = rng.poisson(rates).astype(np.float32)
-    settings_a = SpikeHistorySettings(history_bins=5, epochs=20, lr=0.1, weight_decay=0.01,
-                                      clip=5, sample_cap=5)
+    settings_a = SpikeHistorySettings(
+        history_bins=5, epochs=20, lr=0.1, weight_decay=0.01, clip=5, sample_cap=5
+    )
     settings_b = dataclasses.replace(settings_a, lr=0.05)
 
     def fit(settings: SpikeHistorySettings) -> tuple[nn.Module, int]:
-        model = train_spike_history(spikes, rates, settings, tmp_path, seed=0, device="cpu",
-                                    progress=False)
+        model = train_spike_history(
+            spikes, rates, settings, tmp_path, seed=0, device="cpu", progress=False
+        )
         return model, json.loads((tmp_path / "summary.json").read_text())["resumed_from_step"]
 
     first, resumed_from = fit(settings_a)
@@ -283,8 +310,7 @@ def test_ldns_fit_resumes_its_first_settings_after_an_lr_change(tmp_path):
 # ---------------------------------------------------------------- disk full
 
 
-def test_disk_full_during_checkpoint_save_names_path_and_cause(tmp_path, monkeypatch,
-                                                               reference):
+def test_disk_full_during_checkpoint_save_names_path_and_cause(tmp_path, monkeypatch, reference):
     """torch.save on a full disk raises a bare RuntimeError; the loop names file and cause."""
     real_save = torch.save
 
@@ -298,8 +324,7 @@ def test_disk_full_during_checkpoint_save_names_path_and_cause(tmp_path, monkeyp
     with pytest.raises(WriteError) as info:
         run_tiny(tmp_path, TOTAL)
     message = str(info.value)
-    assert message.startswith(f"cannot write {tmp_path / 'checkpoint.pt'}: no space left on "
-                              "device")
+    assert message.startswith(f"cannot write {tmp_path / 'checkpoint.pt'}: no space left on device")
     assert isinstance(info.value, RuntimeError)
     monkeypatch.undo()
     assert_previous_checkpoint_resumes(tmp_path, reference)

@@ -33,13 +33,26 @@ def _cell(arrays: list[np.ndarray], column: bool = False) -> np.ndarray:
     return cell
 
 
-def _save(path: Path, trials: list[np.ndarray], sentences: list[str], blocks: list[int],
-          column_cell: bool = False, sentences_as_cell: bool = False, **extra) -> None:
+def _save(
+    path: Path,
+    trials: list[np.ndarray],
+    sentences: list[str],
+    blocks: list[int],
+    column_cell: bool = False,
+    sentences_as_cell: bool = False,
+    **extra,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = _cell([np.array(s) for s in sentences], column=True) if sentences_as_cell \
+    text = (
+        _cell([np.array(s) for s in sentences], column=True)
+        if sentences_as_cell
         else np.array(sentences)
-    contents = {"tx1": _cell(trials, column_cell), "sentenceText": text,
-                "blockIdx": np.asarray(blocks, dtype=float).reshape(-1, 1)}
+    )
+    contents = {
+        "tx1": _cell(trials, column_cell),
+        "sentenceText": text,
+        "blockIdx": np.asarray(blocks, dtype=float).reshape(-1, 1),
+    }
     scipy.io.savemat(path, {**contents, **extra})
 
 
@@ -52,12 +65,26 @@ def competition_dir(tmp_path):
         ("test", "a.mat"): [_trial(3, 30), _trial(12, 40)],
         ("test", "b.mat"): [_trial(4, 50), _trial(6, 60), _trial(7, 70)],
     }
-    _save(root / "train" / "a.mat", trials["train", "a.mat"],
-          ["hello world", "too long", "last one"], [1, 1, 2])
-    _save(root / "test" / "a.mat", trials["test", "a.mat"], ["short", "long"], [3, 3],
-          column_cell=True)
-    _save(root / "test" / "b.mat", trials["test", "b.mat"], ["x", "yy", "zzz"], [5, 5, 5],
-          sentences_as_cell=True)
+    _save(
+        root / "train" / "a.mat",
+        trials["train", "a.mat"],
+        ["hello world", "too long", "last one"],
+        [1, 1, 2],
+    )
+    _save(
+        root / "test" / "a.mat",
+        trials["test", "a.mat"],
+        ["short", "long"],
+        [3, 3],
+        column_cell=True,
+    )
+    _save(
+        root / "test" / "b.mat",
+        trials["test", "b.mat"],
+        ["x", "yy", "zzz"],
+        [5, 5, 5],
+        sentences_as_cell=True,
+    )
     return root, trials
 
 
@@ -74,8 +101,11 @@ def test_list_competition_files(competition_dir, tmp_path):
 def test_reads_exact_counts_padding_mask_and_channel_cut(competition_dir):
     root, trials = competition_dir
     data = read_willett_mat(list_competition_files(root), n_channels=128, max_bins=MAX_BINS)
-    kept = [trials["train", "a.mat"][i] for i in (0, 2)] + [trials["test", "a.mat"][0]] \
+    kept = (
+        [trials["train", "a.mat"][i] for i in (0, 2)]
+        + [trials["test", "a.mat"][0]]
         + trials["test", "b.mat"]
+    )
     assert data.signals.shape == (6, MAX_BINS, 128)
     for i, x in enumerate(kept):
         n = len(x)
@@ -92,11 +122,23 @@ def test_conditions_splits_and_dropped(competition_dir):
     data = read_willett_mat(list_competition_files(root), n_channels=128, max_bins=MAX_BINS)
     # test folder keeps 4 trials over its two files: floor(4 / 4) = 1 -> val, the rest test
     assert data.split.tolist() == ["train", "train", "val", "test", "test", "test"]
-    assert data.conditions["sentence"].tolist() == ["hello world", "last one", "short",
-                                                    "x", "yy", "zzz"]
+    assert data.conditions["sentence"].tolist() == [
+        "hello world",
+        "last one",
+        "short",
+        "x",
+        "yy",
+        "zzz",
+    ]
     assert data.conditions["block"].tolist() == [1, 2, 3, 5, 5, 5]
     assert data.conditions["source_file"].tolist() == [
-        "train/a.mat", "train/a.mat", "test/a.mat", "test/b.mat", "test/b.mat", "test/b.mat"]
+        "train/a.mat",
+        "train/a.mat",
+        "test/a.mat",
+        "test/b.mat",
+        "test/b.mat",
+        "test/b.mat",
+    ]
     assert data.conditions["trial_in_file"].tolist() == [0, 2, 0, 0, 1, 2]
     assert data.meta["dropped_longer_than_max_bins"] == {"train": 1, "test": 1}
 
@@ -126,8 +168,10 @@ def test_errors_name_file_and_key(tmp_path):
         read_competition_file(narrow, n_channels=128)
 
     not_cell = tmp_path / "not_cell.mat"
-    scipy.io.savemat(not_cell, {"tx1": np.zeros((4, 256)), "sentenceText": np.array(["a"]),
-                                "blockIdx": np.ones((1, 1))})
+    scipy.io.savemat(
+        not_cell,
+        {"tx1": np.zeros((4, 256)), "sentenceText": np.array(["a"]), "blockIdx": np.ones((1, 1))},
+    )
     with pytest.raises(WillettFormatError, match=r"not_cell\.mat: 'tx1' must be a 1 x S"):
         read_competition_file(not_cell)
 
@@ -153,8 +197,15 @@ def test_errors_name_file_and_key(tmp_path):
 
 
 def test_simulator_round_trip(tmp_path):
-    out = write_willett_like(tmp_path / "sim", n_files=2, trials_per_file=6, min_bins=16,
-                             max_bins=40, seed=5, test_trials_per_file=5)
+    out = write_willett_like(
+        tmp_path / "sim",
+        n_files=2,
+        trials_per_file=6,
+        min_bins=16,
+        max_bins=40,
+        seed=5,
+        test_trials_per_file=5,
+    )
     files = list_competition_files(tmp_path / "sim")
     assert [str(p) for p in files["train"]] == out["train"]
     assert [str(p) for p in files["test"]] == out["test"]
@@ -175,16 +226,19 @@ def test_simulator_round_trip(tmp_path):
     np.testing.assert_array_equal(data.conditions["source_file"], truth["source_file"][keep])
     np.testing.assert_array_equal(data.conditions["trial_in_file"], truth["trial_in_file"][keep])
     n_test_kept = int(keep[12:].sum())
-    assert data.split.tolist() == ["train"] * int(keep[:12].sum()) + ["val"] * (n_test_kept // 4) \
-        + ["test"] * (n_test_kept - n_test_kept // 4)
+    assert data.split.tolist() == ["train"] * int(keep[:12].sum()) + ["val"] * (
+        n_test_kept // 4
+    ) + ["test"] * (n_test_kept - n_test_kept // 4)
 
     # counts read back exactly; true rates explain them
     first = int(np.flatnonzero(keep)[0])
-    np.testing.assert_array_equal(data.signals[0, : lengths[first]],
-                                  raw["tx1"][0, first][:, :128].astype(np.float32))
+    np.testing.assert_array_equal(
+        data.signals[0, : lengths[first]], raw["tx1"][0, first][:, :128].astype(np.float32)
+    )
     starts = np.concatenate([[0], np.cumsum(lengths)])
-    rates = np.concatenate([truth["rates"][starts[i]: starts[i + 1], :128]
-                            for i in np.flatnonzero(keep)])
+    rates = np.concatenate(
+        [truth["rates"][starts[i] : starts[i + 1], :128] for i in np.flatnonzero(keep)]
+    )
     counts = data.signals[data.mask]
     assert abs(counts.mean() - rates.mean()) < 4 * np.sqrt(rates.sum()) / rates.size
     assert np.corrcoef(counts.mean(0), rates.mean(0))[0, 1] > 0.9
@@ -206,8 +260,11 @@ def test_simulator_is_deterministic(tmp_path):
 def test_transposed_trial_is_refused_with_file_trial_and_shape(tmp_path):
     path = tmp_path / "competitionData" / "train" / "t.mat"
     _save(path, [_trial(20, 0), _trial(200, 10).T, _trial(30, 20)], ["a", "b", "c"], [1, 1, 1])
-    with pytest.raises(WillettFormatError, match=r"t\.mat: 'tx1' trial 1 has shape \(256, 200\)"
-                                                 r".*transposed") as err:
+    with pytest.raises(
+        WillettFormatError,
+        match=r"t\.mat: 'tx1' trial 1 has shape \(256, 200\)"
+        r".*transposed",
+    ) as err:
         read_competition_file(path, n_channels=128)
     assert "256 electrodes" in str(err.value)
     with pytest.raises(WillettFormatError, match=r"trial 1 has shape \(256, 200\)"):
@@ -229,8 +286,11 @@ def test_matlab_v73_file_is_refused_with_path_and_advice(tmp_path):
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5"
     with open(path, "r+b") as fh:
         fh.write(header.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM")
-    with pytest.raises(WillettFormatError, match=r"v73\.mat: MATLAB v7\.3 \(HDF5\).*not supported"
-                                                 r".*-v7"):
+    with pytest.raises(
+        WillettFormatError,
+        match=r"v73\.mat: MATLAB v7\.3 \(HDF5\).*not supported"
+        r".*-v7",
+    ):
         read_competition_file(path)
 
 
@@ -239,6 +299,9 @@ def test_file_shorter_than_a_mat_header_is_refused_with_path(tmp_path, content):
     path = tmp_path / "tiny.mat"
     path.write_bytes(content)
     assert len(content) < 128
-    with pytest.raises(WillettFormatError, match=rf"tiny\.mat: not a readable MATLAB file "
-                                                 rf"\({len(content)} bytes"):
+    with pytest.raises(
+        WillettFormatError,
+        match=rf"tiny\.mat: not a readable MATLAB file "
+        rf"\({len(content)} bytes",
+    ):
         read_competition_file(path)

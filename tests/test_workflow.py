@@ -67,9 +67,20 @@ def test_paper_dry_run_downloads_real_data(workflow_copy):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("device=tpu", "config key 'device' = 'tpu' is not allowed; allowed values: ['auto', 'cpu', 'cuda']"),
-        ("sead=3", "config key 'sead' is not allowed in the top level; allowed keys: accept_unpinned, benediff, data, device, gnocchi, ldns, preset, seed"),
-        ("preset=full", "config key 'preset' = 'full' is not allowed; allowed values: ['quick', 'medium', 'paper']"),
+        (
+            "device=tpu",
+            "config key 'device' = 'tpu' is not allowed; allowed values: ['auto', 'cpu', 'cuda']",
+        ),
+        (
+            "sead=3",
+            "config key 'sead' is not allowed in the top level; allowed keys: accept_unpinned, "
+            "benediff, data, device, gnocchi, ldns, preset, seed",
+        ),
+        (
+            "preset=full",
+            "config key 'preset' = 'full' is not allowed; "
+            "allowed values: ['quick', 'medium', 'paper']",
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job(workflow_copy, override, message):
@@ -91,15 +102,23 @@ def test_bad_configfile_value_is_named(workflow_copy):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("ldns:\n  autoencoder:\n    lorenz:\n      lr: .nan\n",
-         "config key 'ldns.autoencoder.lorenz.lr' = nan must be a finite number"),
-        ("data:\n  lorenz:\n    mean_rate: .inf\n",
-         "config key 'data.lorenz.mean_rate' = inf must be a finite number"),
+        (
+            "ldns:\n  autoencoder:\n    lorenz:\n      lr: .nan\n",
+            "config key 'ldns.autoencoder.lorenz.lr' = nan must be a finite number",
+        ),
+        (
+            "data:\n  lorenz:\n    mean_rate: .inf\n",
+            "config key 'data.lorenz.mean_rate' = inf must be a finite number",
+        ),
         ("seed: 42.0\n", "config key 'seed' = 42.0 must be of type integer"),
-        ("data:\n  lorenz:\n    n_neurons: 1000000000\n",
-         "config key 'data.lorenz.n_neurons' = 1000000000 must be <= 100000"),
-        ("data:\n  human:\n    file: ''\n",
-         "config key 'data.human.file' = '' must be a bare file name"),
+        (
+            "data:\n  lorenz:\n    n_neurons: 1000000000\n",
+            "config key 'data.lorenz.n_neurons' = 1000000000 must be <= 100000",
+        ),
+        (
+            "data:\n  human:\n    file: ''\n",
+            "config key 'data.human.file' = '' must be a bare file name",
+        ),
     ],
 )
 def test_bad_configfile_edge_values_stop_before_any_job(workflow_copy, extra, message):
@@ -128,15 +147,21 @@ def test_yaml_syntax_error_in_a_config_file_names_file_and_line(workflow_copy, b
 
 def test_keys_without_effect_at_the_preset_are_named_on_the_console(workflow_copy):
     extra = workflow_copy / "sessions.yaml"
-    extra.write_text("data:\n  human:\n    file: other.tar.gz\n  widefield:\n    sessions:\n"
-                     "      - id: session1\n        file: mSM36_05-Dec-2017_data.hdf5\n"
-                     "      - id: session2\n")
+    extra.write_text(
+        "data:\n  human:\n    file: other.tar.gz\n  widefield:\n    sessions:\n"
+        "      - id: session1\n        file: mSM36_05-Dec-2017_data.hdf5\n"
+        "      - id: session2\n"
+    )
     result = run([*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(extra)], workflow_copy)
     assert result.returncode == 0, result.stderr
-    assert ("Configuration warning: config keys data.widefield.sessions.0.file have no effect "
-            "at preset 'quick'") in result.stderr
-    assert ("Configuration warning: config keys data.human.file have no effect at preset "
-            "'quick': data.human.source is 'simulate'") in result.stderr
+    assert (
+        "Configuration warning: config keys data.widefield.sessions.0.file have no effect "
+        "at preset 'quick'"
+    ) in result.stderr
+    assert (
+        "Configuration warning: config keys data.human.file have no effect at preset "
+        "'quick': data.human.source is 'simulate'"
+    ) in result.stderr
 
 
 def gpu_rules() -> set[str]:
@@ -164,22 +189,30 @@ def test_every_gpu_rule_passes_the_device_to_its_script():
     blocks = rule_blocks()
     for rule in sorted(gpu_rules()):
         block = blocks[rule]
-        assert re.search(r'^\s+device=config\["device"\],$', block, re.M), \
+        assert re.search(r'^\s+device=config\["device"\],$', block, re.M), (
             f"rule {rule} declares a GPU but passes no params.device"
-        assert re.search(r"^\s+gpu_mem_mb=", block, re.M), \
+        )
+        assert re.search(r"^\s+gpu_mem_mb=", block, re.M), (
             f"rule {rule} declares a GPU but not the GPU memory it needs (gpu_mem_mb)"
+        )
         script = re.search(r'script:\s+"\.\./\.\./(scripts/\w+\.py)"', block)
         assert script, f"rule {rule} has no script"
         source = (REPO / script[1]).read_text()
-        assert re.search(r"params\.device\b", source), \
+        assert re.search(r"params\.device\b", source), (
             f"{script[1]} (rule {rule}) never reads snakemake.params.device"
+        )
 
 
 def test_every_compute_rule_has_a_benchmark_file():
     """Training, sampling, evaluation and figure rules all write a Snakemake benchmark file."""
-    missing = [name for name, block in rule_blocks().items()
-               if not name.startswith("download") and block.startswith("rule ")
-               and "benchmark:" not in block and "script:" in block]
+    missing = [
+        name
+        for name, block in rule_blocks().items()
+        if not name.startswith("download")
+        and block.startswith("rule ")
+        and "benchmark:" not in block
+        and "script:" in block
+    ]
     assert not missing, f"rules without benchmark: {sorted(missing)}"
 
 
@@ -196,9 +229,9 @@ def test_profile_gpu_partition_block_lists_every_gpu_rule():
 
 def test_snakemake_lint_is_clean():
     result = run([*SNAKEMAKE, "--lint"], REPO)
-    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr, (
-        result.stdout + result.stderr
-    )
+    assert (
+        "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+    ), result.stdout + result.stderr
 
 
 def test_snakefmt_is_clean():
@@ -207,14 +240,26 @@ def test_snakefmt_is_clean():
 
 
 def test_ruff_is_clean():
-    result = run([sys.executable, "-m", "ruff", "check", "src", "scripts", "tests", "benchmarks"], REPO)
+    result = run(
+        [sys.executable, "-m", "ruff", "check", "src", "scripts", "tests", "benchmarks"], REPO
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean():
+    """One formatter for the whole tree (ruff format, line length 100, see pyproject.toml)."""
+    command = [sys.executable, "-m", "ruff", "format", "--check", "src", "scripts", "tests"]
+    result = run([*command, "benchmarks"], REPO)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_paper_download_offline_fails_fast_naming_file_url_and_staging_path(workflow_copy):
     target = "resources/raw/dandi/000129/sub-Indy_desc-train_behavior+ecephys.nwb"
-    result = run([*SNAKEMAKE, "--cores", "1", "--config", "preset=paper", "--", target],
-                 workflow_copy, timeout=60)
+    result = run(
+        [*SNAKEMAKE, "--cores", "1", "--config", "preset=paper", "--", target],
+        workflow_copy,
+        timeout=60,
+    )
     if "DataUnavailableError" not in result.stderr and result.returncode == 0:
         pytest.skip("api.dandiarchive.org is reachable from here; the offline path is not testable")
     assert result.returncode != 0
@@ -233,15 +278,31 @@ def test_staged_file_is_used_without_network(workflow_copy, tmp_path):
     staged = workflow_copy / "resources/staged/sub-Jenkins_ses-full_desc-train_behavior+ecephys.nwb"
     write_mc_maze_like(staged, n_trials=40, n_units=12, n_heldout=3, n_conditions=4, seed=1)
     target = "results/paper/data/mc_maze.h5"
-    refused = run([*SNAKEMAKE, "--cores", "1", "--config", "preset=paper", "--", target],
-                  workflow_copy, timeout=120)
+    refused = run(
+        [*SNAKEMAKE, "--cores", "1", "--config", "preset=paper", "--", target],
+        workflow_copy,
+        timeout=120,
+    )
     assert refused.returncode != 0
     for needle in ("UnpinnedStagedFileError", "data.mc_maze.sha256", sha256_file(staged)):
         assert needle in refused.stderr
     assert not (workflow_copy / "resources/raw/dandi/000128").exists() or not any(
-        (workflow_copy / "resources/raw/dandi/000128").iterdir())
-    result = run([*SNAKEMAKE, "--cores", "1", "--config", "preset=paper",
-                  "accept_unpinned=True", "--", target], workflow_copy, timeout=120)
+        (workflow_copy / "resources/raw/dandi/000128").iterdir()
+    )
+    result = run(
+        [
+            *SNAKEMAKE,
+            "--cores",
+            "1",
+            "--config",
+            "preset=paper",
+            "accept_unpinned=True",
+            "--",
+            target,
+        ],
+        workflow_copy,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ds = read_tidy(workflow_copy / target)
     assert ds.meta["source"] == "dandi"

@@ -16,8 +16,9 @@ PROFILE_LINE = "workflow specific profile profiles/default"
 
 
 @pytest.mark.parametrize("extra", [[], ["--profile", "slurm"]])
-def test_workflow_profile_sets_rerun_incomplete(workflow_copy: Path, extra: list[str],
-                                                monkeypatch: pytest.MonkeyPatch):
+def test_workflow_profile_sets_rerun_incomplete(
+    workflow_copy: Path, extra: list[str], monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.chdir(workflow_copy)
     _, args = parse_args(["--cores", "1", "-n", *extra])
     assert args.rerun_incomplete is True
@@ -28,8 +29,12 @@ def test_workflow_profile_sets_rerun_incomplete(workflow_copy: Path, extra: list
 def test_dry_run_with_the_slurm_profile_loads_both(workflow_copy: Path):
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--profile", "slurm"],
-        cwd=workflow_copy, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        cwd=workflow_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert f"Using profiles slurm and {PROFILE_LINE}" in output

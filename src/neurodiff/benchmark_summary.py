@@ -29,11 +29,18 @@ def read_benchmarks(log_dir: str | Path) -> pd.DataFrame:
         table = pd.read_csv(path, sep="\t")
         missing = sorted(set(COLUMNS) - set(table.columns))
         if missing or table.empty:
-            raise ValueError(f"{path}: not a Snakemake benchmark file (missing {missing or 'rows'})")
+            raise ValueError(
+                f"{path}: not a Snakemake benchmark file (missing {missing or 'rows'})"
+            )
         last = table.iloc[-1]
         group = path.parent.parent.name if path.parent.parent != Path(log_dir) else "workflow"
-        rows.append({"group": group, "job": path.stem,
-                     **{new: float(last[old]) for old, new in COLUMNS.items()}})
+        rows.append(
+            {
+                "group": group,
+                "job": path.stem,
+                **{new: float(last[old]) for old, new in COLUMNS.items()},
+            }
+        )
     if not rows:
         raise ValueError(f"no benchmark files (*/benchmarks/*.tsv) under {log_dir}")
     return pd.DataFrame(rows)
@@ -48,19 +55,34 @@ def rule_of(job: str) -> str:
 
 def summarize(jobs: pd.DataFrame, top: int = 3) -> pd.DataFrame:
     """Per group: jobs, summed wall and CPU seconds, the largest peak RSS, the top rules by CPU."""
-    jobs = jobs.assign(rule=[f"{g}/{rule_of(j)}" for g, j in zip(jobs["group"], jobs["job"],
-                                                                    strict=True)])
+    jobs = jobs.assign(
+        rule=[f"{g}/{rule_of(j)}" for g, j in zip(jobs["group"], jobs["job"], strict=True)]
+    )
     rows = []
     for group, part in jobs.groupby("group", sort=True):
         by_rule = part.groupby("rule")["cpu_s"].sum().sort_values(ascending=False)
-        heaviest = ", ".join(f"{r.split('/', 1)[1]} {s:.0f} s" for r, s in by_rule.head(top).items())
-        rows.append({"group": group, "jobs": len(part), "wall_s": part["wall_s"].sum(),
-                     "cpu_s": part["cpu_s"].sum(), "max_rss_mb": part["max_rss_mb"].max(),
-                     "heaviest rules (CPU)": heaviest})
+        heaviest = ", ".join(
+            f"{r.split('/', 1)[1]} {s:.0f} s" for r, s in by_rule.head(top).items()
+        )
+        rows.append(
+            {
+                "group": group,
+                "jobs": len(part),
+                "wall_s": part["wall_s"].sum(),
+                "cpu_s": part["cpu_s"].sum(),
+                "max_rss_mb": part["max_rss_mb"].max(),
+                "heaviest rules (CPU)": heaviest,
+            }
+        )
     summary = pd.DataFrame(rows)
-    total = {"group": "all", "jobs": len(jobs), "wall_s": jobs["wall_s"].sum(),
-             "cpu_s": jobs["cpu_s"].sum(), "max_rss_mb": jobs["max_rss_mb"].max(),
-             "heaviest rules (CPU)": ""}
+    total = {
+        "group": "all",
+        "jobs": len(jobs),
+        "wall_s": jobs["wall_s"].sum(),
+        "cpu_s": jobs["cpu_s"].sum(),
+        "max_rss_mb": jobs["max_rss_mb"].max(),
+        "heaviest rules (CPU)": "",
+    }
     return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -71,9 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=3, help="heaviest rules listed per group")
     args = parser.parse_args(argv)
     summary = summarize(read_benchmarks(args.log_dir), args.top)
-    summary = summary.assign(wall_s=summary["wall_s"].round(0).astype(int),
-                             cpu_s=summary["cpu_s"].round(0).astype(int),
-                             max_rss_mb=summary["max_rss_mb"].round(0).astype(int))
+    summary = summary.assign(
+        wall_s=summary["wall_s"].round(0).astype(int),
+        cpu_s=summary["cpu_s"].round(0).astype(int),
+        max_rss_mb=summary["max_rss_mb"].round(0).astype(int),
+    )
     print(markdown_table(summary), end="")
 
 

@@ -59,11 +59,20 @@ NOT_REPRODUCED = "not reproduced"
 SHOWN_ON_SIMULATION = "shown on simulation"
 CONTRADICTED_ON_SIMULATION = "contradicted on simulation"
 NOT_CHECKABLE = "not checkable at this preset"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, SHOWN_ON_SIMULATION, CONTRADICTED_ON_SIMULATION,
-            INCONCLUSIVE, NOT_CHECKABLE)
+VERDICTS = (
+    REPRODUCED,
+    NOT_REPRODUCED,
+    SHOWN_ON_SIMULATION,
+    CONTRADICTED_ON_SIMULATION,
+    INCONCLUSIVE,
+    NOT_CHECKABLE,
+)
 PAPER_VERDICTS = {SHOWN: REPRODUCED, CONTRADICTED: NOT_REPRODUCED, INCONCLUSIVE: INCONCLUSIVE}
-SIMULATION_VERDICTS = {SHOWN: SHOWN_ON_SIMULATION, CONTRADICTED: CONTRADICTED_ON_SIMULATION,
-                       INCONCLUSIVE: INCONCLUSIVE}
+SIMULATION_VERDICTS = {
+    SHOWN: SHOWN_ON_SIMULATION,
+    CONTRADICTED: CONTRADICTED_ON_SIMULATION,
+    INCONCLUSIVE: INCONCLUSIVE,
+}
 PAPER_PRESET = "paper"
 SIMULATION_PRESETS = ("medium",)
 SIMULATED_SOURCE = "simulate"
@@ -74,18 +83,48 @@ COUNT_COLUMNS = {"n_seeds": "seeds", "n_resamples": "resamples", "n_bootstrap": 
 SPREAD_WORDS = {"seeds": "σ over seeds", "bootstrap": "bootstrap σ"}
 SCOPE = {"value": "value", "direction": "ordering", "threshold": "threshold"}
 COLUMNS = [
-    "id", "paper", "item", "claim", "metric", "kind", "paper_value", "tolerance",
-    "tolerance_reason", "reported_in", "datasets", "computed_from", "reproduced_value",
-    "reproduced", "reference", "spread", "check", "outcome", "verdict", "why",
+    "id",
+    "paper",
+    "item",
+    "claim",
+    "metric",
+    "kind",
+    "paper_value",
+    "tolerance",
+    "tolerance_reason",
+    "reported_in",
+    "datasets",
+    "computed_from",
+    "reproduced_value",
+    "reproduced",
+    "reference",
+    "spread",
+    "check",
+    "outcome",
+    "verdict",
+    "why",
 ]
 MARKDOWN_COLUMNS = {
-    "id": "id", "paper": "paper", "item": "item", "claim": "claim", "metric": "metric",
-    "paper_value": "paper value", "tolerance": "tolerance",
-    "reproduced_value": "reproduced value", "check": "check", "outcome": "test",
-    "verdict": "verdict", "why": "why",
+    "id": "id",
+    "paper": "paper",
+    "item": "item",
+    "claim": "claim",
+    "metric": "metric",
+    "paper_value": "paper value",
+    "tolerance": "tolerance",
+    "reproduced_value": "reproduced value",
+    "check": "check",
+    "outcome": "test",
+    "verdict": "verdict",
+    "why": "why",
 }
-RANKED_COLUMNS = {"id": "id", "claim": "claim", "reproduced_value": "value(s)",
-                  "check": "check", "verdict": "verdict"}
+RANKED_COLUMNS = {
+    "id": "id",
+    "claim": "claim",
+    "reproduced_value": "value(s)",
+    "check": "check",
+    "verdict": "verdict",
+}
 SYMBOL = {"greater": ">", "less": "<"}
 NEGATED = {"greater": "≤", "less": "≥"}
 
@@ -118,10 +157,26 @@ class Selector:
         if "table" in spec:
             row = dict(spec["row"])
             label = spec.get("label", ", ".join(str(v) for v in row.values()))
-            return cls(spec["table"], "csv", row, spec["column"], None, spec.get("aggregate"),
-                       label, std_column=spec.get("std_column"))
-        return cls(spec["json"], "json", {}, None, spec["key"], None,
-                   spec.get("label", spec["key"]), std_key=spec.get("std_key"))
+            return cls(
+                spec["table"],
+                "csv",
+                row,
+                spec["column"],
+                None,
+                spec.get("aggregate"),
+                label,
+                std_column=spec.get("std_column"),
+            )
+        return cls(
+            spec["json"],
+            "json",
+            {},
+            None,
+            spec["key"],
+            None,
+            spec.get("label", spec["key"]),
+            std_key=spec.get("std_key"),
+        )
 
     @property
     def file(self) -> str:
@@ -230,8 +285,10 @@ def describe_schema_error(error: ValidationError, data: Any, path: str | os.Path
         keys = ", ".join(f"'{prefix}{k}'" for k in _not_allowed(error))
         return f"{subject} key(s) {keys} not allowed here (see the claim's kind or selector form)"
     if error.validator in ("enum", "const"):
-        return f"{subject} key '{key}' = {error.instance!r} is not allowed; allowed: " \
-               f"{error.validator_value}"
+        return (
+            f"{subject} key '{key}' = {error.instance!r} is not allowed; allowed: "
+            f"{error.validator_value}"
+        )
     return f"{subject} key '{key or '<top level>'}' = {error.instance!r}: {error.message}"
 
 
@@ -251,13 +308,17 @@ def _check_claims(ledger: Ledger, path: str | os.PathLike) -> None:
             raise ClaimsError(f"{path}: claim '{claim.id}': key 'id' is used twice")
         seen.add(claim.id)
         if "paper_std_multiple" in claim.tolerance and claim.paper_std is None:
-            raise ClaimsError(f"{path}: claim '{claim.id}': key 'paper_std' is missing "
-                              "(tolerance.paper_std_multiple needs it)")
+            raise ClaimsError(
+                f"{path}: claim '{claim.id}': key 'paper_std' is missing "
+                "(tolerance.paper_std_multiple needs it)"
+            )
         if claim.rank is not None:
             if claim.rank in ranks:
-                raise ClaimsError(f"{path}: claim '{claim.id}': key 'rank' = {claim.rank} is "
-                                  f"already used by claim '{ranks[claim.rank]}' (ranks are "
-                                  "unique)")
+                raise ClaimsError(
+                    f"{path}: claim '{claim.id}': key 'rank' = {claim.rank} is "
+                    f"already used by claim '{ranks[claim.rank]}' (ranks are "
+                    "unique)"
+                )
             ranks[claim.rank] = claim.id
 
 
@@ -273,8 +334,9 @@ def load_claims(path: str | os.PathLike, schema_path: str | os.PathLike) -> Ledg
     errors = sorted(Draft202012Validator(schema).iter_errors(data), key=_error_order)
     if errors:
         raise ClaimsError(describe_schema_error(errors[0], data, path))
-    ledger = Ledger(tuple(Claim.from_mapping(c) for c in data["claims"]),
-                    frozenset(data["synthetic_datasets"]))
+    ledger = Ledger(
+        tuple(Claim.from_mapping(c) for c in data["claims"]), frozenset(data["synthetic_datasets"])
+    )
     _check_claims(ledger, path)
     return ledger
 
@@ -321,18 +383,20 @@ def _read_file(path: Path, claim_id: str, cache: dict[Path, Any]) -> Any:
     return cache[path]
 
 
-def _numbers(rows: pd.DataFrame, column: str, claim_id: str, where: str, what: str
-             ) -> pd.Series:
+def _numbers(rows: pd.DataFrame, column: str, claim_id: str, where: str, what: str) -> pd.Series:
     """A column of the matching rows as floats; raises on a missing or non-numeric cell."""
     values = pd.to_numeric(rows[column], errors="coerce")
     if values.isna().any() or not values.map(math.isfinite).all():
-        raise ClaimsError(f"claim '{claim_id}': {where} holds a missing or non-numeric {what} "
-                          f"({rows[column].tolist()})")
+        raise ClaimsError(
+            f"claim '{claim_id}': {where} holds a missing or non-numeric {what} "
+            f"({rows[column].tolist()})"
+        )
     return values.astype(float)
 
 
-def _table_spread(rows: pd.DataFrame, selector: Selector, path: Path, claim_id: str,
-                  value: float) -> Reading:
+def _table_spread(
+    rows: pd.DataFrame, selector: Selector, path: Path, claim_id: str, value: float
+) -> Reading:
     """The spread beside the selected value: σ of one row, or sqrt(mean of σ²) over several.
 
     Pooling the variances of several rows (`aggregate: mean`) is conservative: the rows share
@@ -341,8 +405,11 @@ def _table_spread(rows: pd.DataFrame, selector: Selector, path: Path, claim_id: 
     """
     column = selector.spread_column
     if column is None:
-        return Reading(value, rows=len(rows), missing=f"no std column for {selector.column!r}; "
-                                                      "std_column can name one")
+        return Reading(
+            value,
+            rows=len(rows),
+            missing=f"no std column for {selector.column!r}; std_column can name one",
+        )
     if column not in rows.columns:
         return Reading(value, rows=len(rows), missing=f"no std column {column!r}")
     where = f"{path} row {dict(selector.row)} column {column!r}"
@@ -356,24 +423,31 @@ def _table_spread(rows: pd.DataFrame, selector: Selector, path: Path, claim_id: 
         low, high, unit = int(counts.min()), int(counts.max()), COUNT_COLUMNS[counted]
         count = f"{low} {unit}" if low == high else f"{low}–{high} {unit}"
         if low < 2:
-            return Reading(value, count=count, rows=len(rows),
-                           missing=f"{counted} = {low}: one {unit[:-1]} has no spread")
+            return Reading(
+                value,
+                count=count,
+                rows=len(rows),
+                missing=f"{counted} = {low}: one {unit[:-1]} has no spread",
+            )
     if (stds == 0).any():
         return Reading(value, count=count, rows=len(rows), missing=f"{column} = 0")
-    return Reading(value, math.sqrt(float((stds ** 2).mean())), count, len(rows))
+    return Reading(value, math.sqrt(float((stds**2).mean())), count, len(rows))
 
 
-def _table_reading(table: pd.DataFrame, selector: Selector, path: Path, claim_id: str
-                   ) -> Reading:
+def _table_reading(table: pd.DataFrame, selector: Selector, path: Path, claim_id: str) -> Reading:
     """The selected column of the matching row(s) (mean over them with `aggregate: mean`)."""
     wanted = [*selector.row, selector.column]
     missing = [c for c in wanted if c not in table.columns]
     if missing:
-        raise ClaimsError(f"claim '{claim_id}': {path} has no column {missing[0]!r}; "
-                          f"columns: {list(table.columns)}")
+        raise ClaimsError(
+            f"claim '{claim_id}': {path} has no column {missing[0]!r}; "
+            f"columns: {list(table.columns)}"
+        )
     if selector.std_column is not None and selector.std_column not in table.columns:
-        raise ClaimsError(f"claim '{claim_id}': {path} has no column {selector.std_column!r} "
-                          f"(named by std_column); columns: {list(table.columns)}")
+        raise ClaimsError(
+            f"claim '{claim_id}': {path} has no column {selector.std_column!r} "
+            f"(named by std_column); columns: {list(table.columns)}"
+        )
     match = pd.Series(True, index=table.index)
     for column, value in selector.row.items():
         match &= table[column].astype(str) == str(value)
@@ -382,12 +456,16 @@ def _table_reading(table: pd.DataFrame, selector: Selector, path: Path, claim_id
     if rows.empty:
         raise ClaimsError(f"claim '{claim_id}': {path} has no row {dict(selector.row)}")
     if len(rows) > 1 and selector.aggregate is None:
-        raise ClaimsError(f"claim '{claim_id}': {len(rows)} rows of {path} match "
-                          f"{dict(selector.row)}; narrow the row or set aggregate: mean")
+        raise ClaimsError(
+            f"claim '{claim_id}': {len(rows)} rows of {path} match "
+            f"{dict(selector.row)}; narrow the row or set aggregate: mean"
+        )
     values = pd.to_numeric(rows[selector.column], errors="coerce")
     if values.isna().any():
-        raise ClaimsError(f"claim '{claim_id}': {where} holds a missing or non-numeric value "
-                          f"({rows[selector.column].tolist()})")
+        raise ClaimsError(
+            f"claim '{claim_id}': {where} holds a missing or non-numeric value "
+            f"({rows[selector.column].tolist()})"
+        )
     value = _finite(float(values.mean()), claim_id, where)
     return _table_spread(rows, selector, path, claim_id, value)
 
@@ -397,21 +475,24 @@ def _json_node(data: Any, key: str, path: Path, claim_id: str, named_by: str = "
     node = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise ClaimsError(f"claim '{claim_id}': {path} has no key {key!r}{named_by} "
-                              f"(missing part {part!r})")
+            raise ClaimsError(
+                f"claim '{claim_id}': {path} has no key {key!r}{named_by} (missing part {part!r})"
+            )
         node = node[part]
     return node
 
 
 def _json_reading(data: Any, selector: Selector, path: Path, claim_id: str) -> Reading:
     """The value at the dot-separated key of a JSON object, and its σ at `std_key` if named."""
-    value = _finite(_json_node(data, selector.key, path, claim_id), claim_id,
-                    f"{path} key {selector.key!r}")
+    value = _finite(
+        _json_node(data, selector.key, path, claim_id), claim_id, f"{path} key {selector.key!r}"
+    )
     if selector.std_key is None:
         return Reading(value, missing="no std key")
     where = f"{path} key {selector.std_key!r}"
-    std = _finite(_json_node(data, selector.std_key, path, claim_id, " (named by std_key)"),
-                  claim_id, where)
+    std = _finite(
+        _json_node(data, selector.std_key, path, claim_id, " (named by std_key)"), claim_id, where
+    )
     if std < 0:
         raise ClaimsError(f"claim '{claim_id}': {where} is {std}, a negative std")
     if std == 0:
@@ -419,8 +500,12 @@ def _json_reading(data: Any, selector: Selector, path: Path, claim_id: str) -> R
     return Reading(value, std)
 
 
-def read_reading(selector: Selector, results_dir: str | os.PathLike, claim_id: str,
-                 cache: dict[Path, Any] | None = None) -> Reading:
+def read_reading(
+    selector: Selector,
+    results_dir: str | os.PathLike,
+    claim_id: str,
+    cache: dict[Path, Any] | None = None,
+) -> Reading:
     """The run's number and spread for a selector; raises naming the claim, file, row, column."""
     path = Path(results_dir) / selector.file
     data = _read_file(path, claim_id, {} if cache is None else cache)
@@ -429,8 +514,12 @@ def read_reading(selector: Selector, results_dir: str | os.PathLike, claim_id: s
     return _json_reading(data, selector, path, claim_id)
 
 
-def read_computed(selector: Selector, results_dir: str | os.PathLike, claim_id: str,
-                  cache: dict[Path, Any] | None = None) -> float:
+def read_computed(
+    selector: Selector,
+    results_dir: str | os.PathLike,
+    claim_id: str,
+    cache: dict[Path, Any] | None = None,
+) -> float:
     """The run's number for a selector; raises naming the claim, file, row and column."""
     return read_reading(selector, results_dir, claim_id, cache).value
 
@@ -494,8 +583,7 @@ def paper_value_text(claim: Claim) -> str:
     return text
 
 
-def _sides(claim: Claim, value: Reading, against: Reading | None
-           ) -> list[tuple[str, Reading]]:
+def _sides(claim: Claim, value: Reading, against: Reading | None) -> list[tuple[str, Reading]]:
     """(label, reading) of each side the claim reads."""
     if against is None:
         return [(claim.computed.label, value)]
@@ -525,8 +613,7 @@ def spread_text(claim: Claim, value: Reading, against: Reading | None) -> str:
     return f"{stds} ({sigma_words(claim, [r for _, r in sides])})"
 
 
-def _gap_test(claim: Claim, value: Reading, reference: float, against: Reading | None
-              ) -> Test:
+def _gap_test(claim: Claim, value: Reading, reference: float, against: Reading | None) -> Test:
     """An ordering (against given) or threshold test: the gap against 2σ, in words."""
     slack = claim.tolerance["absolute"]
     sign = 1.0 if claim.direction == "greater" else -1.0
@@ -536,33 +623,39 @@ def _gap_test(claim: Claim, value: Reading, reference: float, against: Reading |
     if against is None:
         text = f"{_fmt(value.value)} {symbol} {_fmt(reference)}"
     else:
-        text = (f"{claim.computed.label} {_fmt(value.value)} {symbol} "
-                f"{claim.against.label} {_fmt(reference)}")
+        text = (
+            f"{claim.computed.label} {_fmt(value.value)} {symbol} "
+            f"{claim.against.label} {_fmt(reference)}"
+        )
     text += f": gap {_fmt(raw)}"
     if slack:
         text += f" + slack {_fmt(slack)} = {_fmt(gap)}"
     sides = _sides(claim, value, against)
     absent = [(label, r) for label, r in sides if r.std is None]
     if absent:
-        missing = "; ".join(r.missing if against is None else f"{label}: {r.missing}"
-                            for label, r in absent)
+        missing = "; ".join(
+            r.missing if against is None else f"{label}: {r.missing}" for label, r in absent
+        )
         if against is None:
             outcome = SHOWN if gap > 0 else CONTRADICTED
-            return Test(outcome, reference, f"{text}, no spread ({missing}): plain comparison",
-                        "no spread available, plain comparison")
+            return Test(
+                outcome,
+                reference,
+                f"{text}, no spread ({missing}): plain comparison",
+                "no spread available, plain comparison",
+            )
         return Test(INCONCLUSIVE, reference, f"{text}, no spread ({missing})", "no spread")
     if against is None:
         sigma = value.std
     else:
-        sigma = math.sqrt((value.std ** 2 + against.std ** 2) / 2)
+        sigma = math.sqrt((value.std**2 + against.std**2) / 2)
     bound = N_SIGMA * sigma
     if gap > bound:
         outcome, relation, basis = SHOWN, f"> 2σ = {_fmt(bound)}", "gap > 2σ"
     elif -gap > bound:
         outcome, relation, basis = CONTRADICTED, f"< −2σ = −{_fmt(bound)}", "reverse gap > 2σ"
     else:
-        outcome, relation, basis = INCONCLUSIVE, f"within ±2σ = ±{_fmt(bound)}", \
-            "gap within 2σ"
+        outcome, relation, basis = INCONCLUSIVE, f"within ±2σ = ±{_fmt(bound)}", "gap within 2σ"
     words = sigma_words(claim, [r for _, r in sides])
     return Test(outcome, reference, f"{text} {relation} ({words})", basis)
 
@@ -574,9 +667,12 @@ def judge_claim(claim: Claim, value: Reading, against: Reading | None) -> Test:
         diff = abs(value.value - claim.paper_value)
         shown = diff <= band
         symbol = "≤" if shown else ">"
-        return Test(SHOWN if shown else CONTRADICTED, claim.paper_value,
-                    f"|{_fmt(value.value)} − {_fmt(claim.paper_value)}| = {diff:.2g} {symbol} "
-                    f"{band:.2g}", "within tolerance" if shown else "outside tolerance")
+        return Test(
+            SHOWN if shown else CONTRADICTED,
+            claim.paper_value,
+            f"|{_fmt(value.value)} − {_fmt(claim.paper_value)}| = {diff:.2g} {symbol} {band:.2g}",
+            "within tolerance" if shown else "outside tolerance",
+        )
     if claim.kind == "threshold":
         return _gap_test(claim, value, claim.threshold, None)
     return _gap_test(claim, value, against.value, against)
@@ -587,8 +683,10 @@ def _dataset_notes(claim: Claim, ledger: Ledger, sources: Mapping[str, str]) -> 
     notes = []
     for name in claim.datasets:
         if name not in sources:
-            raise ClaimsError(f"claim '{claim.id}' needs dataset {name!r} but the config has no "
-                              f"data.{name}.source")
+            raise ClaimsError(
+                f"claim '{claim.id}' needs dataset {name!r} but the config has no "
+                f"data.{name}.source"
+            )
         if sources[name] != SIMULATED_SOURCE:
             notes.append(f"{name} from {sources[name]}")
         elif name in ledger.synthetic_datasets:
@@ -600,29 +698,42 @@ def _dataset_notes(claim: Claim, ledger: Ledger, sources: Mapping[str, str]) -> 
 
 def _stand_ins(claim: Claim, ledger: Ledger, sources: Mapping[str, str]) -> list[str]:
     """Needed datasets the run replaced by a simulation the paper did not use."""
-    return [n for n in claim.datasets
-            if sources[n] == SIMULATED_SOURCE and n not in ledger.synthetic_datasets]
+    return [
+        n
+        for n in claim.datasets
+        if sources[n] == SIMULATED_SOURCE and n not in ledger.synthetic_datasets
+    ]
 
 
 def simulation_blocker(claim: Claim, ledger: Ledger, sources: Mapping[str, str]) -> str | None:
     """Why the run's simulations cannot test the claim (None when they can)."""
     real = [f"{n} from {sources[n]}" for n in claim.datasets if sources[n] != SIMULATED_SOURCE]
     if real:
-        return (f"{', '.join(real)} is real data; claims about real data stay not checkable "
-                f"off the {PAPER_PRESET} preset")
+        return (
+            f"{', '.join(real)} is real data; claims about real data stay not checkable "
+            f"off the {PAPER_PRESET} preset"
+        )
     if claim.testable_on_simulation is False:
         return f"testable_on_simulation: false ({claim.simulation_reason})"
     stand_ins = _stand_ins(claim, ledger, sources)
     if stand_ins and claim.kind == "value":
         names = ", ".join(stand_ins)
-        return (f"a value claim about the real recording behind the simulated stand-in for "
-                f"{names}; claims about real data stay not checkable off the {PAPER_PRESET} "
-                "preset")
+        return (
+            f"a value claim about the real recording behind the simulated stand-in for "
+            f"{names}; claims about real data stay not checkable off the {PAPER_PRESET} "
+            "preset"
+        )
     return None
 
 
-def verdict_for(claim: Claim, ledger: Ledger, preset: str, sources: Mapping[str, str],
-                outcome: str, basis: str = "") -> tuple[str, str]:
+def verdict_for(
+    claim: Claim,
+    ledger: Ledger,
+    preset: str,
+    sources: Mapping[str, str],
+    outcome: str,
+    basis: str = "",
+) -> tuple[str, str]:
     """(verdict, why) of a claim whose test gave `outcome` (on `basis`, in words)."""
     notes = _dataset_notes(claim, ledger, sources)
     on = ", ".join(notes) or "the run"
@@ -642,33 +753,53 @@ def verdict_for(claim: Claim, ledger: Ledger, preset: str, sources: Mapping[str,
     return NOT_CHECKABLE, f"{preset} preset: small models and short training{data}"
 
 
-def evaluate_claim(claim: Claim, ledger: Ledger, results_dir: str | os.PathLike, preset: str,
-                   sources: Mapping[str, str], cache: dict[Path, Any] | None = None
-                   ) -> dict[str, Any]:
+def evaluate_claim(
+    claim: Claim,
+    ledger: Ledger,
+    results_dir: str | os.PathLike,
+    preset: str,
+    sources: Mapping[str, str],
+    cache: dict[Path, Any] | None = None,
+) -> dict[str, Any]:
     """One ledger row: the paper's value, the run's value, the test, the verdict and why."""
     cache = {} if cache is None else cache
     value = read_reading(claim.computed, results_dir, claim.id, cache)
-    against = None if claim.against is None else \
-        read_reading(claim.against, results_dir, claim.id, cache)
+    against = (
+        None if claim.against is None else read_reading(claim.against, results_dir, claim.id, cache)
+    )
     test = judge_claim(claim, value, against)
     verdict, why = verdict_for(claim, ledger, preset, sources, test.outcome, test.basis)
-    shown = _fmt(value.value) if against is None else f"{_fmt(value.value)} vs " \
-                                                      f"{_fmt(against.value)}"
+    shown = (
+        _fmt(value.value) if against is None else f"{_fmt(value.value)} vs {_fmt(against.value)}"
+    )
     sources_read = [s.describe() for s in (claim.computed, claim.against) if s is not None]
     return {
-        "id": claim.id, "paper": claim.paper, "item": claim.item, "claim": claim.statement,
-        "metric": claim.metric, "kind": claim.kind, "paper_value": paper_value_text(claim),
-        "tolerance": tolerance_text(claim), "tolerance_reason": claim.tolerance["reason"],
-        "reported_in": claim.reported_in, "datasets": ", ".join(claim.datasets) or "none",
-        "computed_from": "; vs ".join(sources_read), "reproduced_value": shown,
-        "reproduced": value.value, "reference": test.reference,
-        "spread": spread_text(claim, value, against), "check": test.check,
-        "outcome": test.outcome, "verdict": verdict, "why": why,
+        "id": claim.id,
+        "paper": claim.paper,
+        "item": claim.item,
+        "claim": claim.statement,
+        "metric": claim.metric,
+        "kind": claim.kind,
+        "paper_value": paper_value_text(claim),
+        "tolerance": tolerance_text(claim),
+        "tolerance_reason": claim.tolerance["reason"],
+        "reported_in": claim.reported_in,
+        "datasets": ", ".join(claim.datasets) or "none",
+        "computed_from": "; vs ".join(sources_read),
+        "reproduced_value": shown,
+        "reproduced": value.value,
+        "reference": test.reference,
+        "spread": spread_text(claim, value, against),
+        "check": test.check,
+        "outcome": test.outcome,
+        "verdict": verdict,
+        "why": why,
     }
 
 
-def evaluate_claims(ledger: Ledger, results_dir: str | os.PathLike, preset: str,
-                    sources: Mapping[str, str]) -> pd.DataFrame:
+def evaluate_claims(
+    ledger: Ledger, results_dir: str | os.PathLike, preset: str, sources: Mapping[str, str]
+) -> pd.DataFrame:
     """One row per claim, in the ledger's order (columns: COLUMNS)."""
     cache: dict[Path, Any] = {}
     rows = [evaluate_claim(c, ledger, results_dir, preset, sources, cache) for c in ledger.claims]
@@ -682,8 +813,11 @@ def check_filled(table: pd.DataFrame) -> None:
     for _, row in table.iterrows():
         for column in COLUMNS:
             value = row[column]
-            if value is None or (isinstance(value, float) and not math.isfinite(value)) \
-                    or (isinstance(value, str) and not value.strip()):
+            if (
+                value is None
+                or (isinstance(value, float) and not math.isfinite(value))
+                or (isinstance(value, str) and not value.strip())
+            ):
                 raise ClaimsError(f"claim '{row['id']}': column {column!r} is empty")
 
 
@@ -714,16 +848,20 @@ def _banner(preset: str) -> list[str]:
     if preset == PAPER_PRESET:
         return []
     if preset in SIMULATION_PRESETS:
-        return [f"**Verdicts of this run are about simulations only.** It is a `{preset}` "
-                "preset run: models sized for a laptop, trained on the papers' own "
-                "simulations and on simulated stand-ins with planted structure. "
-                f"'{SHOWN_ON_SIMULATION}' and '{CONTRADICTED_ON_SIMULATION}' say whether a "
-                "simulation shows what a claim describes; no verdict is about the papers' "
-                f"recordings, and claims about real data are '{NOT_CHECKABLE}'."]
-    return [f"**This run does not claim to reproduce any paper number.** It is a `{preset}` "
-            f"preset run: every verdict is '{NOT_CHECKABLE}'; the reproduced values are this "
-            "run's computed numbers, shown so the pipeline from claim to number can be "
-            "reviewed."]
+        return [
+            f"**Verdicts of this run are about simulations only.** It is a `{preset}` "
+            "preset run: models sized for a laptop, trained on the papers' own "
+            "simulations and on simulated stand-ins with planted structure. "
+            f"'{SHOWN_ON_SIMULATION}' and '{CONTRADICTED_ON_SIMULATION}' say whether a "
+            "simulation shows what a claim describes; no verdict is about the papers' "
+            f"recordings, and claims about real data are '{NOT_CHECKABLE}'."
+        ]
+    return [
+        f"**This run does not claim to reproduce any paper number.** It is a `{preset}` "
+        f"preset run: every verdict is '{NOT_CHECKABLE}'; the reproduced values are this "
+        "run's computed numbers, shown so the pipeline from claim to number can be "
+        "reviewed."
+    ]
 
 
 def _verdict_lines() -> list[str]:
@@ -764,8 +902,7 @@ def _source_lines(ledger: Ledger) -> list[str]:
     groups: dict[tuple[str, str | None, str, str | None], list[str]] = {}
     for c in ledger.claims:
         spread = f"{SPREAD_WORDS[c.spread['over']]}: {c.spread['reason']}" if c.spread else None
-        groups.setdefault((c.reported_in, c.quote, c.tolerance["reason"], spread),
-                          []).append(c.id)
+        groups.setdefault((c.reported_in, c.quote, c.tolerance["reason"], spread), []).append(c.id)
     lines = []
     for (reported_in, quote, reason, spread), ids in groups.items():
         said = f" Source sentence: “{quote}”" if quote else ""
@@ -775,15 +912,19 @@ def _source_lines(ledger: Ledger) -> list[str]:
     return lines
 
 
-def reproduction_markdown(table: pd.DataFrame, ledger: Ledger, preset: str,
-                          claims_file: str) -> str:
+def reproduction_markdown(
+    table: pd.DataFrame, ledger: Ledger, preset: str, claims_file: str
+) -> str:
     """The report: a one-screen summary (counts per verdict and paper, the ranked claims), what
     the verdicts mean, the full table, then each claim's source."""
     counts = table["verdict"].value_counts()
     summary = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
     ranked = ranked_rows(table, ledger)
-    top = markdown_table(ranked).rstrip("\n") if len(ranked) else \
-        "No claim of the claims file has a `rank`."
+    top = (
+        markdown_table(ranked).rstrip("\n")
+        if len(ranked)
+        else "No claim of the claims file has a `rank`."
+    )
     ledger_columns = table[list(MARKDOWN_COLUMNS)].rename(columns=MARKDOWN_COLUMNS)
     parts = [
         "# Reproduction: paper claims vs this run",
@@ -799,8 +940,14 @@ def reproduction_markdown(table: pd.DataFrame, ledger: Ledger, preset: str,
     return "\n\n".join(parts) + "\n"
 
 
-def write_reproduction(table: pd.DataFrame, ledger: Ledger, preset: str, claims_file: str,
-                       csv_path: str | os.PathLike, md_path: str | os.PathLike) -> None:
+def write_reproduction(
+    table: pd.DataFrame,
+    ledger: Ledger,
+    preset: str,
+    claims_file: str,
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+) -> None:
     """Write the ledger as CSV (every column) and markdown, both atomically."""
     check_filled(table)
     with atomic_path(csv_path) as tmp:
@@ -810,5 +957,8 @@ def write_reproduction(table: pd.DataFrame, ledger: Ledger, preset: str, claims_
 
 def dataset_sources(data_config: Mapping[str, Any]) -> dict[str, str]:
     """data.<name>.source of every dataset section of the config."""
-    return {name: section["source"] for name, section in data_config.items()
-            if isinstance(section, Mapping) and "source" in section}
+    return {
+        name: section["source"]
+        for name, section in data_config.items()
+        if isinstance(section, Mapping) and "source" in section
+    }

@@ -31,9 +31,11 @@ PAPERS = ("ldns", "gnocchi", "benediff")
 # (Lorenz 5000 trials x 256 bins x 128 neurons = 1.6e8); 2^31 float32 values are 8 GiB.
 MAX_SIMULATED_VALUES = 2**31
 # Keys read only when a dataset is downloaded; inert (warned about) when it is simulated.
-DOWNLOAD_KEYS = {"mc_maze": ("dandiset", "version", "asset_path", "sha256"),
-                 "mc_rtt": ("dandiset", "version", "asset_path", "sha256"),
-                 "human": ("url", "file", "sha256")}
+DOWNLOAD_KEYS = {
+    "mc_maze": ("dandiset", "version", "asset_path", "sha256"),
+    "mc_rtt": ("dandiset", "version", "asset_path", "sha256"),
+    "human": ("url", "file", "sha256"),
+}
 DOWNLOAD_ONLY_SESSION_KEYS = ("file", "url", "archive_member", "sha256")
 
 
@@ -75,17 +77,22 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ConfigError(describe_yaml_error(path, err)) from None
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte "
-                          f"{err.start})") from None
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
     return data
 
 
 def resolve_preset(
-    config: Mapping[str, Any], config_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None
+    config: Mapping[str, Any],
+    config_dir: str | os.PathLike,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Overlay the chosen preset's file on the base config, then re-apply command-line overrides.
 
@@ -163,8 +170,10 @@ def describe_error(error: ValidationError, schema: Mapping[str, Any]) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         where = key if error.absolute_path else "the top level"
-        return (f"config key '{_join(key, extra[0])}' is not allowed in {where}; "
-                f"allowed keys: {', '.join(allowed)}")
+        return (
+            f"config key '{_join(key, extra[0])}' is not allowed in {where}; "
+            f"allowed keys: {', '.join(allowed)}"
+        )
     if validator == "required":
         missing = [k for k in expected if k not in error.instance]
         return f"config key '{_join(key, missing[0])}' is missing (required)"
@@ -172,19 +181,24 @@ def describe_error(error: ValidationError, schema: Mapping[str, Any]) -> str:
         return f"config key '{key}' = {error.instance!r} is not allowed; allowed values: {expected}"
     title, what = error.schema.get("title"), error.schema.get("description")
     if validator == "type":
-        hint = (" (write a whole number without a decimal point)"
-                if isinstance(error.instance, float) and "integer" in str(expected) else "")
+        hint = (
+            " (write a whole number without a decimal point)"
+            if isinstance(error.instance, float) and "integer" in str(expected)
+            else ""
+        )
         return f"config key '{key}' = {error.instance!r} must be of type {expected}{hint}"
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=",
-                "exclusiveMaximum": "<"}[validator]
+        sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[
+            validator
+        ]
         bound = f" ({what})" if what and validator == "maximum" else ""
         return f"config key '{key}' = {error.instance!r} must be {sign} {expected}{bound}"
     if validator in ("pattern", "minLength") and title:
         return f"config key '{key}' = {error.instance!r} must be {title}"
     if validator == "pattern":
-        return (f"config key '{key}' = {error.instance!r} must match the pattern {expected!r}"
-                + (f" ({what})" if what else ""))
+        return f"config key '{key}' = {error.instance!r} must match the pattern {expected!r}" + (
+            f" ({what})" if what else ""
+        )
     if validator == "minLength" and expected == 1:
         return f"config key '{key}' = {error.instance!r} must not be empty"
     if validator == "oneOf" and "sha256" in key:
@@ -210,40 +224,53 @@ def check_consistency(config: Mapping[str, Any]) -> None:
     reaching = data["reaching"]
     bad = [a for a in reaching["heldout_angles"] if a >= reaching["n_angles"]]
     if bad:
-        raise ConfigError(f"config key 'data.reaching.heldout_angles' has {bad}; allowed: "
-                          f"angle indices 0..{reaching['n_angles'] - 1} (data.reaching.n_angles)")
+        raise ConfigError(
+            f"config key 'data.reaching.heldout_angles' has {bad}; allowed: "
+            f"angle indices 0..{reaching['n_angles'] - 1} (data.reaching.n_angles)"
+        )
     if len(reaching["heldout_angles"]) >= reaching["n_angles"]:
-        raise ConfigError("config key 'data.reaching.heldout_angles' holds out every angle; "
-                          "at least one must remain for training")
+        raise ConfigError(
+            "config key 'data.reaching.heldout_angles' holds out every angle; "
+            "at least one must remain for training"
+        )
     if "n_conditions" in data["mc_rtt"]["simulate"]:
-        raise ConfigError("config key 'data.mc_rtt.simulate.n_conditions' is not allowed: "
-                          "conditions exist only in MC_Maze (data.mc_maze.simulate.n_conditions)")
+        raise ConfigError(
+            "config key 'data.mc_rtt.simulate.n_conditions' is not allowed: "
+            "conditions exist only in MC_Maze (data.mc_maze.simulate.n_conditions)"
+        )
     for name in ("mc_maze", "mc_rtt"):
         sim = data[name]["simulate"]
         if sim["n_heldout"] >= sim["n_units"]:
-            raise ConfigError(f"config key 'data.{name}.simulate.n_heldout' = {sim['n_heldout']} "
-                              f"must be < data.{name}.simulate.n_units = {sim['n_units']}")
+            raise ConfigError(
+                f"config key 'data.{name}.simulate.n_heldout' = {sim['n_heldout']} "
+                f"must be < data.{name}.simulate.n_units = {sim['n_units']}"
+            )
     sim = data["human"]["simulate"]
     if sim["min_bins"] > sim["max_bins"]:
-        raise ConfigError("config key 'data.human.simulate.min_bins' must be <= "
-                          "data.human.simulate.max_bins")
+        raise ConfigError(
+            "config key 'data.human.simulate.min_bins' must be <= data.human.simulate.max_bins"
+        )
     ids = [s["id"] for s in data["widefield"]["sessions"]]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"config key 'data.widefield.sessions' has duplicate ids {ids}")
     if data["widefield"]["source"] != "simulate":
         for i, session in enumerate(data["widefield"]["sessions"]):
             if "file" not in session:
-                raise ConfigError(f"config key 'data.widefield.sessions.{i}.file' is missing: "
-                                  "real sessions need the file name they are stored under")
+                raise ConfigError(
+                    f"config key 'data.widefield.sessions.{i}.file' is missing: "
+                    "real sessions need the file name they are stored under"
+                )
     indices = data["widefield"]["label_indices"]
     if indices is not None and len(indices) != len(data["widefield"]["label_names"]):
-        raise ConfigError("config keys 'data.widefield.label_indices' and "
-                          "'data.widefield.label_names' must have the same length")
+        raise ConfigError(
+            "config keys 'data.widefield.label_indices' and "
+            "'data.widefield.label_names' must have the same length"
+        )
     check_simulated_sizes(data)
 
 
 def simulated_sizes(data: Mapping[str, Any]) -> dict[str, tuple[list[str], int]]:
-    """Per simulated dataset: the size keys whose product is its largest tensor, and that product."""
+    """Per simulated dataset: the size keys whose product is its largest tensor, and the product."""
     sizes: dict[str, tuple[list[str], int]] = {}
     for name in ("lorenz", "reaching"):
         keys = ["n_trials", "n_bins", "n_neurons"]
@@ -251,8 +278,10 @@ def simulated_sizes(data: Mapping[str, Any]) -> dict[str, tuple[list[str], int]]
     if data["human"]["source"] == "simulate":
         sim = data["human"]["simulate"]
         keys = ["simulate.n_files", "simulate.trials_per_file", "simulate.max_bins", "n_channels"]
-        sizes["human"] = (keys, sim["n_files"] * sim["trials_per_file"] * sim["max_bins"]
-                          * data["human"]["n_channels"])
+        sizes["human"] = (
+            keys,
+            sim["n_files"] * sim["trials_per_file"] * sim["max_bins"] * data["human"]["n_channels"],
+        )
     if data["widefield"]["source"] == "simulate":
         sim = data["widefield"]["simulate"]
         keys = ["simulate.n_trials", "simulate.n_frames", "simulate.frame_size (squared)"]
@@ -265,13 +294,16 @@ def check_simulated_sizes(data: Mapping[str, Any]) -> None:
     for name, (keys, values) in simulated_sizes(data).items():
         if values > MAX_SIMULATED_VALUES:
             product = " x ".join(f"data.{name}.{k}" for k in keys)
-            raise ConfigError(f"config keys {product} = {values:.3g} values must be <= "
-                              f"{MAX_SIMULATED_VALUES:.3g} (the largest simulated tensor, "
-                              f"{MAX_SIMULATED_VALUES * 4 / 2**30:.0f} GiB as float32)")
+            raise ConfigError(
+                f"config keys {product} = {values:.3g} values must be <= "
+                f"{MAX_SIMULATED_VALUES:.3g} (the largest simulated tensor, "
+                f"{MAX_SIMULATED_VALUES * 4 / 2**30:.0f} GiB as float32)"
+            )
 
 
-def config_warnings(config: Mapping[str, Any],
-                    overrides: Mapping[str, Any] | None = None) -> list[str]:
+def config_warnings(
+    config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> list[str]:
     """One line per dataset whose keys are set but have no effect at the chosen preset.
 
     Such keys are accepted, not refused: a personal config file may serve several presets,
@@ -291,17 +323,22 @@ def config_warnings(config: Mapping[str, Any],
         if simulated:
             inert = [f"data.{name}.{key}" for key in DOWNLOAD_KEYS.get(name, ()) if key in mine]
             if name == "widefield":
-                inert += [f"data.widefield.sessions.{i}.{key}"
-                          for i, session in enumerate(section["sessions"])
-                          for key in DOWNLOAD_ONLY_SESSION_KEYS if key in session]
+                inert += [
+                    f"data.widefield.sessions.{i}.{key}"
+                    for i, session in enumerate(section["sessions"])
+                    for key in DOWNLOAD_ONLY_SESSION_KEYS
+                    if key in session
+                ]
             why = "they are read only when the dataset is downloaded"
         else:
             inert = [f"data.{name}.simulate.{key}" for key in mine.get("simulate") or {}]
             why = "they are read only when the dataset is simulated"
         if inert:
-            lines.append(f"config keys {', '.join(inert)} have no effect at preset "
-                         f"'{config['preset']}': data.{name}.source is '{section['source']}' "
-                         f"({why})")
+            lines.append(
+                f"config keys {', '.join(inert)} have no effect at preset "
+                f"'{config['preset']}': data.{name}.source is '{section['source']}' "
+                f"({why})"
+            )
     return lines
 
 
@@ -311,8 +348,11 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def check_files(configfiles: Sequence[str | os.PathLike], overrides: Mapping[str, Any] | None = None,
-                root: str | os.PathLike = ".") -> dict[str, Any]:
+def check_files(
+    configfiles: Sequence[str | os.PathLike],
+    overrides: Mapping[str, Any] | None = None,
+    root: str | os.PathLike = ".",
+) -> dict[str, Any]:
     """Resolve and validate as the Snakefile does: config/config.yaml, `configfiles` in order,
     then `overrides` (as `--config`). Returns the configuration; raises ConfigError."""
     root = Path(root)
@@ -323,8 +363,9 @@ def check_files(configfiles: Sequence[str | os.PathLike], overrides: Mapping[str
     return resolved
 
 
-def _given(configfiles: Sequence[str | os.PathLike], overrides: Mapping[str, Any]
-           ) -> dict[str, Any]:
+def _given(
+    configfiles: Sequence[str | os.PathLike], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     """What the user gave beyond the shipped files: the extra files, then the overrides."""
     extra: dict[str, Any] = {}
     for path in configfiles:
@@ -334,12 +375,21 @@ def _given(configfiles: Sequence[str | os.PathLike], overrides: Mapping[str, Any
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m neurodiff.config`: check a configuration, one line per error or warning."""
-    parser = argparse.ArgumentParser(prog="python -m neurodiff.config", description=(
-        "Check the workflow configuration as the Snakefile does (run from the repository "
-        "root), naming the file and line of a YAML syntax error."))
+    parser = argparse.ArgumentParser(
+        prog="python -m neurodiff.config",
+        description=(
+            "Check the workflow configuration as the Snakefile does (run from the repository "
+            "root), naming the file and line of a YAML syntax error."
+        ),
+    )
     parser.add_argument("--configfile", nargs="*", default=[], help="extra YAML files, in order")
-    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="top-level overrides, parsed as snakemake --config parses them")
+    parser.add_argument(
+        "--config",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="top-level overrides, parsed as snakemake --config parses them",
+    )
     args = parser.parse_args(argv)
     try:
         from snakemake.cli import parse_config  # the workflow's own parser of --config

@@ -68,12 +68,16 @@ class InventoryItem:
         if not self.expand:
             return [self.stem]
         if config is None:
-            raise InventoryError(f"inventory item {self.stem!r} expands over config keys; "
-                                 "a config is needed to list its files")
+            raise InventoryError(
+                f"inventory item {self.stem!r} expands over config keys; "
+                "a config is needed to list its files"
+            )
         keys = list(self.expand)
         values = [config_value(config, self.expand[key]) for key in keys]
-        return [self.stem.format(**dict(zip(keys, combo, strict=True)))
-                for combo in itertools.product(*values)]
+        return [
+            self.stem.format(**dict(zip(keys, combo, strict=True)))
+            for combo in itertools.product(*values)
+        ]
 
     def files(self, config: Mapping[str, Any] | None = None) -> list[str]:
         """Every file of this item, relative to results/{preset}/."""
@@ -117,8 +121,12 @@ class Inventory:
 
     def targets(self, paper: str, config: Mapping[str, Any] | None = None) -> list[str]:
         """Files (relative to results/{preset}/) the rules must write for one paper."""
-        return [path for item in self.paper(paper).items if item.kind in TARGET_KINDS
-                for path in item.files(config)]
+        return [
+            path
+            for item in self.paper(paper).items
+            if item.kind in TARGET_KINDS
+            for path in item.files(config)
+        ]
 
 
 def config_value(config: Mapping[str, Any], dotted: str) -> Sequence[Any]:
@@ -147,23 +155,36 @@ def load_inventory(path: str | os.PathLike) -> Inventory:
         where = f"papers.{key}"
         source = _require(spec, "source", where, str(path))
         if source not in SOURCES:
-            raise InventoryError(f"{path}: {where}.source={source!r} is not one of "
-                                 f"{sorted(SOURCES)}")
+            raise InventoryError(
+                f"{path}: {where}.source={source!r} is not one of {sorted(SOURCES)}"
+            )
         items = []
         for i, entry in enumerate(_require(spec, "items", where, str(path))):
             item_where = f"{where}.items.{i}"
             kind = _require(entry, "kind", item_where, str(path))
             if kind not in EXTENSIONS:
-                raise InventoryError(f"{path}: {item_where}.kind={kind!r} is not one of "
-                                     f"{sorted(EXTENSIONS)}")
+                raise InventoryError(
+                    f"{path}: {item_where}.kind={kind!r} is not one of {sorted(EXTENSIONS)}"
+                )
             stem = _require(entry, "stem", item_where, str(path))
             content = " ".join(str(_require(entry, "content", item_where, str(path))).split())
-            rule = (_require(entry, "rule", item_where, str(path)) if kind in TARGET_KINDS
-                    else entry.get("rule"))
-            items.append(InventoryItem(
-                paper=key, stem=stem, kind=kind, content=content, source=source,
-                paper_item=entry.get("paper_item"), expand=dict(entry.get("expand") or {}),
-                rule=rule))
+            rule = (
+                _require(entry, "rule", item_where, str(path))
+                if kind in TARGET_KINDS
+                else entry.get("rule")
+            )
+            items.append(
+                InventoryItem(
+                    paper=key,
+                    stem=stem,
+                    kind=kind,
+                    content=content,
+                    source=source,
+                    paper_item=entry.get("paper_item"),
+                    expand=dict(entry.get("expand") or {}),
+                    rule=rule,
+                )
+            )
         papers.append(Paper(key, _require(spec, "title", where, str(path)), source, tuple(items)))
     stems = [item.stem for paper in papers for item in paper.items]
     duplicated = sorted({stem for stem in stems if stems.count(stem) > 1})
@@ -173,13 +194,13 @@ def load_inventory(path: str | os.PathLike) -> Inventory:
 
 
 def rule_files(rules_dir: str | os.PathLike) -> dict[str, str]:
-    """Map every rule name defined under `rules_dir` (*.smk) to its path (e.g. workflow/rules/x.smk)."""
+    """Map every rule defined under `rules_dir` (*.smk) to its path, e.g. workflow/rules/x.smk."""
     found = {}
     shown = Path(*Path(rules_dir).resolve().parts[-2:])  # as written from the repository root
     for smk in sorted(Path(rules_dir).glob("*.smk")):
         for line in smk.read_text().splitlines():
             if line.startswith("rule ") and line.rstrip().endswith(":"):
-                found[line[len("rule "):].rstrip()[:-1].strip()] = (shown / smk.name).as_posix()
+                found[line[len("rule ") :].rstrip()[:-1].strip()] = (shown / smk.name).as_posix()
     return found
 
 
@@ -199,12 +220,19 @@ def readme_index(inventory: Inventory, rules: Mapping[str, str] | None = None) -
         "*Rule* is the Snakemake rule that writes it (`snakemake -n <file>` shows its job).",
     ]
     for paper in inventory.papers:
-        lines += ["", f"**{paper.title}**", "",
-                  "| file | paper item | source | rule | content |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"**{paper.title}**",
+            "",
+            "| file | paper item | source | rule | content |",
+            "|---|---|---|---|---|",
+        ]
         for item in paper.items:
             files = ", ".join(f"`.{ext}`" for ext in item.extensions)
-            lines.append(f"| `{item.stem}` ({files}) | {item.paper_item or '–'} | "
-                         f"{SOURCES[item.source]} | {_rule_cell(item, rules)} | {item.content} |")
+            lines.append(
+                f"| `{item.stem}` ({files}) | {item.paper_item or '–'} | "
+                f"{SOURCES[item.source]} | {_rule_cell(item, rules)} | {item.content} |"
+            )
     lines += ["", INDEX_END]
     return "\n".join(lines)
 
@@ -220,9 +248,10 @@ def replace_index(text: str, index: str, path: str) -> str:
     """`text` with the block between the index markers replaced by `index`."""
     start, end = text.find(INDEX_START), text.find(INDEX_END)
     if start < 0 or end < start:
-        raise InventoryError(f"{path}: the index markers {INDEX_START!r} ... {INDEX_END!r} "
-                             "are missing")
-    return text[:start] + index + text[end + len(INDEX_END):]
+        raise InventoryError(
+            f"{path}: the index markers {INDEX_START!r} ... {INDEX_END!r} are missing"
+        )
+    return text[:start] + index + text[end + len(INDEX_END) :]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,18 +259,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("readme", type=Path)
     parser.add_argument("--inventory", type=Path, default=Path("workflow/inventory.yaml"))
-    parser.add_argument("--rules", type=Path, default=Path("workflow/rules"),
-                        help="folder of the .smk files, to name the file defining each rule")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the README's index differs from the inventory")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("workflow/rules"),
+        help="folder of the .smk files, to name the file defining each rule",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the README's index differs from the inventory",
+    )
     args = parser.parse_args(argv)
     text = args.readme.read_text()
     index = readme_index(load_inventory(args.inventory), rule_files(args.rules))
     updated = replace_index(text, index, str(args.readme))
     if args.check:
         if updated != text:
-            print(f"{args.readme}: figure index is out of date; run "
-                  f"`python -m neurodiff.inventory {args.readme}`", file=sys.stderr)
+            print(
+                f"{args.readme}: figure index is out of date; run "
+                f"`python -m neurodiff.inventory {args.readme}`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if updated != text:

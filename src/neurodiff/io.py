@@ -56,8 +56,10 @@ def _host_tag() -> str:
 def _temp_pattern(target: Path, suffix: str) -> re.Pattern[str]:
     """Names of this module's temporaries of `target`: (host, pid) groups, or legacy mkstemp."""
     name, tail = re.escape(target.name), re.escape(suffix)
-    return re.compile(rf"^\.{name}\.(?:tmp-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-)?"
-                      rf"{_MKSTEMP_RANDOM}{tail}$")
+    return re.compile(
+        rf"^\.{name}\.(?:tmp-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-)?"
+        rf"{_MKSTEMP_RANDOM}{tail}$"
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -146,8 +148,11 @@ def _write_error(target: Path, err: BaseException) -> WriteError:
     if isinstance(err, RuntimeError):
         free = _free_bytes(target.parent)
         if free is not None and free < LOW_SPACE_BYTES:
-            return kind(target, f"no space left on device ({free} bytes free; the writer "
-                        f"said: {err})", errno.ENOSPC)
+            return kind(
+                target,
+                f"no space left on device ({free} bytes free; the writer said: {err})",
+                errno.ENOSPC,
+            )
     return kind(target, str(err) or type(err).__name__, code)
 
 
@@ -167,8 +172,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target, tail)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-{_host_tag()}-{os.getpid()}-",
-                                   suffix=tail, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.tmp-{_host_tag()}-{os.getpid()}-",
+            suffix=tail,
+            dir=target.parent,
+        )
         os.close(fd)
         tmp_path = Path(tmp)
         os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; use normal permissions
@@ -202,8 +210,9 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
-              compressed: bool = False) -> None:
+def write_npz(
+    path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compressed: bool = False
+) -> None:
     """Write named arrays to an .npz file atomically (zip-compressed when `compressed`)."""
     save = np.savez_compressed if compressed else np.savez
     with atomic_path(path) as tmp:

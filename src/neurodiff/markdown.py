@@ -14,6 +14,8 @@ def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub-flavoured markdown table of a data frame (index not shown, values as text)."""
     header = "| " + " | ".join(markdown_cell(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(markdown_cell(v) for v in row) + " |"
-            for row in table.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(markdown_cell(v) for v in row) + " |"
+        for row in table.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body]) + "\n"

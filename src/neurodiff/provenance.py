@@ -28,8 +28,19 @@ from neurodiff.io import sha256_file, write_json_atomic
 
 SIDECAR_SUFFIX = ".provenance.json"
 STEM_SHARED_SUFFIXES = (".png", ".pdf", ".csv", ".md", ".gif")
-PACKAGES = ("neurodiff", "torch", "numpy", "scipy", "h5py", "pynwb", "diffusers",
-            "scikit-learn", "matplotlib", "seaborn", "snakemake")
+PACKAGES = (
+    "neurodiff",
+    "torch",
+    "numpy",
+    "scipy",
+    "h5py",
+    "pynwb",
+    "diffusers",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "snakemake",
+)
 SUMMARY_KEYS = ("rule", "wildcards", "device", "seeds", "wall_time_s")
 
 
@@ -38,7 +49,7 @@ class ProvenanceError(ValueError):
 
 
 def sidecar_path(output: str | os.PathLike) -> Path:
-    """The provenance file of an output: `<stem>.provenance.json` for figures/tables, else beside."""
+    """Provenance file of an output: `<stem>.provenance.json` for figures/tables, else beside."""
     path = Path(output)
     if path.suffix in STEM_SHARED_SUFFIXES:
         return path.with_name(path.stem + SIDECAR_SUFFIX)
@@ -64,7 +75,7 @@ def display_path(path: str | os.PathLike) -> str:
 
 
 def git_state(workdir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """{commit, dirty} of the git checkout at `workdir`; "unknown" plus the reason if unavailable."""
+    """{commit, dirty} of the git checkout at `workdir`; "unknown" and the reason if unavailable."""
     try:
         commit = _git(["rev-parse", "HEAD"], workdir)
         status = _git(["status", "--porcelain", "--untracked-files=no"], workdir)
@@ -74,8 +85,9 @@ def git_state(workdir: str | os.PathLike | None = None) -> dict[str, Any]:
 
 
 def _git(args: list[str], workdir: str | os.PathLike | None) -> str:
-    result = subprocess.run(["git", *args], cwd=workdir, capture_output=True, text=True,
-                            timeout=30, check=False)
+    result = subprocess.run(
+        ["git", *args], cwd=workdir, capture_output=True, text=True, timeout=30, check=False
+    )
     if result.returncode != 0:
         message = result.stderr.strip().splitlines()
         raise RuntimeError(f"git {' '.join(args)} failed: {message[0] if message else '?'}")
@@ -149,9 +161,11 @@ def tidy_meta(path: str | os.PathLike) -> dict[str, Any] | None:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("meta")
     except (OSError, KeyError, RuntimeError) as err:  # HDF5 signature, unreadable: truncated?
-        raise ProvenanceError(f"{path}: HDF5 file cannot be opened ({err}); it is probably "
-                              f"truncated or corrupt: delete it and fetch, stage or rebuild "
-                              f"it") from err
+        raise ProvenanceError(
+            f"{path}: HDF5 file cannot be opened ({err}); it is probably "
+            f"truncated or corrupt: delete it and fetch, stage or rebuild "
+            f"it"
+        ) from err
     try:
         meta = json.loads(raw) if raw is not None else None
     except (TypeError, json.JSONDecodeError):
@@ -163,8 +177,12 @@ def tidy_meta(path: str | os.PathLike) -> dict[str, Any] | None:
 
 def dataset_entry(path: str | os.PathLike, meta: Mapping[str, Any], sha256: str) -> dict[str, Any]:
     """A dataset checksum record: the tidy file, its sha256, its source and source files."""
-    return {"file": display_path(path), "sha256": sha256, "source": meta.get("source", "unknown"),
-            "source_files": meta.get("source_files", {})}
+    return {
+        "file": display_path(path),
+        "sha256": sha256,
+        "source": meta.get("source", "unknown"),
+        "source_files": meta.get("source_files", {}),
+    }
 
 
 def job_summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,8 +192,7 @@ def job_summary(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def input_lineage(inputs: Iterable[str | os.PathLike]) -> dict[str, Any]:
     """Datasets and upstream jobs behind a job's inputs, followed through the inputs' sidecars."""
-    lineage: dict[str, Any] = {"datasets": {}, "upstream_jobs": [],
-                               "inputs_without_provenance": {}}
+    lineage: dict[str, Any] = {"datasets": {}, "upstream_jobs": [], "inputs_without_provenance": {}}
     for item in inputs:
         path = Path(item)
         sidecar = _producer_record(path)
@@ -225,8 +242,9 @@ def _add_dataset(datasets: dict[str, Any], name: str, entry: Mapping[str, Any]) 
 
 def _add_job(jobs: list[dict[str, Any]], job: Mapping[str, Any]) -> None:
     key = (job.get("rule"), json.dumps(job.get("wildcards"), sort_keys=True, default=str))
-    known = {(j.get("rule"), json.dumps(j.get("wildcards"), sort_keys=True, default=str))
-             for j in jobs}
+    known = {
+        (j.get("rule"), json.dumps(j.get("wildcards"), sort_keys=True, default=str)) for j in jobs
+    }
     if key not in known:
         jobs.append(dict(job))
 
@@ -246,9 +264,15 @@ def output_checksums(outputs: Iterable[str | os.PathLike]) -> dict[str, str | No
 
 
 def job_record(
-    *, rule: str, wildcards: Mapping[str, Any], params: Mapping[str, Any],
-    config: Mapping[str, Any], lineage: Mapping[str, Any], outputs: Iterable[str | os.PathLike],
-    started: datetime, finished: datetime,
+    *,
+    rule: str,
+    wildcards: Mapping[str, Any],
+    params: Mapping[str, Any],
+    config: Mapping[str, Any],
+    lineage: Mapping[str, Any],
+    outputs: Iterable[str | os.PathLike],
+    started: datetime,
+    finished: datetime,
 ) -> dict[str, Any]:
     """The provenance record of one finished job (see the module docstring for the keys)."""
     outputs = list(outputs)
@@ -257,16 +281,26 @@ def job_record(
     for path in outputs:
         meta = tidy_meta(path)
         if meta is not None:
-            _add_dataset(datasets, str(meta["name"]),
-                         dataset_entry(path, meta, checksums[display_path(path)]))
+            _add_dataset(
+                datasets,
+                str(meta["name"]),
+                dataset_entry(path, meta, checksums[display_path(path)]),
+            )
     return {
-        "rule": rule, "wildcards": dict(wildcards), "preset": config.get("preset", "unknown"),
-        "config_hash": config_hash(config), "git": git_state(),
-        "packages": package_versions(), "seeds": find_seeds(wildcards, params),
-        **job_device(params), "host": platform.node(),
-        "started": started.isoformat(), "finished": finished.isoformat(),
+        "rule": rule,
+        "wildcards": dict(wildcards),
+        "preset": config.get("preset", "unknown"),
+        "config_hash": config_hash(config),
+        "git": git_state(),
+        "packages": package_versions(),
+        "seeds": find_seeds(wildcards, params),
+        **job_device(params),
+        "host": platform.node(),
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
         "wall_time_s": round((finished - started).total_seconds(), 3),
-        "outputs": checksums, "datasets": datasets,
+        "outputs": checksums,
+        "datasets": datasets,
         "upstream_jobs": list(lineage.get("upstream_jobs", [])),
         "inputs_without_provenance": dict(lineage.get("inputs_without_provenance", {})),
     }

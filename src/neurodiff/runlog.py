@@ -1,4 +1,4 @@
-"""Per-job logging and provenance: a job's output goes to its log file, its record beside its outputs."""
+"""Per-job logging and provenance: output to the job's log file, its record beside its outputs."""
 
 from __future__ import annotations
 
@@ -33,8 +33,12 @@ def logged_job(log_path: str | os.PathLike | None, name: str) -> Iterator[loggin
     path = Path(log_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    with open(path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), \
-            contextlib.redirect_stderr(fh), warnings.catch_warnings():
+    with (
+        open(path, "w", buffering=1) as fh,
+        contextlib.redirect_stdout(fh),
+        contextlib.redirect_stderr(fh),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("default")
         handler = logging.StreamHandler(fh)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -68,9 +72,14 @@ def snakemake_job(smk: Any) -> Iterator[logging.Logger]:
         yield log
         finished = datetime.now(UTC)
         record = job_record(
-            rule=smk.rule, wildcards=as_mapping(smk.wildcards), params=as_mapping(smk.params),
-            config=smk.config, lineage=lineage, outputs=outputs,
-            started=started, finished=finished,
+            rule=smk.rule,
+            wildcards=as_mapping(smk.wildcards),
+            params=as_mapping(smk.params),
+            config=smk.config,
+            lineage=lineage,
+            outputs=outputs,
+            started=started,
+            finished=finished,
         )
         written = write_sidecars(record, outputs)
         log.info("provenance: %s", ", ".join(map(str, written)))

@@ -76,8 +76,9 @@ def format_values(values: Iterable[float]) -> str:
     return format_mean_std(*mean_std(array)) if array else "n/a"
 
 
-def mean_std_columns(table: pd.DataFrame, metrics: Sequence[str],
-                     titles: Mapping[str, str] | None = None) -> pd.DataFrame:
+def mean_std_columns(
+    table: pd.DataFrame, metrics: Sequence[str], titles: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Display table: each metric's `<m>_mean`/`<m>_std` pair becomes one 'mean ± std' column.
 
     The other columns keep their order; the metric columns follow them, in the order of
@@ -92,7 +93,8 @@ def mean_std_columns(table: pd.DataFrame, metrics: Sequence[str],
     for metric in metrics:
         out[titles.get(metric, metric)] = [
             format_mean_std(m, s)
-            for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)]
+            for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)
+        ]
     return out
 
 
@@ -104,9 +106,16 @@ def table_markdown(display: pd.DataFrame, title: str, caption: str = "") -> str:
     return "\n\n".join([*parts, markdown_table(display)])
 
 
-def write_table(csv_path: str | Path, numbers: pd.DataFrame,
-                display: pd.DataFrame | None = None, *, title: str, caption: str = "",
-                md_path: str | Path | None = None, float_format: str | None = None) -> None:
+def write_table(
+    csv_path: str | Path,
+    numbers: pd.DataFrame,
+    display: pd.DataFrame | None = None,
+    *,
+    title: str,
+    caption: str = "",
+    md_path: str | Path | None = None,
+    float_format: str | None = None,
+) -> None:
     """Write the numbers as CSV and the markdown page beside it, each atomically.
 
     The CSV holds `numbers` without the index, floats at full precision unless `float_format`

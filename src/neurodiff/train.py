@@ -4,16 +4,18 @@
 `batch_fn(k, generator)` with `loss_fn(model, batch, k)`. Every `TrainConfig.checkpoint_interval`
 steps (`checkpoint_every`, capped at a quarter of the run so that every run of 4 or more steps
 writes at least 3 checkpoints before its end), and after the last one, it writes one checkpoint
-atomically (temporary file + os.replace, so a kill never leaves a half-written file). The checkpoint holds the model, optimizer, LR scheduler, EMA, step,
-the batch generator, the torch/numpy/python RNG states, the metrics rows and (with
-`best_metric`) the best weights so far. A restarted job (SLURM time limit, preemption, crash)
-finds the checkpoint and resumes from it, so on the CPU it ends with exactly the weights and
-metrics of an uninterrupted run with the same seed.
+atomically (temporary file + os.replace, so a kill never leaves a half-written file). The
+checkpoint holds the model, optimizer, LR scheduler, EMA, step, the batch generator, the
+torch/numpy/python RNG states, the metrics rows and (with `best_metric`) the best weights so far.
+A restarted job (SLURM time limit, preemption, crash) finds the checkpoint and resumes from it,
+so on the CPU it ends with exactly the weights and metrics of an uninterrupted run with the same
+seed.
 
 A checkpoint is only valid for the run that wrote it. `reset_stale_run` moves it aside when the
 settings or the training data (`data_digest`) of a run directory change, so a rerun after an
 upstream change trains afresh instead of resuming (or, at the last step, returning) old weights;
-it never deletes one: each superseded checkpoint waits in `superseded/<hash of its settings>/` of the
+it never deletes one: each superseded checkpoint waits in `superseded/<hash of its settings>/` of
+the
 run directory and is moved back when its settings return, so going back to earlier settings
 resumes their run instead of repeating it.
 
@@ -222,17 +224,23 @@ def reset_stale_run(run_dir: str | Path, settings: Mapping[str, Any]) -> bool:
         aside = run_dir / SUPERSEDED / config_hash(previous)
         _move_run_files(paths, RunPaths.in_dir(aside))
         write_json_atomic(aside / RUN_SETTINGS, previous)
-        log.info("%s: settings or data changed since the checkpoint was written; it is kept "
-                 "in %s (used again if these settings return); training starts from scratch",
-                 run_dir, aside)
+        log.info(
+            "%s: settings or data changed since the checkpoint was written; it is kept "
+            "in %s (used again if these settings return); training starts from scratch",
+            run_dir,
+            aside,
+        )
     kept = RunPaths.in_dir(run_dir / SUPERSEDED / config_hash(current))
     if not paths.checkpoint.exists() and kept.checkpoint.exists():
         _move_run_files(kept, paths)
         (kept.checkpoint.parent / RUN_SETTINGS).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             kept.checkpoint.parent.rmdir()
-        log.info("%s: these settings were trained here before; their checkpoint comes back "
-                 "from %s", run_dir, kept.checkpoint.parent)
+        log.info(
+            "%s: these settings were trained here before; their checkpoint comes back from %s",
+            run_dir,
+            kept.checkpoint.parent,
+        )
     write_json_atomic(record, current)
     return stale
 
@@ -266,10 +274,14 @@ class RunLock:
         self.release()
 
     def acquire(self) -> None:
-        """Create the lock file, first removing a stale one; RunLockedError if a live owner holds it."""
+        """Create the lock file (a stale one is removed first); RunLockedError if one is held."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        owner = {"pid": os.getpid(), "host": socket.gethostname(),
-                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": self.token}
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "token": self.token,
+        }
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -282,12 +294,15 @@ class RunLock:
                 os.fsync(fh.fileno())
             self._held, self._lost = True, None
             self._stop.clear()
-            self._thread = threading.Thread(target=self._refresh, daemon=True,
-                                            name=f"lock {self.path}")
+            self._thread = threading.Thread(
+                target=self._refresh, daemon=True, name=f"lock {self.path}"
+            )
             self._thread.start()
             return
-        raise RunLockedError(f"{self.path}: could not take the training lock (it keeps "
-                             "reappearing: another process is starting in this run directory)")
+        raise RunLockedError(
+            f"{self.path}: could not take the training lock (it keeps "
+            "reappearing: another process is starting in this run directory)"
+        )
 
     def refuse_if_held(self) -> None:
         """Raise RunLockedError if a live process holds the lock (a stale lock is removed)."""
@@ -298,9 +313,11 @@ class RunLock:
         """Raise RunLockedError if the refresh thread found the lock file no longer ours."""
         if self._lost is not None:
             owner = self._lost.get("owner")
-            raise RunLockedError(f"{self.path}: this process (pid {os.getpid()} on "
-                                 f"{socket.gethostname()}) lost its training lock; now held by "
-                                 f"{_describe(owner)}; stopping so two runs never share the folder")
+            raise RunLockedError(
+                f"{self.path}: this process (pid {os.getpid()} on "
+                f"{socket.gethostname()}) lost its training lock; now held by "
+                f"{_describe(owner)}; stopping so two runs never share the folder"
+            )
 
     def _refresh(self) -> None:
         """Thread body: touch the lock file every LOCK_HEARTBEAT_SECONDS while it is ours."""
@@ -333,10 +350,17 @@ class RunLock:
         if owner is not None and owner.get("host") != socket.gethostname():
             deadline = time.monotonic() + STALE_LOCK_SECONDS + LOCK_HEARTBEAT_SECONDS
             if not _lock_is_stale(self.path, owner):
-                log.warning("%s: held by %s on another host; waiting up to %.0f s for it to "
-                            "go stale", self.path, _describe(owner), deadline - time.monotonic())
-            while (self.path.exists() and not _lock_is_stale(self.path, owner)
-                   and time.monotonic() < deadline):
+                log.warning(
+                    "%s: held by %s on another host; waiting up to %.0f s for it to go stale",
+                    self.path,
+                    _describe(owner),
+                    deadline - time.monotonic(),
+                )
+            while (
+                self.path.exists()
+                and not _lock_is_stale(self.path, owner)
+                and time.monotonic() < deadline
+            ):
                 time.sleep(min(1.0, LOCK_HEARTBEAT_SECONDS))
                 owner = _read_lock(self.path) or owner
             if not self.path.exists():
@@ -345,7 +369,8 @@ class RunLock:
             raise RunLockedError(
                 f"{self.path.parent}: another process trains into this run directory: "
                 f"{_describe(owner)} (lock file {self.path}). Wait for it to finish or stop it; "
-                "delete the lock file only if that process is certainly gone")
+                "delete the lock file only if that process is certainly gone"
+            )
         aside = self.path.with_name(f".{LOCK_NAME}.stale-{os.getpid()}")
         try:
             os.replace(self.path, aside)
@@ -357,11 +382,16 @@ class RunLock:
             with contextlib.suppress(FileExistsError):
                 os.link(aside, self.path)
             aside.unlink(missing_ok=True)
-            raise RunLockedError(f"{self.path.parent}: another process trains into this run "
-                                 f"directory: {_describe(moved)} (lock file {self.path})")
+            raise RunLockedError(
+                f"{self.path.parent}: another process trains into this run "
+                f"directory: {_describe(moved)} (lock file {self.path})"
+            )
         aside.unlink(missing_ok=True)
-        log.warning("%s: removed the stale training lock of %s (that process is gone)",
-                    self.path, _describe(owner))
+        log.warning(
+            "%s: removed the stale training lock of %s (that process is gone)",
+            self.path,
+            _describe(owner),
+        )
 
 
 def _read_lock(path: Path) -> dict[str, Any] | None:
@@ -524,12 +554,17 @@ def _restore_rng(state: Mapping[str, Any]) -> None:
     """Set the global RNG states saved by `_capture_rng`."""
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state({
-        "bit_generator": "MT19937",
-        "state": {"key": state["numpy_key"].numpy().astype(np.uint32), "pos": state["numpy_pos"]},
-        "has_gauss": state["numpy_has_gauss"],
-        "gauss": state["numpy_gauss"],
-    })
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {
+                "key": state["numpy_key"].numpy().astype(np.uint32),
+                "pos": state["numpy_pos"],
+            },
+            "has_gauss": state["numpy_has_gauss"],
+            "gauss": state["numpy_gauss"],
+        }
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -577,22 +612,31 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | None:
             f"cannot read checkpoint {path}: {err}. Delete it to restart training from scratch."
         ) from err
     if payload.get("format") != CHECKPOINT_FORMAT:
-        log.warning("checkpoint %s has format %r, not %d: it cannot be resumed exactly; "
-                    "training starts from scratch", path, payload.get("format"),
-                    CHECKPOINT_FORMAT)
+        log.warning(
+            "checkpoint %s has format %r, not %d: it cannot be resumed exactly; "
+            "training starts from scratch",
+            path,
+            payload.get("format"),
+            CHECKPOINT_FORMAT,
+        )
         return None
     return payload
 
 
-def _check_compatible(payload: Mapping[str, Any], state: _RunState, config: TrainConfig,
-                      path: Path) -> None:
+def _check_compatible(
+    payload: Mapping[str, Any], state: _RunState, config: TrainConfig, path: Path
+) -> None:
     """Refuse to resume a checkpoint written by a differently configured run."""
     if payload["seed"] != config.seed:
-        raise ValueError(f"checkpoint {path} was written with seed {payload['seed']}, "
-                         f"this run uses seed {config.seed}")
+        raise ValueError(
+            f"checkpoint {path} was written with seed {payload['seed']}, "
+            f"this run uses seed {config.seed}"
+        )
     if payload["step"] > config.total_steps:
-        raise ValueError(f"checkpoint {path} is at step {payload['step']}, beyond "
-                         f"total_steps={config.total_steps}")
+        raise ValueError(
+            f"checkpoint {path} is at step {payload['step']}, beyond "
+            f"total_steps={config.total_steps}"
+        )
     for key, current in (("scheduler", state.scheduler), ("ema", state.ema)):
         if (payload[key] is None) != (current is None):
             saved = "no" if payload[key] is None else "a"
@@ -617,8 +661,13 @@ def _resume(payload: Mapping[str, Any], state: _RunState, device: torch.device) 
     state.best = payload["best"]
 
 
-def _train_step(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, grad_clip: float | None,
-                device: torch.device) -> dict[str, float]:
+def _train_step(
+    state: _RunState,
+    loss_fn: LossFn,
+    batch_fn: BatchFn,
+    grad_clip: float | None,
+    device: torch.device,
+) -> dict[str, float]:
     """One optimizer step; returns the step's scalars (loss, grad_norm, lr, loss_fn extras)."""
     state.model.train()
     batch = _to_device(batch_fn(state.step, state.generator), device)
@@ -639,12 +688,15 @@ def _train_step(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, grad_clip:
         state.scheduler.step()
     if state.ema is not None:
         state.ema.step(state.model.parameters())
-    return {"loss": loss.item(), "grad_norm": grad_norm.item(), "lr": lr,
-            **{key: _scalar(value) for key, value in extras.items()}}
+    return {
+        "loss": loss.item(),
+        "grad_norm": grad_norm.item(),
+        "lr": lr,
+        **{key: _scalar(value) for key, value in extras.items()},
+    }
 
 
-def _log_row(state: _RunState, eval_fn: EvalFn | None, best_metric: str | None
-             ) -> dict[str, float]:
+def _log_row(state: _RunState, eval_fn: EvalFn | None, best_metric: str | None) -> dict[str, float]:
     """Close the current logging interval: mean metrics since the last row, plus eval metrics.
 
     With `best_metric`, keep a copy of the weights if the row improves on the best so far.
@@ -663,8 +715,10 @@ def _log_row(state: _RunState, eval_fn: EvalFn | None, best_metric: str | None
 def _update_best(state: _RunState, row: Mapping[str, float], best_metric: str) -> None:
     """Copy the weights into `state.best` if `row[best_metric]` is the lowest value so far."""
     if best_metric not in row:
-        raise ValueError(f"best_metric {best_metric!r} is not among the logged metrics "
-                         f"{sorted(row)}; eval_fn must return it")
+        raise ValueError(
+            f"best_metric {best_metric!r} is not among the logged metrics "
+            f"{sorted(row)}; eval_fn must return it"
+        )
     value = row[best_metric]
     if state.best is None or value < state.best["value"]:
         weights = {key: tensor.detach().clone() for key, tensor in state.model.state_dict().items()}
@@ -680,8 +734,12 @@ def _ema_copy(model: nn.Module, ema: EMAModel | None) -> nn.Module | None:
     return averaged
 
 
-def _build_state(model: nn.Module, make_optimizer: OptimizerFactory,
-                 make_scheduler: SchedulerFactory | None, config: TrainConfig) -> _RunState:
+def _build_state(
+    model: nn.Module,
+    make_optimizer: OptimizerFactory,
+    make_scheduler: SchedulerFactory | None,
+    config: TrainConfig,
+) -> _RunState:
     """Fresh optimizer, scheduler, EMA and batch generator for a model already on its device."""
     optimizer = make_optimizer(model.parameters())
     return _RunState(
@@ -698,13 +756,25 @@ def _progress_seconds() -> float:
     return PROGRESS_SECONDS_TTY if sys.stderr.isatty() else PROGRESS_SECONDS_FILE
 
 
-def _run_steps(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, eval_fn: EvalFn | None,
-               config: TrainConfig, paths: RunPaths, device: torch.device,
-               lock: RunLock | None = None) -> None:
+def _run_steps(
+    state: _RunState,
+    loss_fn: LossFn,
+    batch_fn: BatchFn,
+    eval_fn: EvalFn | None,
+    config: TrainConfig,
+    paths: RunPaths,
+    device: torch.device,
+    lock: RunLock | None = None,
+) -> None:
     """Train from `state.step` to `config.total_steps`, logging and checkpointing on schedule."""
-    with tqdm(total=config.total_steps, initial=state.step, desc=config.desc,
-              disable=not config.progress, dynamic_ncols=True,
-              mininterval=_progress_seconds()) as bar:
+    with tqdm(
+        total=config.total_steps,
+        initial=state.step,
+        desc=config.desc,
+        disable=not config.progress,
+        dynamic_ncols=True,
+        mininterval=_progress_seconds(),
+    ) as bar:
         while state.step < config.total_steps:
             state.tracker.add(_train_step(state, loss_fn, batch_fn, config.grad_clip, device))
             state.step += 1
@@ -718,30 +788,42 @@ def _run_steps(state: _RunState, loss_fn: LossFn, batch_fn: BatchFn, eval_fn: Ev
                 lock.heartbeat()
 
 
-def _write_outputs(paths: RunPaths, state: _RunState, ema_model: nn.Module | None,
-                   config: TrainConfig, resumed_from: int, seconds: float,
-                   device: torch.device) -> None:
+def _write_outputs(
+    paths: RunPaths,
+    state: _RunState,
+    ema_model: nn.Module | None,
+    config: TrainConfig,
+    resumed_from: int,
+    seconds: float,
+    device: torch.device,
+) -> None:
     """Final weights (raw and EMA), the metrics CSV and the summary JSON, each atomically."""
     with atomic_path(paths.final_model) as tmp:
-        torch.save({
-            "step": state.step,
-            "seed": config.seed,
-            "model": state.model.state_dict(),
-            "ema": ema_model.state_dict() if ema_model is not None else None,
-            "best": state.best,
-        }, tmp)
+        torch.save(
+            {
+                "step": state.step,
+                "seed": config.seed,
+                "model": state.model.state_dict(),
+                "ema": ema_model.state_dict() if ema_model is not None else None,
+                "best": state.best,
+            },
+            tmp,
+        )
     _write_metrics_csv(paths.metrics_csv, state.history)
-    write_json_atomic(paths.summary_json, {
-        "total_steps": config.total_steps,
-        "seed": config.seed,
-        "device": str(device),
-        "resumed_from_step": resumed_from,
-        "seconds_this_run": round(seconds, 3),
-        "has_ema": ema_model is not None,
-        "best": {k: v for k, v in state.best.items() if k != "model"} if state.best else None,
-        "last_row": state.history[-1] if state.history else None,
-        "final_model": str(paths.final_model),
-    })
+    write_json_atomic(
+        paths.summary_json,
+        {
+            "total_steps": config.total_steps,
+            "seed": config.seed,
+            "device": str(device),
+            "resumed_from_step": resumed_from,
+            "seconds_this_run": round(seconds, 3),
+            "has_ema": ema_model is not None,
+            "best": {k: v for k, v in state.best.items() if k != "model"} if state.best else None,
+            "last_row": state.history[-1] if state.history else None,
+            "final_model": str(paths.final_model),
+        },
+    )
 
 
 def train(
@@ -762,14 +844,22 @@ def train(
     fresh run's initial weights are reproducible.
     """
     with RunLock(paths.checkpoint.parent) as lock:
-        return _train_locked(model, loss_fn, batch_fn, make_optimizer, config, paths,
-                             make_scheduler, eval_fn, lock)
+        return _train_locked(
+            model, loss_fn, batch_fn, make_optimizer, config, paths, make_scheduler, eval_fn, lock
+        )
 
 
-def _train_locked(model: nn.Module, loss_fn: LossFn, batch_fn: BatchFn,
-                  make_optimizer: OptimizerFactory, config: TrainConfig, paths: RunPaths,
-                  make_scheduler: SchedulerFactory | None, eval_fn: EvalFn | None,
-                  lock: RunLock) -> TrainResult:
+def _train_locked(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batch_fn: BatchFn,
+    make_optimizer: OptimizerFactory,
+    config: TrainConfig,
+    paths: RunPaths,
+    make_scheduler: SchedulerFactory | None,
+    eval_fn: EvalFn | None,
+    lock: RunLock,
+) -> TrainResult:
     """The body of `train`, run while this process holds the run directory's lock."""
     started = time.perf_counter()
     device = select_device(config.device)
@@ -780,15 +870,21 @@ def _train_locked(model: nn.Module, loss_fn: LossFn, batch_fn: BatchFn,
     if payload is not None:
         _check_compatible(payload, state, config, paths.checkpoint)
         _resume(payload, state, device)
-        log.info("%s: resuming from checkpoint %s at step %d of %d", config.desc,
-                 paths.checkpoint, state.step, config.total_steps)
+        log.info(
+            "%s: resuming from checkpoint %s at step %d of %d",
+            config.desc,
+            paths.checkpoint,
+            state.step,
+            config.total_steps,
+        )
     else:
         log.info("%s: training from scratch, %d steps", config.desc, config.total_steps)
     resumed_from = state.step
     _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device, lock)
     ema_model = _ema_copy(state.model, state.ema)
-    _write_outputs(paths, state, ema_model, config, resumed_from,
-                   time.perf_counter() - started, device)
+    _write_outputs(
+        paths, state, ema_model, config, resumed_from, time.perf_counter() - started, device
+    )
     return TrainResult(state.model, ema_model, state.history, resumed_from, _best_weights(state))
 
 

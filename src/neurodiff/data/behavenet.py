@@ -36,9 +36,12 @@ import numpy as np
 from neurodiff.data.tidy import SPLITS, TidyDataset, TidyFormatError
 
 TRIAL_KEY = re.compile(r"^trial_(\d+)$")
-TRIAL_LAYOUT = {"neural": ((2,), "(T, n_components)"), "labels": ((2,), "(T, n_labels)"),
-                "labels_masks": ((2,), "(T, n_labels)"),
-                "images": ((3, 4), "(T, views, H, W) or (T, H, W)")}
+TRIAL_LAYOUT = {
+    "neural": ((2,), "(T, n_components)"),
+    "labels": ((2,), "(T, n_labels)"),
+    "labels_masks": ((2,), "(T, n_labels)"),
+    "images": ((3, 4), "(T, views, H, W) or (T, H, W)"),
+}
 REGION_GROUP = "indxs_consolidate_lr"
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
@@ -47,15 +50,17 @@ class BehaveNetFormatError(TidyFormatError):
     """A BehaveNet HDF5 file lacks a group, key or region, or holds inconsistent arrays."""
 
 
-def split_trials(n_trials: int, seed: int = 0,
-                 fractions: Sequence[float] = SPLIT_FRACTIONS) -> np.ndarray:
+def split_trials(
+    n_trials: int, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS
+) -> np.ndarray:
     """Seeded random train/val/test labels (n_trials,): a permutation cut at the fractions."""
     if len(fractions) != len(SPLITS) or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"fractions must be {len(SPLITS)} numbers summing to 1, got {fractions}")
     n_train = int(round(fractions[0] * n_trials))
     n_val = int(round(fractions[1] * n_trials))
-    labels = np.array(["train"] * n_train + ["val"] * n_val
-                      + ["test"] * (n_trials - n_train - n_val))
+    labels = np.array(
+        ["train"] * n_train + ["val"] * n_val + ["test"] * (n_trials - n_train - n_val)
+    )
     split = np.empty(n_trials, dtype=labels.dtype)
     split[np.random.default_rng(seed).permutation(n_trials)] = labels
     return split
@@ -101,15 +106,26 @@ def read_behavenet_hdf5(
         behavior, names = _read_labels(f, path, trials, start, stop, label_indices, label_names)
         video = _read_video(f, path, trials, start, stop) if load_video else None
     trial_index = np.array([int(TRIAL_KEY.match(t).group(1)) for t in trials])
-    meta = {"source": str(path), "session": session, "frame_range": [start, stop],
-            "region_group": region_group, "regions": list(dict.fromkeys(region_of)),
-            "label_indices": label_indices, "split_seed": split_seed,
-            "split_fractions": list(SPLIT_FRACTIONS)}
+    meta = {
+        "source": str(path),
+        "session": session,
+        "frame_range": [start, stop],
+        "region_group": region_group,
+        "regions": list(dict.fromkeys(region_of)),
+        "label_indices": label_indices,
+        "split_seed": split_seed,
+        "split_fractions": list(SPLIT_FRACTIONS),
+    }
     try:
         return TidyDataset(
-            name=name or f"behavenet_{session}", signals=signals,
-            split=split_trials(len(trials), split_seed), bin_size_s=bin_size_s,
-            signal_kind="continuous", behavior=behavior, behavior_names=names, video=video,
+            name=name or f"behavenet_{session}",
+            signals=signals,
+            split=split_trials(len(trials), split_seed),
+            bin_size_s=bin_size_s,
+            signal_kind="continuous",
+            behavior=behavior,
+            behavior_names=names,
+            video=video,
             conditions={"session": np.array([session] * len(trials)), "trial_index": trial_index},
             channels={"region": np.array(region_of), "component_index": components},
             meta=meta,
@@ -123,8 +139,9 @@ def _common_trials(f: h5py.File, path: Path, groups: list[str]) -> list[str]:
     per_group = {}
     for group in groups:
         if group not in f:
-            raise BehaveNetFormatError(f"{path}: missing group '{group}'; top-level keys: "
-                                       f"{sorted(f.keys())}")
+            raise BehaveNetFormatError(
+                f"{path}: missing group '{group}'; top-level keys: {sorted(f.keys())}"
+            )
         per_group[group] = {k for k in f[group] if TRIAL_KEY.match(k)}
         if not per_group[group]:
             raise BehaveNetFormatError(f"{path}: group '{group}' has no trial_%04i datasets")
@@ -136,7 +153,8 @@ def _common_trials(f: h5py.File, path: Path, groups: list[str]) -> list[str]:
             having = [g for g, k in per_group.items() if missing[0] in k]
             raise BehaveNetFormatError(
                 f"{path}: group '{group}' lacks {len(missing)} trial(s) {missing[:5]} present in "
-                f"group(s) {having}")
+                f"group(s) {having}"
+            )
     return sorted(trials, key=_trial_number)
 
 
@@ -163,49 +181,62 @@ def _trial_lengths(f: h5py.File, path: Path, groups: list[str], trials: list[str
                 raise BehaveNetFormatError(f"{where}: an empty trial (0 frames)")
             ref_trial, ref_shape = first.setdefault(group, (trial, shape))
             if shape[1:] != ref_shape[1:]:
-                raise BehaveNetFormatError(f"{where} but '{group}/{ref_trial}' has shape "
-                                           f"{ref_shape}: every trial needs {layout} alike")
+                raise BehaveNetFormatError(
+                    f"{where} but '{group}/{ref_trial}' has shape "
+                    f"{ref_shape}: every trial needs {layout} alike"
+                )
         if len({shape[0] for shape in shapes.values()}) > 1:
-            raise BehaveNetFormatError(f"{path}: {trial} has different lengths per group "
-                                       f"(shapes {shapes})")
+            raise BehaveNetFormatError(
+                f"{path}: {trial} has different lengths per group (shapes {shapes})"
+            )
         if "labels_masks" in shapes and shapes["labels_masks"] != shapes["labels"]:
-            raise BehaveNetFormatError(f"{path}: 'labels_masks/{trial}' has shape "
-                                       f"{shapes['labels_masks']} but 'labels/{trial}' has "
-                                       f"{shapes['labels']}")
+            raise BehaveNetFormatError(
+                f"{path}: 'labels_masks/{trial}' has shape "
+                f"{shapes['labels_masks']} but 'labels/{trial}' has "
+                f"{shapes['labels']}"
+            )
         lengths.append(shapes["neural"][0])
     return lengths
 
 
-def _select_components(f: h5py.File, path: Path, regions: list[str] | None, region_group: str,
-                       n_components: int) -> tuple[list[str], np.ndarray]:
+def _select_components(
+    f: h5py.File, path: Path, regions: list[str] | None, region_group: str, n_components: int
+) -> tuple[list[str], np.ndarray]:
     """(region of each selected component, component indices into `neural`)."""
     key = f"regions/{region_group}"
     if key not in f:
         if regions is not None:
             present = sorted(f["regions"].keys()) if "regions" in f else []
-            raise BehaveNetFormatError(f"{path}: missing group '{key}' needed for regions "
-                                       f"{regions}; groups under 'regions': {present}")
+            raise BehaveNetFormatError(
+                f"{path}: missing group '{key}' needed for regions "
+                f"{regions}; groups under 'regions': {present}"
+            )
         return ["all"] * n_components, np.arange(n_components)
     available = list(f[key].keys())
     chosen = available if regions is None else list(regions)
     unknown = [r for r in chosen if r not in available]
     if unknown:
-        raise BehaveNetFormatError(f"{path}: regions {unknown} not in '{key}'; "
-                                   f"regions present: {sorted(available)}")
+        raise BehaveNetFormatError(
+            f"{path}: regions {unknown} not in '{key}'; regions present: {sorted(available)}"
+        )
     region_of, indices = [], []
     for region in chosen:
         idx = np.asarray(f[key][region][()]).ravel()
-        if idx.size and (not np.all(idx == np.round(idx)) or idx.min() < 0
-                         or idx.max() >= n_components):
-            raise BehaveNetFormatError(f"{path}: '{key}/{region}' must hold integer indices in "
-                                       f"[0, {n_components}), got {idx.tolist()}")
+        if idx.size and (
+            not np.all(idx == np.round(idx)) or idx.min() < 0 or idx.max() >= n_components
+        ):
+            raise BehaveNetFormatError(
+                f"{path}: '{key}/{region}' must hold integer indices in "
+                f"[0, {n_components}), got {idx.tolist()}"
+            )
         region_of += [region] * idx.size
         indices.append(idx.astype(np.int64))
     return region_of, np.concatenate(indices)
 
 
-def _frame_window(path: Path, trials: list[str], lengths: list[int],
-                  frame_range: tuple[int, int] | None) -> tuple[int, int]:
+def _frame_window(
+    path: Path, trials: list[str], lengths: list[int], frame_range: tuple[int, int] | None
+) -> tuple[int, int]:
     """Common [start, stop) frame window: `frame_range`, or all frames of equally long trials."""
     shortest = min(lengths)
     if frame_range is None:
@@ -217,12 +248,15 @@ def _frame_window(path: Path, trials: list[str], lengths: list[int],
                 f"'neural/{short[0]}' has {shortest} frames (trials that short: {short[:5]}; "
                 f"frames x trials: {counts}). Reading them would cut every trial to {shortest} "
                 f"frames: fix or remove the short trials, or pass frame_range=(start, stop) to "
-                f"choose a common window")
+                f"choose a common window"
+            )
         return 0, shortest
     start, stop = (int(v) for v in frame_range)
     if not 0 <= start < stop <= shortest:
-        raise BehaveNetFormatError(f"{path}: frame_range {frame_range} must satisfy "
-                                   f"0 <= start < stop <= {shortest} (the shortest trial)")
+        raise BehaveNetFormatError(
+            f"{path}: frame_range {frame_range} must satisfy "
+            f"0 <= start < stop <= {shortest} (the shortest trial)"
+        )
     return start, stop
 
 
@@ -235,27 +269,37 @@ def _stack(f: h5py.File, group: str, trials: list[str], start: int, stop: int) -
     return out
 
 
-def _read_labels(f: h5py.File, path: Path, trials: list[str], start: int, stop: int,
-                 label_indices: list[int] | None, label_names: list[str] | None,
-                 ) -> tuple[np.ndarray | None, list[str]]:
+def _read_labels(
+    f: h5py.File,
+    path: Path,
+    trials: list[str],
+    start: int,
+    stop: int,
+    label_indices: list[int] | None,
+    label_names: list[str] | None,
+) -> tuple[np.ndarray | None, list[str]]:
     """Selected label columns (trials, T, K) with masked entries as NaN, and their names."""
     if "labels" not in f:
         return None, []
     labels = _stack(f, "labels", trials, start, stop).astype(np.float32)
     if "labels_masks" in f:
-        masks = _stack(f, "labels_masks", _require_trials(f, path, "labels_masks", trials),
-                       start, stop)
+        masks = _stack(
+            f, "labels_masks", _require_trials(f, path, "labels_masks", trials), start, stop
+        )
         labels[masks == 0] = np.nan
     n_labels = labels.shape[-1]
     columns = list(range(n_labels)) if label_indices is None else [int(i) for i in label_indices]
     bad = [i for i in columns if not 0 <= i < n_labels]
     if bad:
-        raise BehaveNetFormatError(f"{path}: label_indices {bad} out of range; 'labels' has "
-                                   f"{n_labels} columns")
+        raise BehaveNetFormatError(
+            f"{path}: label_indices {bad} out of range; 'labels' has {n_labels} columns"
+        )
     names = [f"label_{i}" for i in columns] if label_names is None else list(label_names)
     if len(names) != len(columns):
-        raise BehaveNetFormatError(f"{path}: {len(names)} label_names {names} for "
-                                   f"{len(columns)} selected label columns {columns}")
+        raise BehaveNetFormatError(
+            f"{path}: {len(names)} label_names {names} for "
+            f"{len(columns)} selected label columns {columns}"
+        )
     return labels[..., columns], names
 
 
@@ -275,6 +319,7 @@ def _read_video(f: h5py.File, path: Path, trials: list[str], start: int, stop: i
     if video.ndim == 4:
         video = video[:, :, None]
     if video.ndim != 5:
-        raise BehaveNetFormatError(f"{path}: 'images' trials must be (T, views, H, W), got "
-                                   f"{video.shape[1:]}")
+        raise BehaveNetFormatError(
+            f"{path}: 'images' trials must be (T, views, H, W), got {video.shape[1:]}"
+        )
     return video

@@ -59,8 +59,9 @@ class UnsafeArchiveError(ValueError):
 class UnpinnedStagedFileError(ValueError):
     """A hand-placed file has no pinned sha256, so a corrupted copy could not be detected."""
 
-    def __init__(self, name: str, path: Path, actual: str, where_to_compare: str,
-                 pin_key: str | None) -> None:
+    def __init__(
+        self, name: str, path: Path, actual: str, where_to_compare: str, pin_key: str | None
+    ) -> None:
         self.name, self.path, self.actual = name, path, actual
         key = f"config key {pin_key}" if pin_key else "the dataset's `sha256:` config key"
         super().__init__(
@@ -141,7 +142,10 @@ def verify_sha256(path: str | os.PathLike, expected: str | None, name: str | Non
         _warn_unpinned(name, path, actual)
     elif actual != expected:
         raise ChecksumMismatchError(
-            name, path, expected, actual,
+            name,
+            path,
+            expected,
+            actual,
             "The file is incomplete, corrupt or a different version: delete it and stage or "
             "download it again; if the source was deliberately replaced, update the pinned sha256.",
         )
@@ -150,8 +154,10 @@ def verify_sha256(path: str | os.PathLike, expected: str | None, name: str | Non
 
 def _warn_unpinned(name: str, path: Path, digest: str) -> None:
     """Warn (UnpinnedChecksumWarning, also on the console) that a file was accepted unchecked."""
-    message = (f"'{name}' ({path}) accepted without a pinned sha256, so it could not be checked; "
-               f"its sha256 is {digest}. Pin this digest in the config so later runs are verified.")
+    message = (
+        f"'{name}' ({path}) accepted without a pinned sha256, so it could not be checked; "
+        f"its sha256 is {digest}. Pin this digest in the config so later runs are verified."
+    )
     warnings.warn(message, UnpinnedChecksumWarning, stacklevel=3)
     _to_console(f"WARNING: {message}")
 
@@ -188,8 +194,14 @@ def fetch_dandi_asset(
     asset = DandiAsset(dandiset_id, version, asset_path)
     sha256 = _checked_pin(sha256, asset.name)
     staged = _use_staged(
-        asset.name, staged_dir, sha256, Path(dest), asset.api_url, accept_unpinned,
-        f"the archive's digest 'dandi:sha2-256' at {asset.api_url}", pin_key,
+        asset.name,
+        staged_dir,
+        sha256,
+        Path(dest),
+        asset.api_url,
+        accept_unpinned,
+        f"the archive's digest 'dandi:sha2-256' at {asset.api_url}",
+        pin_key,
     )
     if staged is not None:
         return staged
@@ -233,7 +245,13 @@ def fetch_url(
     name = name or dest.name
     sha256 = _checked_pin(sha256, name)
     staged = _use_staged(
-        name, staged_dir, sha256, dest, url, accept_unpinned, f"the digest published at {url}",
+        name,
+        staged_dir,
+        sha256,
+        dest,
+        url,
+        accept_unpinned,
+        f"the digest published at {url}",
         pin_key,
     )
     if staged is not None:
@@ -272,11 +290,15 @@ def extract_archive(
         relative = _extract_into(archive, tmp, members)
         if manifest:
             if EXTRACTED_MANIFEST in relative:
-                raise UnsafeArchiveError(f"{archive}: member '{EXTRACTED_MANIFEST}' would "
-                                         "overwrite the extraction manifest; refused")
+                raise UnsafeArchiveError(
+                    f"{archive}: member '{EXTRACTED_MANIFEST}' would "
+                    "overwrite the extraction manifest; refused"
+                )
             digests = {rel: sha256_file(tmp / rel) for rel in relative}
-            (tmp / EXTRACTED_MANIFEST).write_text(json.dumps(
-                {"archive": archive.name, "files": digests}, indent=2, sort_keys=True) + "\n")
+            (tmp / EXTRACTED_MANIFEST).write_text(
+                json.dumps({"archive": archive.name, "files": digests}, indent=2, sort_keys=True)
+                + "\n"
+            )
         tmp.chmod(0o755)
         os.replace(tmp, dest_dir)
     finally:
@@ -317,7 +339,10 @@ def _use_staged(
         digest = sha256_file(tmp)
         if sha256 is not None and digest != sha256:
             raise ChecksumMismatchError(
-                name, staged, sha256, digest,
+                name,
+                staged,
+                sha256,
+                digest,
                 "The staged file is incomplete, corrupt or a different version: stage it "
                 "again; if the source was deliberately replaced, update the pinned sha256.",
             )
@@ -395,7 +420,10 @@ def _dandi_download(asset: DandiAsset, out_dir: Path) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     download(
-        asset.dandi_url, out_dir, existing=DownloadExisting.SKIP, format=DownloadFormat.DEBUG,
+        asset.dandi_url,
+        out_dir,
+        existing=DownloadExisting.SKIP,
+        format=DownloadFormat.DEBUG,
         get_metadata=False,
     )
 
@@ -408,7 +436,10 @@ def _install_download(
         digest = verify_sha256(downloaded, pin, name)
         if archive_digest is not None and digest != archive_digest:
             raise ChecksumMismatchError(
-                name, downloaded, archive_digest, digest,
+                name,
+                downloaded,
+                archive_digest,
+                digest,
                 "The download differs from the archive's own digest; run again to re-download.",
             )
     except ChecksumMismatchError:

@@ -28,9 +28,12 @@ def record_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}{RECORD_SUFFIX}")
 
 
-def source_meta(paths: Iterable[str | os.PathLike], source: str,
-                manifest: str | os.PathLike | None = None,
-                require_record: bool = False) -> dict[str, Any]:
+def source_meta(
+    paths: Iterable[str | os.PathLike],
+    source: str,
+    manifest: str | os.PathLike | None = None,
+    require_record: bool = False,
+) -> dict[str, Any]:
     """Return {source, source_files: {name: sha256}, source_records: [...]} for input files.
 
     Each file's sha256 is compared with the digest recorded when it was fetched: its
@@ -58,11 +61,13 @@ def source_meta(paths: Iterable[str | os.PathLike], source: str,
                     f"{path}: not among the files unpacked from the verified archive (no entry "
                     f"in {manifest_path}); remove it, or delete {manifest_path.parent} and rerun."
                 )
-            _check_recorded(path, digest, entries[relative], manifest_path,
-                            str(manifest_path.parent))
+            _check_recorded(
+                path, digest, entries[relative], manifest_path, str(manifest_path.parent)
+            )
         elif require_record:
-            missing, remove = (record, path) if manifest_path is None else (
-                manifest_path, manifest_path.parent)
+            missing, remove = (
+                (record, path) if manifest_path is None else (manifest_path, manifest_path.parent)
+            )
             raise MissingRecordError(
                 f"{path}: no recorded sha256 to check it against ({missing} does not exist); "
                 f"delete {remove} and rerun so the download rule fetches, verifies and records it."
@@ -76,7 +81,10 @@ def _check_recorded(path: Path, digest: str, expected: object, where: Path, remo
         raise MissingRecordError(f"{where}: holds no sha256 for {path}")
     if digest != expected:
         raise ChecksumMismatchError(
-            path.name, path, expected, digest,
+            path.name,
+            path,
+            expected,
+            digest,
             f"The file changed after it was fetched and verified (digest recorded in {where}). "
             f"Restore it, or delete {remove} and rerun so it is fetched again.",
         )
@@ -105,4 +113,3 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise ValueError(f"{path}: record must hold a JSON object")
     return content
-

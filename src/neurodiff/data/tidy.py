@@ -12,7 +12,8 @@ Layout (all trial-major; T = time bins, N = channels):
     /conditions/<name>  (trials,)                per-trial labels (trial_type, reach_angle, ...)
     /channels/<name>    (N,)                     per-channel info (heldout, region, ...)
     /truth/<name>       any shape                ground truth where known (latents, rates, ...)
-    attrs["meta"]       JSON                     name, signal_kind, bin_size_s, source, checksums, preset
+    attrs["meta"]       JSON                     name, signal_kind, bin_size_s, source, checksums,
+                                                 preset
 """
 
 from __future__ import annotations

@@ -50,12 +50,15 @@ def list_competition_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     Hidden files (such as in-progress atomic writes) are skipped.
     """
     root = Path(root)
-    files = {folder: sorted(p for p in (root / folder).glob("*.mat") if not p.name.startswith("."))
-             for folder in FOLDERS}
+    files = {
+        folder: sorted(p for p in (root / folder).glob("*.mat") if not p.name.startswith("."))
+        for folder in FOLDERS
+    }
     for folder, paths in files.items():
         if not paths:
-            raise FileNotFoundError(f"no .mat files in {root / folder} (expected "
-                                    f"competitionData/{{train,test}}/*.mat)")
+            raise FileNotFoundError(
+                f"no .mat files in {root / folder} (expected competitionData/{{train,test}}/*.mat)"
+            )
     return files
 
 
@@ -64,18 +67,22 @@ def _load_mat(path: Path) -> dict:
         raise FileNotFoundError(f"Willett .mat file not found: {path}")
     size = path.stat().st_size
     if size < MAT_HEADER_BYTES:
-        raise WillettFormatError(f"{path}: not a readable MATLAB file ({size} bytes, shorter than "
-                                 f"the {MAT_HEADER_BYTES}-byte MAT-file header)")
+        raise WillettFormatError(
+            f"{path}: not a readable MATLAB file ({size} bytes, shorter than "
+            f"the {MAT_HEADER_BYTES}-byte MAT-file header)"
+        )
     if h5py.is_hdf5(path):
         raise WillettFormatError(
             f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it as v7 in MATLAB "
             f"(s = load(f); save(f, '-struct', 's', '-v7')) or Octave (save -v7), as the "
-            f"competitionData release is")
+            f"competitionData release is"
+        )
     try:
         return scipy.io.loadmat(path)
     except Exception as err:  # scipy raises IndexError, ValueError, ... on malformed files
-        raise WillettFormatError(f"{path}: not a readable MATLAB file "
-                                 f"({type(err).__name__}: {err})") from err
+        raise WillettFormatError(
+            f"{path}: not a readable MATLAB file ({type(err).__name__}: {err})"
+        ) from err
 
 
 def _require(mat: dict, key: str, path: Path) -> np.ndarray:
@@ -87,29 +94,38 @@ def _require(mat: dict, key: str, path: Path) -> np.ndarray:
 
 def _cell_entries(value: np.ndarray, key: str, path: Path) -> list:
     if value.dtype != object or value.ndim != 2 or min(value.shape) > 1:
-        raise WillettFormatError(f"{path}: '{key}' must be a 1 x S or S x 1 cell array, got "
-                                 f"dtype {value.dtype} shape {value.shape}")
+        raise WillettFormatError(
+            f"{path}: '{key}' must be a 1 x S or S x 1 cell array, got "
+            f"dtype {value.dtype} shape {value.shape}"
+        )
     return list(value.ravel())
 
 
-def _trial_counts(entry: object, index: int, n_channels: int, path: Path,
-                  n_electrodes: int | None) -> np.ndarray:
+def _trial_counts(
+    entry: object, index: int, n_channels: int, path: Path, n_electrodes: int | None
+) -> np.ndarray:
     counts = np.asarray(entry)
     where = f"{path}: 'tx1' trial {index}"
     if counts.ndim != 2 or counts.shape[0] < 1 or counts.dtype.kind not in "uif":
-        raise WillettFormatError(f"{where} must be a non-empty numeric T x channels matrix, "
-                                 f"got dtype {counts.dtype} shape {counts.shape}")
+        raise WillettFormatError(
+            f"{where} must be a non-empty numeric T x channels matrix, "
+            f"got dtype {counts.dtype} shape {counts.shape}"
+        )
     if n_electrodes is not None and counts.shape[1] != n_electrodes:
         if counts.shape[0] == n_electrodes:
             raise WillettFormatError(
                 f"{where} has shape {counts.shape}: it looks stored transposed (electrodes x "
-                f"bins); expected bins x {n_electrodes} electrodes")
+                f"bins); expected bins x {n_electrodes} electrodes"
+            )
         if counts.shape[1] >= n_channels:
-            raise WillettFormatError(f"{where} has shape {counts.shape}: expected bins x "
-                                     f"{n_electrodes} electrodes")
+            raise WillettFormatError(
+                f"{where} has shape {counts.shape}: expected bins x {n_electrodes} electrodes"
+            )
     if counts.shape[1] < n_channels:
-        raise WillettFormatError(f"{where} has {counts.shape[1]} channels, fewer than the "
-                                 f"n_channels={n_channels} requested (shape {counts.shape})")
+        raise WillettFormatError(
+            f"{where} has {counts.shape[1]} channels, fewer than the "
+            f"n_channels={n_channels} requested (shape {counts.shape})"
+        )
     counts = counts[:, :n_channels].astype(np.float32)
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise WillettFormatError(f"{where} has negative or non-finite counts")
@@ -122,24 +138,31 @@ def _sentences(value: np.ndarray, n_trials: int, path: Path) -> list[str]:
     elif value.dtype == object:
         texts = [str(np.asarray(s).ravel()[0]) if np.size(s) else "" for s in value.ravel()]
     else:
-        raise WillettFormatError(f"{path}: 'sentenceText' must be a character matrix or a cell "
-                                 f"array of strings, got dtype {value.dtype}")
+        raise WillettFormatError(
+            f"{path}: 'sentenceText' must be a character matrix or a cell "
+            f"array of strings, got dtype {value.dtype}"
+        )
     if len(texts) != n_trials:
-        raise WillettFormatError(f"{path}: 'sentenceText' has {len(texts)} entries but 'tx1' "
-                                 f"has {n_trials} trials")
+        raise WillettFormatError(
+            f"{path}: 'sentenceText' has {len(texts)} entries but 'tx1' has {n_trials} trials"
+        )
     return [t.rstrip() for t in texts]
 
 
 def _blocks(value: np.ndarray, n_trials: int, path: Path) -> np.ndarray:
     if value.dtype.kind not in "uif" or value.size != n_trials:
-        raise WillettFormatError(f"{path}: 'blockIdx' must hold {n_trials} numbers, got dtype "
-                                 f"{value.dtype} shape {value.shape}")
+        raise WillettFormatError(
+            f"{path}: 'blockIdx' must hold {n_trials} numbers, got dtype "
+            f"{value.dtype} shape {value.shape}"
+        )
     return value.ravel().astype(np.int64)
 
 
-def read_competition_file(path: str | os.PathLike, n_channels: int = 128,
-                          n_electrodes: int | None = WILLETT_N_ELECTRODES,
-                          ) -> tuple[list[np.ndarray], list[str], np.ndarray]:
+def read_competition_file(
+    path: str | os.PathLike,
+    n_channels: int = 128,
+    n_electrodes: int | None = WILLETT_N_ELECTRODES,
+) -> tuple[list[np.ndarray], list[str], np.ndarray]:
     """Trials of one .mat file: tx1 counts (T_i, n_channels) per trial, sentences, block ids.
 
     Every trial must have `n_electrodes` columns; with None, as many as most trials of the file.
@@ -164,9 +187,12 @@ def _folder_labels(folder: str, n_kept: int) -> np.ndarray:
     return labels
 
 
-def _collect_trials(files_by_split: Mapping[str, Sequence[str | os.PathLike]], n_channels: int,
-                    max_bins: int, n_electrodes: int | None,
-                    ) -> tuple[list[np.ndarray], list[str], dict, dict[str, int]]:
+def _collect_trials(
+    files_by_split: Mapping[str, Sequence[str | os.PathLike]],
+    n_channels: int,
+    max_bins: int,
+    n_electrodes: int | None,
+) -> tuple[list[np.ndarray], list[str], dict, dict[str, int]]:
     """Kept trials, their split labels, their conditions and the dropped count per folder."""
     trials, split, dropped = [], [], {}
     cond = {k: [] for k in ("sentence", "block", "source_file", "length_bins", "trial_in_file")}
@@ -208,29 +234,45 @@ def read_willett_mat(
         raise ValueError(f"files_by_split has keys {unknown}; allowed folders: {list(FOLDERS)}")
     if n_channels < 1 or max_bins < 1:
         raise ValueError(f"n_channels and max_bins must be positive, got {n_channels}, {max_bins}")
-    trials, split, cond, dropped = _collect_trials(files_by_split, n_channels, max_bins,
-                                                   n_electrodes)
+    trials, split, cond, dropped = _collect_trials(
+        files_by_split, n_channels, max_bins, n_electrodes
+    )
     if not trials:
         raise ValueError(f"no trials of at most {max_bins} bins in {dict(files_by_split)}")
     if any(dropped.values()):
-        log.info("%s: dropped trials longer than max_bins=%d: %s (kept %d)", name, max_bins,
-                 dropped, len(trials))
+        log.info(
+            "%s: dropped trials longer than max_bins=%d: %s (kept %d)",
+            name,
+            max_bins,
+            dropped,
+            len(trials),
+        )
     signals, mask = _pad(trials, max_bins)
     meta = {
         "source": "Willett et al. 2023 competitionData (Dryad doi:10.5061/dryad.x69p8czpq)",
-        "feature": "tx1", "n_channels": n_channels, "max_bins": max_bins,
-        "files": [f"{folder}/{Path(p).name}" for folder in FOLDERS
-                  for p in files_by_split.get(folder, [])],
-        "dropped_longer_than_max_bins": dropped, "val_fraction_of_test": VAL_FRACTION_OF_TEST,
+        "feature": "tx1",
+        "n_channels": n_channels,
+        "max_bins": max_bins,
+        "files": [
+            f"{folder}/{Path(p).name}" for folder in FOLDERS for p in files_by_split.get(folder, [])
+        ],
+        "dropped_longer_than_max_bins": dropped,
+        "val_fraction_of_test": VAL_FRACTION_OF_TEST,
         "padding": "zeros at the end; mask marks observed bins",
     }
     return TidyDataset(
-        name=name, signals=signals, split=np.asarray(split, dtype=str),
-        bin_size_s=WILLETT_BIN_SIZE_S, signal_kind="counts", mask=mask,
-        conditions={"sentence": np.asarray(cond["sentence"], dtype=str),
-                    "block": np.asarray(cond["block"], dtype=np.int64),
-                    "source_file": np.asarray(cond["source_file"], dtype=str),
-                    "length_bins": np.asarray(cond["length_bins"], dtype=np.int64),
-                    "trial_in_file": np.asarray(cond["trial_in_file"], dtype=np.int64)},
+        name=name,
+        signals=signals,
+        split=np.asarray(split, dtype=str),
+        bin_size_s=WILLETT_BIN_SIZE_S,
+        signal_kind="counts",
+        mask=mask,
+        conditions={
+            "sentence": np.asarray(cond["sentence"], dtype=str),
+            "block": np.asarray(cond["block"], dtype=np.int64),
+            "source_file": np.asarray(cond["source_file"], dtype=str),
+            "length_bins": np.asarray(cond["length_bins"], dtype=np.int64),
+            "trial_in_file": np.asarray(cond["trial_in_file"], dtype=np.int64),
+        },
         meta=meta,
     )

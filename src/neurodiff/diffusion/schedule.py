@@ -34,9 +34,7 @@ class NoiseSchedule:
 
     def __post_init__(self) -> None:
         if self.beta_schedule not in BETA_SCHEDULES:
-            raise ValueError(
-                f"beta_schedule={self.beta_schedule!r} is not one of {BETA_SCHEDULES}"
-            )
+            raise ValueError(f"beta_schedule={self.beta_schedule!r} is not one of {BETA_SCHEDULES}")
         if self.num_train_timesteps < 2:
             raise ValueError(f"num_train_timesteps={self.num_train_timesteps} must be >= 2")
         if not 0.0 < self.beta_start < self.beta_end < 1.0:

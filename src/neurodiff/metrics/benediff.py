@@ -34,24 +34,36 @@ def r2_per_channel(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     flat_pred = prediction.reshape(-1, truth.shape[-1])
     total = ((flat_truth - flat_truth.mean(axis=0)) ** 2).sum(axis=0)
     if np.any(total == 0):
-        raise ValueError(f"channels {np.flatnonzero(total == 0).tolist()} are constant: R² "
-                         "is undefined")
+        raise ValueError(
+            f"channels {np.flatnonzero(total == 0).tolist()} are constant: R² is undefined"
+        )
     return 1.0 - ((flat_truth - flat_pred) ** 2).sum(axis=0) / total
 
 
-def behavior_decoding_r2(latents: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
-                         test_idx: np.ndarray, alpha: float = 1e-3) -> np.ndarray:
+def behavior_decoding_r2(
+    latents: np.ndarray,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    alpha: float = 1e-3,
+) -> np.ndarray:
     """Held-out R² per label of a ridge decoder from latents (n, T, K) to labels (n, T, L).
 
     Fitted on the (trial, time) samples of `train_idx` trials, scored on `test_idx` trials.
     """
     if latents.shape[:2] != labels.shape[:2]:
-        raise ValueError(f"latents {latents.shape} and labels {labels.shape} need the same "
-                         "(trials, time)")
+        raise ValueError(
+            f"latents {latents.shape} and labels {labels.shape} need the same (trials, time)"
+        )
     n, t = latents.shape[:2]
     rows = np.arange(n * t).reshape(n, t)
-    return linear_decoding_r2(latents.reshape(n * t, -1), labels.reshape(n * t, -1),
-                              rows[train_idx].ravel(), rows[test_idx].ravel(), alpha=alpha)
+    return linear_decoding_r2(
+        latents.reshape(n * t, -1),
+        labels.reshape(n * t, -1),
+        rows[train_idx].ravel(),
+        rows[test_idx].ravel(),
+        alpha=alpha,
+    )
 
 
 def temporal_variance(trajectories: np.ndarray) -> np.ndarray:
@@ -62,12 +74,16 @@ def temporal_variance(trajectories: np.ndarray) -> np.ndarray:
 def variance_ratios(guided: np.ndarray, unguided: np.ndarray) -> np.ndarray:
     """Per label: mean over samples of Var_t under guidance / the same without, (K,)."""
     if guided.ndim != 3 or unguided.ndim != 3 or guided.shape[2] != unguided.shape[2]:
-        raise ValueError(f"guided {guided.shape} and unguided {unguided.shape} must be "
-                         "(samples, T, K) with the same K")
+        raise ValueError(
+            f"guided {guided.shape} and unguided {unguided.shape} must be "
+            "(samples, T, K) with the same K"
+        )
     baseline = temporal_variance(unguided).mean(axis=0)
     if np.any(baseline <= 0):
-        raise ValueError(f"unguided labels {np.flatnonzero(baseline <= 0).tolist()} never vary "
-                         "over time: the variance ratio is undefined")
+        raise ValueError(
+            f"unguided labels {np.flatnonzero(baseline <= 0).tolist()} never vary "
+            "over time: the variance ratio is undefined"
+        )
     return temporal_variance(guided).mean(axis=0) / baseline
 
 
@@ -75,8 +91,9 @@ def guidance_specificity(ratios: np.ndarray, target: int) -> float:
     """ratio of the target label over the mean ratio of the other labels (module docstring)."""
     ratios = np.asarray(ratios, float)
     if ratios.ndim != 1 or ratios.size < 2 or not 0 <= target < ratios.size:
-        raise ValueError(f"need >= 2 ratios and a target index in range, got {ratios.shape} "
-                         f"and target={target}")
+        raise ValueError(
+            f"need >= 2 ratios and a target index in range, got {ratios.shape} and target={target}"
+        )
     return float(ratios[target] / np.delete(ratios, target).mean())
 
 
@@ -85,8 +102,10 @@ def _correlation(samples: np.ndarray) -> np.ndarray:
     flat = np.asarray(samples, float).reshape(-1, np.shape(samples)[-1])
     std = flat.std(axis=0)
     if np.any(std == 0):
-        raise ValueError(f"latent dims {np.flatnonzero(std == 0).tolist()} are constant: the "
-                         "Gaussian total correlation is undefined")
+        raise ValueError(
+            f"latent dims {np.flatnonzero(std == 0).tolist()} are constant: the "
+            "Gaussian total correlation is undefined"
+        )
     return np.atleast_2d(np.corrcoef(flat, rowvar=False))
 
 
@@ -108,10 +127,14 @@ def gaussian_block_mi(samples: np.ndarray, block: list[int] | np.ndarray) -> flo
     inside = np.zeros(len(corr), dtype=bool)
     inside[np.asarray(block, dtype=int)] = True
     if inside.all() or not inside.any():
-        raise ValueError(f"block {list(block)} must be a proper, non-empty subset of "
-                         f"{len(corr)} dims")
-    return 0.5 * (_logdet(corr[np.ix_(inside, inside)]) + _logdet(corr[np.ix_(~inside, ~inside)])
-                  - _logdet(corr))
+        raise ValueError(
+            f"block {list(block)} must be a proper, non-empty subset of {len(corr)} dims"
+        )
+    return 0.5 * (
+        _logdet(corr[np.ix_(inside, inside)])
+        + _logdet(corr[np.ix_(~inside, ~inside)])
+        - _logdet(corr)
+    )
 
 
 def assigned_dims(latents: np.ndarray, labels: np.ndarray, n_bins: int = 20) -> np.ndarray:
@@ -122,12 +145,18 @@ def assigned_dims(latents: np.ndarray, labels: np.ndarray, n_bins: int = 20) -> 
     return mutual_information_matrix(codes[rows], factors[rows], n_bins=n_bins).argmax(axis=0)
 
 
-def leakage_r2(latents: np.ndarray, labels: np.ndarray, unsupervised: list[int] | np.ndarray,
-               train_idx: np.ndarray, test_idx: np.ndarray, alpha: float = 1e-3
-               ) -> np.ndarray:
+def leakage_r2(
+    latents: np.ndarray,
+    labels: np.ndarray,
+    unsupervised: list[int] | np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    alpha: float = 1e-3,
+) -> np.ndarray:
     """Held-out R² per label of a ridge decoder from the `unsupervised` latent dims alone."""
     unsupervised = np.asarray(unsupervised, dtype=int)
     if unsupervised.size == 0:
         raise ValueError("leakage needs at least one unsupervised latent dim")
-    return behavior_decoding_r2(latents[..., unsupervised], labels, train_idx, test_idx,
-                                alpha=alpha)
+    return behavior_decoding_r2(
+        latents[..., unsupervised], labels, train_idx, test_idx, alpha=alpha
+    )

@@ -23,7 +23,8 @@ Definitions and sources:
   discrete factor, L1-penalised multinomial logistic regression, summed over classes) or the
   feature importance of gradient-boosted trees; each factor's importances are scaled to sum
   to 1 (tree importances already do), so factors of different types weigh equally. With
-  P_jk = R_jk / Σ_k R_jk, disentanglement D = Σ_j ρ_j (1 − H_K(P_j·)) with ρ_j = Σ_k R_jk / Σ R and H_K the entropy in
+  P_jk = R_jk / Σ_k R_jk, disentanglement D = Σ_j ρ_j (1 − H_K(P_j·)) with ρ_j = Σ_k R_jk / Σ R and
+  H_K the entropy in
   base K = n_factors; completeness C = mean_k (1 − H_J(P̃_·k)) with P̃_jk = R_jk / Σ_j R_jk and
   base J = n_codes; informativeness is the held-out prediction score (R² for continuous
   factors, chance-adjusted balanced accuracy for discrete ones: 0 = chance, 1 = perfect).
@@ -466,7 +467,8 @@ def factor_subspace_r2(
     [speed]); its R² is the variance-weighted held-out R² of a ridge regression from all
     z-scored codes, unchanged by any invertible linear map of the codes. The principal angle
     (degrees) between two groups' fitted code directions (the columns of the ridge
-    coefficients, in the z-scored code space, so only approximately rotation-invariant) is 90° when the factors occupy orthogonal code
+    coefficients, in the z-scored code space, so only approximately rotation-invariant) is 90° when
+    the factors occupy orthogonal code
     subspaces and 0° when they share a direction. Returns (R² per group, angles (G, G)).
     """
     c, f = _check_inputs(codes, factors)

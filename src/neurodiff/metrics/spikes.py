@@ -220,8 +220,9 @@ def psch_kl(
         max_count = int(max(model_counts.max(), data_counts.max()))
     log_p = count_log_density(model_counts, max_count)
     log_q = count_log_density(data_counts, max_count)
-    return PschComparison(kl_divergence_log(log_p, log_q), np.arange(max_count + 1),
-                          np.exp(log_p), np.exp(log_q))
+    return PschComparison(
+        kl_divergence_log(log_p, log_q), np.arange(max_count + 1), np.exp(log_p), np.exp(log_q)
+    )
 
 
 # ---------------------------------------------------------------------------------------------

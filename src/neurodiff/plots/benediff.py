@@ -65,9 +65,14 @@ def _n_params(model: object) -> str:
     return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k"
 
 
-def schematic_facts(section: Mapping[str, Any], components: Mapping[str, int],
-                    label_names: Sequence[str], n_frames: int, n_views: int, frame_size: int
-                    ) -> SchematicFacts:
+def schematic_facts(
+    section: Mapping[str, Any],
+    components: Mapping[str, int],
+    label_names: Sequence[str],
+    n_frames: int,
+    n_views: int,
+    frame_size: int,
+) -> SchematicFacts:
     """Sizes and parameter counts of the configured models, for the schematic.
 
     `components` maps each region to its number of components.
@@ -75,8 +80,13 @@ def schematic_facts(section: Mapping[str, Any], components: Mapping[str, int],
     lvm, guidance = section["lvm"], section["guidance"]
     regions = ", ".join(f"{r} {n}" for r, n in components.items())
     tied, free = len(label_names), lvm["n_irrelevant"]
-    counts = sorted({_n_params(BehaviorLVM(lvm_config_for(lvm, "benediff", n, tied)))
-                     for n in components.values()}, key=lambda c: float(c[:-1]))
+    counts = sorted(
+        {
+            _n_params(BehaviorLVM(lvm_config_for(lvm, "benediff", n, tied)))
+            for n in components.values()
+        },
+        key=lambda c: float(c[:-1]),
+    )
     autoencoder = build_frame_autoencoder(section["frame_ae"], n_views, frame_size)
     code = autoencoder.code_shape
     unet = build_unet(section["diffusion"], code)
@@ -133,28 +143,62 @@ LINE_POINTS = 10.6  # height of one text line of the schematic (6.8 pt font, spa
 WRAP = {"wide": 68, "narrow": 50}
 
 
-def _box(ax: Axes, left: float, top: float, width: float, title: str, lines: Sequence[str],
-         color: str, wrap: int) -> float:
+def _box(
+    ax: Axes,
+    left: float,
+    top: float,
+    width: float,
+    title: str,
+    lines: Sequence[str],
+    color: str,
+    wrap: int,
+) -> float:
     """A rounded box whose height fits its wrapped text; returns its bottom edge."""
-    wrapped = [part for line in lines
-               for part in textwrap.wrap(line, wrap, subsequent_indent="    ") or [""]]
+    wrapped = [
+        part
+        for line in lines
+        for part in textwrap.wrap(line, wrap, subsequent_indent="    ") or [""]
+    ]
     line = LINE_POINTS / (72 * ax.figure.get_figheight())
     height = 0.07 + line * len(wrapped)
     for face, alpha in ((color, 0.18), ("none", 1.0)):
-        ax.add_patch(FancyBboxPatch((left, top - height), width, height,
-                                    boxstyle="round,pad=0.008,rounding_size=0.012",
-                                    facecolor=face, edgecolor="0.3", alpha=alpha, lw=0.8))
+        ax.add_patch(
+            FancyBboxPatch(
+                (left, top - height),
+                width,
+                height,
+                boxstyle="round,pad=0.008,rounding_size=0.012",
+                facecolor=face,
+                edgecolor="0.3",
+                alpha=alpha,
+                lw=0.8,
+            )
+        )
     ax.text(left + 0.01, top - 0.018, title, fontsize=8.5, fontweight="bold", va="top")
-    ax.text(left + 0.01, top - 0.06, "\n".join(wrapped), fontsize=6.8, va="top",
-            linespacing=1.5)
+    ax.text(left + 0.01, top - 0.06, "\n".join(wrapped), fontsize=6.8, va="top", linespacing=1.5)
     return top - height
 
 
-def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "",
-           text_offset: tuple[float, float] = (0.0, 0.012)) -> None:
+def _arrow(
+    ax: Axes,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    text: str = "",
+    text_offset: tuple[float, float] = (0.0, 0.012),
+) -> None:
     """An arrow with an optional label at its middle."""
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, lw=1.0,
-                                 color="0.25", shrinkA=1, shrinkB=1))
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle="-|>",
+            mutation_scale=10,
+            lw=1.0,
+            color="0.25",
+            shrinkA=1,
+            shrinkB=1,
+        )
+    )
     if text:
         mid = ((start[0] + end[0]) / 2 + text_offset[0], (start[1] + end[1]) / 2 + text_offset[1])
         ax.text(*mid, text, fontsize=6.5, ha="center", va="bottom", color="0.25", style="italic")
@@ -169,38 +213,120 @@ def fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) -> Fi
         ax.set_axis_off()
         colors = categorical_colors(5)
         top, lower = 0.86, 0.33
-        (x_lvm, w_lvm), (x_enc, w_enc), (x_dif, w_dif) = (0.015, 0.335), (0.375, 0.245), \
-            (0.66, 0.325)
-        _box(ax, x_lvm, top, w_lvm, "1  Neural LVM (one per region-hemisphere)",
-             facts.lvm_lines, colors[0], WRAP["wide"])
-        enc_bottom = _box(ax, x_enc, top, w_enc, "2  Linear neural encoder",
-                          facts.encoder_lines, colors[2], WRAP["narrow"])
-        dif_bottom = _box(ax, x_dif, top, w_dif, "3  Guided video diffusion",
-                          facts.guidance_lines, colors[3], WRAP["wide"])
-        _box(ax, x_enc, lower, w_enc, "Frame autoencoder", facts.autoencoder_lines, colors[1],
-             WRAP["narrow"])
-        _box(ax, x_dif, lower, w_dif, "Space-time U-Net (ε-prediction)", facts.diffusion_lines,
-             colors[4], WRAP["wide"])
-        centre_lvm, centre_enc, centre_dif = (x_lvm + w_lvm / 2, x_enc + w_enc / 2,
-                                              x_dif + w_dif / 2)
-        ax.text(centre_lvm, 0.945, f"{data_label}: components of one region (trials × T × N)",
-                ha="center", fontsize=7.5)
+        (x_lvm, w_lvm), (x_enc, w_enc), (x_dif, w_dif) = (
+            (0.015, 0.335),
+            (0.375, 0.245),
+            (0.66, 0.325),
+        )
+        _box(
+            ax,
+            x_lvm,
+            top,
+            w_lvm,
+            "1  Neural LVM (one per region-hemisphere)",
+            facts.lvm_lines,
+            colors[0],
+            WRAP["wide"],
+        )
+        enc_bottom = _box(
+            ax,
+            x_enc,
+            top,
+            w_enc,
+            "2  Linear neural encoder",
+            facts.encoder_lines,
+            colors[2],
+            WRAP["narrow"],
+        )
+        dif_bottom = _box(
+            ax,
+            x_dif,
+            top,
+            w_dif,
+            "3  Guided video diffusion",
+            facts.guidance_lines,
+            colors[3],
+            WRAP["wide"],
+        )
+        _box(
+            ax,
+            x_enc,
+            lower,
+            w_enc,
+            "Frame autoencoder",
+            facts.autoencoder_lines,
+            colors[1],
+            WRAP["narrow"],
+        )
+        _box(
+            ax,
+            x_dif,
+            lower,
+            w_dif,
+            "Space-time U-Net (ε-prediction)",
+            facts.diffusion_lines,
+            colors[4],
+            WRAP["wide"],
+        )
+        centre_lvm, centre_enc, centre_dif = (
+            x_lvm + w_lvm / 2,
+            x_enc + w_enc / 2,
+            x_dif + w_dif / 2,
+        )
+        ax.text(
+            centre_lvm,
+            0.945,
+            f"{data_label}: components of one region (trials × T × N)",
+            ha="center",
+            fontsize=7.5,
+        )
         _arrow(ax, (centre_lvm, 0.94), (centre_lvm, top + 0.008))
-        ax.text(centre_lvm, lower - 0.1, "behaviour video frames (views × H × W)",
-                ha="center", fontsize=7.5, va="center")
+        ax.text(
+            centre_lvm,
+            lower - 0.1,
+            "behaviour video frames (views × H × W)",
+            ha="center",
+            fontsize=7.5,
+            va="center",
+        )
         _arrow(ax, (x_lvm + w_lvm - 0.01, lower - 0.1), (x_enc - 0.008, lower - 0.1))
-        _arrow(ax, (x_lvm + w_lvm + 0.002, top - 0.12), (x_enc - 0.008, top - 0.12), "latents",
-               (0.0, 0.01))
-        _arrow(ax, (centre_enc, lower + 0.008), (centre_enc, enc_bottom - 0.008),
-               "frame codes v_t", (0.055, -0.01))
-        _arrow(ax, (x_enc + w_enc + 0.002, top - 0.12), (x_dif - 0.008, top - 0.12), "w_k",
-               (0.0, 0.01))
-        _arrow(ax, (x_enc + w_enc + 0.002, lower - 0.1), (x_dif - 0.008, lower - 0.1), "codes",
-               (0.0, 0.01))
-        _arrow(ax, (centre_dif, lower + 0.008), (centre_dif, dif_bottom - 0.008), "ε̂(x_t, t)",
-               (0.04, -0.01))
-        fig.suptitle("BeNeDiff pipeline as configured: behaviour-informed latents → linear "
-                     "encoder → guided behaviour videos", y=0.995, fontsize=9.5)
+        _arrow(
+            ax,
+            (x_lvm + w_lvm + 0.002, top - 0.12),
+            (x_enc - 0.008, top - 0.12),
+            "latents",
+            (0.0, 0.01),
+        )
+        _arrow(
+            ax,
+            (centre_enc, lower + 0.008),
+            (centre_enc, enc_bottom - 0.008),
+            "frame codes v_t",
+            (0.055, -0.01),
+        )
+        _arrow(
+            ax, (x_enc + w_enc + 0.002, top - 0.12), (x_dif - 0.008, top - 0.12), "w_k", (0.0, 0.01)
+        )
+        _arrow(
+            ax,
+            (x_enc + w_enc + 0.002, lower - 0.1),
+            (x_dif - 0.008, lower - 0.1),
+            "codes",
+            (0.0, 0.01),
+        )
+        _arrow(
+            ax,
+            (centre_dif, lower + 0.008),
+            (centre_dif, dif_bottom - 0.008),
+            "ε̂(x_t, t)",
+            (0.04, -0.01),
+        )
+        fig.suptitle(
+            "BeNeDiff pipeline as configured: behaviour-informed latents → linear "
+            "encoder → guided behaviour videos",
+            y=0.995,
+            fontsize=9.5,
+        )
         stamp_preset(fig, preset)
     return fig
 
@@ -215,8 +341,15 @@ def _trace_axes(ax: Axes, title: str, ylabel: str, bin_s: float, n_bins: int) ->
     return np.arange(n_bins) * bin_s
 
 
-def fig3_latents(regions: Sequence[RegionLVMs], session: str, bin_size_s: float, preset: str,
-                 components: int = 2, *, data_label: str) -> Figure:
+def fig3_latents(
+    regions: Sequence[RegionLVMs],
+    session: str,
+    bin_size_s: float,
+    preset: str,
+    components: int = 2,
+    *,
+    data_label: str,
+) -> Figure:
     """Per region: MI of BeNeDiff latents with labels, tied factors vs labels on a test trial,
     and single-trial reconstructions of `components` components (truth, supervised without
     TC, BeNeDiff)."""
@@ -224,37 +357,50 @@ def fig3_latents(regions: Sequence[RegionLVMs], session: str, bin_size_s: float,
     mi_methods = [m for m in ("benediff", "supervised_no_tc") if m in regions[0].methods]
     n_mi = len(mi_methods)
     with style_context():
-        fig, axes = plt.subplots(n_rows, n_mi + 1 + components,
-                                 figsize=(12, 1.75 * n_rows + 0.6),
-                                 gridspec_kw={"width_ratios": [0.55] * n_mi + [1.2]
-                                              + [1] * components},
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            n_rows,
+            n_mi + 1 + components,
+            figsize=(12, 1.75 * n_rows + 0.6),
+            gridspec_kw={"width_ratios": [0.55] * n_mi + [1.2] + [1] * components},
+            squeeze=False,
+        )
         label_colors = categorical_colors(len(regions[0].label_names))
         trial = int(regions[0].indices("test")[0])
         for row, fitted in zip(axes, regions, strict=True):
             for ax, method in zip(row, mi_methods, strict=False):
                 _mi_panel(ax, fitted, method)
             _factor_panel(row[n_mi], fitted, trial, bin_size_s, label_colors)
-            for j, ax in enumerate(row[n_mi + 1:]):
+            for j, ax in enumerate(row[n_mi + 1 :]):
                 _reconstruction_panel(ax, fitted, trial, j, bin_size_s)
         for ax in axes[-1, n_mi:]:
             ax.set_xlabel("time (s)")
         handles = [plt.Line2D([], [], color=c, lw=1.2) for c in label_colors]
-        handles += [plt.Line2D([], [], color="0.3", lw=1.2),
-                    plt.Line2D([], [], color="0.3", lw=1.2, ls="--")]
+        handles += [
+            plt.Line2D([], [], color="0.3", lw=1.2),
+            plt.Line2D([], [], color="0.3", lw=1.2, ls="--"),
+        ]
         names = [*regions[0].label_names, "label", "BeNeDiff gain·z_k"]
-        fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.33, 0.995), ncol=5,
-                   fontsize=7)
+        fig.legend(
+            handles, names, loc="upper center", bbox_to_anchor=(0.33, 0.995), ncol=5, fontsize=7
+        )
         recon = [plt.Line2D([], [], color=COLORS["data"], lw=1.4)]
-        recon += [plt.Line2D([], [], color=METHOD_COLORS[m], lw=1.1)
-                  for m in METHOD_COLORS if m in regions[0].methods]
-        recon_names = ["ground truth"] + [METHOD_LABELS[m] for m in METHOD_COLORS
-                                          if m in regions[0].methods]
-        fig.legend(recon, recon_names, loc="upper center", bbox_to_anchor=(0.78, 0.995),
-                   ncol=3, fontsize=7)
-        fig.suptitle(f"BeNeDiff latent factors per region, {data_label} ({session}; first seed, "
-                     f"test trial {trial}); MI maps: BeNeDiff and supervised without TC",
-                     y=0.965, fontsize=9.5)
+        recon += [
+            plt.Line2D([], [], color=METHOD_COLORS[m], lw=1.1)
+            for m in METHOD_COLORS
+            if m in regions[0].methods
+        ]
+        recon_names = ["ground truth"] + [
+            METHOD_LABELS[m] for m in METHOD_COLORS if m in regions[0].methods
+        ]
+        fig.legend(
+            recon, recon_names, loc="upper center", bbox_to_anchor=(0.78, 0.995), ncol=3, fontsize=7
+        )
+        fig.suptitle(
+            f"BeNeDiff latent factors per region, {data_label} ({session}; first seed, "
+            f"test trial {trial}); MI maps: BeNeDiff and supervised without TC",
+            y=0.965,
+            fontsize=9.5,
+        )
         fig.tight_layout(rect=(0, 0, 1, 0.95))
         label_panels(list(axes[0]))
         stamp_preset(fig, preset)
@@ -270,37 +416,40 @@ def _mi_panel(ax: Axes, fitted: RegionLVMs, method: str = "benediff") -> None:
     mi = mutual_information_matrix(codes[rows], labels[rows])
     image = ax.imshow(mi.T, cmap=SEQUENTIAL_CMAP, vmin=0, aspect="auto")
     n_tied = len(fitted.label_names)
-    ax.set_xticks(range(mi.shape[0]),
-                  [f"z{i}" if i < n_tied else f"u{i - n_tied}" for i in range(mi.shape[0])],
-                  fontsize=6)
+    ax.set_xticks(
+        range(mi.shape[0]),
+        [f"z{i}" if i < n_tied else f"u{i - n_tied}" for i in range(mi.shape[0])],
+        fontsize=6,
+    )
     ax.set_yticks(range(mi.shape[1]), fitted.label_names, fontsize=6)
     short = {"benediff": "BeNeDiff", "supervised_no_tc": "no TC"}.get(method, method)
     ax.set_title(f"{fitted.region}: MI, {short}", loc="left", fontsize=7)
     plt.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=5.5)
 
 
-def _factor_panel(ax: Axes, fitted: RegionLVMs, trial: int, bin_s: float,
-                  colors: Sequence[str]) -> None:
+def _factor_panel(
+    ax: Axes, fitted: RegionLVMs, trial: int, bin_s: float, colors: Sequence[str]
+) -> None:
     """Labels (solid) and the BeNeDiff tied factors scaled by their gains (dashed)."""
     predicted = fitted.behavior["benediff"][trial]
-    time = _trace_axes(ax, f"{fitted.region}: tied factors vs labels", "z-scored",
-                       bin_s, predicted.shape[0])
+    time = _trace_axes(
+        ax, f"{fitted.region}: tied factors vs labels", "z-scored", bin_s, predicted.shape[0]
+    )
     for k, color in enumerate(colors):
         ax.plot(time, fitted.labels[trial, :, k], color=color, lw=1.2)
         ax.plot(time, predicted[:, k], color=color, lw=1.2, ls="--")
 
 
-def _reconstruction_panel(ax: Axes, fitted: RegionLVMs, trial: int, component: int,
-                          bin_s: float) -> None:
+def _reconstruction_panel(
+    ax: Axes, fitted: RegionLVMs, trial: int, component: int, bin_s: float
+) -> None:
     """One component of one test trial: truth and each method's posterior-mean reconstruction."""
     truth = fitted.signals[trial, :, component]
-    time = _trace_axes(ax, f"{fitted.region}: component {component}", "z-scored", bin_s,
-                       truth.size)
+    time = _trace_axes(ax, f"{fitted.region}: component {component}", "z-scored", bin_s, truth.size)
     ax.plot(time, truth, color=COLORS["data"], lw=1.4)
     for method, color in METHOD_COLORS.items():
         if method in fitted.reconstruction:
-            ax.plot(time, fitted.reconstruction[method][trial, :, component], color=color,
-                    lw=1.1)
+            ax.plot(time, fitted.reconstruction[method][trial, :, component], color=color, lw=1.1)
 
 
 # ---------------------------------------------------------------- fig4: guided videos
@@ -313,14 +462,14 @@ def frame_strip(video: np.ndarray, n_frames: int) -> np.ndarray:
     picks = np.linspace(0, t - 1, min(n_frames, t)).round().astype(int)
     tiles = []
     for i in picks:
-        views = [np.pad(video[i, j], ((0, 0), (0, 1)), constant_values=SEPARATOR)
-                 for j in range(v)]
+        views = [np.pad(video[i, j], ((0, 0), (0, 1)), constant_values=SEPARATOR) for j in range(v)]
         tiles.append(np.pad(np.hstack(views), ((0, 0), (0, 1)), constant_values=SEPARATOR))
     return np.hstack(tiles)
 
 
-def difference_strip(guided: np.ndarray, unguided: np.ndarray, n_frames: int, bound: float
-                     ) -> np.ndarray:
+def difference_strip(
+    guided: np.ndarray, unguided: np.ndarray, n_frames: int, bound: float
+) -> np.ndarray:
     """RGB strip (H, W, 3) of guided − unguided frames on a diverging map (±`bound` grey
     levels at the ends, white = no change), laid out as `frame_strip`; separators grey."""
     diff = frame_strip(guided, n_frames).astype(float) - frame_strip(unguided, n_frames)
@@ -330,26 +479,39 @@ def difference_strip(guided: np.ndarray, unguided: np.ndarray, n_frames: int, bo
     return rgb
 
 
-def _strip_block(unguided: np.ndarray, guided: Sequence[np.ndarray], n_frames: int,
-                 bound: float) -> np.ndarray:
+def _strip_block(
+    unguided: np.ndarray, guided: Sequence[np.ndarray], n_frames: int, bound: float
+) -> np.ndarray:
     """RGB block: the unguided strip, then per activated factor its guided strip and the
     guided − unguided difference strip, separated by grey rows."""
+
     def grey(strip: np.ndarray) -> np.ndarray:
         return np.repeat(strip[..., None] / 255.0, 3, axis=-1)
 
     strips = [grey(frame_strip(unguided, n_frames))]
     for video in guided:
-        strips += [grey(frame_strip(video, n_frames)),
-                   difference_strip(video, unguided, n_frames, bound)]
-    padded = [np.pad(s, ((0, 1), (0, 0), (0, 0)), constant_values=SEPARATOR / 255)
-              for s in strips]
+        strips += [
+            grey(frame_strip(video, n_frames)),
+            difference_strip(video, unguided, n_frames, bound),
+        ]
+    padded = [np.pad(s, ((0, 1), (0, 0), (0, 0)), constant_values=SEPARATOR / 255) for s in strips]
     return np.vstack(padded)
 
 
-def fig4_guided_videos(samples: GuidedSamples, label_names: Sequence[str],
-                       specificity: Mapping[tuple[str, str], float], regions: Sequence[str],
-                       reader: str, session: str, n_frames: int, bin_size_s: float, preset: str,
-                       sample_index: int = 0, *, data_label: str) -> Figure:
+def fig4_guided_videos(
+    samples: GuidedSamples,
+    label_names: Sequence[str],
+    specificity: Mapping[tuple[str, str], float],
+    regions: Sequence[str],
+    reader: str,
+    session: str,
+    n_frames: int,
+    bin_size_s: float,
+    preset: str,
+    sample_index: int = 0,
+    *,
+    data_label: str,
+) -> Figure:
     """Per region: frame strips of an unguided video, its guided twins activating each factor
     and the guided − unguided differences; every label's change read from them; and a map of
     the specificity of each (region, factor)."""
@@ -359,48 +521,78 @@ def fig4_guided_videos(samples: GuidedSamples, label_names: Sequence[str],
         rows_per_region = 1 + 2 * len(label_names)
         height = 0.3 * rows_per_region * len(regions) + 2.6
         fig = plt.figure(figsize=(11, height))
-        grid = fig.add_gridspec(len(regions) + 1, 2,
-                                height_ratios=[rows_per_region * 0.3] * len(regions) + [1.5],
-                                width_ratios=[2.1, 1], hspace=0.45, wspace=0.22,
-                                top=1 - 0.75 / height, bottom=0.35 / height, left=0.1,
-                                right=0.95)
+        grid = fig.add_gridspec(
+            len(regions) + 1,
+            2,
+            height_ratios=[rows_per_region * 0.3] * len(regions) + [1.5],
+            width_ratios=[2.1, 1],
+            hspace=0.45,
+            wspace=0.22,
+            top=1 - 0.75 / height,
+            bottom=0.35 / height,
+            left=0.1,
+            right=0.95,
+        )
         colors = categorical_colors(len(label_names))
         first = []
         for i, region in enumerate(regions):
             strip = fig.add_subplot(grid[i, 0])
             traces = fig.add_subplot(grid[i, 1])
-            _strip_panel(strip, samples, label_names, region, n_frames, bin_size_s, sample_index,
-                         bound)
-            _label_trace_panel(traces, samples, label_names, region, reader, bin_size_s,
-                               sample_index, colors)
+            _strip_panel(
+                strip, samples, label_names, region, n_frames, bin_size_s, sample_index, bound
+            )
+            _label_trace_panel(
+                traces, samples, label_names, region, reader, bin_size_s, sample_index, colors
+            )
             if i == 0:
                 first = [strip, traces]
         traces.set_xlabel("time (s)")
         handles = [plt.Line2D([], [], color=c, lw=1.3) for c in colors]
-        fig.legend(handles, [f"Δ {n}" for n in label_names], loc="upper right",
-                   bbox_to_anchor=(0.99, 1 - 0.3 / height), ncol=len(label_names),
-                   fontsize=6.5, title="panel b: label change (guided − unguided)",
-                   title_fontsize=6.5)
+        fig.legend(
+            handles,
+            [f"Δ {n}" for n in label_names],
+            loc="upper right",
+            bbox_to_anchor=(0.99, 1 - 0.3 / height),
+            ncol=len(label_names),
+            fontsize=6.5,
+            title="panel b: label change (guided − unguided)",
+            title_fontsize=6.5,
+        )
         heat = fig.add_subplot(grid[len(regions), :])
         _specificity_panel(heat, specificity, regions, label_names)
-        fig.suptitle(f"Guided behaviour videos, {data_label} ({session}): unguided sample "
-                     f"{sample_index} and its guided twins (same initial noise), "
-                     f"{METHOD_LABELS.get(method, method)} latents, LVM seed {seed}",
-                     x=0.01, ha="left", y=0.995, fontsize=9.5)
-        fig.text(0.01, 0.003, f"labels read from the generated frames by the {reader} reader; "
-                 f"difference images: {DIFF_CMAP} over ±{bound:.0f} grey levels "
-                 "(red: brighter when guided)", fontsize=6.5, color="0.45")
+        fig.suptitle(
+            f"Guided behaviour videos, {data_label} ({session}): unguided sample "
+            f"{sample_index} and its guided twins (same initial noise), "
+            f"{METHOD_LABELS.get(method, method)} latents, LVM seed {seed}",
+            x=0.01,
+            ha="left",
+            y=0.995,
+            fontsize=9.5,
+        )
+        fig.text(
+            0.01,
+            0.003,
+            f"labels read from the generated frames by the {reader} reader; "
+            f"difference images: {DIFF_CMAP} over ±{bound:.0f} grey levels "
+            "(red: brighter when guided)",
+            fontsize=6.5,
+            color="0.45",
+        )
         label_panels([*first, heat])
         stamp_preset(fig, preset)
     return fig
 
 
-def _difference_bound(samples: GuidedSamples, regions: Sequence[str], n_labels: int,
-                      sample_index: int) -> float:
+def _difference_bound(
+    samples: GuidedSamples, regions: Sequence[str], n_labels: int, sample_index: int
+) -> float:
     """Largest |guided − unguided| grey level over the shown videos (at least 1)."""
     unguided = samples.unguided_frames[sample_index].astype(float)
-    diffs = [np.abs(samples.frames[frame_group(samples, r, k)][sample_index] - unguided).max()
-             for r in regions for k in range(n_labels)]
+    diffs = [
+        np.abs(samples.frames[frame_group(samples, r, k)][sample_index] - unguided).max()
+        for r in regions
+        for k in range(n_labels)
+    ]
     return max(1.0, float(max(diffs)))
 
 
@@ -410,11 +602,21 @@ def frame_group(samples: GuidedSamples, region: str, dim: int) -> int:
     return samples.frame_groups.index((method, seed, region, dim))
 
 
-def _strip_panel(ax: Axes, samples: GuidedSamples, label_names: Sequence[str], region: str,
-                 n_frames: int, bin_s: float, sample_index: int, bound: float) -> None:
+def _strip_panel(
+    ax: Axes,
+    samples: GuidedSamples,
+    label_names: Sequence[str],
+    region: str,
+    n_frames: int,
+    bin_s: float,
+    sample_index: int,
+    bound: float,
+) -> None:
     """The frame-strip block of one region, with row labels and frame times."""
-    guided = [samples.frames[frame_group(samples, region, k)][sample_index]
-              for k in range(len(label_names))]
+    guided = [
+        samples.frames[frame_group(samples, region, k)][sample_index]
+        for k in range(len(label_names))
+    ]
     unguided = samples.unguided_frames[sample_index]
     block = _strip_block(unguided, guided, n_frames, bound)
     ax.imshow(block, interpolation="nearest", aspect="equal")
@@ -426,41 +628,63 @@ def _strip_panel(ax: Axes, samples: GuidedSamples, label_names: Sequence[str], r
     t = unguided.shape[0]
     picks = np.linspace(0, t - 1, min(n_frames, t)).round().astype(int)
     tile = block.shape[1] / len(picks)
-    ax.set_xticks([tile * (i + 0.5) for i in range(len(picks))],
-                  [f"{p * bin_s:.2f} s" for p in picks], fontsize=6)
+    ax.set_xticks(
+        [tile * (i + 0.5) for i in range(len(picks))],
+        [f"{p * bin_s:.2f} s" for p in picks],
+        fontsize=6,
+    )
     ax.set_title(f"{region}: frames (view 0 | view 1)", loc="left")
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
 
 
-def _label_trace_panel(ax: Axes, samples: GuidedSamples, label_names: Sequence[str],
-                       region: str, reader: str, bin_s: float, sample_index: int,
-                       colors: Sequence[str]) -> None:
+def _label_trace_panel(
+    ax: Axes,
+    samples: GuidedSamples,
+    label_names: Sequence[str],
+    region: str,
+    reader: str,
+    bin_s: float,
+    sample_index: int,
+    colors: Sequence[str],
+) -> None:
     """For each activated factor (one band, top to bottom): the change of every label,
     guided − unguided twin, so off-target movement shows as well as the target's."""
     method, seed = samples.frame_groups[0][:2]
     unguided = samples.unguided_labels[reader][sample_index]
     time = np.arange(unguided.shape[0]) * bin_s
-    changes = [samples.labels[reader][samples.groups.index((method, seed, region, k)),
-                                      sample_index] - unguided
-               for k in range(len(label_names))]
+    changes = [
+        samples.labels[reader][samples.groups.index((method, seed, region, k)), sample_index]
+        - unguided
+        for k in range(len(label_names))
+    ]
     step = max(0.5, 2.2 * max(float(np.abs(c).max()) for c in changes))
     for k, change in enumerate(changes):
         offset = -k * step
         ax.axhline(offset, color="0.8", lw=0.6)
         for j, color in enumerate(colors):
-            ax.plot(time, offset + change[:, j], color=color,
-                    lw=1.5 if j == k else 0.9, alpha=1.0 if j == k else 0.8)
-    ax.set_yticks([-k * step for k in range(len(label_names))],
-                  [f"act. {n}" for n in label_names], fontsize=6)
+            ax.plot(
+                time,
+                offset + change[:, j],
+                color=color,
+                lw=1.5 if j == k else 0.9,
+                alpha=1.0 if j == k else 0.8,
+            )
+    ax.set_yticks(
+        [-k * step for k in range(len(label_names))], [f"act. {n}" for n in label_names], fontsize=6
+    )
     ax.set_ylabel(f"Δ label (offset; 1 band = {step:.2g})", fontsize=6.5)
     ax.set_title(f"{region}: label change, guided − unguided", loc="left", fontsize=7.5)
     ax.tick_params(labelsize=6)
 
 
-def _specificity_panel(ax: Axes, specificity: Mapping[tuple[str, str], float],
-                       regions: Sequence[str], label_names: Sequence[str]) -> None:
+def _specificity_panel(
+    ax: Axes,
+    specificity: Mapping[tuple[str, str], float],
+    regions: Sequence[str],
+    label_names: Sequence[str],
+) -> None:
     """Heat map of log2 specificity per (activated factor, region), values annotated."""
     values = np.array([[specificity[(r, f)] for r in regions] for f in label_names])
     logs = np.log2(values)
@@ -468,12 +692,22 @@ def _specificity_panel(ax: Axes, specificity: Mapping[tuple[str, str], float],
     image = ax.imshow(logs, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
     for (i, j), value in np.ndenumerate(values):
         dark = abs(logs[i, j]) > 0.6 * bound
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                color="white" if dark else "black")
+        ax.text(
+            j,
+            i,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if dark else "black",
+        )
     ax.set_xticks(range(len(regions)), regions)
     ax.set_yticks(range(len(label_names)), [f"activate {f}" for f in label_names])
-    ax.set_title("specificity = Var_t ratio (guided/unguided) of the activated factor's label "
-                 "÷ mean ratio of the other labels (mean over LVM seeds)", loc="left")
+    ax.set_title(
+        "specificity = Var_t ratio (guided/unguided) of the activated factor's label "
+        "÷ mean ratio of the other labels (mean over LVM seeds)",
+        loc="left",
+    )
     bar = plt.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
     bar.set_label("log2 specificity")
 
@@ -481,8 +715,16 @@ def _specificity_panel(ax: Axes, specificity: Mapping[tuple[str, str], float],
 GIF_HEADER = 28  # pixels above the videos: title, row legend and the preset mark
 
 
-def write_guided_gif(path: str | Path, unguided: np.ndarray, guided: np.ndarray, title: str,
-                     scale: int, fps: int, *, preset: str) -> None:
+def write_guided_gif(
+    path: str | Path,
+    unguided: np.ndarray,
+    guided: np.ndarray,
+    title: str,
+    scale: int,
+    fps: int,
+    *,
+    preset: str,
+) -> None:
     """Animated GIF: a header, unguided videos (top row) and their guided twins (bottom).
 
     unguided and guided are uint8 (n, T, V, H, W); each cell shows the views side by side.
@@ -490,54 +732,87 @@ def write_guided_gif(path: str | Path, unguided: np.ndarray, guided: np.ndarray,
     the top-right corner of every frame, '<preset> preset'.
     """
     if unguided.shape != guided.shape or unguided.ndim != 5:
-        raise ValueError(f"unguided {unguided.shape} and guided {guided.shape} must be equal "
-                         "(n, T, V, H, W) arrays")
+        raise ValueError(
+            f"unguided {unguided.shape} and guided {guided.shape} must be equal "
+            "(n, T, V, H, W) arrays"
+        )
     mark = preset_mark(preset)
     frames = []
     for t in range(unguided.shape[1]):
-        rows = [np.hstack([frame_strip(video[t:t + 1], 1) for video in videos])
-                for videos in (unguided, guided)]
+        rows = [
+            np.hstack([frame_strip(video[t : t + 1], 1) for video in videos])
+            for videos in (unguided, guided)
+        ]
         grid = np.vstack([np.pad(r, ((0, 1), (0, 0)), constant_values=SEPARATOR) for r in rows])
-        image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
-                                             Image.NEAREST)
+        image = Image.fromarray(grid).resize(
+            (grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST
+        )
         canvas = Image.new("L", (image.width, image.height + GIF_HEADER), color=0)
         canvas.paste(image, (0, GIF_HEADER))
         draw = ImageDraw.Draw(canvas)
         draw.text((4, 2), title, fill=255)
-        draw.text((4, 15), f"top: unguided, bottom: guided   frame {t + 1}/{unguided.shape[1]}",
-                  fill=200)
+        draw.text(
+            (4, 15), f"top: unguided, bottom: guided   frame {t + 1}/{unguided.shape[1]}", fill=200
+        )
         draw.text((canvas.width - 4, 2), mark, fill=170, anchor="ra")
         frames.append(canvas)
     with atomic_path(path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=int(round(1000 / fps)), loop=0)
+        frames[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=int(round(1000 / fps)),
+            loop=0,
+        )
 
 
 # ---------------------------------------------------------------- fig5: cross-hemisphere
 
 
-def fig5_cross_hemisphere(results: Mapping[str, Sequence[Sequence[CrossHemisphere]]],
-                          session: str, bin_size_s: float, preset: str, *, data_label: str
-                          ) -> Figure:
+def fig5_cross_hemisphere(
+    results: Mapping[str, Sequence[Sequence[CrossHemisphere]]],
+    session: str,
+    bin_size_s: float,
+    preset: str,
+    *,
+    data_label: str,
+) -> Figure:
     """Per region: paw factors left vs right with the affine map, affine R², CCA trajectories,
     canonical correlations. `results[session][seed_index][region_index]`."""
     examples = results[session][0]
     sessions = list(results)
     with style_context():
-        fig, axes = plt.subplots(len(examples), 4, figsize=(11, 2.3 * len(examples) + 0.5),
-                                 gridspec_kw={"width_ratios": [1.5, 0.8, 1, 0.9]},
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            len(examples),
+            4,
+            figsize=(11, 2.3 * len(examples) + 0.5),
+            gridspec_kw={"width_ratios": [1.5, 0.8, 1, 0.9]},
+            squeeze=False,
+        )
         for i, (row, example) in enumerate(zip(axes, examples, strict=True)):
             _paw_panel(row[0], example, bin_size_s)
-            _affine_panel(row[1], [[seed[i] for seed in results[s]] for s in sessions],
-                          sessions, example.region)
+            _affine_panel(
+                row[1],
+                [[seed[i] for seed in results[s]] for s in sessions],
+                sessions,
+                example.region,
+            )
             _cca_panel(row[2], example, bin_size_s)
-            _correlation_panel(row[3], [[seed[i] for seed in results[s]] for s in sessions],
-                               sessions, example.region)
+            _correlation_panel(
+                row[3],
+                [[seed[i] for seed in results[s]] for s in sessions],
+                sessions,
+                example.region,
+            )
         axes[-1, 0].set_xlabel("time (s)")
-        fig.suptitle(f"Cross-hemisphere paw factors (BeNeDiff latents), {data_label}: affine map "
-                     f"left → right and CCA of the paw factors;\ntraces from {session}, first "
-                     f"seed, test trial {examples[0].example_trial}", y=0.995, fontsize=9.5)
+        fig.suptitle(
+            f"Cross-hemisphere paw factors (BeNeDiff latents), {data_label}: affine map "
+            f"left → right and CCA of the paw factors;\ntraces from {session}, first "
+            f"seed, test trial {examples[0].example_trial}",
+            y=0.995,
+            fontsize=9.5,
+        )
         fig.tight_layout(rect=(0, 0, 1, 0.95))
         label_panels(list(axes[0]))
         stamp_preset(fig, preset)
@@ -549,18 +824,24 @@ def _paw_panel(ax: Axes, example: CrossHemisphere, bin_s: float) -> None:
     time = np.arange(example.left_paw.shape[0]) * bin_s
     colors = categorical_colors(len(example.paw_labels))
     for k, (name, color) in enumerate(zip(example.paw_labels, colors, strict=True)):
-        ax.plot(time, example.left_paw[:, k], color=color, lw=1.0, ls=":",
-                label=f"{name} left")
+        ax.plot(time, example.left_paw[:, k], color=color, lw=1.0, ls=":", label=f"{name} left")
         ax.plot(time, example.right_paw[:, k], color=color, lw=1.4, label=f"{name} right")
-        ax.plot(time, example.mapped_paw[:, k], color=color, lw=1.0, ls="--",
-                label=f"{name} affine(left)")
+        ax.plot(
+            time,
+            example.mapped_paw[:, k],
+            color=color,
+            lw=1.0,
+            ls="--",
+            label=f"{name} affine(left)",
+        )
     ax.set_ylabel("latent (a.u.)")
     ax.set_title(f"{example.region}: paw factors, trial {example.example_trial}", loc="left")
     ax.legend(fontsize=6, ncol=1, loc="upper left")
 
 
-def _affine_panel(ax: Axes, per_session: Sequence[Sequence[CrossHemisphere]],
-                  sessions: Sequence[str], region: str) -> None:
+def _affine_panel(
+    ax: Axes, per_session: Sequence[Sequence[CrossHemisphere]], sessions: Sequence[str], region: str
+) -> None:
     """Held-out R² of the affine map per session: mean ± std over seeds, seeds as dots."""
     for i, seeds in enumerate(per_session):
         values = np.array([r.affine_r2 for r in seeds])
@@ -576,8 +857,10 @@ def _cca_panel(ax: Axes, example: CrossHemisphere, bin_s: float) -> None:
     """Canonical variates of the example trial's paw factors, left and right: CC1 vs CC2 with
     start/end marked, or CC1 over time when there is one component."""
     one = example.left_canonical.shape[1] == 1
-    for data, name, color in ((example.left_canonical, "left", COLORS["truth"]),
-                              (example.right_canonical, "right", COLORS["model"])):
+    for data, name, color in (
+        (example.left_canonical, "left", COLORS["truth"]),
+        (example.right_canonical, "right", COLORS["model"]),
+    ):
         x = np.arange(len(data)) * bin_s if one else data[:, 0]
         y = data[:, 0] if one else data[:, 1]
         ax.plot(x, y, color=color, lw=1.1, label=name)
@@ -585,21 +868,32 @@ def _cca_panel(ax: Axes, example: CrossHemisphere, bin_s: float) -> None:
         ax.plot(x[-1], y[-1], "s", color=color, ms=3.5)
     ax.set_xlabel("time (s)" if one else "CC1")
     ax.set_ylabel("CC1" if one else "CC2")
-    ax.set_title(f"{example.region}: CCA of paw factors, trial {example.example_trial} "
-                 "(○ start, □ end)", loc="left", fontsize=7)
+    ax.set_title(
+        f"{example.region}: CCA of paw factors, trial {example.example_trial} (○ start, □ end)",
+        loc="left",
+        fontsize=7,
+    )
     ax.legend(fontsize=6)
 
 
-def _correlation_panel(ax: Axes, per_session: Sequence[Sequence[CrossHemisphere]],
-                       sessions: Sequence[str], region: str) -> None:
+def _correlation_panel(
+    ax: Axes, per_session: Sequence[Sequence[CrossHemisphere]], sessions: Sequence[str], region: str
+) -> None:
     """Held-out canonical correlations per component and session (mean over seeds)."""
     colors = categorical_colors(len(sessions))
     width = 0.8 / len(sessions)
     for i, (seeds, name) in enumerate(zip(per_session, sessions, strict=True)):
         values = np.array([r.canonical_correlations for r in seeds])
         x = np.arange(values.shape[1]) + (i - (len(sessions) - 1) / 2) * width
-        ax.bar(x, values.mean(axis=0), width, yerr=values.std(axis=0), color=colors[i],
-               capsize=2, label=name)
+        ax.bar(
+            x,
+            values.mean(axis=0),
+            width,
+            yerr=values.std(axis=0),
+            color=colors[i],
+            capsize=2,
+            label=name,
+        )
     ax.set_xticks(range(values.shape[1]), [f"CC{k + 1}" for k in range(values.shape[1])])
     ax.set_ylim(0, 1.3)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])

@@ -45,8 +45,7 @@ def _require(ds: TidyDataset, group: str, key: str) -> np.ndarray:
     """Return `ds.<group>[key]` or raise naming the dataset and the missing key."""
     items = getattr(ds, group)
     if key not in items:
-        raise TidyFormatError(f"{ds.name}: overview needs '{group}/{key}', "
-                              f"found {sorted(items)}")
+        raise TidyFormatError(f"{ds.name}: overview needs '{group}/{key}', found {sorted(items)}")
     return np.asarray(items[key])
 
 
@@ -54,8 +53,10 @@ def _behavior(ds: TidyDataset, names: list[str]) -> np.ndarray:
     """Return behaviour columns `names` as (trials, T, len(names)), or raise naming them."""
     missing = [n for n in names if n not in ds.behavior_names]
     if ds.behavior is None or missing:
-        raise TidyFormatError(f"{ds.name}: overview needs behavior columns {missing or names}, "
-                              f"found {ds.behavior_names}")
+        raise TidyFormatError(
+            f"{ds.name}: overview needs behavior columns {missing or names}, "
+            f"found {ds.behavior_names}"
+        )
     return ds.behavior[:, :, [ds.behavior_names.index(n) for n in names]]
 
 
@@ -71,8 +72,7 @@ def _time_ms(ds: TidyDataset, onset_bin: int = 0) -> np.ndarray:
 
 def _rate_hz(counts: np.ndarray, bin_size_s: float, sigma_s: float = PSTH_SIGMA_S) -> np.ndarray:
     """Counts (..., T, N) smoothed along time with a Gaussian of `sigma_s`, in spikes/s."""
-    smooth = gaussian_filter1d(counts.astype(float), sigma_s / bin_size_s, axis=-2,
-                               mode="nearest")
+    smooth = gaussian_filter1d(counts.astype(float), sigma_s / bin_size_s, axis=-2, mode="nearest")
     return smooth / bin_size_s
 
 
@@ -94,22 +94,42 @@ def _circular_mean(angles: np.ndarray) -> float:
     return float(np.mod(np.angle(np.exp(1j * angles).mean()), 2 * np.pi))
 
 
-def _draw_raster(ax: Axes, counts: np.ndarray, times: np.ndarray,
-                 heldout: np.ndarray | None = None, ylabel: str = "neuron") -> None:
+def _draw_raster(
+    ax: Axes,
+    counts: np.ndarray,
+    times: np.ndarray,
+    heldout: np.ndarray | None = None,
+    ylabel: str = "neuron",
+) -> None:
     """Draw counts (T, N) as a raster; held-out channels go last, below a coloured line."""
     heldout = np.zeros(counts.shape[1], bool) if heldout is None else heldout
     order = np.concatenate([np.flatnonzero(~heldout), np.flatnonzero(heldout)])
     step = times[1] - times[0] if len(times) > 1 else 1.0
     nonzero = counts[counts > 0]
     vmax = max(1.0, float(np.percentile(nonzero, 95))) if nonzero.size else 1.0
-    ax.imshow(counts[:, order].T, aspect="auto", cmap=RASTER_CMAP, vmin=0, vmax=vmax,
-              extent=(times[0] - step / 2, times[-1] + step / 2, counts.shape[1] - 0.5, -0.5))
+    ax.imshow(
+        counts[:, order].T,
+        aspect="auto",
+        cmap=RASTER_CMAP,
+        vmin=0,
+        vmax=vmax,
+        extent=(times[0] - step / 2, times[-1] + step / 2, counts.shape[1] - 0.5, -0.5),
+    )
     n_in = int((~heldout).sum())
     if heldout.any():
         ax.axhline(n_in - 0.5, color=COLORS["heldout"], lw=1.2)
         ax.axhspan(n_in - 0.5, counts.shape[1] - 0.5, color=COLORS["heldout"], alpha=0.15, lw=0)
-        ax.text(1.01, (n_in + counts.shape[1]) / 2, "held-out", transform=ax.get_yaxis_transform(),
-                rotation=90, va="center", ha="left", color=COLORS["heldout"], fontsize=7)
+        ax.text(
+            1.01,
+            (n_in + counts.shape[1]) / 2,
+            "held-out",
+            transform=ax.get_yaxis_transform(),
+            rotation=90,
+            va="center",
+            ha="left",
+            color=COLORS["heldout"],
+            fontsize=7,
+        )
     ax.set_ylabel(ylabel)
 
 
@@ -158,9 +178,14 @@ def plot_lorenz_overview(ds: TidyDataset, preset: str) -> Figure:
 
     trial = 0
     t = np.arange(ds.n_bins)
-    image = ax_rate.imshow(rates[trial].T, aspect="auto", cmap=RATE_CMAP, vmin=0,
-                           vmax=float(np.percentile(rates[trial], 99)),
-                           extent=(-0.5, ds.n_bins - 0.5, ds.n_channels - 0.5, -0.5))
+    image = ax_rate.imshow(
+        rates[trial].T,
+        aspect="auto",
+        cmap=RATE_CMAP,
+        vmin=0,
+        vmax=float(np.percentile(rates[trial], 99)),
+        extent=(-0.5, ds.n_bins - 0.5, ds.n_channels - 0.5, -0.5),
+    )
     fig.colorbar(image, ax=ax_rate, label="rate (spikes/bin)", pad=0.01, extend="max")
     ax_rate.set(ylabel="neuron", title=f"true firing rates, trial {trial}")
     ax_rate.tick_params(labelbottom=False)
@@ -174,11 +199,17 @@ def plot_lorenz_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_mean.bar(neurons, data_mean, width=1.0, color=COLORS["spread"], label="data")
     ax_mean.plot(neurons, true_mean, ".", ms=3, color=COLORS["truth"], label="true rate")
     top = max(float(data_mean.max()), float(true_mean.max()), 1e-3)
-    ax_mean.set(xlabel="neuron", ylabel="mean rate (spikes/bin)", title="mean rate per neuron",
-                xlim=(-1, ds.n_channels), ylim=(0, 1.3 * top))
+    ax_mean.set(
+        xlabel="neuron",
+        ylabel="mean rate (spikes/bin)",
+        title="mean rate per neuron",
+        xlim=(-1, ds.n_channels),
+        ylim=(0, 1.3 * top),
+    )
     ax_mean.legend(loc="upper right", ncols=2)
-    return _finish(fig, [ax_lat, ax_rate, ax_mean, ax_raster], dataset_label(ds),
-                   _counts_summary(ds), preset)
+    return _finish(
+        fig, [ax_lat, ax_rate, ax_mean, ax_raster], dataset_label(ds), _counts_summary(ds), preset
+    )
 
 
 # ---------------------------------------------------------------- MC_Maze
@@ -201,8 +232,10 @@ def plot_mc_maze_overview(ds: TidyDataset, preset: str) -> Figure:
 
     _draw_raster(ax_raster, ds.signals[0], t, heldout)
     ax_raster.axvline(0, color=COLORS["event"], ls="--", lw=0.8)
-    ax_raster.set(xlabel="time from movement onset (ms)",
-                  title=f"spike counts, trial 0 (condition {condition[0]})")
+    ax_raster.set(
+        xlabel="time from movement onset (ms)",
+        title=f"spike counts, trial 0 (condition {condition[0]})",
+    )
 
     conds = np.unique(condition)
     cond_angles = np.array([_circular_mean(angle[condition == c]) for c in conds])
@@ -213,8 +246,11 @@ def plot_mc_maze_overview(ds: TidyDataset, preset: str) -> Figure:
         for c, color in zip(conds[shown], angle_colors(cond_angles[shown]), strict=True):
             ax.plot(t, rates[condition == c, :, neuron].mean(axis=0), color=color)
         ax.axvline(0, color=COLORS["event"], ls="--", lw=0.8)
-        ax.set(xlabel="time from movement onset (ms)", ylabel="rate (Hz)",
-               title=f"PSTH, neuron {neuron}")
+        ax.set(
+            xlabel="time from movement onset (ms)",
+            ylabel="rate (Hz)",
+            title=f"PSTH, neuron {neuron}",
+        )
 
     position = np.cumsum(velocity * ds.bin_size_s, axis=1)
     for trial in _spread(ds.n_trials, MAX_TRAJECTORIES):
@@ -224,9 +260,13 @@ def plot_mc_maze_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_hand.set_anchor("C")
     add_angle_colorbar(fig, ax_hand)
     add_angle_colorbar(fig, psth_axes[-1])
-    return _finish(fig, [ax_raster, ax_hand, *psth_axes], dataset_label(ds),
-                   f"{_counts_summary(ds)}, {int(heldout.sum())} held out; "
-                   f"{len(conds)} conditions", preset)
+    return _finish(
+        fig,
+        [ax_raster, ax_hand, *psth_axes],
+        dataset_label(ds),
+        f"{_counts_summary(ds)}, {int(heldout.sum())} held out; {len(conds)} conditions",
+        preset,
+    )
 
 
 # ---------------------------------------------------------------- MC_RTT
@@ -251,23 +291,31 @@ def plot_mc_rtt_overview(ds: TidyDataset, preset: str) -> Figure:
     for k, (name, color) in enumerate(zip(("x", "y"), categorical_colors(2), strict=True)):
         ax_vel.plot(t, velocity[trial, :, k], color=color, label=name)
     ax_vel.axhline(0, color=COLORS["event"], lw=0.5)
-    ax_vel.set(ylabel=f"velocity ({BEHAVIOR_UNITS['finger_vel']})",
-               title=f"finger velocity, trial {trial}")
+    ax_vel.set(
+        ylabel=f"velocity ({BEHAVIOR_UNITS['finger_vel']})", title=f"finger velocity, trial {trial}"
+    )
     ax_vel.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, borderaxespad=0)
 
     population = _rate_hz(ds.signals, ds.bin_size_s).mean(axis=2)
     mean, std = population.mean(axis=0), population.std(axis=0)
-    ax_pop.fill_between(t, mean - std, mean + std, color=COLORS["spread"], lw=0,
-                        label="all trials, mean ± s.d.")
+    ax_pop.fill_between(
+        t, mean - std, mean + std, color=COLORS["spread"], lw=0, label="all trials, mean ± s.d."
+    )
     ax_pop.plot(t, mean, color=COLORS["data"], lw=0.8)
     ax_pop.plot(t, population[trial], color=COLORS["model"], lw=0.8, label=f"trial {trial}")
-    ax_pop.set(xlabel="time from trial start (ms)", ylabel="rate per neuron (Hz)",
-               title="population rate")
+    ax_pop.set(
+        xlabel="time from trial start (ms)", ylabel="rate per neuron (Hz)", title="population rate"
+    )
     ax_pop.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, borderaxespad=0)
     for ax in (ax_raster, ax_vel):
         ax.tick_params(labelbottom=False)
-    return _finish(fig, [ax_raster, ax_vel, ax_pop], dataset_label(ds),
-                   f"{_counts_summary(ds)}, {int(heldout.sum())} held out", preset)
+    return _finish(
+        fig,
+        [ax_raster, ax_vel, ax_pop],
+        dataset_label(ds),
+        f"{_counts_summary(ds)}, {int(heldout.sum())} held out",
+        preset,
+    )
 
 
 # ---------------------------------------------------------------- human speech BCI
@@ -299,14 +347,23 @@ def plot_human_overview(ds: TidyDataset, preset: str) -> Figure:
     ax_mean = fig.add_subplot(grid[0, 1:])
     raster_axes = [fig.add_subplot(grid[1 + i, :]) for i in range(len(shown))]
 
-    ax_hist.hist(lengths_s, bins=min(30, max(5, ds.n_trials // 5)), color=COLORS["spread"],
-                 edgecolor=COLORS["data"], lw=0.5)
+    ax_hist.hist(
+        lengths_s,
+        bins=min(30, max(5, ds.n_trials // 5)),
+        color=COLORS["spread"],
+        edgecolor=COLORS["data"],
+        lw=0.5,
+    )
     ax_hist.set(xlabel="trial length (s)", ylabel="trials", title="trial lengths")
 
     rate_hz = (ds.signals * ds.mask[..., None]).sum(axis=(0, 1)) / (lengths.sum() * ds.bin_size_s)
     ax_mean.bar(np.arange(ds.n_channels), rate_hz, width=1.0, color=COLORS["data"])
-    ax_mean.set(xlabel="channel", ylabel="mean rate (Hz)", title="mean firing rate per channel",
-                xlim=(-1, ds.n_channels))
+    ax_mean.set(
+        xlabel="channel",
+        ylabel="mean rate (Hz)",
+        title="mean firing rate per channel",
+        xlim=(-1, ds.n_channels),
+    )
 
     longest = float(lengths_s[shown].max())
     for ax, trial in zip(raster_axes, shown, strict=True):
@@ -317,8 +374,13 @@ def plot_human_overview(ds: TidyDataset, preset: str) -> Figure:
         if ax is not raster_axes[-1]:
             ax.tick_params(labelbottom=False)
     raster_axes[-1].set_xlabel("time from trial start (s)")
-    return _finish(fig, [ax_hist, ax_mean, *raster_axes], dataset_label(ds),
-                   _counts_summary(ds, "channels"), preset)
+    return _finish(
+        fig,
+        [ax_hist, ax_mean, *raster_axes],
+        dataset_label(ds),
+        _counts_summary(ds, "channels"),
+        preset,
+    )
 
 
 # ---------------------------------------------------------------- synthetic reaching
@@ -356,20 +418,28 @@ def plot_reaching_overview(ds: TidyDataset, preset: str) -> Figure:
         held = bool(unseen[trials].any())
         ax_path.plot(*path.T, color=color, ls="--" if held else "-", lw=1.0)
         ax_path.plot(*path[-1], "o", ms=4, color=color, mfc="white" if held else color)
-    ax_path.set(xlabel="x (m)", ylabel="y (m)", title="mean hand path per condition",
-                aspect="equal")
-    ax_path.legend(handles=[Line2D([], [], color="0.3", label="seen"),
-                            Line2D([], [], color="0.3", ls="--", marker="o", mfc="white",
-                                   label="held out")],
-                   loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6, handlelength=2)
+    ax_path.set(
+        xlabel="x (m)", ylabel="y (m)", title="mean hand path per condition", aspect="equal"
+    )
+    ax_path.legend(
+        handles=[
+            Line2D([], [], color="0.3", label="seen"),
+            Line2D([], [], color="0.3", ls="--", marker="o", mfc="white", label="held out"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=6,
+        handlelength=2,
+    )
 
     hand_speed = np.linalg.norm(velocity, axis=2)
     levels, profiles = _condition_mean(hand_speed, speed_index)
     cmap = plt.get_cmap(SEQUENTIAL_CMAP)
     for level, profile in zip(levels, profiles, strict=True):
         color = cmap(0.15 + 0.7 * level / max(1, levels.max()))
-        ax_speed.plot(t, profile, color=color,
-                      label=f"speed {np.mean(speed[speed_index == level]):.2g}")
+        ax_speed.plot(
+            t, profile, color=color, label=f"speed {np.mean(speed[speed_index == level]):.2g}"
+        )
     ax_speed.set(xlabel="time (ms)", ylabel="hand speed (m/s)", title="speed by speed level")
     ax_speed.legend(loc="upper right", fontsize=6)
 
@@ -379,25 +449,38 @@ def plot_reaching_overview(ds: TidyDataset, preset: str) -> Figure:
     for ax, neuron in zip(psth_axes, _most_active(ds.signals, 2), strict=False):
         for d, d_angle in zip(directions, direction_angles, strict=True):
             held = bool(unseen[angle_index == d].all())
-            ax.plot(t, rates[angle_index == d, :, neuron].mean(axis=0),
-                    color=angle_colors(d_angle), ls="--" if held else "-")
+            ax.plot(
+                t,
+                rates[angle_index == d, :, neuron].mean(axis=0),
+                color=angle_colors(d_angle),
+                ls="--" if held else "-",
+            )
         ax.set(xlabel="time (ms)", ylabel="rate (Hz)", title=f"PSTH by angle, neuron {neuron}")
     add_angle_colorbar(fig, psth_axes[0])
 
     trial = int(np.flatnonzero(~unseen)[0]) if (~unseen).any() else 0
     _draw_raster(ax_raster, ds.signals[trial], t)
-    ax_raster.set(xlabel="time (ms)", title=f"spike counts, trial {trial} "
-                  f"(angle {np.degrees(angle[trial]):.0f} deg, speed {speed[trial]:.2g})")
+    ax_raster.set(
+        xlabel="time (ms)",
+        title=f"spike counts, trial {trial} "
+        f"(angle {np.degrees(angle[trial]):.0f} deg, speed {speed[trial]:.2g})",
+    )
     n_unseen = len(np.unique(pair[unseen]))
-    return _finish(fig, [ax_path, ax_speed, *psth_axes, ax_raster], dataset_label(ds),
-                   f"{_counts_summary(ds)}; {n_unseen} held-out conditions", preset)
+    return _finish(
+        fig,
+        [ax_path, ax_speed, *psth_axes, ax_raster],
+        dataset_label(ds),
+        f"{_counts_summary(ds)}; {n_unseen} held-out conditions",
+        preset,
+    )
 
 
 # ---------------------------------------------------------------- widefield (BeNeDiff)
 
 
-def _stacked_traces(ax: Axes, traces: list[np.ndarray], times: np.ndarray, names: list[str],
-                    colors: list) -> None:
+def _stacked_traces(
+    ax: Axes, traces: list[np.ndarray], times: np.ndarray, names: list[str], colors: list
+) -> None:
     """Draw groups of traces (each (T,) or (T, k)) one above the other, named on the y axis."""
     spans = [np.ptp(tr) for tr in traces]
     gap = 1.15 * max(max(spans), 1e-9)
@@ -428,14 +511,24 @@ def _draw_widefield_session(fig, ds: TidyDataset, n_frames: int = 4) -> list[Axe
 
     regions = list(dict.fromkeys(region))
     mean = ds.signals.mean(axis=0)
-    _stacked_traces(ax_region, [mean[:, region == r] for r in regions], t_s, regions,
-                    categorical_colors(len(regions)))
+    _stacked_traces(
+        ax_region,
+        [mean[:, region == r] for r in regions],
+        t_s,
+        regions,
+        categorical_colors(len(regions)),
+    )
     ax_region.set(xlabel="time (s)", title="components, trial mean (a.u.), by region")
 
     labels = ds.behavior[trial]
     scale = np.nanstd(ds.behavior.reshape(-1, labels.shape[1]), axis=0)
-    _stacked_traces(ax_label, list((labels / np.where(scale > 0, scale, 1)).T), t_s,
-                    list(ds.behavior_names), categorical_colors(labels.shape[1]))
+    _stacked_traces(
+        ax_label,
+        list((labels / np.where(scale > 0, scale, 1)).T),
+        t_s,
+        list(ds.behavior_names),
+        categorical_colors(labels.shape[1]),
+    )
     ax_label.set(xlabel="time (s)", title=f"behaviour labels (s.d. units), trial {trial}")
 
     frame_axes = []
@@ -454,8 +547,10 @@ def _draw_widefield_session(fig, ds: TidyDataset, n_frames: int = 4) -> list[Axe
 
 def _session_title(ds: TidyDataset) -> str:
     regions = len(set(ds.channels["region"].astype(str)))
-    return (f"{ds.name.removeprefix('widefield_')}: {ds.n_trials} trials, "
-            f"{ds.n_channels} components, {regions} regions")
+    return (
+        f"{ds.name.removeprefix('widefield_')}: {ds.n_trials} trials, "
+        f"{ds.n_channels} components, {regions} regions"
+    )
 
 
 @style_context()
@@ -498,6 +593,8 @@ def plot_overview(ds: TidyDataset, preset: str) -> Figure:
     """Draw the overview figure of `ds`, chosen by its name (widefield_<session> -> widefield)."""
     key = "widefield" if ds.name.startswith("widefield_") else ds.name
     if key not in OVERVIEWS:
-        raise ValueError(f"no overview figure for dataset {ds.name!r}; known: "
-                         f"{sorted(OVERVIEWS)} and widefield_<session>")
+        raise ValueError(
+            f"no overview figure for dataset {ds.name!r}; known: "
+            f"{sorted(OVERVIEWS)} and widefield_<session>"
+        )
     return OVERVIEWS[key](ds, preset)

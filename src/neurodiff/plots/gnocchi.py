@@ -38,11 +38,20 @@ from neurodiff.tables import format_values
 
 MODELS = ("gnocchi", "lfads")
 MODEL_LABELS = {"gnocchi": "GNOCCHI", "lfads": "LFADS"}
-MODEL_COLORS = {"gnocchi": COLORS["model"], "lfads": "#009E73", "data": COLORS["data"],
-                "truth": "0.25", "pca_trials": "#CC79A7", "nearest": "#E69F00"}
-REFERENCE_LABELS = {"data": "ceiling: data split half", "truth": "ceiling: true factors",
-                    "pca_trials": "baseline: PCA of trials",
-                    "nearest": "baseline: nearest seen condition"}
+MODEL_COLORS = {
+    "gnocchi": COLORS["model"],
+    "lfads": "#009E73",
+    "data": COLORS["data"],
+    "truth": "0.25",
+    "pca_trials": "#CC79A7",
+    "nearest": "#E69F00",
+}
+REFERENCE_LABELS = {
+    "data": "ceiling: data split half",
+    "truth": "ceiling: true factors",
+    "pca_trials": "baseline: PCA of trials",
+    "nearest": "baseline: nearest seen condition",
+}
 # the normalised-MI matrices score two factors: the reach angle (one discrete factor) and the third
 ANGLE, THIRD = 0, 1
 EvalArrays = Mapping[str, np.ndarray]
@@ -72,60 +81,129 @@ def _n_seeds(metrics: SeedMetrics) -> int:
 # ---------------------------------------------------------------- shared panels
 
 
-def _mi_heatmap(ax: Axes, normalised_mi: np.ndarray, factor_names: Sequence[str],
-                title: str) -> None:
+def _mi_heatmap(
+    ax: Axes, normalised_mi: np.ndarray, factor_names: Sequence[str], title: str
+) -> None:
     """Heatmap of I(code axis; factor)/H(factor), annotated."""
     image = ax.imshow(normalised_mi, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1, aspect="auto")
     for (i, j), value in np.ndenumerate(normalised_mi):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6.5,
-                color="white" if value < 0.6 else "black")
+        ax.text(
+            j,
+            i,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color="white" if value < 0.6 else "black",
+        )
     ax.set_xticks(range(len(factor_names)), factor_names)
-    ax.set_yticks(range(normalised_mi.shape[0]),
-                  [f"c{i + 1}" for i in range(normalised_mi.shape[0])])
+    ax.set_yticks(
+        range(normalised_mi.shape[0]), [f"c{i + 1}" for i in range(normalised_mi.shape[0])]
+    )
     ax.set_title(title)
     bar = plt.colorbar(image, ax=ax, shrink=0.8)
     bar.set_label("I(c; v) / H(v)", fontsize=6.5, labelpad=2)
 
 
-def _scatter_codes(ax: Axes, codes: np.ndarray, axes: tuple[int, int], colors: Any,
-                   rows: np.ndarray, marker: str = "o", size: float = 9.0,
-                   edge: str | None = None) -> None:
+def _scatter_codes(
+    ax: Axes,
+    codes: np.ndarray,
+    axes: tuple[int, int],
+    colors: Any,
+    rows: np.ndarray,
+    marker: str = "o",
+    size: float = 9.0,
+    edge: str | None = None,
+) -> None:
     """Scatter two code axes of the given trials."""
     i, j = axes
-    ax.scatter(codes[rows, i], codes[rows, j], c=colors, s=size, marker=marker, linewidths=0.6,
-               edgecolors=edge if edge else "none", alpha=0.9)
+    ax.scatter(
+        codes[rows, i],
+        codes[rows, j],
+        c=colors,
+        s=size,
+        marker=marker,
+        linewidths=0.6,
+        edgecolors=edge if edge else "none",
+        alpha=0.9,
+    )
     ax.set_xlabel(f"c{i + 1}")
     ax.set_ylabel(f"c{j + 1}")
 
 
 def _unseen_legend(ax: Axes) -> None:
     """Legend separating seen evaluation trials from unseen-condition trials."""
-    handles = [Line2D([], [], marker="o", ls="", color="0.5", markersize=4, label="seen (eval)"),
-               Line2D([], [], marker="X", ls="", color="0.5", markeredgecolor="k", markersize=5,
-                      label="unseen condition")]
+    handles = [
+        Line2D([], [], marker="o", ls="", color="0.5", markersize=4, label="seen (eval)"),
+        Line2D(
+            [],
+            [],
+            marker="X",
+            ls="",
+            color="0.5",
+            markeredgecolor="k",
+            markersize=5,
+            label="unseen condition",
+        ),
+    ]
     ax.legend(handles=handles, loc="best", fontsize=6, frameon=True, framealpha=0.8)
 
 
 # ---------------------------------------------------------------- figure 1
 
 
-def _box(ax: Axes, xy: tuple[float, float], size: tuple[float, float], text: str,
-         color: str) -> None:
+def _box(
+    ax: Axes, xy: tuple[float, float], size: tuple[float, float], text: str, color: str
+) -> None:
     """A rounded box with centred text in axes coordinates."""
-    ax.add_patch(FancyBboxPatch(xy, *size, boxstyle="round,pad=0.01", fc=color, ec="0.3",
-                                lw=0.8, alpha=0.9, transform=ax.transAxes))
-    ax.text(xy[0] + size[0] / 2, xy[1] + size[1] / 2, text, ha="center", va="center",
-            fontsize=6.8, transform=ax.transAxes, wrap=True)
+    ax.add_patch(
+        FancyBboxPatch(
+            xy,
+            *size,
+            boxstyle="round,pad=0.01",
+            fc=color,
+            ec="0.3",
+            lw=0.8,
+            alpha=0.9,
+            transform=ax.transAxes,
+        )
+    )
+    ax.text(
+        xy[0] + size[0] / 2,
+        xy[1] + size[1] / 2,
+        text,
+        ha="center",
+        va="center",
+        fontsize=6.8,
+        transform=ax.transAxes,
+        wrap=True,
+    )
 
 
-def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float],
-           text: str = "") -> None:
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
     """An arrow between two points in axes coordinates, optionally labelled at its middle."""
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=9, lw=0.9,
-                                 color="0.25", transform=ax.transAxes))
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle="-|>",
+            mutation_scale=9,
+            lw=0.9,
+            color="0.25",
+            transform=ax.transAxes,
+        )
+    )
     if text:
-        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.025, text, fontsize=6.3,
-                ha="center", va="bottom", transform=ax.transAxes, color="0.25")
+        ax.text(
+            (start[0] + end[0]) / 2,
+            (start[1] + end[1]) / 2 + 0.025,
+            text,
+            fontsize=6.3,
+            ha="center",
+            va="bottom",
+            transform=ax.transAxes,
+            color="0.25",
+        )
 
 
 def schematic_text(cfg: Mapping[str, Any]) -> dict[str, str]:
@@ -134,30 +212,44 @@ def schematic_text(cfg: Mapping[str, Any]) -> dict[str, str]:
     widths = ", ".join(str(model["channels"] * m) for m in model["channel_mult"])
     schedule = model["schedule"]
     lfads = cfg["lfads"]["model"]
-    filt = (f"+ per-neuron filter ({model['filter_kernel']} taps)" if model["filter_kernel"]
-            else "no per-neuron filter")
+    filt = (
+        f"+ per-neuron filter ({model['filter_kernel']} taps)"
+        if model["filter_kernel"]
+        else "no per-neuron filter"
+    )
     return {
-        "encoder": (f"encoder ({model['encoder_kind']})\n{model['encoder_layers']} layers × "
-                    f"{model['encoder_hidden']}, k={model['encoder_kernel']}\nmean-pool → Linear"),
+        "encoder": (
+            f"encoder ({model['encoder_kind']})\n{model['encoder_layers']} layers × "
+            f"{model['encoder_hidden']}, k={model['encoder_kernel']}\nmean-pool → Linear"
+        ),
         "code": f"code $c \\in \\mathbb{{R}}^{{{cfg['code_dim']}}}$\n(deterministic)",
-        "unet": (f"1-D U-Net over time, neurons = channels\nwidths [{widths}], "
-                 f"{model['res_blocks']} ResBlock/level, GN({model['groups']})\n"
-                 f"AdaGN([emb(t), emb(c)]), attention: {'yes' if model['attention'] else 'no'}"
-                 f"\n{filt}; predicts v"),
-        "noise": (f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε\nT = {schedule['num_train_timesteps']}, "
-                  f"β {schedule['beta_start']:g}→{schedule['beta_end']:g}"),
-        "loss": (f"L = ‖ε̂ − ε‖² + {model['recon_weight']:g}·‖x̂₀ − x₀‖² (same t)\n"
-                 f"+ {model['mmd_weight']:g}·MMD²(c, N(0, I)) [{model['mmd_kernel']}, "
-                 "normalised once]"
-                 + (f"\n+ {model['kl_weight']:g}·KL" if model["kl_weight"] else "")),
-        "generate": ("generation (unseen conditions, traversals):\n"
-                     "c = linear map of the factors, or one axis moved\n"
-                     "x_T ~ N(0, I), or reverse DDIM of a trial (with c)\n"
-                     f"DDIM, {sampling['ddim_steps']} steps, η = {sampling['eta']:g} → x̂₀\n"
-                     "inverse transform → rates ≥ 0 → Poisson spikes"),
-        "lfads": (f"comparison: LFADS (IC {lfads['ic_dim']}, generator {lfads['gen_dim']}, "
-                  f"{lfads['factor_dim']} factors, controller {lfads['co_dim']})\n"
-                  f"code = g₀ posterior mean on its first {cfg['code_dim']} principal axes"),
+        "unet": (
+            f"1-D U-Net over time, neurons = channels\nwidths [{widths}], "
+            f"{model['res_blocks']} ResBlock/level, GN({model['groups']})\n"
+            f"AdaGN([emb(t), emb(c)]), attention: {'yes' if model['attention'] else 'no'}"
+            f"\n{filt}; predicts v"
+        ),
+        "noise": (
+            f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε\nT = {schedule['num_train_timesteps']}, "
+            f"β {schedule['beta_start']:g}→{schedule['beta_end']:g}"
+        ),
+        "loss": (
+            f"L = ‖ε̂ − ε‖² + {model['recon_weight']:g}·‖x̂₀ − x₀‖² (same t)\n"
+            f"+ {model['mmd_weight']:g}·MMD²(c, N(0, I)) [{model['mmd_kernel']}, "
+            "normalised once]" + (f"\n+ {model['kl_weight']:g}·KL" if model["kl_weight"] else "")
+        ),
+        "generate": (
+            "generation (unseen conditions, traversals):\n"
+            "c = linear map of the factors, or one axis moved\n"
+            "x_T ~ N(0, I), or reverse DDIM of a trial (with c)\n"
+            f"DDIM, {sampling['ddim_steps']} steps, η = {sampling['eta']:g} → x̂₀\n"
+            "inverse transform → rates ≥ 0 → Poisson spikes"
+        ),
+        "lfads": (
+            f"comparison: LFADS (IC {lfads['ic_dim']}, generator {lfads['gen_dim']}, "
+            f"{lfads['factor_dim']} factors, controller {lfads['co_dim']})\n"
+            f"code = g₀ posterior mean on its first {cfg['code_dim']} principal axes"
+        ),
     }
 
 
@@ -172,8 +264,14 @@ def _heatmap(fig: Figure, rect: Sequence[float], x: np.ndarray, title: str) -> N
 
 
 @style_context()
-def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarray,
-                   shapes: Mapping[str, str], preset: str, stem: str | Path) -> None:
+def plot_schematic(
+    cfg: Mapping[str, Any],
+    example: np.ndarray,
+    noised: np.ndarray,
+    shapes: Mapping[str, str],
+    preset: str,
+    stem: str | Path,
+) -> None:
     """Fig. 1: encoder → c → AdaGN-conditioned denoiser; losses; DDIM generation (config sizes).
 
     `example` and `noised` are one transformed trial (N, T) and its x_t at the middle step;
@@ -200,10 +298,22 @@ def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarr
     _arrow(ax, (0.565, 0.72), (0.565, 0.47), "c")
     _arrow(ax, (0.61, 0.36), (0.69, 0.36), "v̂ → ε̂, x̂₀")
     _arrow(ax, (0.63, 0.78), (0.66, 0.78))
-    ax.text(0.02, 0.965, "GNOCCHI (reconstructed): InfoDiffusion on neural time series",
-            fontsize=9, fontweight="bold", transform=ax.transAxes)
-    ax.text(0.02, 0.925, "data: " + "; ".join(f"{k} ({v})" for k, v in shapes.items()),
-            fontsize=6.8, transform=ax.transAxes, color="0.3")
+    ax.text(
+        0.02,
+        0.965,
+        "GNOCCHI (reconstructed): InfoDiffusion on neural time series",
+        fontsize=9,
+        fontweight="bold",
+        transform=ax.transAxes,
+    )
+    ax.text(
+        0.02,
+        0.925,
+        "data: " + "; ".join(f"{k} ({v})" for k, v in shapes.items()),
+        fontsize=6.8,
+        transform=ax.transAxes,
+        color="0.3",
+    )
     stamp_preset(fig, preset)
     save_figure(fig, stem)
 
@@ -213,9 +323,11 @@ def plot_schematic(cfg: Mapping[str, Any], example: np.ndarray, noised: np.ndarr
 
 def _title_scores(metrics: SeedMetrics, model: str) -> str:
     """Three title lines: the model's codes, its MIG and its DCI-D (mean ± std over seeds)."""
-    return (f"{MODEL_LABELS[model]} codes by reach angle\n"
-            f"MIG {seed_summary(metrics, model, 'mig')}\n"
-            f"DCI-D {seed_summary(metrics, model, 'dci_d')}")
+    return (
+        f"{MODEL_LABELS[model]} codes by reach angle\n"
+        f"MIG {seed_summary(metrics, model, 'mig')}\n"
+        f"DCI-D {seed_summary(metrics, model, 'dci_d')}"
+    )
 
 
 def _synthetic_truth_panels(axes: Sequence[Axes], arrays: EvalArrays) -> None:
@@ -223,8 +335,7 @@ def _synthetic_truth_panels(axes: Sequence[Axes], arrays: EvalArrays) -> None:
     ax = axes[0]
     angles = {int(c): a for c, a in zip(arrays["condition"], arrays["reach_angle"], strict=True)}
     for label, path in zip(arrays["train_labels"], arrays["train_trajectory"], strict=True):
-        ax.plot(path[:, 0] * 100, path[:, 1] * 100, color=angle_colors(angles[int(label)]),
-                lw=0.9)
+        ax.plot(path[:, 0] * 100, path[:, 1] * 100, color=angle_colors(angles[int(label)]), lw=0.9)
     for path in arrays["true_trajectory"]:
         ax.plot(path[:, 0] * 100, path[:, 1] * 100, color="k", ls="--", lw=1.1)
     ax.set_aspect("equal")
@@ -238,61 +349,115 @@ def _synthetic_truth_panels(axes: Sequence[Axes], arrays: EvalArrays) -> None:
     degrees = np.degrees(np.mod(arrays["reach_angle"], 2 * np.pi))
     for flag, marker, label in ((False, "o", "seen"), (True, "X", "unseen (test only)")):
         rows = unseen == flag
-        ax.scatter(degrees[rows], factors[rows, 2], c=angle_colors(arrays["reach_angle"][rows]),
-                   marker=marker, s=30, edgecolors="k" if flag else "none", label=label)
+        ax.scatter(
+            degrees[rows],
+            factors[rows, 2],
+            c=angle_colors(arrays["reach_angle"][rows]),
+            marker=marker,
+            s=30,
+            edgecolors="k" if flag else "none",
+            label=label,
+        )
     ax.set_xlabel("reach angle (deg)")
     ax.set_ylabel("peak speed (m/s)")
     ax.set_title("factors: angle × speed")
-    ax.legend(fontsize=6, loc="center", bbox_to_anchor=(0.5, 0.72), framealpha=0.9,
-              frameon=True)
+    ax.legend(fontsize=6, loc="center", bbox_to_anchor=(0.5, 0.72), framealpha=0.9, frameon=True)
 
 
-def _latent_row(axes: Sequence[Axes], arrays: EvalArrays, model: str, third_name: str,
-                metrics: SeedMetrics, fig: Figure) -> None:
+def _latent_row(
+    axes: Sequence[Axes],
+    arrays: EvalArrays,
+    model: str,
+    third_name: str,
+    metrics: SeedMetrics,
+    fig: Figure,
+) -> None:
     """Codes coloured by angle and by the third factor, and the MI heatmap of one model."""
     codes, mi = arrays[f"{model}/codes"], arrays[f"{model}/normalised_mi"]
     factors = arrays["factors"]
     seen, unseen = arrays["eval_idx"], arrays["unseen_idx"]
     angle_axes = (0, 1)  # the same aligned axes (principal axes 1, 2) for both models
     _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][seen]), seen)
-    _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][unseen]),
-                   unseen, marker="X", size=22, edge="k")
+    _scatter_codes(
+        axes[0],
+        codes,
+        angle_axes,
+        angle_colors(arrays["reach_angle"][unseen]),
+        unseen,
+        marker="X",
+        size=22,
+        edge="k",
+    )
     axes[0].set_title(_title_scores(metrics, model), fontsize=7)
     _unseen_legend(axes[0])
     third_axis = 2 if codes.shape[1] > 2 else 1  # aligned axis 3, the same for both models
     partner = 0
     rows = np.concatenate([seen, unseen])
     norm = Normalize(factors[rows, 2].min(), factors[rows, 2].max())
-    scatter = axes[1].scatter(codes[seen, partner], codes[seen, third_axis],
-                              c=factors[seen, 2], cmap=SEQUENTIAL_CMAP, norm=norm, s=9)
-    axes[1].scatter(codes[unseen, partner], codes[unseen, third_axis], c=factors[unseen, 2],
-                    cmap=SEQUENTIAL_CMAP, norm=norm, s=22, marker="X", edgecolors="k",
-                    linewidths=0.6)
+    scatter = axes[1].scatter(
+        codes[seen, partner],
+        codes[seen, third_axis],
+        c=factors[seen, 2],
+        cmap=SEQUENTIAL_CMAP,
+        norm=norm,
+        s=9,
+    )
+    axes[1].scatter(
+        codes[unseen, partner],
+        codes[unseen, third_axis],
+        c=factors[unseen, 2],
+        cmap=SEQUENTIAL_CMAP,
+        norm=norm,
+        s=22,
+        marker="X",
+        edgecolors="k",
+        linewidths=0.6,
+    )
     axes[1].set_xlabel(f"c{partner + 1}")
-    axes[1].set_ylabel(f"c{third_axis + 1} (MI/H with {third_name}: "
-                       f"{mi[third_axis, THIRD]:.2f})")
+    axes[1].set_ylabel(f"c{third_axis + 1} (MI/H with {third_name}: {mi[third_axis, THIRD]:.2f})")
     axes[1].set_title(f"{MODEL_LABELS[model]} codes by {third_name}")
     fig.colorbar(scatter, ax=axes[1], shrink=0.8, label=third_name)
-    _mi_heatmap(axes[2], mi, list(arrays["mi_factor_names"]),
-                f"{MODEL_LABELS[model]}: normalised MI")
+    _mi_heatmap(
+        axes[2], mi, list(arrays["mi_factor_names"]), f"{MODEL_LABELS[model]}: normalised MI"
+    )
 
 
 @style_context()
-def plot_synthetic_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                           stem: str | Path, *, data_label: str) -> None:
+def plot_synthetic_latents(
+    arrays: EvalArrays,
+    metrics: SeedMetrics,
+    seed: int,
+    preset: str,
+    stem: str | Path,
+    *,
+    data_label: str,
+) -> None:
     """Fig. 2: GNOCCHI codes vs LFADS latents on synthetic reaching, coloured by each factor."""
     fig, axes = plt.subplots(3, 3, figsize=(7.6, 7.8), layout="constrained")
     _synthetic_truth_panels(axes[0], arrays)
-    _metric_bars(axes[0, 2], metrics, [("mig", "MIG"), ("dci_d", "DCI-D"), ("sap", "SAP"),
-                                       ("r2_angle", "R² angle"), ("r2_speed", "R² speed")],
-                 references=("truth", "pca_trials"))
-    axes[0, 2].set_title(f"disentanglement, mean ± s.d.\nover {_n_seeds(metrics)} seeds",
-                         fontsize=7)
+    _metric_bars(
+        axes[0, 2],
+        metrics,
+        [
+            ("mig", "MIG"),
+            ("dci_d", "DCI-D"),
+            ("sap", "SAP"),
+            ("r2_angle", "R² angle"),
+            ("r2_speed", "R² speed"),
+        ],
+        references=("truth", "pca_trials"),
+    )
+    axes[0, 2].set_title(
+        f"disentanglement, mean ± s.d.\nover {_n_seeds(metrics)} seeds", fontsize=7
+    )
     for row, model in enumerate(MODELS, start=1):
         _latent_row(axes[row], arrays, model, "speed", metrics, fig)
         add_angle_colorbar(fig, axes[row, 0])
-    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}: codes of the evaluation trials (seed {seed})"
-                 "\nX = trials of the unseen angle, encoded but never trained on", fontsize=7.5)
+    fig.suptitle(
+        f"GNOCCHI vs LFADS, {data_label}: codes of the evaluation trials (seed {seed})"
+        "\nX = trials of the unseen angle, encoded but never trained on",
+        fontsize=7.5,
+    )
     label_panels(axes.flat)
     stamp_preset(fig, preset)
     save_figure(fig, stem)
@@ -300,14 +465,23 @@ def plot_synthetic_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, 
 
 def _version_of(arrays: EvalArrays) -> np.ndarray:
     """trial_version of every trial, parsed from the condition names ('maze t, vV')."""
-    names = {int(c): str(n) for c, n in zip(arrays["condition_ids"], arrays["condition_names"],
-                                             strict=True)}
+    names = {
+        int(c): str(n)
+        for c, n in zip(arrays["condition_ids"], arrays["condition_names"], strict=True)
+    }
     return np.array([int(names[int(c)].rsplit("v", 1)[1]) for c in arrays["condition"]])
 
 
 @style_context()
-def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                        stem: str | Path, *, data_label: str) -> None:
+def plot_monkey_latents(
+    arrays: EvalArrays,
+    metrics: SeedMetrics,
+    seed: int,
+    preset: str,
+    stem: str | Path,
+    *,
+    data_label: str,
+) -> None:
     """Fig. 4: MC_Maze codes of GNOCCHI vs LFADS coloured by condition (angle, version)."""
     fig, axes = plt.subplots(2, 3, figsize=(7.8, 5.4), layout="constrained")
     versions = _version_of(arrays)
@@ -320,22 +494,56 @@ def plot_monkey_latents(arrays: EvalArrays, metrics: SeedMetrics, seed: int, pre
         ax = axes[row, 0]
         for version, marker in markers.items():
             chosen = rows[versions[rows] == version]
-            _scatter_codes(ax, codes, angle_axes, angle_colors(arrays["reach_angle"][chosen]),
-                           chosen, marker=marker, size=10)
-        _scatter_codes(ax, codes, angle_axes, angle_colors(arrays["reach_angle"][unseen]),
-                       unseen, marker="X", size=26, edge="k")
+            _scatter_codes(
+                ax,
+                codes,
+                angle_axes,
+                angle_colors(arrays["reach_angle"][chosen]),
+                chosen,
+                marker=marker,
+                size=10,
+            )
+        _scatter_codes(
+            ax,
+            codes,
+            angle_axes,
+            angle_colors(arrays["reach_angle"][unseen]),
+            unseen,
+            marker="X",
+            size=26,
+            edge="k",
+        )
         ax.set_title(_title_scores(metrics, model), fontsize=7)
-        handles = [Line2D([], [], marker=m, ls="", color="0.5", markersize=4, label=f"version {v}")
-                   for v, m in markers.items()]
-        handles.append(Line2D([], [], marker="X", ls="", color="0.5", markeredgecolor="k",
-                              markersize=5, label="unseen condition"))
+        handles = [
+            Line2D([], [], marker=m, ls="", color="0.5", markersize=4, label=f"version {v}")
+            for v, m in markers.items()
+        ]
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="X",
+                ls="",
+                color="0.5",
+                markeredgecolor="k",
+                markersize=5,
+                label="unseen condition",
+            )
+        )
         ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.8)
         _condition_panel(axes[row, 1], arrays, model, rows)
-        _mi_heatmap(axes[row, 2], mi, list(arrays["mi_factor_names"]),
-                    f"{MODEL_LABELS[model]}: normalised MI")
+        _mi_heatmap(
+            axes[row, 2],
+            mi,
+            list(arrays["mi_factor_names"]),
+            f"{MODEL_LABELS[model]}: normalised MI",
+        )
         add_angle_colorbar(fig, axes[row, 0])
-    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}: codes of all trials (seed {seed})\nX = "
-                 "trials of the unseen condition, encoded but never trained on", fontsize=7.5)
+    fig.suptitle(
+        f"GNOCCHI vs LFADS, {data_label}: codes of all trials (seed {seed})\nX = "
+        "trials of the unseen condition, encoded but never trained on",
+        fontsize=7.5,
+    )
     label_panels(axes.flat)
     stamp_preset(fig, preset)
     save_figure(fig, stem)
@@ -353,10 +561,16 @@ def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray)
     for label, name, color in zip(labels, arrays["condition_names"], colors, strict=True):
         members = np.flatnonzero(arrays["condition"] == label)
         is_unseen = int(label) in unseen
-        ax.scatter(projected[members, 0], projected[members, 1], s=16 if is_unseen else 8,
-                   color=color, marker="X" if is_unseen else "o",
-                   edgecolors="k" if is_unseen else "none", linewidths=0.5,
-                   label=f"{name}{' (unseen)' if is_unseen else ''}")
+        ax.scatter(
+            projected[members, 0],
+            projected[members, 1],
+            s=16 if is_unseen else 8,
+            color=color,
+            marker="X" if is_unseen else "o",
+            edgecolors="k" if is_unseen else "none",
+            linewidths=0.5,
+            label=f"{name}{' (unseen)' if is_unseen else ''}",
+        )
     ax.set_xlabel("code PC 1")
     ax.set_ylabel("code PC 2")
     ax.set_title(f"{MODEL_LABELS[model]} codes by condition\n(first two PCs of the codes)")
@@ -367,8 +581,9 @@ def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray)
 # ---------------------------------------------------------------- figure 3 and 5 (generation)
 
 
-def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
-                   metrics: SeedMetrics) -> None:
+def _traversal_row(
+    axes: Sequence[Axes], arrays: EvalArrays, model: str, metrics: SeedMetrics
+) -> None:
     """Decoded hand paths for each traversed code axis, and the decoded-change heatmap."""
     trajectories = arrays[f"{model}/traversal_trajectories"]
     factor_names = list(arrays["factor_names"])
@@ -382,9 +597,12 @@ def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
         ax.set_aspect("equal", adjustable="datalim")
         effect = arrays[f"{model}/traversal_changes"][axis]
         first, second = np.argsort(-effect)[:2]
-        ax.set_title(f"{MODEL_LABELS[model]} c{axis + 1}: moves {factor_names[first]}\n"
-                     f"({effect[first]:.2f} s.d.; next {factor_names[second]} "
-                     f"{effect[second]:.2f})", fontsize=6.5)
+        ax.set_title(
+            f"{MODEL_LABELS[model]} c{axis + 1}: moves {factor_names[first]}\n"
+            f"({effect[first]:.2f} s.d.; next {factor_names[second]} "
+            f"{effect[second]:.2f})",
+            fontsize=6.5,
+        )
         ax.set_xlabel("decoded x (cm)")
         if axis == 0:
             ax.set_ylabel("decoded y (cm)")
@@ -392,45 +610,73 @@ def _traversal_row(axes: Sequence[Axes], arrays: EvalArrays, model: str,
     ax = axes[n_axes]
     image = ax.imshow(changes, cmap="Greys", aspect="auto", vmin=0)
     for (i, j), value in np.ndenumerate(changes):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                color="white" if value > 0.6 * changes.max() else "black")
+        ax.text(
+            j,
+            i,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if value > 0.6 * changes.max() else "black",
+        )
     ax.set_xticks(range(len(factor_names)), factor_names)
     ax.set_yticks(range(n_axes), [f"c{i + 1}" for i in range(n_axes)])
-    ax.set_title(f"decoded change / s.d.\nselectivity\n{seed_summary(metrics, model, 'selectivity')}",
-                 fontsize=6.5)
+    ax.set_title(
+        f"decoded change / s.d.\nselectivity\n{seed_summary(metrics, model, 'selectivity')}",
+        fontsize=6.5,
+    )
     plt.colorbar(image, ax=ax, shrink=0.8)
 
 
-def _heldout_paths(ax: Axes, arrays: EvalArrays, scale: float, unit: str,
-                   metrics: SeedMetrics | None) -> None:
+def _heldout_paths(
+    ax: Axes, arrays: EvalArrays, scale: float, unit: str, metrics: SeedMetrics | None
+) -> None:
     """Decoded paths of generated unseen conditions vs the real ones; scores in the title."""
     for path in arrays["train_trajectory"]:
         ax.plot(path[:, 0] * scale, path[:, 1] * scale, color=COLORS["spread"], lw=0.8)
-    curves = [("true_trajectory", COLORS["data"], "-", "real: true hand path"),
-              ("real_decoded_trajectory", COLORS["data"], ":", "real: decoded")]
-    curves += [(f"{m}/generated_trajectory", MODEL_COLORS[m], "-",
-                f"{MODEL_LABELS[m]}: decoded from generated") for m in MODELS]
+    curves = [
+        ("true_trajectory", COLORS["data"], "-", "real: true hand path"),
+        ("real_decoded_trajectory", COLORS["data"], ":", "real: decoded"),
+    ]
+    curves += [
+        (
+            f"{m}/generated_trajectory",
+            MODEL_COLORS[m],
+            "-",
+            f"{MODEL_LABELS[m]}: decoded from generated",
+        )
+        for m in MODELS
+    ]
     for key, color, style, label in curves:
         for i, path in enumerate(arrays[key]):
-            ax.plot(path[:, 0] * scale, path[:, 1] * scale, color=color, ls=style, lw=1.3,
-                    label=label if i == 0 else None)
+            ax.plot(
+                path[:, 0] * scale,
+                path[:, 1] * scale,
+                color=color,
+                ls=style,
+                lw=1.3,
+                label=label if i == 0 else None,
+            )
     ax.plot([], [], color=COLORS["spread"], label="training conditions (true)")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(f"x ({unit})")
     ax.set_ylabel(f"y ({unit})")
-    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
-              frameon=False)
+    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     if metrics is None:
         ax.set_title("unseen condition(s): hand paths", fontsize=7)
         return
-    lines = [f"{label}: " + ", ".join(f"{MODEL_LABELS[m]} {seed_summary(metrics, m, key)}"
-                                      for m in MODELS)
-             + f", nearest seen {seed_summary(metrics, 'nearest', key)}"
-             + f", data {seed_summary(metrics, 'data', key)}"
-             for key, label in (("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²"),
-                                ("endpoint_error_deg", "end-point error (deg)"))]
-    ax.set_title("unseen condition(s), mean ± s.d. over seeds\n" + "\n".join(lines),
-                 fontsize=6.5)
+    lines = [
+        f"{label}: "
+        + ", ".join(f"{MODEL_LABELS[m]} {seed_summary(metrics, m, key)}" for m in MODELS)
+        + f", nearest seen {seed_summary(metrics, 'nearest', key)}"
+        + f", data {seed_summary(metrics, 'data', key)}"
+        for key, label in (
+            ("velocity_r2", "velocity R²"),
+            ("psth_r2", "PSTH R²"),
+            ("endpoint_error_deg", "end-point error (deg)"),
+        )
+    ]
+    ax.set_title("unseen condition(s), mean ± s.d. over seeds\n" + "\n".join(lines), fontsize=6.5)
 
 
 def _psth_panels(axes: Sequence[Axes], arrays: EvalArrays, bin_size_s: float) -> None:
@@ -442,8 +688,13 @@ def _psth_panels(axes: Sequence[Axes], arrays: EvalArrays, bin_size_s: float) ->
         ax.plot(time, data[:, neuron] / bin_size_s, color=COLORS["data"], lw=1.3, label="real")
         for model in MODELS:
             psth = arrays[f"{model}/generated_psth"][0]
-            ax.plot(time, psth[:, neuron] / bin_size_s, color=MODEL_COLORS[model], lw=1.1,
-                    label=MODEL_LABELS[model])
+            ax.plot(
+                time,
+                psth[:, neuron] / bin_size_s,
+                color=MODEL_COLORS[model],
+                lw=1.1,
+                label=MODEL_LABELS[model],
+            )
         ax.set_title(f"PSTH, neuron {neuron}", fontsize=7)
         ax.set_xlabel("time from window start (ms)")
     axes[0].set_ylabel("rate (Hz)")
@@ -451,8 +702,15 @@ def _psth_panels(axes: Sequence[Axes], arrays: EvalArrays, bin_size_s: float) ->
 
 
 @style_context()
-def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                             stem: str | Path, *, data_label: str) -> None:
+def plot_synthetic_traversal(
+    arrays: EvalArrays,
+    metrics: SeedMetrics,
+    seed: int,
+    preset: str,
+    stem: str | Path,
+    *,
+    data_label: str,
+) -> None:
     """Fig. 3: traversal of each code axis (decoded paths) and generated unseen conditions."""
     n_axes = arrays["gnocchi/traversal_trajectories"].shape[0]
     fig = plt.figure(figsize=(2.0 * (n_axes + 1), 7.2), layout="constrained")
@@ -462,26 +720,34 @@ def plot_synthetic_traversal(arrays: EvalArrays, metrics: SeedMetrics, seed: int
         _traversal_row(row, arrays, model, metrics)
     bottom = fig.add_subplot(grid[2, :2])
     _heldout_paths(bottom, arrays, 100.0, "cm", None)
-    bottom.set_title("unseen angle: decoded hand paths\n(scores over seeds: Table 1)",
-                     fontsize=7)
+    bottom.set_title("unseen angle: decoded hand paths\n(scores over seeds: Table 1)", fontsize=7)
     psth_axes = [fig.add_subplot(grid[2, c]) for c in range(2, n_axes + 1)]
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
-    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}, seed {seed}.\nRows 1-2: hand paths decoded "
-                 "from activity generated while one aligned code axis moves (blue → red: mean − "
-                 "range·s.d. → mean + range·s.d.,\nwithin the training codes' range); titles: "
-                 "the decoded factor that moves most.\nRow 3: the unseen angle generated from a linear map factors → "
-                 "code (all speeds); PSTHs of its first condition", fontsize=7)
+    fig.suptitle(
+        f"GNOCCHI vs LFADS, {data_label}, seed {seed}.\nRows 1-2: hand paths decoded "
+        "from activity generated while one aligned code axis moves (blue → red: mean − "
+        "range·s.d. → mean + range·s.d.,\nwithin the training codes' range); titles: "
+        "the decoded factor that moves most.\nRow 3: the unseen angle generated from a linear map "
+        "factors → code (all speeds); PSTHs of its first condition",
+        fontsize=7,
+    )
     label_panels([*rows[0], *rows[1], bottom, *psth_axes])
     stamp_preset(fig, preset)
     save_figure(fig, stem)
 
 
-def _metric_bars(ax: Axes, metrics: SeedMetrics, names: Sequence[tuple[str, str]],
-                 legend: bool = True, references: Sequence[str] = ("nearest", "data")) -> None:
+def _metric_bars(
+    ax: Axes,
+    metrics: SeedMetrics,
+    names: Sequence[tuple[str, str]],
+    legend: bool = True,
+    references: Sequence[str] = ("nearest", "data"),
+) -> None:
     """Grouped bars (mean ± std over seeds) of some metrics for both models and the reference
     rows (ceilings and baselines) that have them."""
-    models = [m for m in (*MODELS, *references)
-              if all(key in metrics.get(m, {}) for key, _ in names)]
+    models = [
+        m for m in (*MODELS, *references) if all(key in metrics.get(m, {}) for key, _ in names)
+    ]
     if not models:
         raise ValueError(f"no model has all of the metrics {[key for key, _ in names]}")
     width = 0.8 / len(models)
@@ -492,38 +758,62 @@ def _metric_bars(ax: Axes, metrics: SeedMetrics, names: Sequence[tuple[str, str]
             means.append(values.mean())
             stds.append(values.std(ddof=1) if values.size > 1 else 0.0)
         positions = np.arange(len(names)) + (i - (len(models) - 1) / 2) * width
-        ax.bar(positions, means, width, yerr=stds, color=MODEL_COLORS[model], capsize=2,
-               label=MODEL_LABELS.get(model, REFERENCE_LABELS.get(model, model)))
+        ax.bar(
+            positions,
+            means,
+            width,
+            yerr=stds,
+            color=MODEL_COLORS[model],
+            capsize=2,
+            label=MODEL_LABELS.get(model, REFERENCE_LABELS.get(model, model)),
+        )
     rotation = 30 if len(names) > 3 else 0
-    ax.set_xticks(range(len(names)), [label for _, label in names], fontsize=6.5,
-                  rotation=rotation, ha="right" if rotation else "center")
+    ax.set_xticks(
+        range(len(names)),
+        [label for _, label in names],
+        fontsize=6.5,
+        rotation=rotation,
+        ha="right" if rotation else "center",
+    )
     ax.axhline(0, color="0.5", lw=0.6)
     if legend:
-        ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2,
-                  frameon=False)
+        ax.legend(
+            fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False
+        )
     ax.set_title(f"mean ± s.d. over {_n_seeds(metrics)} seeds", fontsize=7)
 
 
 @style_context()
-def plot_monkey_heldout(arrays: EvalArrays, metrics: SeedMetrics, seed: int, preset: str,
-                        stem: str | Path, *, data_label: str) -> None:
+def plot_monkey_heldout(
+    arrays: EvalArrays,
+    metrics: SeedMetrics,
+    seed: int,
+    preset: str,
+    stem: str | Path,
+    *,
+    data_label: str,
+) -> None:
     """Fig. 5: MC_Maze unseen conditions generated by linear traversal: paths, PSTHs, scores."""
     fig = plt.figure(figsize=(7.6, 5.6), layout="constrained")
     grid = fig.add_gridspec(2, 3)
     paths = fig.add_subplot(grid[0, 0])
     _heldout_paths(paths, arrays, 1.0, "mm", None)
     bars = fig.add_subplot(grid[0, 1])
-    _metric_bars(bars, metrics, [("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²")],
-                 legend=False)
+    _metric_bars(
+        bars, metrics, [("velocity_r2", "velocity R²"), ("psth_r2", "PSTH R²")], legend=False
+    )
     errors = fig.add_subplot(grid[0, 2])
     _metric_bars(errors, metrics, [("endpoint_error_deg", "end-point angle\nerror (deg)")])
     psth_axes = [fig.add_subplot(grid[1, c]) for c in range(3)]
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
     names = dict(zip(arrays["condition_ids"].tolist(), arrays["condition_names"], strict=True))
     unseen = ", ".join(str(names[int(c)]) for c in arrays["unseen_labels"])
-    fig.suptitle(f"GNOCCHI vs LFADS, {data_label}, unseen condition(s) {unseen}: generated "
-                 f"from a linear map factors → code (seed {seed} shown);\nbars: all seeds; "
-                 "PSTHs of the first unseen condition", fontsize=7.5)
+    fig.suptitle(
+        f"GNOCCHI vs LFADS, {data_label}, unseen condition(s) {unseen}: generated "
+        f"from a linear map factors → code (seed {seed} shown);\nbars: all seeds; "
+        "PSTHs of the first unseen condition",
+        fontsize=7.5,
+    )
     label_panels([paths, bars, errors, *psth_axes])
     stamp_preset(fig, preset)
     save_figure(fig, stem)

@@ -86,20 +86,40 @@ def _finish(fig: Figure, panels: Sequence[Axes], title: str, preset: str) -> Fig
     return fig
 
 
-def _raster(ax: Axes, counts: np.ndarray, bin_s: float, length: int | None = None,
-            title: str = "", time_unit: str = "s") -> None:
+def _raster(
+    ax: Axes,
+    counts: np.ndarray,
+    bin_s: float,
+    length: int | None = None,
+    title: str = "",
+    time_unit: str = "s",
+) -> None:
     """Binarised spikes (T, N) of one trial as a neurons × time image, up to `length` bins."""
     n_bins = counts.shape[0] if length is None else int(length)
     spikes = (counts[:n_bins] > 0).astype(float)
-    ax.imshow(spikes.T, aspect="auto", cmap=RASTER_CMAP, vmin=0, vmax=1,
-              extent=(0, n_bins * bin_s, counts.shape[1] - 0.5, -0.5), interpolation="nearest")
+    ax.imshow(
+        spikes.T,
+        aspect="auto",
+        cmap=RASTER_CMAP,
+        vmin=0,
+        vmax=1,
+        extent=(0, n_bins * bin_s, counts.shape[1] - 0.5, -0.5),
+        interpolation="nearest",
+    )
     ax.set(xlabel=f"time ({time_unit})", ylabel="neuron", title=title)
 
 
 def _legend_below(ax: Axes, ncols: int = 2, fontsize: float = 6) -> None:
     """The axes' legend under its x label, never over the data."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=ncols, fontsize=fontsize,
-              frameon=False, handlelength=2.2, columnspacing=1.0)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.28),
+        ncols=ncols,
+        fontsize=fontsize,
+        frameon=False,
+        handlelength=2.2,
+        columnspacing=1.0,
+    )
 
 
 def _spread(n_items: int, k: int) -> np.ndarray:
@@ -112,10 +132,15 @@ def _max_count(spike_sets: Sequence[np.ndarray], masks: Sequence[np.ndarray | No
     return int(max(population_counts(s, m).max() for s, m in zip(spike_sets, masks, strict=True)))
 
 
-def _psch_panel(ax: Axes, data: np.ndarray, models: Mapping[str, np.ndarray],
-                data_mask: np.ndarray | None = None,
-                model_masks: Mapping[str, np.ndarray] | None = None,
-                compact: bool = False, kl_text: Mapping[str, str] | None = None) -> None:
+def _psch_panel(
+    ax: Axes,
+    data: np.ndarray,
+    models: Mapping[str, np.ndarray],
+    data_mask: np.ndarray | None = None,
+    model_masks: Mapping[str, np.ndarray] | None = None,
+    compact: bool = False,
+    kl_text: Mapping[str, str] | None = None,
+) -> None:
     """Histogram of the data's population counts, KDEs of data and models, KL in the legend.
 
     `compact` (one model): no legend, the KL goes into the title. `kl_text` replaces a
@@ -123,30 +148,46 @@ def _psch_panel(ax: Axes, data: np.ndarray, models: Mapping[str, np.ndarray],
     """
     kl_text = dict(kl_text or {})
     masks = dict(model_masks or {})
-    max_count = _max_count([data, *models.values()],
-                           [data_mask, *(masks.get(n) for n in models)])
+    max_count = _max_count([data, *models.values()], [data_mask, *(masks.get(n) for n in models)])
     counts = population_counts(data, data_mask)
-    ax.hist(counts, bins=np.arange(max_count + 2) - 0.5, density=True, color=COLORS["spread"],
-            label="data")
+    ax.hist(
+        counts,
+        bins=np.arange(max_count + 2) - 0.5,
+        density=True,
+        color=COLORS["spread"],
+        label="data",
+    )
     for i, (name, spikes) in enumerate(models.items()):
         result = psch_kl(spikes, data, max_count, masks.get(name), data_mask)
         if i == 0:
-            ax.plot(result.counts, result.data_density, color=DATA_COLOR, lw=1.2,
-                    label="data KDE")
+            ax.plot(result.counts, result.data_density, color=DATA_COLOR, lw=1.2, label="data KDE")
         kl = kl_text.get(name, f"{result.kl:.2g}")
-        ax.plot(result.counts, result.model_density, color=method_color(name, i), lw=1.2,
-                ls="--", label=f"{name} (KL {kl})")
-    ax.set(xlabel="population spike count per bin", ylabel="density",
-           title="population spike count")
+        ax.plot(
+            result.counts,
+            result.model_density,
+            color=method_color(name, i),
+            lw=1.2,
+            ls="--",
+            label=f"{name} (KL {kl})",
+        )
+    ax.set(
+        xlabel="population spike count per bin", ylabel="density", title="population spike count"
+    )
     if compact:
         ax.set_title(f"KL {result.kl:.2g}", fontsize=7)
     else:
         _legend_below(ax, ncols=1)
 
 
-def _identity_scatter(ax: Axes, points: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                      xlabel: str, ylabel: str, title: str, size: float = 6,
-                      compact: bool = False) -> None:
+def _identity_scatter(
+    ax: Axes,
+    points: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    size: float = 6,
+    compact: bool = False,
+) -> None:
     """Scatter data (x) vs model (y) per method with the identity line; Pearson r in legend.
 
     `compact` (one method): Pearson r in the title, no legend, free aspect ratio.
@@ -157,18 +198,40 @@ def _identity_scatter(ax: Axes, points: Mapping[str, tuple[np.ndarray, np.ndarra
         keep = np.isfinite(x) & np.isfinite(y)
         x, y = x[keep], y[keep]
         r = stats.pearsonr(x, y)[0] if x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else np.nan
-        shown = rng.choice(x.size, MAX_SCATTER_POINTS, replace=False) \
-            if x.size > MAX_SCATTER_POINTS else slice(None)
-        ax.scatter(x[shown], y[shown], s=size, alpha=0.6, lw=0, color=method_color(name, i),
-                   label=f"{name} (r = {r:.3f})", rasterized=True)
+        shown = (
+            rng.choice(x.size, MAX_SCATTER_POINTS, replace=False)
+            if x.size > MAX_SCATTER_POINTS
+            else slice(None)
+        )
+        ax.scatter(
+            x[shown],
+            y[shown],
+            s=size,
+            alpha=0.6,
+            lw=0,
+            color=method_color(name, i),
+            label=f"{name} (r = {r:.3f})",
+            rasterized=True,
+        )
         finite_all.append(np.concatenate([x, y]))
     values = np.concatenate(finite_all) if finite_all else np.zeros(1)
     low, high = float(values.min()), float(values.max())
     pad = 0.05 * (high - low or 1.0)
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], color=COLORS["event"], lw=0.8,
-            ls=":", zorder=0)
-    ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel=xlabel,
-           ylabel=ylabel, title=title)
+    ax.plot(
+        [low - pad, high + pad],
+        [low - pad, high + pad],
+        color=COLORS["event"],
+        lw=0.8,
+        ls=":",
+        zorder=0,
+    )
+    ax.set(
+        xlim=(low - pad, high + pad),
+        ylim=(low - pad, high + pad),
+        xlabel=xlabel,
+        ylabel=ylabel,
+        title=title,
+    )
     if compact:
         ax.set_title(f"{title}, r = {r:.2f}", fontsize=7)
         return
@@ -176,17 +239,23 @@ def _identity_scatter(ax: Axes, points: Mapping[str, tuple[np.ndarray, np.ndarra
     ax.legend(loc="upper left", handletextpad=0.2, markerscale=1.5)
 
 
-def _statistic_points(data: np.ndarray, models: Mapping[str, np.ndarray], fps: float,
-                      data_mask: np.ndarray | None = None,
-                      model_masks: Mapping[str, np.ndarray] | None = None
-                      ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def _statistic_points(
+    data: np.ndarray,
+    models: Mapping[str, np.ndarray],
+    fps: float,
+    data_mask: np.ndarray | None = None,
+    model_masks: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Per statistic and method: (data values, model values) of correlations and ISI stats."""
     masks = dict(model_masks or {})
     data_corr = correlation_matrix(data, data_mask)
     data_isi = isi_stats(data, fps, data_mask)
     lower = np.tril_indices(data.shape[2], k=-1)
-    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {"corr": {}, "mean_isi": {},
-                                                                 "std_isi": {}}
+    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {
+        "corr": {},
+        "mean_isi": {},
+        "std_isi": {},
+    }
     for name, spikes in models.items():
         corr = correlation_matrix(spikes, masks.get(name))
         isi = isi_stats(spikes, fps, masks.get(name))
@@ -196,40 +265,87 @@ def _statistic_points(data: np.ndarray, models: Mapping[str, np.ndarray], fps: f
     return out
 
 
-def _statistics_row(axes: Sequence[Axes], data: np.ndarray, models: Mapping[str, np.ndarray],
-                    fps: float, isi_unit: str, data_mask: np.ndarray | None = None,
-                    model_masks: Mapping[str, np.ndarray] | None = None,
-                    compact: bool = False) -> None:
+def _statistics_row(
+    axes: Sequence[Axes],
+    data: np.ndarray,
+    models: Mapping[str, np.ndarray],
+    fps: float,
+    isi_unit: str,
+    data_mask: np.ndarray | None = None,
+    model_masks: Mapping[str, np.ndarray] | None = None,
+    compact: bool = False,
+) -> None:
     """Correlation, mean-ISI and std-ISI scatters (data vs models) on three axes."""
     points = _statistic_points(data, models, fps, data_mask, model_masks)
-    _identity_scatter(axes[0], points["corr"], "data correlation", "sample correlation",
-                      "corr." if compact else "pairwise correlations", size=4, compact=compact)
-    _identity_scatter(axes[1], points["mean_isi"], f"data mean ISI ({isi_unit})",
-                      f"sample mean ISI ({isi_unit})", "mean ISI", size=10, compact=compact)
-    _identity_scatter(axes[2], points["std_isi"], f"data std ISI ({isi_unit})",
-                      f"sample std ISI ({isi_unit})", "std ISI", size=10, compact=compact)
+    _identity_scatter(
+        axes[0],
+        points["corr"],
+        "data correlation",
+        "sample correlation",
+        "corr." if compact else "pairwise correlations",
+        size=4,
+        compact=compact,
+    )
+    _identity_scatter(
+        axes[1],
+        points["mean_isi"],
+        f"data mean ISI ({isi_unit})",
+        f"sample mean ISI ({isi_unit})",
+        "mean ISI",
+        size=10,
+        compact=compact,
+    )
+    _identity_scatter(
+        axes[2],
+        points["std_isi"],
+        f"data std ISI ({isi_unit})",
+        f"sample std ISI ({isi_unit})",
+        "std ISI",
+        size=10,
+        compact=compact,
+    )
 
 
-def _temporal_panel(ax: Axes, data: np.ndarray, models: Mapping[str, np.ndarray],
-                    groups: list[np.ndarray], shown: Sequence[int], kind: str, max_lag: int,
-                    bin_s: float, time_unit: str, data_mask: np.ndarray | None = None,
-                    model_masks: Mapping[str, np.ndarray] | None = None) -> None:
+def _temporal_panel(
+    ax: Axes,
+    data: np.ndarray,
+    models: Mapping[str, np.ndarray],
+    groups: list[np.ndarray],
+    shown: Sequence[int],
+    kind: str,
+    max_lag: int,
+    bin_s: float,
+    time_unit: str,
+    data_mask: np.ndarray | None = None,
+    model_masks: Mapping[str, np.ndarray] | None = None,
+) -> None:
     """Auto- or cross-correlation of neuron groups `shown`: data solid, models dashed."""
     masks = dict(model_masks or {})
     curves = {"data": temporal_correlations(data, groups, max_lag, data_mask)}
-    curves |= {n: temporal_correlations(s, groups, max_lag, masks.get(n))
-               for n, s in models.items()}
+    curves |= {
+        n: temporal_correlations(s, groups, max_lag, masks.get(n)) for n, s in models.items()
+    }
     group_colors = ["#222222", "#777777", "#AAAAAA", "#CCCCCC"]
     for g in shown:
         for i, (name, result) in enumerate(curves.items()):
             values = getattr(result, kind)[g]
             if name == "data":
-                ax.plot(result.lags * bin_s, values, color=group_colors[g % 4], lw=1.6,
-                        label=f"data, group {g + 1}")
+                ax.plot(
+                    result.lags * bin_s,
+                    values,
+                    color=group_colors[g % 4],
+                    lw=1.6,
+                    label=f"data, group {g + 1}",
+                )
             else:  # one line style per neuron group, so the groups stay apart
-                ax.plot(result.lags * bin_s, values, color=method_color(name, i - 1), lw=1.0,
-                        ls=GROUP_LINESTYLES[g % len(GROUP_LINESTYLES)],
-                        label=f"{name}, group {g + 1}")
+                ax.plot(
+                    result.lags * bin_s,
+                    values,
+                    color=method_color(name, i - 1),
+                    lw=1.0,
+                    ls=GROUP_LINESTYLES[g % len(GROUP_LINESTYLES)],
+                    label=f"{name}, group {g + 1}",
+                )
     title = "autocorrelation" if kind == "auto" else "cross-correlation"
     ax.set(xlabel=f"lag ({time_unit})", ylabel="covariance ((spikes/bin)²)", title=title)
     _legend_below(ax, ncols=2)
@@ -242,8 +358,12 @@ def _corr_image(ax: Axes, corr: np.ndarray, vmax: float, title: str) -> object:
     return image
 
 
-def _correlation_matrices(fig: Figure, axes: Sequence[Axes], spike_sets: Mapping[str, np.ndarray],
-                          masks: Mapping[str, np.ndarray] | None = None) -> None:
+def _correlation_matrices(
+    fig: Figure,
+    axes: Sequence[Axes],
+    spike_sets: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray] | None = None,
+) -> None:
     """Correlation matrices of several spike sets, neurons ordered by the first set's strength."""
     masks = dict(masks or {})
     mats = {n: correlation_matrix(s, masks.get(n)) for n, s in spike_sets.items()}
@@ -268,9 +388,14 @@ def _project(pca: PCA, latents: np.ndarray) -> np.ndarray:
     return pca.transform(rows).reshape(latents.shape[0], latents.shape[2], -1)
 
 
-def _trajectories_3d(ax: Axes, trajectories: np.ndarray, color: str, title: str,
-                     lw: float = 0.7, labels: tuple[str, str, str] = ("PC1", "PC2", "PC3")
-                     ) -> None:
+def _trajectories_3d(
+    ax: Axes,
+    trajectories: np.ndarray,
+    color: str,
+    title: str,
+    lw: float = 0.7,
+    labels: tuple[str, str, str] = ("PC1", "PC2", "PC3"),
+) -> None:
     """3-D lines of (trials, time, ≥3) trajectories."""
     for trial in trajectories:
         ax.plot(trial[:, 0], trial[:, 1], trial[:, 2], color=color, lw=lw, alpha=0.8)
@@ -283,15 +408,19 @@ def _trajectories_3d(ax: Axes, trajectories: np.ndarray, color: str, title: str,
 
 def _same_limits(axes: Sequence[Axes]) -> None:
     """Give 3-D axes the union of their limits."""
-    for getter, setter in (("get_xlim", "set_xlim"), ("get_ylim", "set_ylim"),
-                           ("get_zlim", "set_zlim")):
+    for getter, setter in (
+        ("get_xlim", "set_xlim"),
+        ("get_ylim", "set_ylim"),
+        ("get_zlim", "set_zlim"),
+    ):
         limits = np.array([getattr(ax, getter)() for ax in axes])
         for ax in axes:
             getattr(ax, setter)(limits[:, 0].min(), limits[:, 1].max())
 
 
-def _latent_psd_panels(fig: Figure, spec: object, ae: np.ndarray, samples: np.ndarray,
-                       fs: float, freq_unit: str) -> list[Axes]:
+def _latent_psd_panels(
+    fig: Figure, spec: object, ae: np.ndarray, samples: np.ndarray, fs: float, freq_unit: str
+) -> list[Axes]:
     """One small PSD panel per latent channel: median and IQR across trials, AE vs LDNS."""
     n_latents = ae.shape[1]
     grid = spec.subgridspec(1, n_latents, wspace=0.08)
@@ -300,8 +429,14 @@ def _latent_psd_panels(fig: Figure, spec: object, ae: np.ndarray, samples: np.nd
         ax = fig.add_subplot(grid[0, k], sharey=axes[0] if axes else None)
         for name, values, color in (("AE", ae, AE_COLOR), ("LDNS", samples, METHOD_COLORS["LDNS"])):
             summary = psd(values[:, k, :], fs)
-            ax.fill_between(summary.freqs[1:], summary.lower[1:], summary.upper[1:], color=color,
-                            alpha=0.25, lw=0)
+            ax.fill_between(
+                summary.freqs[1:],
+                summary.lower[1:],
+                summary.upper[1:],
+                color=color,
+                alpha=0.25,
+                lw=0,
+            )
             ax.plot(summary.freqs[1:], summary.median[1:], color=color, lw=1, label=name)
         ax.set_yscale("log")
         ax.set_title(f"latent {k + 1}", fontsize=7)
@@ -357,19 +492,31 @@ def plot_fig2_lorenz(
         scale = 0.9 / max(float(data[0, :, n].max()), float(ae_rates[0, :, n].max()), 1.0)
         ax_fit.vlines(t, row, row + scale * data[0, :, n], color=COLORS["spread"], lw=1.2)
         ax_fit.plot(t, row + scale * ae_rates[0, :, n], color=AE_COLOR, lw=1)
-    ax_fit.set(xlabel="time (bins)", yticks=np.arange(len(neurons)),
-               yticklabels=[f"neuron {n}" for n in neurons],
-               title="AE rate (line) vs spikes, trial 1")
+    ax_fit.set(
+        xlabel="time (bins)",
+        yticks=np.arange(len(neurons)),
+        yticklabels=[f"neuron {n}" for n in neurons],
+        title="AE rate (line) vs spikes, trial 1",
+    )
 
     # b-d: latents in the AE latents' top-3 PC space
     pca = _pca_fit(ae_latents, 3)
     shown = _spread(len(ae_latents), 6)
     _trajectories_3d(ax3d[0], _project(pca, ae_latents[shown]), AE_COLOR, "AE latents")
-    _trajectories_3d(ax3d[1], _project(pca, sample_latents[_spread(len(sample_latents), 6)]),
-                     METHOD_COLORS["LDNS"], "LDNS samples")
+    _trajectories_3d(
+        ax3d[1],
+        _project(pca, sample_latents[_spread(len(sample_latents), 6)]),
+        METHOD_COLORS["LDNS"],
+        "LDNS samples",
+    )
     long = _project(pca, long_latents[:2])
-    _trajectories_3d(ax3d[2], long, METHOD_COLORS["LDNS"],
-                     f"LDNS, {long_latents.shape[-1] // ae_latents.shape[-1]}× longer", lw=0.4)
+    _trajectories_3d(
+        ax3d[2],
+        long,
+        METHOD_COLORS["LDNS"],
+        f"LDNS, {long_latents.shape[-1] // ae_latents.shape[-1]}× longer",
+        lw=0.4,
+    )
     _same_limits(ax3d)
 
     groups = group_neurons_by_correlation(data, n_groups)
@@ -378,9 +525,12 @@ def plot_fig2_lorenz(
     _temporal_panel(ax_cross, data, models, groups, [0, 1], "cross", max_lag, 1.0, "bins")
     _psch_panel(ax_psch, data, models)
     _statistics_row(stats_axes, data, models, fps=1.0, isi_unit="bins")
-    return _finish(fig, [ax_fit, *ax3d, psd_axes[0], ax_auto, ax_cross, ax_psch, *stats_axes],
-                   f"LDNS, {data_label}: autoencoder, latent diffusion samples and spike "
-                   "statistics", preset)
+    return _finish(
+        fig,
+        [ax_fit, *ax3d, psd_axes[0], ax_auto, ax_cross, ax_psch, *stats_axes],
+        f"LDNS, {data_label}: autoencoder, latent diffusion samples and spike statistics",
+        preset,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,43 +566,82 @@ def plot_fig3_human(
     data_len, sample_len = data_mask.sum(axis=1), sample_mask.sum(axis=1)
     edges = np.linspace(0, data.shape[1] * bin_s, 16)
     ax_len.hist(data_len * bin_s, bins=edges, color=COLORS["spread"], label="data")
-    ax_len.hist(sample_len * bin_s, bins=edges, histtype="step", color=METHOD_COLORS["LDNS"],
-                lw=1.2, label="LDNS")
+    ax_len.hist(
+        sample_len * bin_s,
+        bins=edges,
+        histtype="step",
+        color=METHOD_COLORS["LDNS"],
+        lw=1.2,
+        label="LDNS",
+    )
     ax_len.set(xlabel="trial length (s)", ylabel="trials", title="trial lengths")
     ax_len.legend()
 
     long_data, long_sample = int(np.argmax(data_len)), int(np.argmax(sample_len))
-    _raster(ax_r[0], data[long_data], bin_s, data_len[long_data],
-            f"data, {data_len[long_data] * bin_s:.2f} s")
-    _raster(ax_r[1], samples[long_sample], bin_s, sample_len[long_sample],
-            f"LDNS sample, {sample_len[long_sample] * bin_s:.2f} s")
+    _raster(
+        ax_r[0],
+        data[long_data],
+        bin_s,
+        data_len[long_data],
+        f"data, {data_len[long_data] * bin_s:.2f} s",
+    )
+    _raster(
+        ax_r[1],
+        samples[long_sample],
+        bin_s,
+        sample_len[long_sample],
+        f"LDNS sample, {sample_len[long_sample] * bin_s:.2f} s",
+    )
     for ax in ax_r:
         ax.set_xlim(0, data.shape[1] * bin_s)
 
-    _correlation_matrices(fig, corr_axes, {"data": data, "AE": ae_spikes, "LDNS": samples},
-                          {"data": data_mask, "AE": data_mask, "LDNS": sample_mask})
+    _correlation_matrices(
+        fig,
+        corr_axes,
+        {"data": data, "AE": ae_spikes, "LDNS": samples},
+        {"data": data_mask, "AE": data_mask, "LDNS": sample_mask},
+    )
     models, masks = {"LDNS": samples}, {"LDNS": sample_mask}
     _psch_panel(ax_psch, data, models, data_mask, masks)
     _statistics_row(stats_axes, data, models, 1 / bin_s, "s", data_mask, masks)
 
     sigma_bins = sigma_s / bin_s
-    projection = pca_smoothed(smooth_spikes(data, sigma_bins, data_mask),
-                              smooth_spikes(samples, sigma_bins, sample_mask), 4,
-                              data_mask, sample_mask)
+    projection = pca_smoothed(
+        smooth_spikes(data, sigma_bins, data_mask),
+        smooth_spikes(samples, sigma_bins, sample_mask),
+        4,
+        data_mask,
+        sample_mask,
+    )
     for ax, (i, j) in zip(pca_axes, ((0, 1), (2, 3)), strict=True):
         for trial in _spread(len(data), 5):
-            ax.plot(*projection.data[trial, :data_len[trial]][:, [i, j]].T, color=DATA_COLOR,
-                    lw=0.7, alpha=0.7)
+            ax.plot(
+                *projection.data[trial, : data_len[trial]][:, [i, j]].T,
+                color=DATA_COLOR,
+                lw=0.7,
+                alpha=0.7,
+            )
         for trial in _spread(len(samples), 5):
-            ax.plot(*projection.model[trial, :sample_len[trial]][:, [i, j]].T,
-                    color=METHOD_COLORS["LDNS"], lw=0.7, alpha=0.7)
-        ax.set(xlabel=f"PC{i + 1}", ylabel=f"PC{j + 1}",
-               title=f"smoothed spikes (σ = {sigma_s * 1e3:.0f} ms), PC{i + 1}/PC{j + 1}")
+            ax.plot(
+                *projection.model[trial, : sample_len[trial]][:, [i, j]].T,
+                color=METHOD_COLORS["LDNS"],
+                lw=0.7,
+                alpha=0.7,
+            )
+        ax.set(
+            xlabel=f"PC{i + 1}",
+            ylabel=f"PC{j + 1}",
+            title=f"smoothed spikes (σ = {sigma_s * 1e3:.0f} ms), PC{i + 1}/PC{j + 1}",
+        )
         ax.plot([], [], color=DATA_COLOR, label="data")
         ax.plot([], [], color=METHOD_COLORS["LDNS"], label="LDNS")
         ax.legend(loc="upper right")
-    return _finish(fig, [ax_len, *ax_r, *corr_axes, ax_psch, *stats_axes, *pca_axes],
-                   f"LDNS, {data_label}: variable-length samples", preset)
+    return _finish(
+        fig,
+        [ax_len, *ax_r, *corr_axes, ax_psch, *stats_axes, *pca_axes],
+        f"LDNS, {data_label}: variable-length samples",
+        preset,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,16 +681,23 @@ def plot_fig4_monkey(
     kl_text = None
     if table1 is not None:
         rows = table1.set_index("method")
-        kl_text = {name: f"{rows.loc[name, 'kl_psch_mean']:.2g} ± "
-                         f"{rows.loc[name, 'kl_psch_std']:.1g}, Table 1" for name in models}
+        kl_text = {
+            name: f"{rows.loc[name, 'kl_psch_mean']:.2g} ± "
+            f"{rows.loc[name, 'kl_psch_std']:.1g}, Table 1"
+            for name in models
+        }
     _psch_panel(ax_psch, data, models, kl_text=kl_text)
     _statistics_row(stats_axes, data, models, 1 / bin_s, "s")
     groups = group_neurons_by_correlation(data, n_groups)
     for g, ax in enumerate(auto_axes):
         _temporal_panel(ax, data, models, groups, [g], "auto", max_lag, bin_s * 1e3, "ms")
         ax.set_title(f"autocorrelation, neuron group {g + 1}")
-    return _finish(fig, [ax_data, ax_sample, ax_psch, *stats_axes, *auto_axes],
-                   f"LDNS, {data_label}: unconditional samples", preset)
+    return _finish(
+        fig,
+        [ax_data, ax_sample, ax_psch, *stats_axes, *auto_axes],
+        f"LDNS, {data_label}: unconditional samples",
+        preset,
+    )
 
 
 @style_context()
@@ -511,14 +707,22 @@ def plot_figA10_correlation_matrices(
     """Correlation matrices of data, AE reconstructions (Poisson) and LDNS samples."""
     fig = _figure(7.5, 2.9)
     axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
-    _correlation_matrices(fig, axes, {"data": data, "AE reconstruction": ae_spikes,
-                                      "LDNS samples": ldns})
+    _correlation_matrices(
+        fig, axes, {"data": data, "AE reconstruction": ae_spikes, "LDNS samples": ldns}
+    )
     return _finish(fig, axes, f"{data_label}: pairwise correlations (diagonal set to 0)", preset)
 
 
 @style_context()
-def plot_figA11_rasters(data: np.ndarray, ldns: np.ndarray, bin_s: float, preset: str,
-                        n_pairs: int = 5, *, data_label: str) -> Figure:
+def plot_figA11_rasters(
+    data: np.ndarray,
+    ldns: np.ndarray,
+    bin_s: float,
+    preset: str,
+    n_pairs: int = 5,
+    *,
+    data_label: str,
+) -> Figure:
     """Further data / LDNS raster pairs (trials and samples 2 … n_pairs + 1)."""
     pairs = min(n_pairs, len(data) - 1, len(ldns) - 1)
     if pairs < 1:
@@ -534,13 +738,19 @@ def plot_figA11_rasters(data: np.ndarray, ldns: np.ndarray, bin_s: float, preset
 
 
 @style_context()
-def plot_figA13_metric_bars(table: pd.DataFrame, preset: str,
-                            metrics: Mapping[str, str] | None = None, *, data_label: str
-                            ) -> Figure:
+def plot_figA13_metric_bars(
+    table: pd.DataFrame, preset: str, metrics: Mapping[str, str] | None = None, *, data_label: str
+) -> Figure:
     """Table 1 as bars: mean ± std over bootstraps per method; dashed line = data split half."""
-    metrics = dict(metrics or {"kl_psch": "D_KL psch", "rmse_corr": "RMSE corr",
-                               "rmse_mean_isi": "RMSE mean ISI (s)",
-                               "rmse_std_isi": "RMSE std ISI (s)"})
+    metrics = dict(
+        metrics
+        or {
+            "kl_psch": "D_KL psch",
+            "rmse_corr": "RMSE corr",
+            "rmse_mean_isi": "RMSE mean ISI (s)",
+            "rmse_std_isi": "RMSE std ISI (s)",
+        }
+    )
     reference = table.iloc[-1]
     methods = table.iloc[:-1]
     fig = _figure(7.5, 2.9)
@@ -548,22 +758,43 @@ def plot_figA13_metric_bars(table: pd.DataFrame, preset: str,
     x = np.arange(len(methods))
     colors = [method_color(n, i) for i, n in enumerate(methods["method"])]
     for ax, (key, title) in zip(axes, metrics.items(), strict=True):
-        ax.bar(x, methods[f"{key}_mean"], yerr=methods[f"{key}_std"], color=colors,
-               capsize=2, error_kw={"lw": 0.8})
-        ax.axhline(reference[f"{key}_mean"], color=DATA_COLOR, ls="--", lw=0.9,
-                   label=str(reference["method"]))
+        ax.bar(
+            x,
+            methods[f"{key}_mean"],
+            yerr=methods[f"{key}_std"],
+            color=colors,
+            capsize=2,
+            error_kw={"lw": 0.8},
+        )
+        ax.axhline(
+            reference[f"{key}_mean"],
+            color=DATA_COLOR,
+            ls="--",
+            lw=0.9,
+            label=str(reference["method"]),
+        )
         ax.set_xticks(x, methods["method"], rotation=60, ha="right")
         ax.set(title=title)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower left")
-    return _finish(fig, axes, f"{data_label}: Table 1 metrics per method, mean ± std over "
-                   "bootstraps (lower is better)", preset)
+    return _finish(
+        fig,
+        axes,
+        f"{data_label}: Table 1 metrics per method, mean ± std over bootstraps (lower is better)",
+        preset,
+    )
 
 
 @style_context()
-def plot_figA14_method_rasters(data: np.ndarray, methods: Mapping[str, np.ndarray], bin_s: float,
-                               preset: str, *, data_label: str) -> Figure:
+def plot_figA14_method_rasters(
+    data: np.ndarray,
+    methods: Mapping[str, np.ndarray],
+    bin_s: float,
+    preset: str,
+    *,
+    data_label: str,
+) -> Figure:
     """The first trial (data) and first sample of every method as rasters."""
     sets = {"data": data, **methods}
     columns = min(4, len(sets))
@@ -572,15 +803,24 @@ def plot_figA14_method_rasters(data: np.ndarray, methods: Mapping[str, np.ndarra
     axes = fig.subplots(n_rows, columns, squeeze=False, sharex=True, sharey=True)
     for ax, (name, spikes) in zip(axes.ravel(), sets.items(), strict=False):
         _raster(ax, spikes[0], bin_s, title=name)
-    for ax in axes.ravel()[len(sets):]:
+    for ax in axes.ravel()[len(sets) :]:
         ax.set_axis_off()
-    return _finish(fig, axes.ravel()[:len(sets)], f"{data_label}: first trial of each method", preset)
+    return _finish(
+        fig, axes.ravel()[: len(sets)], f"{data_label}: first trial of each method", preset
+    )
 
 
 @style_context()
-def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin_s: float,
-                        sigma_s: float, n_components: int, preset: str, *,
-                        data_label: str) -> Figure:
+def plot_figA15_pca_psd(
+    data: np.ndarray,
+    methods: Mapping[str, np.ndarray],
+    bin_s: float,
+    sigma_s: float,
+    n_components: int,
+    preset: str,
+    *,
+    data_label: str,
+) -> Figure:
     """Per method: PC1/PC2 of smoothed spikes (PCA of the data) and the PSD of PC2 vs data."""
     sigma_bins = sigma_s / bin_s
     smoothed_data = smooth_spikes(data, sigma_bins)
@@ -590,32 +830,54 @@ def plot_figA15_pca_psd(data: np.ndarray, methods: Mapping[str, np.ndarray], bin
         color = method_color(name, i)
         projection = pca_smoothed(smoothed_data, smooth_spikes(spikes, sigma_bins), n_components)
         for trial in _spread(len(data), 20):
-            col[0].plot(*projection.data[trial, :, :2].T, color=DATA_COLOR, lw=0.5, alpha=0.5,
-                        rasterized=True)
+            col[0].plot(
+                *projection.data[trial, :, :2].T,
+                color=DATA_COLOR,
+                lw=0.5,
+                alpha=0.5,
+                rasterized=True,
+            )
         for trial in _spread(len(spikes), 20):
-            col[0].plot(*projection.model[trial, :, :2].T, color=color, lw=0.5, alpha=0.6,
-                        rasterized=True)
+            col[0].plot(
+                *projection.model[trial, :, :2].T, color=color, lw=0.5, alpha=0.6, rasterized=True
+            )
         col[0].set_title(name, fontsize=7, color=color, fontweight="bold")
         col[0].set(xlabel="PC1", ylabel="PC2" if i == 0 else "")
         data_psd = psd(projection.data[..., 1], 1 / bin_s)
         model_psd = psd(projection.model[..., 1], 1 / bin_s)
         for summary, c, label in ((data_psd, DATA_COLOR, "data"), (model_psd, color, name)):
-            col[1].fill_between(summary.freqs[1:], summary.lower[1:], summary.upper[1:],
-                                color=c, alpha=0.2, lw=0)
+            col[1].fill_between(
+                summary.freqs[1:], summary.lower[1:], summary.upper[1:], color=c, alpha=0.2, lw=0
+            )
             col[1].plot(summary.freqs[1:], summary.median[1:], color=c, lw=1, label=label)
-        col[1].set(yscale="log", xlabel="frequency (Hz)", ylabel="PSD of PC2" if i == 0 else "",
-                   xlim=(0, PSD_MAX_HZ))
+        col[1].set(
+            yscale="log",
+            xlabel="frequency (Hz)",
+            ylabel="PSD of PC2" if i == 0 else "",
+            xlim=(0, PSD_MAX_HZ),
+        )
         col[1].set_title(f"MSE {psd_mse(model_psd, data_psd):.2g}", fontsize=7)
         visible = data_psd.freqs <= PSD_MAX_HZ
         col[1].set_ylim(bottom=0.5 * float(np.nanmin(data_psd.lower[visible][1:])))
         _legend_below(col[1], ncols=1)
-    return _finish(fig, axes[0], f"{data_label}: PCA of smoothed spikes (σ = {sigma_s * 1e3:.0f} "
-                   "ms)\nand PSD of PC2 (MSE: median PSD vs data's)", preset)
+    return _finish(
+        fig,
+        axes[0],
+        f"{data_label}: PCA of smoothed spikes (σ = {sigma_s * 1e3:.0f} "
+        "ms)\nand PSD of PC2 (MSE: median PSD vs data's)",
+        preset,
+    )
 
 
 @style_context()
-def plot_figA16_method_statistics(data: np.ndarray, methods: Mapping[str, np.ndarray],
-                                  bin_s: float, preset: str, *, data_label: str) -> Figure:
+def plot_figA16_method_statistics(
+    data: np.ndarray,
+    methods: Mapping[str, np.ndarray],
+    bin_s: float,
+    preset: str,
+    *,
+    data_label: str,
+) -> Figure:
     """One row per method: population count, correlations, mean ISI, std ISI vs data."""
     fig = _figure(7.5, 1.7 * len(methods) + 0.6)
     axes = fig.subplots(len(methods), 4, squeeze=False)
@@ -625,8 +887,9 @@ def plot_figA16_method_statistics(data: np.ndarray, methods: Mapping[str, np.nda
         row[0].set_ylabel(f"{name}\ndensity", color=method_color(name, i), fontweight="bold")
     for ax in axes[:-1].ravel():
         ax.set_xlabel("")
-    return _finish(fig, axes[:, 0],
-                   f"{data_label}: spike statistics per method (y) vs data (x)", preset)
+    return _finish(
+        fig, axes[:, 0], f"{data_label}: spike statistics per method (y) vs data (x)", preset
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,25 +948,37 @@ def plot_fig5_conditional(
     add_angle_colorbar(fig, ax_angle, label="reach angle (deg)")
 
     labels = [_short_decoding_label(row.evaluated_on) for row in decoding.itertuples(index=False)]
-    ax_r2.bar(np.arange(len(decoding)), decoding["r2"], color=[AE_COLOR] * (len(decoding) - 1)
-              + [METHOD_COLORS["LDNS"]])
+    ax_r2.bar(
+        np.arange(len(decoding)),
+        decoding["r2"],
+        color=[AE_COLOR] * (len(decoding) - 1) + [METHOD_COLORS["LDNS"]],
+    )
     ax_r2.set_xticks(np.arange(len(decoding)), labels, fontsize=6)
     ax_r2.axhline(0, color="0.3", lw=0.6)
     ax_r2.set(ylabel="R²", title="velocity decoding R²")
 
     conditions = np.unique(condition_trial)[:n_conditions]
-    palette = CATEGORICAL[:len(conditions)]
+    palette = CATEGORICAL[: len(conditions)]
     for trial, color in zip(conditions, palette, strict=True):
         rows_of = np.flatnonzero(condition_trial == trial)
         target = trajectories_from_velocity(condition_velocity[rows_of[:1]], bin_s)[0] * mm
         for path in trajectories_from_velocity(condition_decoded[rows_of], bin_s) * mm:
             ax_cond.plot(path[:, 0], path[:, 1], color=color, lw=0.6, alpha=0.8)
-        ax_cond.plot(target[:, 0], target[:, 1], color=color, lw=2.4, alpha=0.45,
-                     label=f"held-out trial {trial}")
+        ax_cond.plot(
+            target[:, 0],
+            target[:, 1],
+            color=color,
+            lw=2.4,
+            alpha=0.45,
+            label=f"held-out trial {trial}",
+        )
     ax_cond.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="conditioning (thick)")
     ax_cond.plot([], [], color="0.4", lw=0.6, label="decoded samples (thin)")
-    ax_cond.set(title="velocity-conditioned LDNS\n(held-out velocity profiles)",
-                xlabel="x (mm)", ylabel="y (mm)")
+    ax_cond.set(
+        title="velocity-conditioned LDNS\n(held-out velocity profiles)",
+        xlabel="x (mm)",
+        ylabel="y (mm)",
+    )
     ax_cond.set_aspect("equal", adjustable="datalim")
     _legend_below(ax_cond, ncols=2)
 
@@ -714,25 +989,41 @@ def plot_fig5_conditional(
         ax_lat.plot(t, sample_latents[row, latent], color=METHOD_COLORS["LDNS"], lw=0.6)
     ax_lat.plot(t, ae_latents[trial, latent], color=AE_COLOR, lw=1.6, label="AE, held-out trial")
     ax_lat.plot([], [], color=METHOD_COLORS["LDNS"], lw=0.6, label="LDNS samples")
-    ax_lat.set(xlabel="time (s)", ylabel=f"latent {latent + 1}",
-               title=f"latent {latent + 1}, condition of trial {trial}")
+    ax_lat.set(
+        xlabel="time (s)",
+        ylabel=f"latent {latent + 1}",
+        title=f"latent {latent + 1}, condition of trial {trial}",
+    )
     _legend_below(ax_lat, ncols=1)
 
     pca = PCA(2).fit(ae_rates.reshape(-1, ae_rates.shape[-1]))
     for trial, color in zip(conditions, palette, strict=True):
         ae_pc = pca.transform(ae_rates[trial])
-        ax_pc.plot(ae_pc[:, 0], ae_pc[:, 1], color=color, lw=2.4, alpha=0.45,
-                   label=f"held-out trial {trial}")
+        ax_pc.plot(
+            ae_pc[:, 0],
+            ae_pc[:, 1],
+            color=color,
+            lw=2.4,
+            alpha=0.45,
+            label=f"held-out trial {trial}",
+        )
         for row in np.flatnonzero(condition_trial == trial):
             pcs = pca.transform(sample_rates[row])
             ax_pc.plot(pcs[:, 0], pcs[:, 1], color=color, lw=0.5, alpha=0.8)
     ax_pc.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="AE rates (thick)")
     ax_pc.plot([], [], color="0.4", lw=0.5, label="LDNS samples (thin)")
-    ax_pc.set(xlabel="PC1", ylabel="PC2",
-              title="rates on PC1/PC2 of AE rates\n(colour: conditioning trial)")
+    ax_pc.set(
+        xlabel="PC1",
+        ylabel="PC2",
+        title="rates on PC1/PC2 of AE rates\n(colour: conditioning trial)",
+    )
     _legend_below(ax_pc, ncols=2)
-    return _finish(fig, [ax_true, ax_angle, ax_r2, ax_cond, ax_lat, ax_pc],
-                   f"Conditional LDNS, {data_label}: reach angle and hand velocity", preset)
+    return _finish(
+        fig,
+        [ax_true, ax_angle, ax_r2, ax_cond, ax_lat, ax_pc],
+        f"Conditional LDNS, {data_label}: reach angle and hand velocity",
+        preset,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -740,22 +1031,35 @@ def plot_fig5_conditional(
 
 
 @style_context()
-def plot_figA5_lfads_lorenz_factors(true_latents: np.ndarray, factors: np.ndarray,
-                                    preset: str, *, data_label: str) -> Figure:
+def plot_figA5_lfads_lorenz_factors(
+    true_latents: np.ndarray, factors: np.ndarray, preset: str, *, data_label: str
+) -> Figure:
     """True Lorenz latents and LFADS factors (posterior means) of held-out trials, in 3-D.
 
     true_latents (trials, time, 3); factors (trials, time, F) projected on their top 3 PCs.
     """
     fig = _figure(7.5, 3.2)
-    axes = [fig.add_subplot(1, 3, 1, projection="3d"), fig.add_subplot(1, 3, 2, projection="3d"),
-            fig.add_subplot(1, 3, 3)]
+    axes = [
+        fig.add_subplot(1, 3, 1, projection="3d"),
+        fig.add_subplot(1, 3, 2, projection="3d"),
+        fig.add_subplot(1, 3, 3),
+    ]
     shown = _spread(len(factors), 6)
-    _trajectories_3d(axes[0], true_latents[shown], COLORS["truth"], "true Lorenz latents",
-                     labels=("$z_1$", "$z_2$", "$z_3$"))
+    _trajectories_3d(
+        axes[0],
+        true_latents[shown],
+        COLORS["truth"],
+        "true Lorenz latents",
+        labels=("$z_1$", "$z_2$", "$z_3$"),
+    )
     pca = _pca_fit(factors.transpose(0, 2, 1), 3)
     projected = _project(pca, factors.transpose(0, 2, 1))
-    _trajectories_3d(axes[1], projected[shown], METHOD_COLORS["LFADS"],
-                     f"LFADS factors ({factors.shape[-1]}) on 3 PCs")
+    _trajectories_3d(
+        axes[1],
+        projected[shown],
+        METHOD_COLORS["LFADS"],
+        f"LFADS factors ({factors.shape[-1]}) on 3 PCs",
+    )
     t = np.arange(factors.shape[1])
     for k in range(min(3, factors.shape[-1])):
         axes[2].plot(t, projected[shown[0], :, k], lw=1, label=f"PC{k + 1}")
@@ -765,28 +1069,39 @@ def plot_figA5_lfads_lorenz_factors(true_latents: np.ndarray, factors: np.ndarra
 
 
 @style_context()
-def plot_figA6_lfads_length_generalisation(prior_factors: np.ndarray, long_factors: np.ndarray,
-                                           preset: str, *, data_label: str) -> Figure:
+def plot_figA6_lfads_length_generalisation(
+    prior_factors: np.ndarray, long_factors: np.ndarray, preset: str, *, data_label: str
+) -> Figure:
     """LFADS prior samples at the training length and unrolled longer, on the same 3 PCs."""
     factor = long_factors.shape[1] // prior_factors.shape[1]
     fig = _figure(7.5, 5.4)
     grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
-    axes = [fig.add_subplot(grid[0, 0], projection="3d"),
-            fig.add_subplot(grid[0, 1], projection="3d"), fig.add_subplot(grid[1, :])]
+    axes = [
+        fig.add_subplot(grid[0, 0], projection="3d"),
+        fig.add_subplot(grid[0, 1], projection="3d"),
+        fig.add_subplot(grid[1, :]),
+    ]
     pca = _pca_fit(prior_factors.transpose(0, 2, 1), 3)
     short = _project(pca, prior_factors.transpose(0, 2, 1))
     long = _project(pca, long_factors.transpose(0, 2, 1))
-    _trajectories_3d(axes[0], short[_spread(len(short), 6)], METHOD_COLORS["LFADS"],
-                     f"prior samples, training length ({prior_factors.shape[1]} bins)")
-    _trajectories_3d(axes[1], long[:2], METHOD_COLORS["LFADS+sh"],
-                     f"prior samples, {factor}× longer", lw=0.4)
+    _trajectories_3d(
+        axes[0],
+        short[_spread(len(short), 6)],
+        METHOD_COLORS["LFADS"],
+        f"prior samples, training length ({prior_factors.shape[1]} bins)",
+    )
+    _trajectories_3d(
+        axes[1], long[:2], METHOD_COLORS["LFADS+sh"], f"prior samples, {factor}× longer", lw=0.4
+    )
     _same_limits(axes[:2])
     t = np.arange(long.shape[1])
     for k in range(3):
         axes[2].plot(t, long[0, :, k], lw=0.8, label=f"PC{k + 1}")
-    axes[2].axvline(prior_factors.shape[1], color=COLORS["event"], ls="--", lw=0.9,
-                    label="training length")
-    axes[2].set(xlabel="time (bins)", ylabel="factor PC (a.u.)",
-                title=f"one {factor}× longer prior sample")
+    axes[2].axvline(
+        prior_factors.shape[1], color=COLORS["event"], ls="--", lw=0.9, label="training length"
+    )
+    axes[2].set(
+        xlabel="time (bins)", ylabel="factor PC (a.u.)", title=f"one {factor}× longer prior sample"
+    )
     axes[2].legend(loc="upper right", ncols=4)
     return _finish(fig, axes, f"LFADS, {data_label}: length generalisation", preset)

@@ -36,8 +36,16 @@ PRESET_STAMP_GID = "preset-stamp"
 PRESET_STAMP_STRIP_IN = 0.14  # height kept free for the stamp under constrained layout
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies.
-CATEGORICAL = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-               "#000000")
+CATEGORICAL = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
 # Roles that recur across papers keep one colour everywhere.
 COLORS = {
     "data": "#222222",
@@ -100,8 +108,9 @@ def angle_colors(angles_rad: np.ndarray) -> np.ndarray:
     return ANGLE_CMAP(np.mod(np.asarray(angles_rad, dtype=float), 2 * np.pi) / (2 * np.pi))
 
 
-def add_angle_colorbar(fig: Figure, ax: Axes | Sequence[Axes], label: str = "reach angle (deg)"
-                       ) -> None:
+def add_angle_colorbar(
+    fig: Figure, ax: Axes | Sequence[Axes], label: str = "reach angle (deg)"
+) -> None:
     """Attach a colour bar of the reach-angle colour map (0-360 deg) beside `ax`."""
     mappable = plt.cm.ScalarMappable(norm=Normalize(0, 360), cmap=ANGLE_CMAP)
     bar = fig.colorbar(mappable, ax=ax, shrink=0.8, aspect=20, pad=0.02)
@@ -112,9 +121,18 @@ def add_angle_colorbar(fig: Figure, ax: Axes | Sequence[Axes], label: str = "rea
 def label_panels(axes: Sequence[Axes], start: str = "a") -> None:
     """Write bold panel letters (a, b, c, ...) at the top-left corner of each axes."""
     for i, ax in enumerate(axes):
-        ax.annotate(chr(ord(start) + i), xy=(0, 1), xycoords="axes fraction",
-                    xytext=(-18, 7), textcoords="offset points", ha="right", va="bottom",
-                    fontsize=10, fontweight="bold", gid=PANEL_LABEL_GID)
+        ax.annotate(
+            chr(ord(start) + i),
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(-18, 7),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=10,
+            fontweight="bold",
+            gid=PANEL_LABEL_GID,
+        )
 
 
 def preset_mark(preset: str) -> str:
@@ -135,8 +153,17 @@ def stamp_preset(fig: Figure, preset: str) -> None:
     if isinstance(engine, ConstrainedLayoutEngine):
         strip = PRESET_STAMP_STRIP_IN / fig.get_figheight()
         engine.set(rect=(0, strip, 1, 1 - strip))
-    fig.text(0.998, 0.003, mark, ha="right", va="bottom", fontsize=6.5,
-             color="0.45", style="italic", gid=PRESET_STAMP_GID)
+    fig.text(
+        0.998,
+        0.003,
+        mark,
+        ha="right",
+        va="bottom",
+        fontsize=6.5,
+        color="0.45",
+        style="italic",
+        gid=PRESET_STAMP_GID,
+    )
 
 
 # ---------------------------------------------------------------- data labels
@@ -162,8 +189,10 @@ def dataset_title(name: str, simulated: bool) -> str:
     """
     key = "widefield" if name.startswith("widefield_") else name
     if key not in DATASET_TITLES:
-        raise ValueError(f"no figure title for dataset {name!r}; known: "
-                         f"{sorted(DATASET_TITLES)} and widefield_<session>")
+        raise ValueError(
+            f"no figure title for dataset {name!r}; known: "
+            f"{sorted(DATASET_TITLES)} and widefield_<session>"
+        )
     real, simulation = DATASET_TITLES[key]
     return simulation if simulated else real
 
@@ -182,8 +211,10 @@ def is_simulated(meta: Mapping[str, Any] | Any) -> bool:
         return True
     if source in REAL_SOURCES:
         return False
-    raise ValueError(f"cannot tell whether the data are simulated: metadata 'source' is "
-                     f"{source!r}; expected {SIMULATED_SOURCE!r} or one of {list(REAL_SOURCES)}")
+    raise ValueError(
+        f"cannot tell whether the data are simulated: metadata 'source' is "
+        f"{source!r}; expected {SIMULATED_SOURCE!r} or one of {list(REAL_SOURCES)}"
+    )
 
 
 def dataset_label(ds: Any) -> str:
@@ -201,9 +232,11 @@ def lineage_label(inputs: Sequence[str | os.PathLike], dataset: str) -> str:
 
     datasets = input_lineage(inputs)["datasets"]
     if dataset not in datasets:
-        raise ValueError(f"the provenance of {[str(p) for p in inputs]} names datasets "
-                         f"{sorted(datasets)}, not {dataset!r}: cannot tell whether the data "
-                         "are simulated")
+        raise ValueError(
+            f"the provenance of {[str(p) for p in inputs]} names datasets "
+            f"{sorted(datasets)}, not {dataset!r}: cannot tell whether the data "
+            "are simulated"
+        )
     return dataset_title(dataset, is_simulated(datasets[dataset]))
 
 

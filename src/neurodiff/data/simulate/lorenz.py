@@ -62,8 +62,15 @@ def integrate_lorenz(initial: np.ndarray, n_points: int, dt: float = LORENZ_DT) 
     if initial.ndim != 2 or initial.shape[1] != 3:
         raise ValueError(f"initial conditions must have shape (n, 3), got {initial.shape}")
     times = np.arange(n_points) * dt
-    sol = solve_ivp(lorenz_derivative, (0.0, float(times[-1])), initial.ravel(),
-                    method="DOP853", t_eval=times, rtol=1e-8, atol=1e-8)
+    sol = solve_ivp(
+        lorenz_derivative,
+        (0.0, float(times[-1])),
+        initial.ravel(),
+        method="DOP853",
+        t_eval=times,
+        rtol=1e-8,
+        atol=1e-8,
+    )
     if not sol.success:
         raise RuntimeError(f"Lorenz integration failed: {sol.message}")
     return sol.y.reshape(len(initial), 3, n_points).transpose(0, 2, 1)
@@ -71,8 +78,12 @@ def integrate_lorenz(initial: np.ndarray, n_points: int, dt: float = LORENZ_DT) 
 
 def lorenz_latents(n_trials: int, n_bins: int, burn_in: int = 100, seed: int = 42) -> np.ndarray:
     """Per-trajectory z-scored Lorenz latents (n_trials, n_bins, 3) after discarding burn-in."""
-    noise = np.stack([np.random.default_rng([seed, _STREAM_IC, i]).normal(0.0, IC_NOISE_STD, 3)
-                      for i in range(n_trials)])
+    noise = np.stack(
+        [
+            np.random.default_rng([seed, _STREAM_IC, i]).normal(0.0, IC_NOISE_STD, 3)
+            for i in range(n_trials)
+        ]
+    )
     paths = integrate_lorenz(np.asarray(LORENZ_DEFAULT_IC) + noise, burn_in + n_bins)[:, burn_in:]
     return (paths - paths.mean(axis=1, keepdims=True)) / paths.std(axis=1, keepdims=True)
 
@@ -123,8 +134,10 @@ def simulate_lorenz(
 ) -> TidyDataset:
     """Poisson spikes driven by z-scored Lorenz latents through a softplus readout (LDNS)."""
     if min(n_trials, n_neurons, n_bins) < 1 or burn_in < 0:
-        raise ValueError(f"need positive sizes and burn_in >= 0, got n_trials={n_trials}, "
-                         f"n_neurons={n_neurons}, n_bins={n_bins}, burn_in={burn_in}")
+        raise ValueError(
+            f"need positive sizes and burn_in >= 0, got n_trials={n_trials}, "
+            f"n_neurons={n_neurons}, n_bins={n_bins}, burn_in={burn_in}"
+        )
     if mean_rate <= 0 or beta <= 0:
         raise ValueError(f"mean_rate and beta must be positive, got {mean_rate}, {beta}")
     latents = lorenz_latents(n_trials, n_bins, burn_in, seed)
@@ -135,15 +148,29 @@ def simulate_lorenz(
     split = random_split_labels(n_trials, split_fractions, split_rng)
     meta = {
         "source": "simulated Lorenz attractor (LDNS recipe)",
-        "sigma": LORENZ_SIGMA, "rho": LORENZ_RHO, "lorenz_beta": LORENZ_BETA,
-        "dt": LORENZ_DT, "burn_in": burn_in, "ic_noise_std": IC_NOISE_STD,
-        "mean_rate": mean_rate, "softplus_beta": beta, "seed": seed,
-        "split_fractions": list(split_fractions), "time_unit": "sample (dimensionless)",
+        "sigma": LORENZ_SIGMA,
+        "rho": LORENZ_RHO,
+        "lorenz_beta": LORENZ_BETA,
+        "dt": LORENZ_DT,
+        "burn_in": burn_in,
+        "ic_noise_std": IC_NOISE_STD,
+        "mean_rate": mean_rate,
+        "softplus_beta": beta,
+        "seed": seed,
+        "split_fractions": list(split_fractions),
+        "time_unit": "sample (dimensionless)",
     }
     return TidyDataset(
-        name=name, signals=spikes, split=split, bin_size_s=1.0, signal_kind="counts",
+        name=name,
+        signals=spikes,
+        split=split,
+        bin_size_s=1.0,
+        signal_kind="counts",
         conditions={"trajectory_index": np.arange(n_trials)},
-        truth={"latents": latents.astype(np.float32), "rates": rates.astype(np.float32),
-               "readout": readout},
+        truth={
+            "latents": latents.astype(np.float32),
+            "rates": rates.astype(np.float32),
+            "readout": readout,
+        },
         meta=meta,
     )

@@ -27,7 +27,8 @@ Simulation (ground truth saved beside the NWB file as ``<stem>.truth.npz``):
   1-15 Hz and its peak 25-80 Hz.
 * Neurons, MC_RTT: log-linear tuning to finger velocity at a per-unit lag plus a position term.
 * Spikes: an inhomogeneous Poisson process with rates constant within each 1 ms sample; each
-  spike time lies inside its sample, 0.05-0.95 ms from its edges, so that every binning rule puts it in the same sample.
+  spike time lies inside its sample, 0.05-0.95 ms from its edges, so that every binning rule puts it
+  in the same sample.
 * Truth ``rates_hz``: the rate averaged over each 5 ms bin of the window nlb_tools and
   ``read_nlb_nwb`` use ((-250, 450) ms around move onset, or (0, 600) ms from trial start), units in
   reader order (held-in then held-out).

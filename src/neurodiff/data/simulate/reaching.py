@@ -20,7 +20,8 @@ baseline. The rate is then softly capped, r <- r_max tanh(r / r_max) with r_max 
 (60 Hz), so peak rates stay in the 20-60 Hz range of motor cortex instead of the exponential's
 hundreds of Hz; with the defaults (baseline 8-20 Hz, tuning_gain 2) the reach conditions explain
 about 40 % of the variance of single trials smoothed with a 3-bin Gaussian (test-verified >= 30 %).
-Angle and speed are independent by design: every angle x speed pair occurs equally often. Neural activity leads the hand by `lag_s` (as in NLB, where velocity at t + lag is
+Angle and speed are independent by design: every angle x speed pair occurs equally often. Neural
+activity leads the hand by `lag_s` (as in NLB, where velocity at t + lag is
 decoded from spikes at t). r_n(t) is the expected count per bin; counts are Poisson.
 
 Splits: trials of the held-out angles ("unseen") all go to "test"; the remaining trials are
@@ -45,8 +46,9 @@ def reach_duration(distance_m: float, peak_speed: float) -> float:
     return MIN_JERK_PEAK_FACTOR * distance_m / peak_speed
 
 
-def min_jerk_reach(times: np.ndarray, angle: float, peak_speed: float, distance_m: float,
-                   onset_s: float) -> tuple[np.ndarray, np.ndarray]:
+def min_jerk_reach(
+    times: np.ndarray, angle: float, peak_speed: float, distance_m: float, onset_s: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Hand position (m) and velocity (m/s), each (len(times), 2), of one straight reach."""
     duration = reach_duration(distance_m, peak_speed)
     tau = np.clip((np.asarray(times) - onset_s) / duration, 0.0, 1.0)
@@ -56,39 +58,63 @@ def min_jerk_reach(times: np.ndarray, angle: float, peak_speed: float, distance_
     return along[:, None] * direction, speed[:, None] * direction
 
 
-def _check_arguments(n_trials: int, n_neurons: int, n_bins: int, bin_size_s: float,
-                     n_angles: int, heldout: np.ndarray, speeds: np.ndarray,
-                     distance_m: float, onset_s: float, lag_s: float) -> None:
+def _check_arguments(
+    n_trials: int,
+    n_neurons: int,
+    n_bins: int,
+    bin_size_s: float,
+    n_angles: int,
+    heldout: np.ndarray,
+    speeds: np.ndarray,
+    distance_m: float,
+    onset_s: float,
+    lag_s: float,
+) -> None:
     if min(n_trials, n_neurons, n_bins) < 1 or bin_size_s <= 0:
-        raise ValueError(f"need positive sizes, got n_trials={n_trials}, n_neurons={n_neurons}, "
-                         f"n_bins={n_bins}, bin_size_s={bin_size_s}")
+        raise ValueError(
+            f"need positive sizes, got n_trials={n_trials}, n_neurons={n_neurons}, "
+            f"n_bins={n_bins}, bin_size_s={bin_size_s}"
+        )
     if n_angles < 2 or np.any((heldout < 0) | (heldout >= n_angles)):
-        raise ValueError(f"heldout_angles {heldout.tolist()} must index 0..{n_angles - 1} "
-                         f"(n_angles={n_angles} >= 2)")
+        raise ValueError(
+            f"heldout_angles {heldout.tolist()} must index 0..{n_angles - 1} "
+            f"(n_angles={n_angles} >= 2)"
+        )
     if len(np.unique(heldout)) >= n_angles:
         raise ValueError(f"heldout_angles {heldout.tolist()} leaves no angle for training")
     if speeds.size == 0 or np.any(speeds <= 0) or distance_m <= 0 or lag_s < 0 or onset_s < 0:
-        raise ValueError(f"speeds {speeds.tolist()}, distance_m={distance_m}, onset_s={onset_s} "
-                         f"and lag_s={lag_s} must be positive (onset and lag may be 0)")
+        raise ValueError(
+            f"speeds {speeds.tolist()}, distance_m={distance_m}, onset_s={onset_s} "
+            f"and lag_s={lag_s} must be positive (onset and lag may be 0)"
+        )
     window = n_bins * bin_size_s
     for speed in speeds:
         end = onset_s + reach_duration(distance_m, speed)
         if end > window:
-            raise ValueError(f"speed {speed} m/s: the reach ends at {end:.3f} s, after the "
-                             f"{window:.3f} s window; raise the speed or n_bins")
+            raise ValueError(
+                f"speed {speed} m/s: the reach ends at {end:.3f} s, after the "
+                f"{window:.3f} s window; raise the speed or n_bins"
+            )
 
 
-def _tuning(rng: np.random.Generator, n_neurons: int, bin_size_s: float,
-            baseline_rate_hz: tuple[float, float], tuning_gain: float, mixing_gain: float,
-            n_mixing_units: int) -> dict[str, np.ndarray]:
+def _tuning(
+    rng: np.random.Generator,
+    n_neurons: int,
+    bin_size_s: float,
+    baseline_rate_hz: tuple[float, float],
+    tuning_gain: float,
+    mixing_gain: float,
+    n_mixing_units: int,
+) -> dict[str, np.ndarray]:
     """Draw the fixed tuning parameters of all neurons."""
     return {
         "bias": np.log(rng.uniform(*baseline_rate_hz, size=n_neurons) * bin_size_s),
         "weights": rng.normal(0.0, tuning_gain, size=(n_neurons, 3)),
         "mixing_in": rng.normal(0.0, 2.0, size=(n_mixing_units, 3)),
         "mixing_offset": rng.uniform(-1.0, 1.0, size=n_mixing_units),
-        "mixing_out": rng.normal(0.0, mixing_gain / np.sqrt(n_mixing_units),
-                                 size=(n_neurons, n_mixing_units)),
+        "mixing_out": rng.normal(
+            0.0, mixing_gain / np.sqrt(n_mixing_units), size=(n_neurons, n_mixing_units)
+        ),
     }
 
 
@@ -130,11 +156,28 @@ def simulate_reaching(
     """Poisson spikes of velocity-tuned neurons during minimum-jerk reaches (GNOCCHI synthetic)."""
     heldout = np.asarray(list(heldout_angles), dtype=int)
     speed_levels = np.asarray(list(speeds), dtype=float)
-    _check_arguments(n_trials, n_neurons, n_bins, bin_size_s, n_angles, heldout, speed_levels,
-                     distance_m, onset_s, lag_s)
+    _check_arguments(
+        n_trials,
+        n_neurons,
+        n_bins,
+        bin_size_s,
+        n_angles,
+        heldout,
+        speed_levels,
+        distance_m,
+        onset_s,
+        lag_s,
+    )
     rng_tuning, rng_trials, rng_spikes, rng_split = np.random.default_rng(seed).spawn(4)
-    tuning = _tuning(rng_tuning, n_neurons, bin_size_s, baseline_rate_hz, tuning_gain,
-                     mixing_gain, n_mixing_units)
+    tuning = _tuning(
+        rng_tuning,
+        n_neurons,
+        bin_size_s,
+        baseline_rate_hz,
+        tuning_gain,
+        mixing_gain,
+        n_mixing_units,
+    )
 
     n_conditions = n_angles * len(speed_levels)
     condition = rng_trials.permutation(np.arange(n_trials) % n_conditions)
@@ -147,10 +190,12 @@ def simulate_reaching(
     kinematics = [min_jerk_reach(centres, a, s, distance_m, onset_s) for a, s in reaches]
     position = np.stack([p for p, _ in kinematics])
     velocity = np.stack([v for _, v in kinematics])
-    led_velocity = np.stack([min_jerk_reach(centres + lag_s, a, s, distance_m, onset_s)[1]
-                             for a, s in reaches])
-    rates = saturate(np.exp(_log_rates(led_velocity, speed_levels.max(), tuning)),
-                     max_rate_hz * bin_size_s)
+    led_velocity = np.stack(
+        [min_jerk_reach(centres + lag_s, a, s, distance_m, onset_s)[1] for a, s in reaches]
+    )
+    rates = saturate(
+        np.exp(_log_rates(led_velocity, speed_levels.max(), tuning)), max_rate_hz * bin_size_s
+    )
     spikes = rng_spikes.poisson(rates)
 
     unseen = np.isin(angle_index, heldout)
@@ -158,20 +203,41 @@ def simulate_reaching(
     split[~unseen] = random_split_labels(int((~unseen).sum()), split_fractions, rng_split)
     meta = {
         "source": "simulated minimum-jerk reaching (GNOCCHI synthetic stand-in)",
-        "factor_names": FACTOR_NAMES, "angle_set_rad": angle_set, "speed_levels_m_s": speed_levels,
-        "heldout_angle_indices": heldout, "distance_m": distance_m, "onset_s": onset_s,
-        "lag_s": lag_s, "baseline_rate_hz": list(baseline_rate_hz), "tuning_gain": tuning_gain,
-        "mixing_gain": mixing_gain, "n_mixing_units": n_mixing_units, "seed": seed,
+        "factor_names": FACTOR_NAMES,
+        "angle_set_rad": angle_set,
+        "speed_levels_m_s": speed_levels,
+        "heldout_angle_indices": heldout,
+        "distance_m": distance_m,
+        "onset_s": onset_s,
+        "lag_s": lag_s,
+        "baseline_rate_hz": list(baseline_rate_hz),
+        "tuning_gain": tuning_gain,
+        "mixing_gain": mixing_gain,
+        "n_mixing_units": n_mixing_units,
+        "seed": seed,
         "max_rate_hz": max_rate_hz,
-        "split_fractions": list(split_fractions), "rates_unit": "expected count per bin",
+        "split_fractions": list(split_fractions),
+        "rates_unit": "expected count per bin",
     }
     return TidyDataset(
-        name=name, signals=spikes, split=split.astype(str), bin_size_s=bin_size_s,
-        signal_kind="counts", behavior=velocity, behavior_names=["hand_vel_x", "hand_vel_y"],
-        conditions={"reach_angle": angles, "angle_index": angle_index, "speed": trial_speeds,
-                    "speed_index": speed_index, "unseen": unseen},
-        truth={"rates": rates.astype(np.float32),
-               "factors": np.stack([angles, trial_speeds], axis=1),
-               "hand_pos": position.astype(np.float32)},
+        name=name,
+        signals=spikes,
+        split=split.astype(str),
+        bin_size_s=bin_size_s,
+        signal_kind="counts",
+        behavior=velocity,
+        behavior_names=["hand_vel_x", "hand_vel_y"],
+        conditions={
+            "reach_angle": angles,
+            "angle_index": angle_index,
+            "speed": trial_speeds,
+            "speed_index": speed_index,
+            "unseen": unseen,
+        },
+        truth={
+            "rates": rates.astype(np.float32),
+            "factors": np.stack([angles, trial_speeds], axis=1),
+            "hand_pos": position.astype(np.float32),
+        },
         meta=meta,
     )

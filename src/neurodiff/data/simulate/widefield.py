@@ -72,11 +72,14 @@ def load_truth(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return read_npz(npz)
 
 
-def mixing_matrix(n_irrelevant: int, label_correlation: float = 0.0,
-                  irrelevant_leak: float = 0.0) -> np.ndarray:
+def mixing_matrix(
+    n_irrelevant: int, label_correlation: float = 0.0, irrelevant_leak: float = 0.0
+) -> np.ndarray:
     """(K, K) mixing of independent sources into factors (module docstring), rows unit-norm."""
-    for name, value in (("label_correlation", label_correlation),
-                        ("irrelevant_leak", irrelevant_leak)):
+    for name, value in (
+        ("label_correlation", label_correlation),
+        ("irrelevant_leak", irrelevant_leak),
+    ):
         if not -1.0 < value < 1.0:
             raise ValueError(f"{name}={value} must lie in (-1, 1)")
     n_behavior = len(BEHAVIOR_FACTORS)
@@ -92,8 +95,12 @@ def mixing_matrix(n_irrelevant: int, label_correlation: float = 0.0,
 
 
 def simulate_factors(
-    rng: np.random.Generator, n_trials: int, n_frames: int, n_factors: int,
-    length_scale: float, onset_range: tuple[float, float] = (0.15, 0.5),
+    rng: np.random.Generator,
+    n_trials: int,
+    n_frames: int,
+    n_factors: int,
+    length_scale: float,
+    onset_range: tuple[float, float] = (0.15, 0.5),
     mixing: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Smooth factor traces in (-1, 1), off before a per-(trial, factor) onset: (trials, T, K).
@@ -102,7 +109,7 @@ def simulate_factors(
     """
     pad = int(np.ceil(4 * length_scale))
     noise = rng.standard_normal((n_trials, n_frames + 2 * pad, n_factors))
-    smooth = gaussian_filter1d(noise, length_scale, axis=1)[:, pad:pad + n_frames]
+    smooth = gaussian_filter1d(noise, length_scale, axis=1)[:, pad : pad + n_frames]
     smooth /= np.sqrt(np.sum(_gaussian_kernel(length_scale) ** 2))  # unit stationary variance
     onsets = rng.uniform(*onset_range, size=(n_trials, n_factors)) * n_frames
     t = np.arange(n_frames)[None, :, None]
@@ -119,8 +126,10 @@ def render_video(behavior: np.ndarray, frame_size: tuple[int, int] = (16, 16)) -
     """Render behaviour factors (..., 3) = (paw_x, jaw, lever) as uint8 frames (..., 2, H, W)."""
     behavior = np.asarray(behavior, dtype=np.float64)
     if behavior.shape[-1] != len(BEHAVIOR_FACTORS):
-        raise ValueError(f"behavior must end in {len(BEHAVIOR_FACTORS)} columns "
-                         f"{BEHAVIOR_FACTORS}, got shape {behavior.shape}")
+        raise ValueError(
+            f"behavior must end in {len(BEHAVIOR_FACTORS)} columns "
+            f"{BEHAVIOR_FACTORS}, got shape {behavior.shape}"
+        )
     height, width = _check_frame_size(frame_size)
     paw, jaw, lever = (behavior[..., k, None, None] for k in range(3))
     blob = _render_blob(paw, height, width)
@@ -184,39 +193,54 @@ def write_behavenet_like(
     rng = np.random.default_rng(seed)
     scale = max(2.0, n_frames / 10) if length_scale is None else length_scale
     mixing = mixing_matrix(n_irrelevant, label_correlation, irrelevant_leak)
-    factors, onsets = simulate_factors(rng, n_trials, n_frames, len(BEHAVIOR_FACTORS)
-                                       + n_irrelevant, scale, mixing=mixing)
+    factors, onsets = simulate_factors(
+        rng, n_trials, n_frames, len(BEHAVIOR_FACTORS) + n_irrelevant, scale, mixing=mixing
+    )
     factor_names = [*BEHAVIOR_FACTORS, *(f"irrelevant_{k}" for k in range(n_irrelevant))]
     planted = _planted_mask(group_names, selectivity, factor_names)
     component_region = np.repeat(group_names, group_sizes)
-    loadings, offsets = _draw_loadings(rng, planted[np.repeat(np.arange(len(group_names)),
-                                                              group_sizes)])
+    loadings, offsets = _draw_loadings(
+        rng, planted[np.repeat(np.arange(len(group_names)), group_sizes)]
+    )
     order = rng.permutation(len(component_region))  # file column j holds component order[j]
     loadings, offsets, component_region = loadings[order], offsets[order], component_region[order]
     rates = _softplus(factors @ loadings.T + offsets)
     neural = rates + neural_noise * rng.standard_normal(rates.shape)
-    behavior = factors[..., :len(BEHAVIOR_FACTORS)]
+    behavior = factors[..., : len(BEHAVIOR_FACTORS)]
     labels = behavior + label_noise * rng.standard_normal(behavior.shape)
     video = render_video(behavior, frame_size)
     if video_noise > 0:
         noisy = video + video_noise * rng.standard_normal(video.shape)
         video = np.rint(np.clip(noisy, 0, 255)).astype(np.uint8)
     truth = {
-        "factors": factors.astype(np.float32), "factor_names": np.array(factor_names),
-        "behavior_names": np.array(BEHAVIOR_FACTORS), "onsets": onsets.astype(np.float32),
-        "rates": rates.astype(np.float32), "loadings": loadings.astype(np.float32),
-        "offsets": offsets.astype(np.float32), "component_region": component_region,
-        "region_names": np.array(group_names), "planted": planted,
-        "seed": np.array(seed), "frame_size": np.array(frame_size),
+        "factors": factors.astype(np.float32),
+        "factor_names": np.array(factor_names),
+        "behavior_names": np.array(BEHAVIOR_FACTORS),
+        "onsets": onsets.astype(np.float32),
+        "rates": rates.astype(np.float32),
+        "loadings": loadings.astype(np.float32),
+        "offsets": offsets.astype(np.float32),
+        "component_region": component_region,
+        "region_names": np.array(group_names),
+        "planted": planted,
+        "seed": np.array(seed),
+        "frame_size": np.array(frame_size),
         "mixing": mixing.astype(np.float32),
         "label_correlation": np.array(label_correlation),
         "irrelevant_leak": np.array(irrelevant_leak),
         "label_correlation_matrix": np.corrcoef(
-            labels.reshape(-1, labels.shape[-1]), rowvar=False).astype(np.float32),
+            labels.reshape(-1, labels.shape[-1]), rowvar=False
+        ).astype(np.float32),
         "leak_correlation": _leak_correlation(factors, len(BEHAVIOR_FACTORS)),
     }
-    _write_hdf5(path, neural.astype(np.float32), labels.astype(np.float32), video,
-                component_region, group_names)
+    _write_hdf5(
+        path,
+        neural.astype(np.float32),
+        labels.astype(np.float32),
+        video,
+        component_region,
+        group_names,
+    )
     write_npz(truth_path(path), truth)
     return truth
 
@@ -228,8 +252,14 @@ def _leak_correlation(factors: np.ndarray, n_behavior: int) -> np.ndarray:
     return corr[n_behavior:, :n_behavior].astype(np.float32)
 
 
-def _write_hdf5(path: str | os.PathLike, neural: np.ndarray, labels: np.ndarray,
-                video: np.ndarray, component_region: np.ndarray, group_names: list[str]) -> None:
+def _write_hdf5(
+    path: str | os.PathLike,
+    neural: np.ndarray,
+    labels: np.ndarray,
+    video: np.ndarray,
+    component_region: np.ndarray,
+    group_names: list[str],
+) -> None:
     """Write the BehaveNet groups: images, neural, labels, regions/indxs{,_consolidate_lr}."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for group, arrays in (("images", video), ("neural", neural), ("labels", labels)):
@@ -247,8 +277,11 @@ def _write_hdf5(path: str | os.PathLike, neural: np.ndarray, labels: np.ndarray,
             fine.create_dataset(f"{region}2_{hemi}", data=idx[half:])
 
 
-def _region_groups(regions: Sequence[str], components_per_region: int | Mapping[str, int],
-                   selectivity: Mapping[str, Sequence[str]]) -> tuple[list[str], list[int]]:
+def _region_groups(
+    regions: Sequence[str],
+    components_per_region: int | Mapping[str, int],
+    selectivity: Mapping[str, Sequence[str]],
+) -> tuple[list[str], list[int]]:
     """Region-hemisphere names and their component counts, checked against the selectivity map."""
     missing = [r for r in regions if r not in selectivity]
     if missing:
@@ -267,16 +300,19 @@ def _region_groups(regions: Sequence[str], components_per_region: int | Mapping[
     return names, sizes
 
 
-def _planted_mask(group_names: list[str], selectivity: Mapping[str, Sequence[str]],
-                  factor_names: list[str]) -> np.ndarray:
+def _planted_mask(
+    group_names: list[str], selectivity: Mapping[str, Sequence[str]], factor_names: list[str]
+) -> np.ndarray:
     """(regions, factors) bool: which factors each region-hemisphere loads on."""
     planted = np.zeros((len(group_names), len(factor_names)), dtype=bool)
     for i, name in enumerate(group_names):
         encoded = selectivity[name.rsplit("_", 1)[0]]
         unknown = sorted(set(encoded) - set(BEHAVIOR_FACTORS))
         if unknown:
-            raise ValueError(f"selectivity of {name} names unknown factors {unknown}; "
-                             f"allowed: {BEHAVIOR_FACTORS}")
+            raise ValueError(
+                f"selectivity of {name} names unknown factors {unknown}; "
+                f"allowed: {BEHAVIOR_FACTORS}"
+            )
         planted[i] = [f in encoded or f.startswith("irrelevant_") for f in factor_names]
     return planted
 
@@ -325,8 +361,10 @@ def _bar_columns(width: int) -> slice:
 def _check_frame_size(frame_size: Sequence[int]) -> tuple[int, int]:
     height, width = (int(s) for s in frame_size)
     if min(height, width) < MIN_FRAME_SIZE:
-        raise ValueError(f"frame_size must be at least {MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} so the "
-                         f"shapes fit, got {height}x{width}")
+        raise ValueError(
+            f"frame_size must be at least {MIN_FRAME_SIZE}x{MIN_FRAME_SIZE} so the "
+            f"shapes fit, got {height}x{width}"
+        )
     return height, width
 
 

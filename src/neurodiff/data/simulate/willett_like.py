@@ -46,9 +46,41 @@ LATENT_DECAY = 0.99
 MODULATION_STD = 0.6
 BASE_RATE_HZ = 20.0
 VOCABULARY = (
-    "i", "you", "we", "they", "it", "the", "a", "and", "to", "of", "is", "was", "not", "that",
-    "what", "do", "think", "know", "good", "time", "people", "really", "home", "work", "day",
-    "about", "would", "like", "there", "here", "going", "said", "more", "very", "little",
+    "i",
+    "you",
+    "we",
+    "they",
+    "it",
+    "the",
+    "a",
+    "and",
+    "to",
+    "of",
+    "is",
+    "was",
+    "not",
+    "that",
+    "what",
+    "do",
+    "think",
+    "know",
+    "good",
+    "time",
+    "people",
+    "really",
+    "home",
+    "work",
+    "day",
+    "about",
+    "would",
+    "like",
+    "there",
+    "here",
+    "going",
+    "said",
+    "more",
+    "very",
+    "little",
 )
 
 
@@ -60,7 +92,7 @@ def latent_dynamics_matrix(n_latents: int, rng: np.random.Generator) -> np.ndarr
     for j, freq in enumerate(rng.uniform(0.5, 3.0, size=n_latents // 2)):
         angle = 2 * np.pi * freq * BIN_SIZE_S
         rotation = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
-        dynamics[2 * j: 2 * j + 2, 2 * j: 2 * j + 2] = LATENT_DECAY * np.asarray(rotation)
+        dynamics[2 * j : 2 * j + 2, 2 * j : 2 * j + 2] = LATENT_DECAY * np.asarray(rotation)
     return dynamics
 
 
@@ -97,8 +129,14 @@ def _cell(arrays: list[np.ndarray]) -> np.ndarray:
     return cell
 
 
-def _simulate_file(lengths: np.ndarray, blocks: np.ndarray, bias: np.ndarray, readout: np.ndarray,
-                   dynamics: np.ndarray, rng: np.random.Generator) -> tuple[dict, list, list]:
+def _simulate_file(
+    lengths: np.ndarray,
+    blocks: np.ndarray,
+    bias: np.ndarray,
+    readout: np.ndarray,
+    dynamics: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[dict, list, list]:
     """Contents of one .mat file plus the per-trial true rates and latents."""
     block_drift = {b: rng.normal(0.0, 0.1, size=len(bias)) for b in np.unique(blocks)}
     tx, power, rates_all, latents_all = [[], [], [], []], [], [], []
@@ -117,15 +155,22 @@ def _simulate_file(lengths: np.ndarray, blocks: np.ndarray, bias: np.ndarray, re
     return contents, rates_all, latents_all
 
 
-def _trial_lengths(n_trials: int, min_bins: int, max_bins: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def _trial_lengths(
+    n_trials: int, min_bins: int, max_bins: int, rng: np.random.Generator
+) -> np.ndarray:
     lengths = rng.integers(min_bins, max_bins + 1, size=n_trials)
     lengths[rng.integers(n_trials)] = max_bins
     return lengths
 
 
-def _sessions(n_files: int, trials_per_file: int, n_test: int, trials_per_block: int,
-              base: np.ndarray, rng: np.random.Generator) -> list[tuple[str, np.ndarray, dict]]:
+def _sessions(
+    n_files: int,
+    trials_per_file: int,
+    n_test: int,
+    trials_per_block: int,
+    base: np.ndarray,
+    rng: np.random.Generator,
+) -> list[tuple[str, np.ndarray, dict]]:
     """Per session day: file name, electrode biases with drift, block ids of train and test."""
     width = max(2, len(str(n_files - 1)))
     sessions = []
@@ -139,13 +184,19 @@ def _sessions(n_files: int, trials_per_file: int, n_test: int, trials_per_block:
 
 def _write_truth(path: Path, truth: dict[str, list], readout: np.ndarray) -> None:
     """Atomically write the concatenated per-bin ground truth of all trials."""
-    write_npz(path, {
-        "rates": np.concatenate(truth["rates"]), "latents": np.concatenate(truth["latents"]),
-        "lengths": np.asarray(truth["lengths"], dtype=np.int64),
-        "source_file": np.asarray(truth["source_file"]),
-        "trial_in_file": np.asarray(truth["trial_in_file"], dtype=np.int64),
-        "readout": readout.astype(np.float32), "bin_size_s": np.asarray(BIN_SIZE_S),
-    }, compressed=True)
+    write_npz(
+        path,
+        {
+            "rates": np.concatenate(truth["rates"]),
+            "latents": np.concatenate(truth["latents"]),
+            "lengths": np.asarray(truth["lengths"], dtype=np.int64),
+            "source_file": np.asarray(truth["source_file"]),
+            "trial_in_file": np.asarray(truth["trial_in_file"], dtype=np.int64),
+            "readout": readout.astype(np.float32),
+            "bin_size_s": np.asarray(BIN_SIZE_S),
+        },
+        compressed=True,
+    )
 
 
 def write_willett_like(
@@ -167,9 +218,11 @@ def write_willett_like(
     """
     n_test = max(1, trials_per_file // 2) if test_trials_per_file is None else test_trials_per_file
     if min(n_files, trials_per_file, n_test, n_electrodes, trials_per_block) < 1:
-        raise ValueError(f"n_files={n_files}, trials_per_file={trials_per_file}, "
-                         f"test_trials_per_file={n_test}, n_electrodes={n_electrodes} and "
-                         f"trials_per_block={trials_per_block} must be positive")
+        raise ValueError(
+            f"n_files={n_files}, trials_per_file={trials_per_file}, "
+            f"test_trials_per_file={n_test}, n_electrodes={n_electrodes} and "
+            f"trials_per_block={trials_per_block} must be positive"
+        )
     if not 1 <= min_bins <= max_bins:
         raise ValueError(f"need 1 <= min_bins <= max_bins, got {min_bins}, {max_bins}")
     out_dir = Path(out_dir)
@@ -183,8 +236,9 @@ def write_willett_like(
     for folder in ("train", "test"):
         for file_name, bias, blocks in sessions:
             lengths = _trial_lengths(len(blocks[folder]), min_bins, max_bins, rng)
-            contents, rates, latents = _simulate_file(lengths, blocks[folder], bias, readout,
-                                                      dynamics, rng)
+            contents, rates, latents = _simulate_file(
+                lengths, blocks[folder], bias, readout, dynamics, rng
+            )
             path = out_dir / folder / file_name
             with atomic_path(path) as tmp:
                 scipy.io.savemat(tmp, contents, do_compression=True)

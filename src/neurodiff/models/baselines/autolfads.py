@@ -151,8 +151,9 @@ def run_pbt(
     """Search LFADS hyperparameters by PBT on spikes (trials, T, N); returns (best model, info).
 
     A random `val_fraction` of the trials is held out for the validation NLL. The members share
-    `num_cpus` cores and `num_gpus` GPUs (one core and num_gpus / population GPUs each). An interrupted
-    search in run_dir/ray is resumed (unfinished members restart from their last checkpoint).
+    `num_cpus` cores and `num_gpus` GPUs (one core and num_gpus / population GPUs each). An
+    interrupted search in run_dir/ray is resumed (unfinished members restart from their last
+    checkpoint).
     """
     import ray
     from ray import tune

@@ -213,7 +213,7 @@ def train_tndm(
     device: str = "auto",
     progress: bool = True,
 ) -> tuple[TNDM, dict[str, np.ndarray]]:
-    """Fit TNDM on counts (trials, T, N) and behaviour (trials, T, K); returns (model, z-scoring)."""
+    """Fit TNDM on counts (trials, T, N) and behaviour (trials, T, K); return (model, z-scoring)."""
     x = torch.as_tensor(np.asarray(spikes, np.float32))
     behavior = np.asarray(behavior, np.float32)
     if behavior.shape[:2] != tuple(x.shape[:2]):

@@ -44,8 +44,10 @@ class AffineMap:
 def fit_affine(source: np.ndarray, target: np.ndarray) -> AffineMap:
     """Least-squares affine map from source (n, d_in) to target (n, d_out)."""
     if source.ndim != 2 or target.ndim != 2 or len(source) != len(target):
-        raise ValueError(f"source (n, d_in) and target (n, d_out) must share n, got "
-                         f"{source.shape}, {target.shape}")
+        raise ValueError(
+            f"source (n, d_in) and target (n, d_out) must share n, got "
+            f"{source.shape}, {target.shape}"
+        )
     design = np.hstack([source, np.ones((len(source), 1))])
     solution, *_ = np.linalg.lstsq(design, target, rcond=None)
     return AffineMap(solution[:-1].T, solution[-1])
@@ -67,9 +69,15 @@ class CrossHemisphere:
     canonical_correlations: np.ndarray
 
 
-def cross_hemisphere(left: RegionLVMs, right: RegionLVMs, region: str,
-                     paw_labels: Sequence[str], n_components: int, seed_index: int = 0,
-                     method: str = "benediff") -> CrossHemisphere:
+def cross_hemisphere(
+    left: RegionLVMs,
+    right: RegionLVMs,
+    region: str,
+    paw_labels: Sequence[str],
+    n_components: int,
+    seed_index: int = 0,
+    method: str = "benediff",
+) -> CrossHemisphere:
     """Affine map and CCA of the paw factors between the two hemispheres.
 
     The paw factors are the behaviour-tied latent dims of `paw_labels`; the example trial is
@@ -83,21 +91,34 @@ def cross_hemisphere(left: RegionLVMs, right: RegionLVMs, region: str,
     dims = [left.label_names.index(name) for name in paw_labels]
     z_left, z_right = left.latents[method][seed_index], right.latents[method][seed_index]
     train, test = left.indices("train"), left.indices("test")
-    affine = fit_affine(z_left[train][..., dims].reshape(-1, len(dims)),
-                        z_right[train][..., dims].reshape(-1, len(dims)))
+    affine = fit_affine(
+        z_left[train][..., dims].reshape(-1, len(dims)),
+        z_right[train][..., dims].reshape(-1, len(dims)),
+    )
     mapped = affine(z_left[..., dims])
     r2 = r2_per_channel(z_right[test][..., dims], mapped[test]).mean()
     n_components = min(n_components, len(dims))
     cca = CCA(n_components=n_components, max_iter=1000)
     paw_left, paw_right = z_left[..., dims], z_right[..., dims]
     cca.fit(paw_left[train].reshape(-1, len(dims)), paw_right[train].reshape(-1, len(dims)))
-    u, v = cca.transform(paw_left[test].reshape(-1, len(dims)),
-                         paw_right[test].reshape(-1, len(dims)))
+    u, v = cca.transform(
+        paw_left[test].reshape(-1, len(dims)), paw_right[test].reshape(-1, len(dims))
+    )
     u, v = u.reshape(len(u), -1), v.reshape(len(v), -1)
     correlations = np.array([np.corrcoef(u[:, i], v[:, i])[0, 1] for i in range(n_components)])
     example = int(test[0])
-    u_trial, v_trial = (c.reshape(len(c), -1) for c in cca.transform(paw_left[example],
-                                                                        paw_right[example]))
-    return CrossHemisphere(region, list(paw_labels), example, z_left[example][:, dims],
-                           z_right[example][:, dims], mapped[example], float(r2), u_trial,
-                           v_trial, correlations)
+    u_trial, v_trial = (
+        c.reshape(len(c), -1) for c in cca.transform(paw_left[example], paw_right[example])
+    )
+    return CrossHemisphere(
+        region,
+        list(paw_labels),
+        example,
+        z_left[example][:, dims],
+        z_right[example][:, dims],
+        mapped[example],
+        float(r2),
+        u_trial,
+        v_trial,
+        correlations,
+    )

@@ -17,33 +17,50 @@ def lvm_base_config(section: Mapping[str, Any], n_channels: int, n_labels: int) 
     """The LVM sizes and shared weights from the `benediff.lvm` config section."""
     hidden = section["hidden_size"] or n_channels  # null: the region's component count
     return LVMConfig(
-        n_channels=n_channels, n_behavior=n_labels, n_irrelevant=section["n_irrelevant"],
-        hidden_size=hidden, encoder_layers=section["encoder_layers"],
+        n_channels=n_channels,
+        n_behavior=n_labels,
+        n_irrelevant=section["n_irrelevant"],
+        hidden_size=hidden,
+        encoder_layers=section["encoder_layers"],
         decoder_layers=section["decoder_layers"],
         recon_weight=section["recon_weight_numerator"] / n_channels,
-        tc_samples=section["tc_samples"], tc_estimator=section["tc_estimator"],
+        tc_samples=section["tc_samples"],
+        tc_estimator=section["tc_estimator"],
     )
 
 
-def lvm_config_for(section: Mapping[str, Any], method: str, n_channels: int, n_labels: int
-                   ) -> LVMConfig:
+def lvm_config_for(
+    section: Mapping[str, Any], method: str, n_channels: int, n_labels: int
+) -> LVMConfig:
     """The LVM config of one method for a region with `n_channels` components."""
-    return method_config(lvm_base_config(section, n_channels, n_labels), method,
-                         beta=section["beta_vae_beta"], tc_weight=section["tc_weight"],
-                         behavior_weight=section["behavior_weight"])
+    return method_config(
+        lvm_base_config(section, n_channels, n_labels),
+        method,
+        beta=section["beta_vae_beta"],
+        tc_weight=section["tc_weight"],
+        behavior_weight=section["behavior_weight"],
+    )
 
 
-def build_frame_autoencoder(section: Mapping[str, Any], n_views: int, frame_size: int
-                            ) -> FrameAutoencoder:
+def build_frame_autoencoder(
+    section: Mapping[str, Any], n_views: int, frame_size: int
+) -> FrameAutoencoder:
     """The frame autoencoder of the `benediff.frame_ae` config section."""
-    return FrameAutoencoder(n_views, frame_size, section["channels"],
-                            section["latent_channels"])
+    return FrameAutoencoder(n_views, frame_size, section["channels"], section["latent_channels"])
 
 
 def build_unet(section: Mapping[str, Any], code_shape: tuple[int, int, int]) -> SpaceTimeUNet:
     """The space-time U-Net of the `benediff.diffusion` section for codes (C, h, w)."""
     unet = section["unet"]
-    return SpaceTimeUNet(UNetConfig(
-        channels=code_shape[0], size=code_shape[1], dim=unet["dim"],
-        dim_mults=tuple(unet["dim_mults"]), heads=unet["heads"], dim_head=unet["dim_head"],
-        groups=unet["groups"], blocks_per_stage=unet["blocks_per_stage"]))
+    return SpaceTimeUNet(
+        UNetConfig(
+            channels=code_shape[0],
+            size=code_shape[1],
+            dim=unet["dim"],
+            dim_mults=tuple(unet["dim_mults"]),
+            heads=unet["heads"],
+            dim_head=unet["dim_head"],
+            groups=unet["groups"],
+            blocks_per_stage=unet["blocks_per_stage"],
+        )
+    )

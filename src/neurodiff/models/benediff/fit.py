@@ -79,22 +79,33 @@ def region_data(ds: TidyDataset, region: str) -> RegionData:
         raise ValueError(f"{ds.name}: channels/region is missing; cannot select {region!r}")
     columns = ds.channels["region"] == region
     if not columns.any():
-        raise ValueError(f"{ds.name}: no components of region {region!r}; present: "
-                         f"{sorted(set(ds.channels['region'].tolist()))}")
+        raise ValueError(
+            f"{ds.name}: no components of region {region!r}; present: "
+            f"{sorted(set(ds.channels['region'].tolist()))}"
+        )
     if ds.behavior is None:
         raise ValueError(f"{ds.name}: no behaviour labels; BeNeDiff needs them")
     train_idx = ds.indices("train")
-    return RegionData(region, zscore_with_train(ds.signals[..., columns], train_idx),
-                      zscore_with_train(ds.behavior, train_idx), list(ds.behavior_names),
-                      ds.split)
+    return RegionData(
+        region,
+        zscore_with_train(ds.signals[..., columns], train_idx),
+        zscore_with_train(ds.behavior, train_idx),
+        list(ds.behavior_names),
+        ds.split,
+    )
 
 
 def train_config(section: Mapping[str, Any], seed: int, device: str, desc: str) -> TrainConfig:
     """TrainConfig from a `train:` config block."""
-    return TrainConfig(total_steps=section["steps"], seed=seed,
-                       checkpoint_every=section["checkpoint_every"],
-                       log_every=section["log_every"], grad_clip=section["grad_clip"],
-                       device=device, desc=desc)
+    return TrainConfig(
+        total_steps=section["steps"],
+        seed=seed,
+        checkpoint_every=section["checkpoint_every"],
+        log_every=section["log_every"],
+        grad_clip=section["grad_clip"],
+        device=device,
+        desc=desc,
+    )
 
 
 def training_settings(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,15 +118,28 @@ def _adam(lr: float):
     return lambda params: torch.optim.Adam(params, lr=lr)
 
 
-def train_lvm(data: RegionData, config: LVMConfig, train_section: Mapping[str, Any], seed: int,
-              run_dir: str | Path, device: str = "auto") -> BehaviorLVM:
+def train_lvm(
+    data: RegionData,
+    config: LVMConfig,
+    train_section: Mapping[str, Any],
+    seed: int,
+    run_dir: str | Path,
+    device: str = "auto",
+) -> BehaviorLVM:
     """Train (or resume) one LVM on the training trials; returns it on the CPU."""
     train_idx = data.indices("train")
     x = torch.from_numpy(data.signals[train_idx])
     y = torch.from_numpy(data.labels[train_idx])
     dataset_size = x.shape[0] * x.shape[1]
-    reset_stale_run(run_dir, {"seed": seed, "lvm": asdict(config), "train": dict(train_section),
-                              "data": data_digest(x, y)})
+    reset_stale_run(
+        run_dir,
+        {
+            "seed": seed,
+            "lvm": asdict(config),
+            "train": dict(train_section),
+            "data": data_digest(x, y),
+        },
+    )
     seed_everything(seed)
     model = BehaviorLVM(config)
     batches = EpochBatches([x, y], min(train_section["batch_size"], len(x)), seed)
@@ -135,8 +159,9 @@ def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
     return np.all([np.isfinite(a).all(axis=1) for a in arrays], axis=0)
 
 
-def evaluate_lvm(model: BehaviorLVM, data: RegionData, mig_bins: int, ridge_alpha: float
-                 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def evaluate_lvm(
+    model: BehaviorLVM, data: RegionData, mig_bins: int, ridge_alpha: float
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Posterior-mean pass over all trials and the metrics of reference/benediff.md §4.
 
     Neural R²: held-out (test) trials, per component, averaged. Behaviour R²: ridge decoder
@@ -147,37 +172,56 @@ def evaluate_lvm(model: BehaviorLVM, data: RegionData, mig_bins: int, ridge_alph
     TC of the test-trial latent means and Gaussian MI between label and unsupervised dims
     (`neurodiff.metrics.benediff`).
     """
-    outputs = {k: v.numpy() for k, v in posterior_means(model, torch.from_numpy(data.signals))
-               .items()}
+    outputs = {
+        k: v.numpy() for k, v in posterior_means(model, torch.from_numpy(data.signals)).items()
+    }
     train_idx, test_idx = data.indices("train"), data.indices("test")
     neural = r2_per_channel(data.signals[test_idx], outputs["reconstruction"][test_idx])
     labelled = np.isfinite(data.labels).all(axis=(1, 2))
-    behavior = behavior_decoding_r2(outputs["latents"], data.labels,
-                                    train_idx[labelled[train_idx]],
-                                    test_idx[labelled[test_idx]], alpha=ridge_alpha)
+    behavior = behavior_decoding_r2(
+        outputs["latents"],
+        data.labels,
+        train_idx[labelled[train_idx]],
+        test_idx[labelled[test_idx]],
+        alpha=ridge_alpha,
+    )
     codes = outputs["latents"].reshape(-1, outputs["latents"].shape[-1])
     labels = data.labels.reshape(-1, data.labels.shape[-1])
     rows = _finite_rows(codes, labels)
-    metrics = {"neural_r2": float(neural.mean()), "behavior_r2": float(behavior.mean()),
-               "mig": mig(codes[rows], labels[rows], n_bins=mig_bins)}
-    metrics |= {f"behavior_r2__{name}": float(r2)
-                for name, r2 in zip(data.label_names, behavior, strict=True)}
+    metrics = {
+        "neural_r2": float(neural.mean()),
+        "behavior_r2": float(behavior.mean()),
+        "mig": mig(codes[rows], labels[rows], n_bins=mig_bins),
+    }
+    metrics |= {
+        f"behavior_r2__{name}": float(r2)
+        for name, r2 in zip(data.label_names, behavior, strict=True)
+    }
     tied = label_dims(model, outputs["latents"], data, mig_bins)
     unsupervised = np.setdiff1d(np.arange(model.config.n_latent), tied)
-    leak = leakage_r2(outputs["latents"], data.labels, unsupervised,
-                      train_idx[labelled[train_idx]], test_idx[labelled[test_idx]],
-                      alpha=ridge_alpha)
+    leak = leakage_r2(
+        outputs["latents"],
+        data.labels,
+        unsupervised,
+        train_idx[labelled[train_idx]],
+        test_idx[labelled[test_idx]],
+        alpha=ridge_alpha,
+    )
     held_out = outputs["latents"][test_idx]
-    metrics |= {"leakage_r2": float(leak.mean()),
-                "gaussian_tc": gaussian_total_correlation(held_out),
-                "cross_block_mi": gaussian_block_mi(held_out, np.unique(tied))}
-    metrics |= {f"leakage_r2__{name}": float(r2)
-                for name, r2 in zip(data.label_names, leak, strict=True)}
+    metrics |= {
+        "leakage_r2": float(leak.mean()),
+        "gaussian_tc": gaussian_total_correlation(held_out),
+        "cross_block_mi": gaussian_block_mi(held_out, np.unique(tied)),
+    }
+    metrics |= {
+        f"leakage_r2__{name}": float(r2) for name, r2 in zip(data.label_names, leak, strict=True)
+    }
     return outputs, metrics
 
 
-def label_dims(model: BehaviorLVM, latents: np.ndarray, data: RegionData, n_bins: int
-               ) -> np.ndarray:
+def label_dims(
+    model: BehaviorLVM, latents: np.ndarray, data: RegionData, n_bins: int
+) -> np.ndarray:
     """The latent dim standing for each label: the tied dim of a supervised model; for an
     unsupervised one the dim of largest binned MI with the label on training trials."""
     if model.config.supervised:
@@ -186,8 +230,13 @@ def label_dims(model: BehaviorLVM, latents: np.ndarray, data: RegionData, n_bins
     return assigned_dims(latents[train_idx], data.labels[train_idx], n_bins)
 
 
-def train_frame_autoencoder(video: np.ndarray, section: Mapping[str, Any], seed: int,
-                            run_dir: str | Path, device: str = "auto") -> FrameAutoencoder:
+def train_frame_autoencoder(
+    video: np.ndarray,
+    section: Mapping[str, Any],
+    seed: int,
+    run_dir: str | Path,
+    device: str = "auto",
+) -> FrameAutoencoder:
     """Train (or resume) the frame autoencoder on uint8 videos (n, T, V, H, W).
 
     Loss: binary cross-entropy of the sigmoid output against pixel intensities in [0, 1],
@@ -197,8 +246,9 @@ def train_frame_autoencoder(video: np.ndarray, section: Mapping[str, Any], seed:
     if video.ndim != 5 or video.shape[-1] != video.shape[-2]:
         raise ValueError(f"video must be (trials, T, views, H, H), got {video.shape}")
     frames = torch.from_numpy(np.ascontiguousarray(video.reshape(-1, *video.shape[2:])))
-    reset_stale_run(run_dir, {"seed": seed, "section": training_settings(section),
-                              "data": data_digest(frames)})
+    reset_stale_run(
+        run_dir, {"seed": seed, "section": training_settings(section), "data": data_digest(frames)}
+    )
     seed_everything(seed)
     model = build_frame_autoencoder(section, video.shape[2], video.shape[-1])
     batches = EpochBatches([frames], min(section["train"]["batch_size"], len(frames)), seed)
@@ -207,26 +257,40 @@ def train_frame_autoencoder(video: np.ndarray, section: Mapping[str, Any], seed:
         target = batch[0].float() / 255.0
         return F.binary_cross_entropy(m(target), target), {}
 
-    result = train(model, loss_fn, batches, _adam(section["train"]["lr"]),
-                   train_config(section["train"], seed, device, "frame autoencoder"),
-                   RunPaths.in_dir(run_dir))
+    result = train(
+        model,
+        loss_fn,
+        batches,
+        _adam(section["train"]["lr"]),
+        train_config(section["train"], seed, device, "frame autoencoder"),
+        RunPaths.in_dir(run_dir),
+    )
     return result.model.cpu()
 
 
 def build_schedule(section: Mapping[str, Any]) -> NoiseSchedule:
     """The noise schedule of the `benediff.diffusion` section (codes live in [−1, 1])."""
     sched = section["schedule"]
-    return make_schedule(num_train_timesteps=sched["num_train_timesteps"],
-                         beta_schedule=sched["beta_schedule"], clip_sample=sched["clip_sample"],
-                         clip_range=1.0)
+    return make_schedule(
+        num_train_timesteps=sched["num_train_timesteps"],
+        beta_schedule=sched["beta_schedule"],
+        clip_sample=sched["clip_sample"],
+        clip_range=1.0,
+    )
 
 
-def train_video_diffusion(codes: np.ndarray, section: Mapping[str, Any], seed: int,
-                          run_dir: str | Path, device: str = "auto") -> SpaceTimeUNet:
+def train_video_diffusion(
+    codes: np.ndarray,
+    section: Mapping[str, Any],
+    seed: int,
+    run_dir: str | Path,
+    device: str = "auto",
+) -> SpaceTimeUNet:
     """Train (or resume) the ε-prediction U-Net on scaled code videos (n, C, T, h, w)."""
     x0 = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
-    reset_stale_run(run_dir, {"seed": seed, "section": training_settings(section),
-                              "data": data_digest(x0)})
+    reset_stale_run(
+        run_dir, {"seed": seed, "section": training_settings(section), "data": data_digest(x0)}
+    )
     seed_everything(seed)
     model = build_unet(section, tuple(codes.shape[1:2]) + tuple(codes.shape[3:]))
     schedule = build_schedule(section)
@@ -235,15 +299,26 @@ def train_video_diffusion(codes: np.ndarray, section: Mapping[str, Any], seed: i
     def loss_fn(m: SpaceTimeUNet, batch: tuple[torch.Tensor], step: int):
         return diffusion_loss(m, schedule, batch[0], loss=section["loss"]), {}
 
-    result = train(model, loss_fn, batches, _adam(section["train"]["lr"]),
-                   train_config(section["train"], seed, device, "video diffusion"),
-                   RunPaths.in_dir(run_dir))
+    result = train(
+        model,
+        loss_fn,
+        batches,
+        _adam(section["train"]["lr"]),
+        train_config(section["train"], seed, device, "video diffusion"),
+        RunPaths.in_dir(run_dir),
+    )
     return result.model.cpu()
 
 
-def fit_region_lvms(ds: TidyDataset, region: str, lvm_section: Mapping[str, Any],
-                    metrics_section: Mapping[str, Any], seeds: list[int], run_root: str | Path,
-                    device: str = "auto") -> RegionLVMs:
+def fit_region_lvms(
+    ds: TidyDataset,
+    region: str,
+    lvm_section: Mapping[str, Any],
+    metrics_section: Mapping[str, Any],
+    seeds: list[int],
+    run_root: str | Path,
+    device: str = "auto",
+) -> RegionLVMs:
     """Train and evaluate every configured method × seed for one region of one session.
 
     Runs live in `run_root/<method>_seed<seed>_<config hash>`, so a changed configuration
@@ -251,8 +326,19 @@ def fit_region_lvms(ds: TidyDataset, region: str, lvm_section: Mapping[str, Any]
     """
     data = region_data(ds, region)
     n_channels, n_labels = data.signals.shape[-1], data.labels.shape[-1]
-    fitted = RegionLVMs(region, data.label_names, data.split, data.signals, data.labels,
-                        list(seeds), {}, {}, {}, {}, [])
+    fitted = RegionLVMs(
+        region,
+        data.label_names,
+        data.split,
+        data.signals,
+        data.labels,
+        list(seeds),
+        {},
+        {},
+        {},
+        {},
+        [],
+    )
     for method in lvm_section["methods"]:
         config = lvm_config_for(lvm_section, method, n_channels, n_labels)
         tag = config_hash({"lvm": asdict(config), "train": dict(lvm_section["train"])})
@@ -260,8 +346,9 @@ def fit_region_lvms(ds: TidyDataset, region: str, lvm_section: Mapping[str, Any]
         for i, seed in enumerate(seeds):
             run_dir = Path(run_root) / f"{method}_seed{seed}_{tag}"
             model = train_lvm(data, config, lvm_section["train"], seed, run_dir, device)
-            outputs, scores = evaluate_lvm(model, data, metrics_section["mig_bins"],
-                                           metrics_section["decoder_ridge_alpha"])
+            outputs, scores = evaluate_lvm(
+                model, data, metrics_section["mig_bins"], metrics_section["decoder_ridge_alpha"]
+            )
             fitted.metrics.append({"region": region, "method": method, "seed": seed, **scores})
             latents.append(outputs["latents"])
             gains.append(model.behavior_gain.detach().numpy())
@@ -278,12 +365,18 @@ def run_dir_for(root: str | Path, name: str, settings: Mapping[str, Any]) -> Pat
     return Path(root) / f"{name}_{config_hash(dict(settings))}"
 
 
-def save_frame_autoencoder(path: str | Path, model: FrameAutoencoder,
-                           section: Mapping[str, Any]) -> None:
+def save_frame_autoencoder(
+    path: str | Path, model: FrameAutoencoder, section: Mapping[str, Any]
+) -> None:
     """Write the autoencoder's weights with what is needed to rebuild it, atomically."""
-    payload = {"kind": "frame_autoencoder", "n_views": model.n_views,
-               "frame_size": model.frame_size, "channels": list(section["channels"]),
-               "latent_channels": section["latent_channels"], "state_dict": model.state_dict()}
+    payload = {
+        "kind": "frame_autoencoder",
+        "n_views": model.n_views,
+        "frame_size": model.frame_size,
+        "channels": list(section["channels"]),
+        "latent_channels": section["latent_channels"],
+        "state_dict": model.state_dict(),
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -293,17 +386,21 @@ def load_frame_autoencoder(path: str | Path) -> FrameAutoencoder:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("kind") != "frame_autoencoder":
         raise ValueError(f"{path} does not hold a frame autoencoder (kind={payload.get('kind')})")
-    model = FrameAutoencoder(payload["n_views"], payload["frame_size"], payload["channels"],
-                             payload["latent_channels"])
+    model = FrameAutoencoder(
+        payload["n_views"], payload["frame_size"], payload["channels"], payload["latent_channels"]
+    )
     model.load_state_dict(payload["state_dict"])
     return model.eval()
 
 
-def save_video_diffusion(path: str | Path, model: SpaceTimeUNet, schedule: NoiseSchedule
-                         ) -> None:
+def save_video_diffusion(path: str | Path, model: SpaceTimeUNet, schedule: NoiseSchedule) -> None:
     """Write the U-Net's weights, its config and the noise schedule, atomically."""
-    payload = {"kind": "video_diffusion", "unet": asdict(model.config),
-               "schedule": schedule.to_dict(), "state_dict": model.state_dict()}
+    payload = {
+        "kind": "video_diffusion",
+        "unet": asdict(model.config),
+        "schedule": schedule.to_dict(),
+        "state_dict": model.state_dict(),
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -312,8 +409,9 @@ def load_video_diffusion(path: str | Path) -> tuple[SpaceTimeUNet, NoiseSchedule
     """Rebuild the U-Net and schedule written by `save_video_diffusion`."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("kind") != "video_diffusion":
-        raise ValueError(f"{path} does not hold a video diffusion model "
-                         f"(kind={payload.get('kind')})")
+        raise ValueError(
+            f"{path} does not hold a video diffusion model (kind={payload.get('kind')})"
+        )
     unet_config = {**payload["unet"], "dim_mults": tuple(payload["unet"]["dim_mults"])}
     model = SpaceTimeUNet(UNetConfig(**unet_config))
     model.load_state_dict(payload["state_dict"])

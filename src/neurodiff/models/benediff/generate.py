@@ -62,13 +62,19 @@ class FittedEncoder:
     control_dims: tuple[int, ...] = ()
 
 
-def fit_region_encoder(frame_codes: np.ndarray, latents: np.ndarray, train_idx: np.ndarray,
-                       test_idx: np.ndarray, alpha: float) -> FittedEncoder:
+def fit_region_encoder(
+    frame_codes: np.ndarray,
+    latents: np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    alpha: float,
+) -> FittedEncoder:
     """Ridge from flattened frame codes (n, T, D) to z-scored latent means (n, T, K)."""
     targets = zscore_with_train(latents, train_idx)
     dim, k = frame_codes.shape[-1], targets.shape[-1]
-    encoder = fit_linear_encoder(frame_codes[train_idx].reshape(-1, dim),
-                                 targets[train_idx].reshape(-1, k), alpha)
+    encoder = fit_linear_encoder(
+        frame_codes[train_idx].reshape(-1, dim), targets[train_idx].reshape(-1, k), alpha
+    )
     r2 = r2_per_channel(targets[test_idx], encoder(frame_codes[test_idx]))
     return FittedEncoder(encoder, r2)
 
@@ -81,9 +87,9 @@ def _block_mean(frames: np.ndarray, pixels: int, chunk: int = 4096) -> np.ndarra
         raise ValueError(f"frame size {h}x{w} is not divisible by pixels={pixels}")
     features = np.empty((m, v * pixels * pixels), dtype=np.float32)
     for start in range(0, m, chunk):
-        block = frames[start:start + chunk].astype(np.float32) / 255.0
+        block = frames[start : start + chunk].astype(np.float32) / 255.0
         block = block.reshape(-1, v, pixels, h // pixels, pixels, w // pixels)
-        features[start:start + chunk] = block.mean(axis=(3, 5)).reshape(len(block), -1)
+        features[start : start + chunk] = block.mean(axis=(3, 5)).reshape(len(block), -1)
     return features
 
 
@@ -102,9 +108,14 @@ class PixelLabelDecoder:
         return self.encoder(features).reshape(*lead, -1)
 
 
-def fit_pixel_label_decoder(video: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
-                            test_idx: np.ndarray, pixels: int, alpha: float
-                            ) -> PixelLabelDecoder:
+def fit_pixel_label_decoder(
+    video: np.ndarray,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    pixels: int,
+    alpha: float,
+) -> PixelLabelDecoder:
     """Fit the pixel→label ridge on training trials' frames (frames with NaN labels left out)."""
     frames = video[train_idx].reshape(-1, *video.shape[2:])
     targets = labels[train_idx].reshape(-1, labels.shape[-1])
@@ -118,25 +129,47 @@ def fit_pixel_label_decoder(video: np.ndarray, labels: np.ndarray, train_idx: np
 
 
 @torch.no_grad()
-def sample_code_videos(unet: SpaceTimeUNet, schedule: NoiseSchedule, x_T: torch.Tensor,
-                       directions: torch.Tensor | None, scale: float, steps: int,
-                       chunk_size: int) -> torch.Tensor:
+def sample_code_videos(
+    unet: SpaceTimeUNet,
+    schedule: NoiseSchedule,
+    x_T: torch.Tensor,
+    directions: torch.Tensor | None,
+    scale: float,
+    steps: int,
+    chunk_size: int,
+) -> torch.Tensor:
     """DDIM samples from x_T (B, C, T, h, w), guided row by row along `directions` (B, D)
     when given (J = Var_t(dᵀ v_t) on x̂₀), in chunks of `chunk_size` rows, on x_T's device;
     returned on the CPU."""
     samples = []
     for start in range(0, len(x_T), chunk_size):
         rows = slice(start, start + chunk_size)
-        guidance = (None if directions is None
-                    else objective_guidance(latent_variance_objective(directions[rows])))
-        samples.append(ddim_sample(unet, schedule, tuple(x_T[rows].shape),
-                                   num_inference_steps=steps, x_T=x_T[rows], guidance=guidance,
-                                   guidance_scale=scale, device=x_T.device).cpu())
+        guidance = (
+            None
+            if directions is None
+            else objective_guidance(latent_variance_objective(directions[rows]))
+        )
+        samples.append(
+            ddim_sample(
+                unet,
+                schedule,
+                tuple(x_T[rows].shape),
+                num_inference_steps=steps,
+                x_T=x_T[rows],
+                guidance=guidance,
+                guidance_scale=scale,
+                device=x_T.device,
+            ).cpu()
+        )
     return torch.cat(samples)
 
 
-def _decode_and_read(autoencoder: FrameAutoencoder, scaler: CodeScaler, codes: torch.Tensor,
-                     readers: dict[str, LabelReader]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _decode_and_read(
+    autoencoder: FrameAutoencoder,
+    scaler: CodeScaler,
+    codes: torch.Tensor,
+    readers: dict[str, LabelReader],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """uint8 videos of scaled code videos, and the labels each reader finds in them."""
     video = decode_video(autoencoder, scaler.from_unit(codes))
     return video, {name: read(video) for name, read in readers.items()}
@@ -151,8 +184,11 @@ def _factor_variance(codes: torch.Tensor, direction: torch.Tensor) -> np.ndarray
 Group = tuple[str, int, str, int]  # (LVM method, LVM seed, region, latent dim)
 
 
-def guidance_groups(encoders: Mapping[tuple[str, int, str], FittedEncoder],
-                    controls: bool = True, seeds: Sequence[int] | None = None) -> list[Group]:
+def guidance_groups(
+    encoders: Mapping[tuple[str, int, str], FittedEncoder],
+    controls: bool = True,
+    seeds: Sequence[int] | None = None,
+) -> list[Group]:
     """Every (method, seed, region, dim) to activate: each label's dim, then the controls."""
     groups = []
     for (method, seed, region), fitted in encoders.items():
@@ -166,22 +202,36 @@ def guidance_groups(encoders: Mapping[tuple[str, int, str], FittedEncoder],
 def _noise(n_samples: int, scaler: CodeScaler, n_frames: int, seed: int) -> torch.Tensor:
     """Initial noise x_T (n, C, T, h, w) drawn on the CPU from `seed`."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn((n_samples, *scaler.low.shape[:1], n_frames, *scaler.low.shape[1:]),
-                       generator=generator)
+    return torch.randn(
+        (n_samples, *scaler.low.shape[:1], n_frames, *scaler.low.shape[1:]), generator=generator
+    )
 
 
-def _directions(encoders: Mapping[tuple[str, int, str], FittedEncoder], groups: Sequence[Group]
-                ) -> torch.Tensor:
-    return torch.stack([torch.from_numpy(encoders[(m, s, r)].encoder.weight[d])
-                        for m, s, r, d in groups])
+def _directions(
+    encoders: Mapping[tuple[str, int, str], FittedEncoder], groups: Sequence[Group]
+) -> torch.Tensor:
+    return torch.stack(
+        [torch.from_numpy(encoders[(m, s, r)].encoder.weight[d]) for m, s, r, d in groups]
+    )
 
 
-def generate_guided(unet: SpaceTimeUNet, schedule: NoiseSchedule, autoencoder: FrameAutoencoder,
-                    scaler: CodeScaler, encoders: dict[tuple[str, int, str], FittedEncoder],
-                    groups: Sequence[Group], readers: dict[str, LabelReader], n_samples: int,
-                    n_frames: int, scales: Mapping[str, float], steps: int, chunk_size: int,
-                    n_saved: int, seed: int, device: torch.device | str = "cpu"
-                    ) -> GuidedSamples:
+def generate_guided(
+    unet: SpaceTimeUNet,
+    schedule: NoiseSchedule,
+    autoencoder: FrameAutoencoder,
+    scaler: CodeScaler,
+    encoders: dict[tuple[str, int, str], FittedEncoder],
+    groups: Sequence[Group],
+    readers: dict[str, LabelReader],
+    n_samples: int,
+    n_frames: int,
+    scales: Mapping[str, float],
+    steps: int,
+    chunk_size: int,
+    n_saved: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> GuidedSamples:
     """Unguided samples and, for every group, guided twins from the same initial noise.
 
     `scales[method]` is the guidance scale of each LVM method's groups. The initial noise is
@@ -198,9 +248,14 @@ def generate_guided(unet: SpaceTimeUNet, schedule: NoiseSchedule, autoencoder: F
     for method in dict.fromkeys(g[0] for g in groups):  # one sampling pass per scale
         rows = [i for i, g in enumerate(groups) if g[0] == method]
         batch = sample_code_videos(
-            unet, schedule, x_T.repeat(len(rows), 1, 1, 1, 1).to(device),
-            directions[rows].repeat_interleave(n_samples, dim=0).to(device), scales[method],
-            steps, chunk_size)
+            unet,
+            schedule,
+            x_T.repeat(len(rows), 1, 1, 1, 1).to(device),
+            directions[rows].repeat_interleave(n_samples, dim=0).to(device),
+            scales[method],
+            steps,
+            chunk_size,
+        )
         guided += list(batch.unflatten(0, (len(rows), n_samples)))
     shown = groups[0][:2]
     labels: dict[str, list[np.ndarray]] = {name: [] for name in readers}
@@ -215,8 +270,9 @@ def generate_guided(unet: SpaceTimeUNet, schedule: NoiseSchedule, autoencoder: F
         groups=list(groups),
         labels={name: np.stack(values) for name, values in labels.items()},
         unguided_labels=unguided_labels,
-        latent_variance=np.stack([_factor_variance(guided[g], directions[g])
-                                  for g in range(len(groups))]),
+        latent_variance=np.stack(
+            [_factor_variance(guided[g], directions[g]) for g in range(len(groups))]
+        ),
         unguided_latent_variance=np.stack([_factor_variance(unguided, d) for d in directions]),
         frame_groups=[group for group in groups if group[:2] == shown],
         frames=np.stack(frames),
@@ -224,17 +280,21 @@ def generate_guided(unet: SpaceTimeUNet, schedule: NoiseSchedule, autoencoder: F
     )
 
 
-def group_target(encoders: Mapping[tuple[str, int, str], FittedEncoder], group: Group
-                 ) -> int | None:
+def group_target(
+    encoders: Mapping[tuple[str, int, str], FittedEncoder], group: Group
+) -> int | None:
     """The label index a group's dim stands for, or None for an unsupervised (control) dim."""
     method, seed, region, dim = group
     label_dims = list(encoders[(method, seed, region)].label_dims)
     return label_dims.index(dim) if dim in label_dims else None
 
 
-def specificity_rows(samples: GuidedSamples, encoders: dict[tuple[str, int, str], FittedEncoder],
-                     label_names: Sequence[str], scales: Mapping[str, float]
-                     ) -> list[dict[str, object]]:
+def specificity_rows(
+    samples: GuidedSamples,
+    encoders: dict[tuple[str, int, str], FittedEncoder],
+    label_names: Sequence[str],
+    scales: Mapping[str, float],
+) -> list[dict[str, object]]:
     """One row per (group, label reader): variance ratios and specificity.
 
     A label dim's specificity is that of its own label; an unsupervised (control) dim, which
@@ -245,28 +305,36 @@ def specificity_rows(samples: GuidedSamples, encoders: dict[tuple[str, int, str]
     for g, group in enumerate(samples.groups):
         method, seed, region, dim = group
         target = group_target(encoders, group)
-        latent_ratio = (samples.latent_variance[g].mean()
-                        / samples.unguided_latent_variance[g].mean())
+        latent_ratio = (
+            samples.latent_variance[g].mean() / samples.unguided_latent_variance[g].mean()
+        )
         for reader, labels in samples.labels.items():
             ratios = variance_ratios(labels[g], samples.unguided_labels[reader])
             k = int(np.argmax(ratios)) if target is None else target
-            rows.append({
-                "method": method, "seed": seed, "region": region,
-                "kind": "control" if target is None else "label",
-                "factor": f"unsupervised_{dim}" if target is None else label_names[k],
-                "dim": dim, "target_label": label_names[k], "reader": reader,
-                "scale": float(scales[method]),
-                "encoder_r2": float(encoders[(method, seed, region)].heldout_r2[dim]),
-                "latent_variance_ratio": float(latent_ratio),
-                "target_ratio": float(ratios[k]),
-                "other_ratio": float(np.delete(ratios, k).mean()),
-                "specificity": guidance_specificity(ratios, k),
-            })
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "region": region,
+                    "kind": "control" if target is None else "label",
+                    "factor": f"unsupervised_{dim}" if target is None else label_names[k],
+                    "dim": dim,
+                    "target_label": label_names[k],
+                    "reader": reader,
+                    "scale": float(scales[method]),
+                    "encoder_r2": float(encoders[(method, seed, region)].heldout_r2[dim]),
+                    "latent_variance_ratio": float(latent_ratio),
+                    "target_ratio": float(ratios[k]),
+                    "other_ratio": float(np.delete(ratios, k).mean()),
+                    "specificity": guidance_specificity(ratios, k),
+                }
+            )
     return rows
 
 
-def label_readers(ds: TidyDataset, train_idx: np.ndarray, test_idx: np.ndarray,
-                  pixels: int, alpha: float) -> tuple[dict[str, LabelReader], dict[str, float]]:
+def label_readers(
+    ds: TidyDataset, train_idx: np.ndarray, test_idx: np.ndarray, pixels: int, alpha: float
+) -> tuple[dict[str, LabelReader], dict[str, float]]:
     """The label readers for generated frames and their held-out R² on real frames.
 
     "ridge": pixel → label ridge decoder (both presets); "exact": the simulated video's exact
@@ -282,12 +350,21 @@ def label_readers(ds: TidyDataset, train_idx: np.ndarray, test_idx: np.ndarray,
     return readers, quality
 
 
-def select_scales(unet: SpaceTimeUNet, schedule: NoiseSchedule, autoencoder: FrameAutoencoder,
-                  scaler: CodeScaler, encoders: dict[tuple[str, int, str], FittedEncoder],
-                  reader: LabelReader, candidates: Sequence[float], n_samples: int,
-                  n_frames: int, steps: int, chunk_size: int, seed: int,
-                  device: torch.device | str = "cpu"
-                  ) -> tuple[dict[str, float], list[dict[str, object]]]:
+def select_scales(
+    unet: SpaceTimeUNet,
+    schedule: NoiseSchedule,
+    autoencoder: FrameAutoencoder,
+    scaler: CodeScaler,
+    encoders: dict[tuple[str, int, str], FittedEncoder],
+    reader: LabelReader,
+    candidates: Sequence[float],
+    n_samples: int,
+    n_frames: int,
+    steps: int,
+    chunk_size: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, float], list[dict[str, object]]]:
     """Per LVM method, the candidate scale of largest mean label-dim specificity.
 
     Scored on the first LVM seed's label dims, from initial noises of `seed` (not the
@@ -300,28 +377,57 @@ def select_scales(unet: SpaceTimeUNet, schedule: NoiseSchedule, autoencoder: Fra
     scores: dict[str, dict[float, float]] = {m: {} for m in methods}
     rows = []
     for scale in candidates:
-        samples = generate_guided(unet, schedule, autoencoder, scaler, encoders, groups,
-                                  {"val": reader}, n_samples, n_frames,
-                                  dict.fromkeys(methods, float(scale)), steps, chunk_size, 0,
-                                  seed, device)
+        samples = generate_guided(
+            unet,
+            schedule,
+            autoencoder,
+            scaler,
+            encoders,
+            groups,
+            {"val": reader},
+            n_samples,
+            n_frames,
+            dict.fromkeys(methods, float(scale)),
+            steps,
+            chunk_size,
+            0,
+            seed,
+            device,
+        )
         for method in methods:
-            spec = [guidance_specificity(variance_ratios(samples.labels["val"][g],
-                                                         samples.unguided_labels["val"]),
-                                         group_target(encoders, group))
-                    for g, group in enumerate(groups) if group[0] == method]
+            spec = [
+                guidance_specificity(
+                    variance_ratios(samples.labels["val"][g], samples.unguided_labels["val"]),
+                    group_target(encoders, group),
+                )
+                for g, group in enumerate(groups)
+                if group[0] == method
+            ]
             scores[method][float(scale)] = float(np.mean(spec))
-            rows.append({"method": method, "scale": float(scale),
-                         "val_specificity": float(np.mean(spec)), "n_groups": len(spec)})
+            rows.append(
+                {
+                    "method": method,
+                    "scale": float(scale),
+                    "val_specificity": float(np.mean(spec)),
+                    "n_groups": len(spec),
+                }
+            )
     chosen = {m: max(scores[m], key=scores[m].get) for m in methods}
     for row in rows:
         row["chosen"] = row["scale"] == chosen[row["method"]]
     return chosen, rows
 
 
-def fit_encoders(frame_codes: np.ndarray, regions: Mapping[str, RegionLVMs],
-                 methods: Sequence[str], n_controls: int, train_idx: np.ndarray,
-                 test_idx: np.ndarray, alpha: float, mig_bins: int
-                 ) -> dict[tuple[str, int, str], FittedEncoder]:
+def fit_encoders(
+    frame_codes: np.ndarray,
+    regions: Mapping[str, RegionLVMs],
+    methods: Sequence[str],
+    n_controls: int,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    alpha: float,
+    mig_bins: int,
+) -> dict[tuple[str, int, str], FittedEncoder]:
     """One linear encoder per (method, seed, region), with its label and control dims.
 
     Label dims: a supervised method's tied dims; for an unsupervised one, each label's
@@ -331,8 +437,10 @@ def fit_encoders(frame_codes: np.ndarray, regions: Mapping[str, RegionLVMs],
     for region, fitted in regions.items():
         for method in methods:
             if method not in fitted.latents:
-                raise ValueError(f"guidance method {method!r} was not fitted for {region}; "
-                                 f"fitted: {fitted.methods}")
+                raise ValueError(
+                    f"guidance method {method!r} was not fitted for {region}; "
+                    f"fitted: {fitted.methods}"
+                )
             for i, seed in enumerate(fitted.seeds):
                 latents = fitted.latents[method][i]
                 if method in SUPERVISED_METHODS:
@@ -342,16 +450,26 @@ def fit_encoders(frame_codes: np.ndarray, regions: Mapping[str, RegionLVMs],
                 others = np.setdiff1d(np.arange(latents.shape[-1]), dims)[:n_controls]
                 enc = fit_region_encoder(frame_codes, latents, train_idx, test_idx, alpha)
                 encoders[(method, seed, region)] = FittedEncoder(
-                    enc.encoder, enc.heldout_r2, tuple(int(d) for d in dims),
-                    tuple(int(d) for d in others))
+                    enc.encoder,
+                    enc.heldout_r2,
+                    tuple(int(d) for d in dims),
+                    tuple(int(d) for d in others),
+                )
     return encoders
 
 
-def guide_session(ds: TidyDataset, codes: np.ndarray, scaler: CodeScaler,
-                  autoencoder: FrameAutoencoder, unet: SpaceTimeUNet, schedule: NoiseSchedule,
-                  regions: Mapping[str, RegionLVMs], section: Mapping[str, Any],
-                  mig_bins: int = 20, device: torch.device | str = "cpu"
-                  ) -> tuple[GuidedSamples, list[dict[str, Any]], list[dict[str, Any]]]:
+def guide_session(
+    ds: TidyDataset,
+    codes: np.ndarray,
+    scaler: CodeScaler,
+    autoencoder: FrameAutoencoder,
+    unet: SpaceTimeUNet,
+    schedule: NoiseSchedule,
+    regions: Mapping[str, RegionLVMs],
+    section: Mapping[str, Any],
+    mig_bins: int = 20,
+    device: torch.device | str = "cpu",
+) -> tuple[GuidedSamples, list[dict[str, Any]], list[dict[str, Any]]]:
     """Fit encoders and label readers, choose the scales on validation, generate, and score.
 
     `codes` (n, C, T, h, w) are the session's scaled frame codes; `regions` maps each region to
@@ -362,20 +480,52 @@ def guide_session(ds: TidyDataset, codes: np.ndarray, scaler: CodeScaler,
     if len(val_idx) == 0:
         raise ValueError(f"{ds.name}: no validation trials to choose the guidance scale on")
     frame_codes = flatten_frame_codes(codes)
-    encoders = fit_encoders(frame_codes, regions, section["methods"], section["control_dims"],
-                            train_idx, test_idx, section["encoder_ridge_alpha"], mig_bins)
+    encoders = fit_encoders(
+        frame_codes,
+        regions,
+        section["methods"],
+        section["control_dims"],
+        train_idx,
+        test_idx,
+        section["encoder_ridge_alpha"],
+        mig_bins,
+    )
     pixels, alpha = section["label_decoder_pixels"], section["label_decoder_alpha"]
     val_reader = fit_pixel_label_decoder(ds.video, ds.behavior, val_idx, val_idx, pixels, alpha)
-    sampling = {"n_frames": codes.shape[2], "steps": section["sampling_steps"],
-                "chunk_size": section["chunk_size"], "device": device}
-    scales, selection = select_scales(unet, schedule, autoencoder, scaler, encoders, val_reader,
-                                      section["scales"], section["selection_samples"],
-                                      seed=section["seed"] + 1, **sampling)
+    sampling = {
+        "n_frames": codes.shape[2],
+        "steps": section["sampling_steps"],
+        "chunk_size": section["chunk_size"],
+        "device": device,
+    }
+    scales, selection = select_scales(
+        unet,
+        schedule,
+        autoencoder,
+        scaler,
+        encoders,
+        val_reader,
+        section["scales"],
+        section["selection_samples"],
+        seed=section["seed"] + 1,
+        **sampling,
+    )
     readers, reader_r2 = label_readers(ds, train_idx, test_idx, pixels, alpha)
     groups = guidance_groups(encoders)
-    samples = generate_guided(unet, schedule, autoencoder, scaler, encoders, groups, readers,
-                              n_samples=section["samples_per_factor"], scales=scales,
-                              n_saved=section["saved_samples"], seed=section["seed"], **sampling)
+    samples = generate_guided(
+        unet,
+        schedule,
+        autoencoder,
+        scaler,
+        encoders,
+        groups,
+        readers,
+        n_samples=section["samples_per_factor"],
+        scales=scales,
+        n_saved=section["saved_samples"],
+        seed=section["seed"],
+        **sampling,
+    )
     rows = specificity_rows(samples, encoders, ds.behavior_names, scales)
     for row in rows:
         row["reader_r2"] = reader_r2[row["reader"]]

@@ -62,13 +62,14 @@ class LVMConfig:
     tc_estimator: str = "mws"
 
     def __post_init__(self) -> None:
-        for name in ("n_channels", "hidden_size", "encoder_layers", "decoder_layers",
-                     "tc_samples"):
+        for name in ("n_channels", "hidden_size", "encoder_layers", "decoder_layers", "tc_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LVMConfig.{name}={getattr(self, name)} must be >= 1")
         if self.n_behavior < 0 or self.n_irrelevant < 0 or self.n_latent < 2:
-            raise ValueError(f"LVMConfig needs n_behavior, n_irrelevant >= 0 and at least 2 "
-                             f"latents, got {self.n_behavior} + {self.n_irrelevant}")
+            raise ValueError(
+                f"LVMConfig needs n_behavior, n_irrelevant >= 0 and at least 2 "
+                f"latents, got {self.n_behavior} + {self.n_irrelevant}"
+            )
         for name in ("recon_weight", "behavior_weight", "kl_weight", "tc_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"LVMConfig.{name}={getattr(self, name)} must be >= 0")
@@ -86,13 +87,17 @@ class LVMConfig:
         return self.behavior_weight > 0
 
 
-def method_config(base: LVMConfig, method: str, beta: float, tc_weight: float,
-                  behavior_weight: float) -> LVMConfig:
+def method_config(
+    base: LVMConfig, method: str, beta: float, tc_weight: float, behavior_weight: float
+) -> LVMConfig:
     """The LVM config of one method of the comparison: `base` with its loss terms set."""
     weights = {
         "benediff": {"behavior_weight": behavior_weight, "kl_weight": 1.0, "tc_weight": tc_weight},
-        "supervised_no_tc": {"behavior_weight": behavior_weight, "kl_weight": 1.0,
-                             "tc_weight": 0.0},
+        "supervised_no_tc": {
+            "behavior_weight": behavior_weight,
+            "kl_weight": 1.0,
+            "tc_weight": 0.0,
+        },
         "beta_tcvae": {"behavior_weight": 0.0, "kl_weight": 1.0, "tc_weight": tc_weight},
         "beta_vae": {"behavior_weight": 0.0, "kl_weight": beta, "tc_weight": 0.0},
     }
@@ -132,8 +137,9 @@ class BehaviorLVM(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance (B, T, K) of components x (B, T, N)."""
         if x.ndim != 3 or x.shape[-1] != self.config.n_channels:
-            raise ValueError(f"x must be (trials, time, {self.config.n_channels}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be (trials, time, {self.config.n_channels}), got {tuple(x.shape)}"
+            )
         hidden, _ = self.encoder_rnn(self.encoder_input(x))
         return self.posterior_mean(hidden), self.posterior_logvar(hidden)
 
@@ -153,14 +159,12 @@ class BehaviorLVM(nn.Module):
         return LVMOutput(mean, logvar, z, self.decode(z), self.predict_behavior(z))
 
 
-def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
-                         ) -> torch.Tensor:
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Elementwise log N(z; mean, exp(logvar))."""
     return -0.5 * (LOG_2PI + logvar + (z - mean) ** 2 * torch.exp(-logvar))
 
 
-def log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
-                       ) -> torch.Tensor:
+def log_density_matrix(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log q(z_i,d | x_j) for every pair of samples: (M, M, K) from (M, K) inputs."""
     return gaussian_log_density(z[:, None, :], mean[None, :, :], logvar[None, :, :])
 
@@ -172,8 +176,7 @@ def stratified_log_weights(batch_size: int, dataset_size: int) -> torch.Tensor:
     the rest by 1/M' (M' = M − 1); each row sums to one.
     """
     if batch_size < 2 or dataset_size < batch_size:
-        raise ValueError(f"need 2 <= batch_size <= dataset_size, got {batch_size}, "
-                         f"{dataset_size}")
+        raise ValueError(f"need 2 <= batch_size <= dataset_size, got {batch_size}, {dataset_size}")
     others = batch_size - 1
     weights = torch.full((batch_size, batch_size), 1.0 / others)
     weights.fill_diagonal_(1.0 / dataset_size)
@@ -191,16 +194,23 @@ class KLDecomposition:
     dimensionwise_kl: torch.Tensor
 
 
-def kl_decomposition(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
-                     dataset_size: int, estimator: str = "mws") -> KLDecomposition:
+def kl_decomposition(
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    dataset_size: int,
+    estimator: str = "mws",
+) -> KLDecomposition:
     """β-TCVAE terms of samples z (M, K) drawn from posteriors N(mean, exp(logvar)).
 
     log q(z_i) and log q(z_i,d) come from the minibatch by "mws" or "mss" (module docstring);
     log q(z_i | x_i) and log p(z_i) = log N(z_i; 0, I) are exact.
     """
     if z.ndim != 2 or z.shape != mean.shape or z.shape != logvar.shape:
-        raise ValueError(f"z, mean, logvar must share a (samples, dims) shape, got "
-                         f"{tuple(z.shape)}, {tuple(mean.shape)}, {tuple(logvar.shape)}")
+        raise ValueError(
+            f"z, mean, logvar must share a (samples, dims) shape, got "
+            f"{tuple(z.shape)}, {tuple(mean.shape)}, {tuple(logvar.shape)}"
+        )
     batch_size = z.shape[0]
     pairwise = log_density_matrix(z, mean, logvar)
     if estimator == "mws":
@@ -227,16 +237,22 @@ def analytic_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean**2 + logvar.exp() - 1.0 - logvar)
 
 
-def _subsample(n: int, size: int, generator: torch.Generator | None, device: torch.device
-               ) -> torch.Tensor:
+def _subsample(
+    n: int, size: int, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
     """`size` random row indices out of n (all rows when n <= size)."""
     if n <= size:
         return torch.arange(n, device=device)
     return torch.randperm(n, generator=generator)[:size].to(device)
 
 
-def lvm_loss(model: BehaviorLVM, x: torch.Tensor, y: torch.Tensor | None, dataset_size: int,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+def lvm_loss(
+    model: BehaviorLVM,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    dataset_size: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """The training loss of one minibatch (module docstring) and its terms per trial.
 
     `dataset_size` is the number of (trial, time) samples of the training set, for the
@@ -253,15 +269,20 @@ def lvm_loss(model: BehaviorLVM, x: torch.Tensor, y: torch.Tensor | None, datase
     terms = kl_decomposition(*(t[rows] for t in flat), dataset_size, cfg.tc_estimator)
     loss = cfg.recon_weight * recon + cfg.kl_weight * kl
     loss = loss + cfg.tc_weight * n_time * terms.total_correlation
-    extras: dict[str, Any] = {"recon": recon.detach(), "kl": kl.detach(),
-                              "mi": terms.mutual_information.detach(),
-                              "tc": terms.total_correlation.detach(),
-                              "dwkl": terms.dimensionwise_kl.detach()}
+    extras: dict[str, Any] = {
+        "recon": recon.detach(),
+        "kl": kl.detach(),
+        "mi": terms.mutual_information.detach(),
+        "tc": terms.total_correlation.detach(),
+        "dwkl": terms.dimensionwise_kl.detach(),
+    }
     if cfg.supervised:
         if y is None or y.shape != (*x.shape[:2], cfg.n_behavior):
             shape = None if y is None else tuple(y.shape)
-            raise ValueError(f"a supervised LVM needs labels of shape "
-                             f"{(*x.shape[:2], cfg.n_behavior)}, got {shape}")
+            raise ValueError(
+                f"a supervised LVM needs labels of shape "
+                f"{(*x.shape[:2], cfg.n_behavior)}, got {shape}"
+            )
         observed = torch.isfinite(y)  # masked labels (NaN) do not count
         errors = torch.where(observed, out.behavior - torch.nan_to_num(y), 0.0)
         behavior = (errors**2).sum() / n_trials
@@ -275,5 +296,4 @@ def posterior_means(model: BehaviorLVM, x: torch.Tensor) -> Mapping[str, torch.T
     """Deterministic pass with z = posterior mean: latents, reconstruction, predicted labels."""
     model.eval()
     out = model(x, sample=False)
-    return {"latents": out.mean, "reconstruction": out.reconstruction,
-            "behavior": out.behavior}
+    return {"latents": out.mean, "reconstruction": out.reconstruction, "behavior": out.behavior}

@@ -15,10 +15,14 @@ import pandas as pd
 
 from neurodiff.models.benediff.lvm import METHOD_LABELS
 
-TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig", "leakage_r2", "gaussian_tc",
-                  "cross_block_mi")
-TABLE2_METRICS = ("encoder_r2", "latent_variance_ratio", "target_ratio", "other_ratio",
-                  "specificity")
+TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig", "leakage_r2", "gaussian_tc", "cross_block_mi")
+TABLE2_METRICS = (
+    "encoder_r2",
+    "latent_variance_ratio",
+    "target_ratio",
+    "other_ratio",
+    "specificity",
+)
 ALL_REGIONS = "all regions"
 CSV_FLOAT_FORMAT = "%.6g"  # the tables' CSVs keep six significant digits
 
@@ -39,16 +43,21 @@ def table1_lvm_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"LVM metrics lack columns {sorted(missing)}")
     per_region = _mean_std(metrics, ["session", "region", "method"], TABLE1_METRICS)
-    region_means = metrics.groupby(["session", "method", "seed"], sort=False)[
-        list(TABLE1_METRICS)].mean().reset_index().assign(region=ALL_REGIONS)
+    region_means = (
+        metrics.groupby(["session", "method", "seed"], sort=False)[list(TABLE1_METRICS)]
+        .mean()
+        .reset_index()
+        .assign(region=ALL_REGIONS)
+    )
     overall = _mean_std(region_means, ["session", "region", "method"], TABLE1_METRICS)
     table = pd.concat([per_region, overall], ignore_index=True)
     table.insert(3, "method_label", table["method"].map(METHOD_LABELS))
     return table
 
 
-def table2_guidance_specificity(rows: pd.DataFrame, planted: dict[tuple[str, str, str], bool]
-                                ) -> pd.DataFrame:
+def table2_guidance_specificity(
+    rows: pd.DataFrame, planted: dict[tuple[str, str, str], bool]
+) -> pd.DataFrame:
     """Specificity per session, LVM method, kind (label dim or control), region, activated
     factor and label reader.
 
@@ -62,16 +71,19 @@ def table2_guidance_specificity(rows: pd.DataFrame, planted: dict[tuple[str, str
     table = _mean_std(rows, keys, [*TABLE2_METRICS, "scale"])
     table = table.drop(columns="scale_std").rename(columns={"scale_mean": "scale"})
     table.insert(2, "method_label", table["method"].map(METHOD_LABELS))
-    table["planted"] = [_planted_word(kind, (session, region, factor), planted)
-                        for kind, session, region, factor in zip(
-                            table["kind"], table["session"], table["region"], table["factor"],
-                            strict=True)]
+    table["planted"] = [
+        _planted_word(kind, (session, region, factor), planted)
+        for kind, session, region, factor in zip(
+            table["kind"], table["session"], table["region"], table["factor"], strict=True
+        )
+    ]
     return table
 
 
-def _planted_word(kind: str, key: tuple[str, str, str],
-                  planted: dict[tuple[str, str, str], bool]) -> str:
-    """"control" for a control dim, else yes/no from the simulation, or "unknown"."""
+def _planted_word(
+    kind: str, key: tuple[str, str, str], planted: dict[tuple[str, str, str], bool]
+) -> str:
+    """ "control" for a control dim, else yes/no from the simulation, or "unknown"."""
     if kind == "control":
         return "control"
     if key not in planted:
@@ -79,14 +91,19 @@ def _planted_word(kind: str, key: tuple[str, str, str],
     return "yes" if planted[key] else "no"
 
 
-def planted_pairs(truth_planted: np.ndarray, region_names: Sequence[str],
-                  factor_names: Sequence[str], session: str, label_names: Sequence[str]
-                  ) -> dict[tuple[str, str, str], bool]:
+def planted_pairs(
+    truth_planted: np.ndarray,
+    region_names: Sequence[str],
+    factor_names: Sequence[str],
+    session: str,
+    label_names: Sequence[str],
+) -> dict[tuple[str, str, str], bool]:
     """(session, region, label) → planted, from a simulation's truth arrays."""
     pairs = {}
     for i, region in enumerate(region_names):
         for label in label_names:
             if label in factor_names:
                 pairs[(session, region, label)] = bool(
-                    truth_planted[i, list(factor_names).index(label)])
+                    truth_planted[i, list(factor_names).index(label)]
+                )
     return pairs

@@ -48,9 +48,14 @@ class RegionLVMs:
     def save(self, path: str | Path) -> None:
         """Write to one .npz file atomically (metrics go to their own CSV)."""
         arrays: dict[str, np.ndarray] = {
-            "region": np.array(self.region), "label_names": np.array(self.label_names),
-            "split": self.split.astype(str), "signals": self.signals, "labels": self.labels,
-            "seeds": np.array(self.seeds), "methods": np.array(self.methods)}
+            "region": np.array(self.region),
+            "label_names": np.array(self.label_names),
+            "split": self.split.astype(str),
+            "signals": self.signals,
+            "labels": self.labels,
+            "seeds": np.array(self.seeds),
+            "methods": np.array(self.methods),
+        }
         for field_name in ("latents", "reconstruction", "behavior", "gains"):
             for method, value in getattr(self, field_name).items():
                 arrays[f"{field_name}__{method}"] = value
@@ -63,11 +68,20 @@ class RegionLVMs:
         if "methods" not in f:
             raise ValueError(f"{path} is not a BeNeDiff region file (no 'methods' array)")
         methods = f["methods"].tolist()
-        per_method = {name: {m: f[f"{name}__{m}"] for m in methods}
-                      for name in ("latents", "reconstruction", "behavior", "gains")}
-        return cls(region=str(f["region"]), label_names=f["label_names"].tolist(),
-                   split=f["split"], signals=f["signals"], labels=f["labels"],
-                   seeds=f["seeds"].tolist(), metrics=[], **per_method)
+        per_method = {
+            name: {m: f[f"{name}__{m}"] for m in methods}
+            for name in ("latents", "reconstruction", "behavior", "gains")
+        }
+        return cls(
+            region=str(f["region"]),
+            label_names=f["label_names"].tolist(),
+            split=f["split"],
+            signals=f["signals"],
+            labels=f["labels"],
+            seeds=f["seeds"].tolist(),
+            metrics=[],
+            **per_method,
+        )
 
 
 @dataclass
@@ -92,10 +106,14 @@ class GuidedSamples:
 
     def save(self, path: str | Path, label_names: Sequence[str]) -> None:
         """Write everything to one compressed .npz file atomically."""
-        arrays = {"label_names": np.array(label_names), "readers": np.array(list(self.labels)),
-                  "latent_variance": self.latent_variance,
-                  "unguided_latent_variance": self.unguided_latent_variance,
-                  "frames": self.frames, "unguided_frames": self.unguided_frames}
+        arrays = {
+            "label_names": np.array(label_names),
+            "readers": np.array(list(self.labels)),
+            "latent_variance": self.latent_variance,
+            "unguided_latent_variance": self.unguided_latent_variance,
+            "frames": self.frames,
+            "unguided_frames": self.unguided_frames,
+        }
         for name, groups in (("groups", self.groups), ("frame_groups", self.frame_groups)):
             for i, part in enumerate(GROUP_PARTS):
                 arrays[f"{name}_{part}"] = np.array([g[i] for g in groups])
@@ -113,14 +131,16 @@ class GuidedSamples:
         readers = f["readers"].tolist()
 
         def groups(name: str) -> list[tuple[str, int, str, int]]:
-            return list(zip(*(f[f"{name}_{part}"].tolist() for part in GROUP_PARTS),
-                            strict=True))
+            return list(zip(*(f[f"{name}_{part}"].tolist() for part in GROUP_PARTS), strict=True))
 
-        samples = cls(groups=groups("groups"),
-                      labels={r: f[f"labels__{r}"] for r in readers},
-                      unguided_labels={r: f[f"unguided_labels__{r}"] for r in readers},
-                      latent_variance=f["latent_variance"],
-                      unguided_latent_variance=f["unguided_latent_variance"],
-                      frame_groups=groups("frame_groups"), frames=f["frames"],
-                      unguided_frames=f["unguided_frames"])
+        samples = cls(
+            groups=groups("groups"),
+            labels={r: f[f"labels__{r}"] for r in readers},
+            unguided_labels={r: f[f"unguided_labels__{r}"] for r in readers},
+            latent_variance=f["latent_variance"],
+            unguided_latent_variance=f["unguided_latent_variance"],
+            frame_groups=groups("frame_groups"),
+            frames=f["frames"],
+            unguided_frames=f["unguided_frames"],
+        )
         return samples, f["label_names"].tolist()

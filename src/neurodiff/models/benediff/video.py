@@ -36,12 +36,15 @@ class FrameAutoencoder(nn.Module):
     (the authors': ReLU) keep small models from dying units on sparse frames.
     """
 
-    def __init__(self, n_views: int, frame_size: int, channels: Sequence[int],
-                 latent_channels: int = 1) -> None:
+    def __init__(
+        self, n_views: int, frame_size: int, channels: Sequence[int], latent_channels: int = 1
+    ) -> None:
         super().__init__()
         if frame_size % 2 ** len(channels):
-            raise ValueError(f"frame_size={frame_size} must be divisible by "
-                             f"2**len(channels) = {2 ** len(channels)}")
+            raise ValueError(
+                f"frame_size={frame_size} must be divisible by "
+                f"2**len(channels) = {2 ** len(channels)}"
+            )
         self.n_views, self.frame_size = n_views, frame_size
         self.latent_channels = latent_channels
         self.latent_size = frame_size // 2 ** len(channels)
@@ -52,8 +55,10 @@ class FrameAutoencoder(nn.Module):
         self.encoder = nn.Sequential(*down, nn.Conv2d(widths[-1], latent_channels, 1))
         up: list[nn.Module] = [nn.Conv2d(latent_channels, widths[-1], 1), nn.LeakyReLU(LEAK)]
         for c_in, c_out in zip(widths[:0:-1], widths[-2::-1], strict=True):
-            up += [nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1),
-                   nn.LeakyReLU(LEAK)]
+            up += [
+                nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1),
+                nn.LeakyReLU(LEAK),
+            ]
         up[-1] = nn.Sigmoid()
         self.decoder = nn.Sequential(*up)
 
@@ -94,32 +99,39 @@ def _device_of(module: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def encode_video(autoencoder: FrameAutoencoder, video: np.ndarray, batch_size: int = 1024
-                 ) -> np.ndarray:
+def encode_video(
+    autoencoder: FrameAutoencoder, video: np.ndarray, batch_size: int = 1024
+) -> np.ndarray:
     """Codes (n, C, T, h, w) of uint8 videos (n, T, V, H, W), frame by frame, on the
     autoencoder's device."""
     autoencoder.eval()
     device = _device_of(autoencoder)
     n, t = video.shape[:2]
     flat = video.reshape(n * t, *video.shape[2:])
-    codes = [autoencoder.encode(frames_to_float(flat[i:i + batch_size]).to(device)).cpu().numpy()
-             for i in range(0, len(flat), batch_size)]
+    codes = [
+        autoencoder.encode(frames_to_float(flat[i : i + batch_size]).to(device)).cpu().numpy()
+        for i in range(0, len(flat), batch_size)
+    ]
     stacked = np.concatenate(codes).reshape(n, t, *autoencoder.code_shape)
     return np.ascontiguousarray(stacked.transpose(0, 2, 1, 3, 4))
 
 
 @torch.no_grad()
-def decode_video(autoencoder: FrameAutoencoder, codes: torch.Tensor, batch_size: int = 1024
-                 ) -> np.ndarray:
+def decode_video(
+    autoencoder: FrameAutoencoder, codes: torch.Tensor, batch_size: int = 1024
+) -> np.ndarray:
     """uint8 videos (n, T, V, H, W) of code sequences (n, C, T, h, w), decoded on the
     autoencoder's device."""
     autoencoder.eval()
     device = _device_of(autoencoder)
     n, c, t, h, w = codes.shape
     flat = codes.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w)
-    frames = np.concatenate([frames_to_uint8(autoencoder.decode(flat[i:i + batch_size]
-                                                                .to(device)))
-                             for i in range(0, len(flat), batch_size)])
+    frames = np.concatenate(
+        [
+            frames_to_uint8(autoencoder.decode(flat[i : i + batch_size].to(device)))
+            for i in range(0, len(flat), batch_size)
+        ]
+    )
     return frames.reshape(n, t, *frames.shape[1:])
 
 
@@ -207,8 +219,9 @@ class FactorisedAttention(nn.Module):
     """Multi-head self-attention over one axis: "space" (h·w tokens per frame) or "time" (T
     tokens per location, with a learned bias per clipped relative distance)."""
 
-    def __init__(self, channels: int, axis: str, heads: int, dim_head: int,
-                 max_distance: int = 32) -> None:
+    def __init__(
+        self, channels: int, axis: str, heads: int, dim_head: int, max_distance: int = 32
+    ) -> None:
         super().__init__()
         if axis not in ("space", "time"):
             raise ValueError(f"axis must be 'space' or 'time', got {axis!r}")
@@ -250,14 +263,25 @@ class UNetStage(nn.Module):
     """Residual blocks, then spatial attention (if the maps have more than one pixel) and
     temporal attention."""
 
-    def __init__(self, c_in: int, c_out: int, size: int, time_dim: int, heads: int,
-                 dim_head: int, groups: int, blocks: int = 2) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        size: int,
+        time_dim: int,
+        heads: int,
+        dim_head: int,
+        groups: int,
+        blocks: int = 2,
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
             SpaceTimeResBlock(c_in if i == 0 else c_out, c_out, time_dim, groups)
-            for i in range(blocks))
-        self.space_attention = (FactorisedAttention(c_out, "space", heads, dim_head)
-                                if size > 1 else nn.Identity())
+            for i in range(blocks)
+        )
+        self.space_attention = (
+            FactorisedAttention(c_out, "space", heads, dim_head) if size > 1 else nn.Identity()
+        )
         self.time_attention = FactorisedAttention(c_out, "time", heads, dim_head)
 
     def forward(self, x: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
@@ -318,10 +342,16 @@ class SpaceTimeUNet(nn.Module):
         dims = [config.dim * m for m in config.dim_mults]
         sizes = config.stage_sizes()
         time_dim = 4 * config.dim
-        stage = dict(time_dim=time_dim, heads=config.heads, dim_head=config.dim_head,
-                     groups=config.groups, blocks=config.blocks_per_stage)
-        self.time_mlp = nn.Sequential(nn.Linear(config.dim, time_dim), nn.GELU(),
-                                      nn.Linear(time_dim, time_dim))
+        stage = dict(
+            time_dim=time_dim,
+            heads=config.heads,
+            dim_head=config.dim_head,
+            groups=config.groups,
+            blocks=config.blocks_per_stage,
+        )
+        self.time_mlp = nn.Sequential(
+            nn.Linear(config.dim, time_dim), nn.GELU(), nn.Linear(time_dim, time_dim)
+        )
         self.input_conv = nn.Conv3d(config.channels, config.dim, 1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
@@ -337,8 +367,11 @@ class SpaceTimeUNet(nn.Module):
             self.upsample.append(_Resample(c_prev, down=False) if doubles else nn.Identity())
             self.up.append(UNetStage(c_prev + dims[i], dims[i], sizes[i], **stage))
             c_prev = dims[i]
-        self.output = nn.Sequential(nn.GroupNorm(_groups(c_prev, config.groups), c_prev),
-                                    nn.SiLU(), nn.Conv3d(c_prev, config.channels, 1))
+        self.output = nn.Sequential(
+            nn.GroupNorm(_groups(c_prev, config.groups), c_prev),
+            nn.SiLU(),
+            nn.Conv3d(c_prev, config.channels, 1),
+        )
         nn.init.zeros_(self.output[-1].weight)
         nn.init.zeros_(self.output[-1].bias)
 
@@ -346,8 +379,9 @@ class SpaceTimeUNet(nn.Module):
         """Predict the noise of x_t (B, C, T, h, w) at diffusion steps t (B,)."""
         cfg = self.config
         if x.ndim != 5 or x.shape[1] != cfg.channels or x.shape[3:] != (cfg.size, cfg.size):
-            raise ValueError(f"x must be (B, {cfg.channels}, T, {cfg.size}, {cfg.size}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be (B, {cfg.channels}, T, {cfg.size}, {cfg.size}), got {tuple(x.shape)}"
+            )
         t_emb = self.time_mlp(sinusoidal_embedding(t, cfg.dim))
         h = self.input_conv(x)
         skips = []
@@ -379,14 +413,16 @@ class LinearEncoder:
 def fit_linear_encoder(codes: np.ndarray, latents: np.ndarray, alpha: float) -> LinearEncoder:
     """Ridge regression (penalty `alpha`, unpenalised intercept) from codes (n, D) to (n, K)."""
     if codes.ndim != 2 or latents.ndim != 2 or len(codes) != len(latents):
-        raise ValueError(f"codes (n, D) and latents (n, K) must share n, got "
-                         f"{codes.shape}, {latents.shape}")
+        raise ValueError(
+            f"codes (n, D) and latents (n, K) must share n, got {codes.shape}, {latents.shape}"
+        )
     code_mean, latent_mean = codes.mean(0), latents.mean(0)
     xc, yc = codes - code_mean, latents - latent_mean
     gram = xc.T @ xc + alpha * np.eye(codes.shape[1])
     weight = np.linalg.solve(gram, xc.T @ yc).T
-    return LinearEncoder(weight.astype(np.float32),
-                         (latent_mean - weight @ code_mean).astype(np.float32))
+    return LinearEncoder(
+        weight.astype(np.float32), (latent_mean - weight @ code_mean).astype(np.float32)
+    )
 
 
 def flatten_frame_codes(codes: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:

@@ -59,25 +59,32 @@ class CodeEncoder(nn.Module):
         if pool not in POOLS:
             raise ValueError(f"encoder pool {pool!r} is not one of {POOLS}")
         if pool_heads < 1 or pool_windows < 1:
-            raise ValueError(f"pool_heads and pool_windows must be >= 1, got {pool_heads}, "
-                             f"{pool_windows}")
+            raise ValueError(
+                f"pool_heads and pool_windows must be >= 1, got {pool_heads}, {pool_windows}"
+            )
         if layers < 1 or hidden < 1 or kernel < 1 or kernel % 2 == 0:
-            raise ValueError(f"encoder needs layers >= 1, hidden >= 1 and an odd kernel; got "
-                             f"layers={layers}, hidden={hidden}, kernel={kernel}")
+            raise ValueError(
+                f"encoder needs layers >= 1, hidden >= 1 and an odd kernel; got "
+                f"layers={layers}, hidden={hidden}, kernel={kernel}"
+            )
         self.kind, self.stochastic, self.n_neurons = kind, stochastic, n_neurons
         self.pool, self.pool_heads, self.pool_windows = pool, pool_heads, pool_windows
         if kind == "conv":
             body: list[nn.Module] = []
             width = n_neurons
             for _ in range(layers):
-                body += [nn.Conv1d(width, hidden, kernel, padding=kernel // 2),
-                         group_norm(hidden, groups), nn.SiLU()]
+                body += [
+                    nn.Conv1d(width, hidden, kernel, padding=kernel // 2),
+                    group_norm(hidden, groups),
+                    nn.SiLU(),
+                ]
                 width = hidden
             self.body = nn.Sequential(*body)
             pooled = hidden
         else:
-            self.body = nn.GRU(n_neurons, hidden, num_layers=layers, batch_first=True,
-                               bidirectional=True)
+            self.body = nn.GRU(
+                n_neurons, hidden, num_layers=layers, batch_first=True, bidirectional=True
+            )
             pooled = 2 * hidden
         self.feature_dim = pooled
         if pool == "attention":
@@ -105,8 +112,10 @@ class CodeEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(code mean, code log-variance or None) of trials x (B, N, T)."""
         if x.ndim != 3 or x.shape[1] != self.n_neurons:
-            raise ValueError(f"encoder input must be (batch, {self.n_neurons} neurons, time), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"encoder input must be (batch, {self.n_neurons} neurons, time), "
+                f"got {tuple(x.shape)}"
+            )
         if self.kind == "conv":
             features = self.body(x)
         else:

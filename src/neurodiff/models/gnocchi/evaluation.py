@@ -33,7 +33,8 @@ a model-free linear code reaches).
    - decoded kinematics: a ridge velocity decoder trained on real training trials (smoothed
      activity at t → hand velocity at t + lag) is applied to the generated activity;
      `velocity_r2` is the R² (x and y pooled, variance-weighted) of the condition-mean decoded
-     velocity vs the real condition-mean hand velocity; `endpoint_error_deg` the angle between the end point of the condition-mean
+     velocity vs the real condition-mean hand velocity; `endpoint_error_deg` the angle between the
+     end point of the condition-mean
      decoded trajectory and the real mean reach angle;
    - `psth_r2`: R² of generated vs real condition-mean smoothed activity (PSTHs) over
      conditions × time, pooled over neurons (variance-weighted);
@@ -119,18 +120,27 @@ def window_features(smoothed: np.ndarray, n_windows: int) -> np.ndarray:
     return np.concatenate([smoothed[:, w].mean(axis=1) for w in windows], axis=1)
 
 
-def fit_real_decoders(data: ExperimentData, smooth_sigma_bins: float,
-                      cfg: Mapping[str, Any]) -> RealDecoders:
+def fit_real_decoders(
+    data: ExperimentData, smooth_sigma_bins: float, cfg: Mapping[str, Any]
+) -> RealDecoders:
     """Velocity and factor decoders from the real training trials' smoothed spikes."""
     train = data.train_idx
     smoothed = smooth_spikes(data.counts[train], smooth_sigma_bins)
     lag = data.decoder_lag_bins
-    velocity = fit_velocity_decoder(smoothed[:, : data.n_bins - lag],
-                                    data.velocity[train][:, lag:], alpha=cfg["velocity_alpha"])
+    velocity = fit_velocity_decoder(
+        smoothed[:, : data.n_bins - lag], data.velocity[train][:, lag:], alpha=cfg["velocity_alpha"]
+    )
     factors = Ridge(alpha=cfg["factor_alpha"]).fit(
-        window_features(smoothed, cfg["factor_windows"]), data.factors[train])
-    return RealDecoders(velocity, factors, data.factors[train].std(axis=0), smooth_sigma_bins,
-                        cfg["factor_windows"], lag)
+        window_features(smoothed, cfg["factor_windows"]), data.factors[train]
+    )
+    return RealDecoders(
+        velocity,
+        factors,
+        data.factors[train].std(axis=0),
+        smooth_sigma_bins,
+        cfg["factor_windows"],
+        lag,
+    )
 
 
 # ---------------------------------------------------------------- the two models behind one face
@@ -141,8 +151,10 @@ class Alignment:
 
     def __init__(self, train_latents: np.ndarray, n_axes: int) -> None:
         if train_latents.shape[1] < n_axes:
-            raise ValueError(f"latents have {train_latents.shape[1]} dims < {n_axes} code axes: "
-                             "cannot align them on that many principal axes")
+            raise ValueError(
+                f"latents have {train_latents.shape[1]} dims < {n_axes} code axes: "
+                "cannot align them on that many principal axes"
+            )
         self.pca = PCA(n_components=n_axes).fit(train_latents)
 
     def transform(self, latents: np.ndarray) -> np.ndarray:
@@ -168,8 +180,14 @@ class GnocchiCodes:
 
     label = "GNOCCHI"
 
-    def __init__(self, model: Gnocchi, transform: SignalTransform, ddim_steps: int,
-                 eta: float = 0.0, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        model: Gnocchi,
+        transform: SignalTransform,
+        ddim_steps: int,
+        eta: float = 0.0,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.transform, self.steps, self.eta = transform, ddim_steps, eta
@@ -197,8 +215,7 @@ class GnocchiCodes:
         x0 = self.model.sample(codes, n_bins, self.steps, self.eta, generator=generator)
         return self.transform.inverse(x0.cpu().numpy())
 
-    def traversal_rates(self, base_counts: np.ndarray, axis: int,
-                        values: np.ndarray) -> np.ndarray:
+    def traversal_rates(self, base_counts: np.ndarray, axis: int, values: np.ndarray) -> np.ndarray:
         """Rates (values, trials, T, N): base trials re-generated from their reverse-DDIM x_T
         with the code moved along aligned axis `axis` to each value (other components kept)."""
         x0 = self._model_space(base_counts)
@@ -214,7 +231,7 @@ class GnocchiCodes:
 
 
 def lfads_rates_from_g0(model: LFADS, g0: torch.Tensor, n_bins: int) -> torch.Tensor:
-    """Rates (trials, n_bins, N) of the LFADS generator started at g0, inputs at their prior mean."""
+    """Rates (trials, n_bins, N) of the LFADS generator from g0, inputs at their prior mean."""
     model.eval()
     with torch.no_grad():
         return model.decode(g0, n_bins)["rates"]
@@ -227,8 +244,10 @@ class LfadsCodes:
 
     def __init__(self, model: LFADS, code_dim: int, device: torch.device | str = "cpu") -> None:
         if model.config.ic_dim < code_dim:
-            raise ValueError(f"LFADS ic_dim {model.config.ic_dim} < code_dim {code_dim}: cannot "
-                             "project g0 on code_dim principal components")
+            raise ValueError(
+                f"LFADS ic_dim {model.config.ic_dim} < code_dim {code_dim}: cannot "
+                "project g0 on code_dim principal components"
+            )
         self.device = torch.device(device)
         self.model, self.code_dim = model.to(self.device).eval(), code_dim
         self.alignment: Alignment | None = None
@@ -251,8 +270,7 @@ class LfadsCodes:
         g0 = torch.as_tensor(latents, dtype=torch.float32, device=self.device)
         return lfads_rates_from_g0(self.model, g0, n_bins).cpu().numpy().astype(np.float64)
 
-    def traversal_rates(self, base_counts: np.ndarray, axis: int,
-                        values: np.ndarray) -> np.ndarray:
+    def traversal_rates(self, base_counts: np.ndarray, axis: int, values: np.ndarray) -> np.ndarray:
         """Rates (values, trials, T, N): base g₀ moved along principal axis `axis` to each value."""
         moved = _fitted(self).moved(self.latents(base_counts), axis, values)
         return np.stack([self.rates(g0, base_counts.shape[1], 0) for g0 in moved])
@@ -272,34 +290,47 @@ def angle_class(angle: np.ndarray, sectors: int = ANGLE_SECTORS) -> np.ndarray:
 
 
 def scoring_factors(data: ExperimentData) -> tuple[np.ndarray, list[bool]]:
-    """The factors the disentanglement metrics score: (angle class, third factor), discrete flags."""
-    return (np.stack([angle_class(data.reach_angle), data.factors[:, 2]], axis=1),
-            [True, False])
+    """The factors the disentanglement metrics score (angle class, third factor); discrete flags."""
+    return (np.stack([angle_class(data.reach_angle), data.factors[:, 2]], axis=1), [True, False])
 
 
-def disentanglement_scores(codes: np.ndarray, data: ExperimentData,
-                           cfg: Mapping[str, Any]) -> dict[str, Any]:
+def disentanglement_scores(
+    codes: np.ndarray, data: ExperimentData, cfg: Mapping[str, Any]
+) -> dict[str, Any]:
     """MIG, DCI, SAP, rotation-invariant R² per factor and principal angle, normalised MI."""
     train, test = data.train_idx, data.eval_idx
     factors, discrete = scoring_factors(data)
     stacked = np.concatenate([codes[train], codes[test]])
     fit_rows, test_rows = np.arange(train.size), np.arange(train.size, stacked.shape[0])
-    scores = dci(stacked, np.concatenate([factors[train], factors[test]]),
-                 model=cfg["dci_model"], discrete=discrete, train_idx=fit_rows,
-                 test_idx=test_rows, n_estimators=cfg["dci_estimators"])
+    scores = dci(
+        stacked,
+        np.concatenate([factors[train], factors[test]]),
+        model=cfg["dci_model"],
+        discrete=discrete,
+        train_idx=fit_rows,
+        test_idx=test_rows,
+        n_estimators=cfg["dci_estimators"],
+    )
     r2, angles = factor_subspace_r2(
-        stacked, np.concatenate([data.factors[train], data.factors[test]]), fit_rows,
-        test_rows, groups=[[0, 1], [2]])
+        stacked,
+        np.concatenate([data.factors[train], data.factors[test]]),
+        fit_rows,
+        test_rows,
+        groups=[[0, 1], [2]],
+    )
     bins, binning = cfg["mig_bins"], cfg["mig_binning"]
     mi = mutual_information_matrix(codes[test], factors[test], bins, discrete, binning)
-    entropy = np.diag(mutual_information_matrix(factors[test], factors[test], bins, discrete,
-                                                binning))
+    entropy = np.diag(
+        mutual_information_matrix(factors[test], factors[test], bins, discrete, binning)
+    )
     out = {
         "mig": mig(codes[test], factors[test], bins, discrete, binning),
-        "dci_d": scores.disentanglement, "dci_c": scores.completeness,
+        "dci_d": scores.disentanglement,
+        "dci_c": scores.completeness,
         "dci_i": scores.informativeness,
         "sap": sap(codes[test], factors[test], discrete),
-        "r2_angle": float(r2[0]), f"r2_{factor_keys(data)[2]}": float(r2[1]),
+        "r2_angle": float(r2[0]),
+        f"r2_{factor_keys(data)[2]}": float(r2[1]),
         "subspace_angle_deg": float(angles[0, 1]),
         "normalised_mi": mi / entropy,
     }
@@ -311,8 +342,9 @@ def factor_keys(data: ExperimentData) -> list[str]:
     return ["cos", "sin", data.factor_names[2]]
 
 
-def reference_codes(data: ExperimentData, n_axes: int,
-                    smooth_sigma_bins: float) -> dict[str, np.ndarray]:
+def reference_codes(
+    data: ExperimentData, n_axes: int, smooth_sigma_bins: float
+) -> dict[str, np.ndarray]:
     """Codes of the reference rows: "truth" (the factors) and "pca_trials" (module docstring)."""
     smoothed = smooth_spikes(data.counts, smooth_sigma_bins).reshape(data.counts.shape[0], -1)
     pca = PCA(n_components=n_axes).fit(smoothed[data.train_idx])
@@ -322,8 +354,9 @@ def reference_codes(data: ExperimentData, n_axes: int,
 # ---------------------------------------------------------------- traversal
 
 
-def traversal_grid(train_codes: np.ndarray, axis: int, traversal_range: float,
-                   n_points: int) -> np.ndarray:
+def traversal_grid(
+    train_codes: np.ndarray, axis: int, traversal_range: float, n_points: int
+) -> np.ndarray:
     """Code values mean + v·std of one axis, v evenly spaced in [−range, range], clipped to the
     training codes' range (a traversal never leaves the data)."""
     v = np.linspace(-traversal_range, traversal_range, n_points)
@@ -332,8 +365,12 @@ def traversal_grid(train_codes: np.ndarray, axis: int, traversal_range: float,
 
 
 def traversal_effects(
-    model: CodeModel, data: ExperimentData, decoders: RealDecoders, train_codes: np.ndarray,
-    base_idx: np.ndarray, cfg: Mapping[str, Any],
+    model: CodeModel,
+    data: ExperimentData,
+    decoders: RealDecoders,
+    train_codes: np.ndarray,
+    base_idx: np.ndarray,
+    cfg: Mapping[str, Any],
 ) -> dict[str, np.ndarray]:
     """Decoded factor changes (L, K), mean decoded trajectories (L, P, T', 2) and grid (L, P)."""
     n_axes = train_codes.shape[1]
@@ -347,8 +384,11 @@ def traversal_effects(
         velocity = decoders.decode_velocity(flat).reshape(len(grid), len(base_idx), -1, 2)
         trajectories.append(np.cumsum(velocity.mean(axis=1) * data.bin_size_s, axis=1))
         grids.append(grid)
-    return {"changes": np.array(changes), "trajectories": np.array(trajectories),
-            "grid": np.array(grids)}
+    return {
+        "changes": np.array(changes),
+        "trajectories": np.array(trajectories),
+        "grid": np.array(grids),
+    }
 
 
 # ---------------------------------------------------------------- unseen conditions
@@ -359,8 +399,7 @@ def fit_factor_map(factors: np.ndarray, latents: np.ndarray, alpha: float) -> Ri
     return Ridge(alpha=alpha).fit(factors, latents)
 
 
-def condition_means(values: np.ndarray, condition: np.ndarray,
-                    labels: np.ndarray) -> np.ndarray:
+def condition_means(values: np.ndarray, condition: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Mean over the trials of each condition in `labels` order: (conditions, ...)."""
     missing = sorted(set(labels.tolist()) - set(condition.tolist()))
     if missing:
@@ -381,8 +420,9 @@ def psth_r2(model_psth: np.ndarray, data_psth: np.ndarray) -> float:
     varying = data_flat.std(axis=0) > 0
     if not varying.any():
         raise ValueError("no neuron's real PSTH varies: PSTH R² undefined")
-    return float(r2_score(data_flat[:, varying], model_flat[:, varying],
-                          multioutput="variance_weighted"))
+    return float(
+        r2_score(data_flat[:, varying], model_flat[:, varying], multioutput="variance_weighted")
+    )
 
 
 def fano_factors(spikes: np.ndarray, condition: np.ndarray) -> np.ndarray:
@@ -407,9 +447,15 @@ def angle_difference_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def generation_scores(
-    gen_activity: np.ndarray, gen_spikes: np.ndarray, gen_condition: np.ndarray,
-    real_counts: np.ndarray, real_velocity: np.ndarray, real_angle: np.ndarray,
-    real_condition: np.ndarray, decoders: RealDecoders, bin_size_s: float,
+    gen_activity: np.ndarray,
+    gen_spikes: np.ndarray,
+    gen_condition: np.ndarray,
+    real_counts: np.ndarray,
+    real_velocity: np.ndarray,
+    real_angle: np.ndarray,
+    real_condition: np.ndarray,
+    decoders: RealDecoders,
+    bin_size_s: float,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Scores of generated trials vs real trials of the same conditions (module docstring).
 
@@ -430,17 +476,24 @@ def generation_scores(
     rate_diff = (gen_spikes.mean(axis=(0, 1)) - real_counts.mean(axis=(0, 1))) / bin_size_s
     fano_diff = fano_factors(gen_spikes, gen_condition) - fano_factors(real_counts, real_condition)
     scores = {
-        "velocity_r2": float(r2_score(true_vel.reshape(-1, 2), decoded.reshape(-1, 2),
-                                      multioutput="variance_weighted")),
+        "velocity_r2": float(
+            r2_score(
+                true_vel.reshape(-1, 2), decoded.reshape(-1, 2), multioutput="variance_weighted"
+            )
+        ),
         "endpoint_error_deg": float(angle_difference_deg(end_angle, real_mean_angle).mean()),
         "psth_r2": psth_r2(gen_psth, real_psth),
         "rate_rmse_hz": float(np.sqrt(np.mean(rate_diff**2))),
         "fano_mae": float(np.nanmean(np.abs(fano_diff))),
         "corr_rmse": rmse_correlations(gen_spikes, real_counts).rmse,
     }
-    arrays = {"labels": labels, "decoded_trajectory": trajectory,
-              "true_trajectory": np.cumsum(true_vel * bin_size_s, axis=1),
-              "psth_model": gen_psth, "psth_data": real_psth}
+    arrays = {
+        "labels": labels,
+        "decoded_trajectory": trajectory,
+        "true_trajectory": np.cumsum(true_vel * bin_size_s, axis=1),
+        "psth_model": gen_psth,
+        "psth_data": real_psth,
+    }
     return scores, arrays
 
 
@@ -452,7 +505,7 @@ def split_halves(condition: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarr
         members = rng.permutation(np.flatnonzero(condition == label))
         if members.size >= 2:
             first.append(members[: members.size // 2])
-            second.append(members[members.size // 2:])
+            second.append(members[members.size // 2 :])
     if not first:
         raise ValueError("split halves need a condition with at least 2 trials")
     return np.concatenate(first), np.concatenate(second)
@@ -462,7 +515,10 @@ def split_halves(condition: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def evaluate_model(
-    model: CodeModel, data: ExperimentData, decoders: RealDecoders, cfg: Mapping[str, Any],
+    model: CodeModel,
+    data: ExperimentData,
+    decoders: RealDecoders,
+    cfg: Mapping[str, Any],
     seed: int,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """All metrics of one trained model and the arrays the figures draw."""
@@ -472,32 +528,49 @@ def evaluate_model(
     dis = disentanglement_scores(codes, data, cfg)
     raw = disentanglement_scores(latents, data, cfg)
     rng = np.random.default_rng(seed)
-    base = np.sort(rng.choice(data.eval_idx, min(cfg["traversal_trials"], data.eval_idx.size),
-                              replace=False))
+    base = np.sort(
+        rng.choice(data.eval_idx, min(cfg["traversal_trials"], data.eval_idx.size), replace=False)
+    )
     trav = traversal_effects(model, data, decoders, codes[data.train_idx], base, cfg)
     selectivity = traversal_selectivity(trav["changes"])
     unseen = data.unseen_idx
-    factor_map = fit_factor_map(data.factors[data.train_idx], latents[data.train_idx],
-                                cfg["factor_map_alpha"])
+    factor_map = fit_factor_map(
+        data.factors[data.train_idx], latents[data.train_idx], cfg["factor_map_alpha"]
+    )
     rates = model.rates(factor_map.predict(data.factors[unseen]), data.n_bins, seed)
     spikes = rng.poisson(rates).astype(np.float64)
     condition = data.condition[unseen]
     gen, gen_arrays = generation_scores(
-        rates, spikes, condition, data.counts[unseen], data.velocity[unseen],
-        data.reach_angle[unseen], condition, decoders, data.bin_size_s)
+        rates,
+        spikes,
+        condition,
+        data.counts[unseen],
+        data.velocity[unseen],
+        data.reach_angle[unseen],
+        condition,
+        decoders,
+        data.bin_size_s,
+    )
     metrics = {k: v for k, v in dis.items() if k != "normalised_mi"}
     metrics |= {f"raw_{k}": v for k, v in raw.items() if k != "normalised_mi"}
     metrics |= {"selectivity": selectivity.score} | gen
-    arrays = {"codes": codes, "normalised_mi": dis["normalised_mi"],
-              "traversal_changes": trav["changes"], "traversal_trajectories": trav["trajectories"],
-              "traversal_grid": trav["grid"], "traversal_match": selectivity.matched_factor,
-              "generated_trajectory": gen_arrays["decoded_trajectory"],
-              "generated_psth": gen_arrays["psth_model"], "generated_rates_example": rates[:8]}
+    arrays = {
+        "codes": codes,
+        "normalised_mi": dis["normalised_mi"],
+        "traversal_changes": trav["changes"],
+        "traversal_trajectories": trav["trajectories"],
+        "traversal_grid": trav["grid"],
+        "traversal_match": selectivity.matched_factor,
+        "generated_trajectory": gen_arrays["decoded_trajectory"],
+        "generated_psth": gen_arrays["psth_model"],
+        "generated_rates_example": rates[:8],
+    }
     return metrics, arrays
 
 
-def data_reference(data: ExperimentData, decoders: RealDecoders,
-                   seed: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+def data_reference(
+    data: ExperimentData, decoders: RealDecoders, seed: int
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Generation scores of one random half of the real unseen trials against the other half.
 
     Returns the scores and the arrays of all real unseen trials decoded against themselves
@@ -507,12 +580,28 @@ def data_reference(data: ExperimentData, decoders: RealDecoders,
     first, second = split_halves(data.condition[unseen], seed)
     a, b = unseen[first], unseen[second]
     scores, _ = generation_scores(
-        data.counts[a], data.counts[a], data.condition[a], data.counts[b], data.velocity[b],
-        data.reach_angle[b], data.condition[b], decoders, data.bin_size_s)
+        data.counts[a],
+        data.counts[a],
+        data.condition[a],
+        data.counts[b],
+        data.velocity[b],
+        data.reach_angle[b],
+        data.condition[b],
+        decoders,
+        data.bin_size_s,
+    )
     condition = data.condition[unseen]
     _, arrays = generation_scores(
-        data.counts[unseen], data.counts[unseen], condition, data.counts[unseen],
-        data.velocity[unseen], data.reach_angle[unseen], condition, decoders, data.bin_size_s)
+        data.counts[unseen],
+        data.counts[unseen],
+        condition,
+        data.counts[unseen],
+        data.velocity[unseen],
+        data.reach_angle[unseen],
+        condition,
+        decoders,
+        data.bin_size_s,
+    )
     return scores, arrays
 
 
@@ -538,15 +627,17 @@ def nearest_condition(data: ExperimentData, unseen_label: int) -> int:
     best, best_distance = -1, np.inf
     for label in np.unique(data.condition[train]):
         other_angle, other_third = summary(train[data.condition[train] == label])
-        distance = (angle_difference_deg(angle, other_angle) / 180.0
-                    + abs(third - other_third) / spread)
+        distance = (
+            angle_difference_deg(angle, other_angle) / 180.0 + abs(third - other_third) / spread
+        )
         if distance < best_distance:
             best, best_distance = int(label), distance
     return best
 
 
-def nearest_condition_baseline(data: ExperimentData, decoders: RealDecoders,
-                               seed: int) -> dict[str, float]:
+def nearest_condition_baseline(
+    data: ExperimentData, decoders: RealDecoders, seed: int
+) -> dict[str, float]:
     """Generation scores of real training trials of the nearest seen condition, drawn (seeded,
     with replacement) as many as each unseen condition has trials, scored as if generated."""
     rng = np.random.default_rng(seed)
@@ -559,15 +650,25 @@ def nearest_condition_baseline(data: ExperimentData, decoders: RealDecoders,
         labels.append(np.full(n, label))
     rows, gen_condition = np.concatenate(picked), np.concatenate(labels)
     scores, _ = generation_scores(
-        data.counts[rows], data.counts[rows], gen_condition, data.counts[unseen],
-        data.velocity[unseen], data.reach_angle[unseen], data.condition[unseen], decoders,
-        data.bin_size_s)
+        data.counts[rows],
+        data.counts[rows],
+        gen_condition,
+        data.counts[unseen],
+        data.velocity[unseen],
+        data.reach_angle[unseen],
+        data.condition[unseen],
+        decoders,
+        data.bin_size_s,
+    )
     return scores
 
 
 def evaluate_seed(
-    data: ExperimentData, models: Mapping[str, CodeModel], decoders: RealDecoders,
-    cfg: Mapping[str, Any], seed: int,
+    data: ExperimentData,
+    models: Mapping[str, CodeModel],
+    decoders: RealDecoders,
+    cfg: Mapping[str, Any],
+    seed: int,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Metrics per model (and the "data" reference) and the arrays for the figures, one seed."""
     metrics: dict[str, dict[str, float]] = {}
@@ -577,8 +678,9 @@ def evaluate_seed(
         arrays |= {f"{name}/{key}": value for key, value in model_arrays.items()}
     metrics["data"], real = data_reference(data, decoders, seed)
     metrics["nearest"] = nearest_condition_baseline(data, decoders, seed)
-    for name, codes in reference_codes(data, cfg_code_dim(models),
-                                       decoders.smooth_sigma_bins).items():
+    for name, codes in reference_codes(
+        data, cfg_code_dim(models), decoders.smooth_sigma_bins
+    ).items():
         scores = disentanglement_scores(codes, data, cfg)
         metrics[name] = {k: v for k, v in scores.items() if k != "normalised_mi"}
         arrays[f"{name}/normalised_mi"] = scores["normalised_mi"]
@@ -586,18 +688,27 @@ def evaluate_seed(
     train_labels = np.unique(data.condition[train])
     lag = decoders.lag_bins
     arrays |= {
-        "factors": data.factors, "condition": data.condition, "reach_angle": data.reach_angle,
-        "train_idx": train, "eval_idx": data.eval_idx, "unseen_idx": data.unseen_idx,
-        "unseen_labels": real["labels"], "true_trajectory": real["true_trajectory"],
-        "real_decoded_trajectory": real["decoded_trajectory"], "psth_data": real["psth_data"],
+        "factors": data.factors,
+        "condition": data.condition,
+        "reach_angle": data.reach_angle,
+        "train_idx": train,
+        "eval_idx": data.eval_idx,
+        "unseen_idx": data.unseen_idx,
+        "unseen_labels": real["labels"],
+        "true_trajectory": real["true_trajectory"],
+        "real_decoded_trajectory": real["decoded_trajectory"],
+        "psth_data": real["psth_data"],
         "train_labels": train_labels,
-        "train_trajectory": np.cumsum(condition_means(
-            data.velocity[train][:, lag:], data.condition[train], train_labels)
-            * data.bin_size_s, axis=1),
+        "train_trajectory": np.cumsum(
+            condition_means(data.velocity[train][:, lag:], data.condition[train], train_labels)
+            * data.bin_size_s,
+            axis=1,
+        ),
         "bin_size_s": np.array(data.bin_size_s),
         "condition_ids": np.array(sorted(data.condition_labels)),
-        "condition_names": np.array([data.condition_labels[c]
-                                     for c in sorted(data.condition_labels)]),
+        "condition_names": np.array(
+            [data.condition_labels[c] for c in sorted(data.condition_labels)]
+        ),
         "factor_names": np.array(data.factor_names),
         "mi_factor_names": np.array(["angle", data.factor_names[2]]),
     }
@@ -605,8 +716,13 @@ def evaluate_seed(
 
 
 def run_evaluation(
-    data_path: str, dataset: str, cfg: Mapping[str, Any], gnocchi_weights: str,
-    lfads_weights: str, seed: int, device: torch.device | str = "cpu",
+    data_path: str,
+    dataset: str,
+    cfg: Mapping[str, Any],
+    gnocchi_weights: str,
+    lfads_weights: str,
+    seed: int,
+    device: torch.device | str = "cpu",
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Load the data and both trained models of one seed and evaluate them on `device`."""
     data_cfg = cfg["datasets"][dataset]
@@ -616,8 +732,9 @@ def run_evaluation(
     lfads = load_model("lfads", data, model_settings("lfads", cfg), lfads_weights)
     sampling = cfg["gnocchi"]["sampling"]
     models = {
-        "gnocchi": GnocchiCodes(gnocchi, transform, sampling["ddim_steps"], sampling["eta"],
-                                device),
+        "gnocchi": GnocchiCodes(
+            gnocchi, transform, sampling["ddim_steps"], sampling["eta"], device
+        ),
         "lfads": LfadsCodes(lfads, cfg["code_dim"], device),
     }
     decoders = fit_real_decoders(data, data_cfg["smooth_sigma_bins"], cfg["evaluation"])

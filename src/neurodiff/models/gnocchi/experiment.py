@@ -103,7 +103,7 @@ class ExperimentData:
 
 
 def rebin(array: np.ndarray, factor: int, reduce: str) -> np.ndarray:
-    """Combine `factor` adjacent time bins of (trials, T, K) by "sum" or "mean" (remainder dropped)."""
+    """Combine `factor` adjacent bins of (trials, T, K) by "sum" or "mean" (remainder dropped)."""
     if factor < 1:
         raise ValueError(f"rebin factor must be >= 1, got {factor}")
     n, t, k = array.shape
@@ -142,8 +142,9 @@ def path_curvature(velocity: np.ndarray, dt: float) -> np.ndarray:
     return deviation[np.arange(len(deviation)), peak] / length
 
 
-def maze_unseen(ds: TidyDataset, sector_deg: tuple[float, float],
-                versions: list[int]) -> np.ndarray:
+def maze_unseen(
+    ds: TidyDataset, sector_deg: tuple[float, float], versions: list[int]
+) -> np.ndarray:
     """Trials of the maze conditions whose mean reach angle is in the sector and version listed."""
     condition = ds.conditions["condition"]
     unseen = np.zeros(ds.n_trials, dtype=bool)
@@ -169,8 +170,12 @@ def _reaching_parts(ds: TidyDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray
     speed_index = ds.conditions["speed_index"].astype(int)
     n_speeds = int(speed_index.max()) + 1
     condition = ds.conditions["angle_index"].astype(int) * n_speeds + speed_index
-    labels = {int(c): f"{math.degrees(a):.0f}°, {s:g} m/s" for c, a, s in zip(
-        condition, ds.conditions["reach_angle"], ds.conditions["speed"], strict=True)}
+    labels = {
+        int(c): f"{math.degrees(a):.0f}°, {s:g} m/s"
+        for c, a, s in zip(
+            condition, ds.conditions["reach_angle"], ds.conditions["speed"], strict=True
+        )
+    }
     return ds.conditions["speed"], ds.conditions["unseen"].astype(bool), condition, labels
 
 
@@ -193,15 +198,26 @@ def load_experiment_data(path: str | Path, name: str, cfg: Mapping[str, Any]) ->
         third = path_curvature(velocity, bin_size)
         unseen = maze_unseen(ds, tuple(cfg["heldout_sector_deg"]), cfg["heldout_trial_versions"])
         condition = ds.conditions["condition"].astype(int)
-        labels = {int(c): f"maze {t}, v{v}" for c, t, v in zip(
-            condition, ds.conditions["trial_type"], ds.conditions["trial_version"], strict=True)}
+        labels = {
+            int(c): f"maze {t}, v{v}"
+            for c, t, v in zip(
+                condition, ds.conditions["trial_type"], ds.conditions["trial_version"], strict=True
+            )
+        }
     data = ExperimentData(
-        name=name, counts=counts, velocity=velocity, bin_size_s=bin_size,
-        factors=np.round(np.stack([np.cos(angle), np.sin(angle), third], axis=1),
-                         FACTOR_DECIMALS),
-        factor_names=list(FACTOR_NAMES[name]), reach_angle=angle, condition=condition,
-        split=ds.split, unseen=unseen, decoder_lag_bins=int(round(cfg["decoder_lag_s"] / bin_size)),
-        condition_labels=labels)
+        name=name,
+        counts=counts,
+        velocity=velocity,
+        bin_size_s=bin_size,
+        factors=np.round(np.stack([np.cos(angle), np.sin(angle), third], axis=1), FACTOR_DECIMALS),
+        factor_names=list(FACTOR_NAMES[name]),
+        reach_angle=angle,
+        condition=condition,
+        split=ds.split,
+        unseen=unseen,
+        decoder_lag_bins=int(round(cfg["decoder_lag_s"] / bin_size)),
+        condition_labels=labels,
+    )
     _check_experiment(data, path)
     return data
 
@@ -210,11 +226,15 @@ def _check_experiment(data: ExperimentData, path: str | Path) -> None:
     """Every group of trials is non-empty and the decoder lag fits in the window."""
     for group in ("train_idx", "val_idx", "eval_idx", "unseen_idx"):
         if getattr(data, group).size < 2:
-            raise ValueError(f"{path}: fewer than 2 {group.removesuffix('_idx')} trials; check "
-                             "the held-out conditions and splits in the config")
+            raise ValueError(
+                f"{path}: fewer than 2 {group.removesuffix('_idx')} trials; check "
+                "the held-out conditions and splits in the config"
+            )
     if not 0 <= data.decoder_lag_bins < data.n_bins // 2:
-        raise ValueError(f"{path}: decoder lag of {data.decoder_lag_bins} bins does not fit in "
-                         f"{data.n_bins} bins")
+        raise ValueError(
+            f"{path}: decoder lag of {data.decoder_lag_bins} bins does not fit in "
+            f"{data.n_bins} bins"
+        )
     if not np.all(np.isfinite(data.velocity)) or not np.all(np.isfinite(data.factors)):
         raise ValueError(f"{path}: behaviour or factors hold non-finite values")
 
@@ -236,9 +256,12 @@ def build_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any]) -
     raise ValueError(f"model {kind!r} is not one of {MODELS}")
 
 
-def training_tensors(kind: str, data: ExperimentData,
-                     transform: SignalTransform | None, rows: np.ndarray | None = None
-                     ) -> torch.Tensor:
+def training_tensors(
+    kind: str,
+    data: ExperimentData,
+    transform: SignalTransform | None,
+    rows: np.ndarray | None = None,
+) -> torch.Tensor:
     """Model inputs of `rows` (default: the training trials): transformed trials (n, N, T) for
     GNOCCHI, counts (n, T, N) for LFADS."""
     counts = data.counts[data.train_idx if rows is None else rows]
@@ -267,6 +290,7 @@ def validation_fn(kind: str, inputs: torch.Tensor) -> Callable[[torch.nn.Module,
     (the global RNG is forked, so training is unaffected). LFADS: the Poisson reconstruction
     term (its KL weight ramps with the step, so the total is not comparable across steps).
     """
+
     def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
         batch = inputs.to(next(model.parameters()).device)
         with torch.random.fork_rng(devices=[]):
@@ -274,16 +298,19 @@ def validation_fn(kind: str, inputs: torch.Tensor) -> Callable[[torch.nn.Module,
             if kind == "gnocchi":
                 return {VALIDATION_METRIC: float(model.loss(batch)[0])}
             return {VALIDATION_METRIC: float(model.loss(batch, step)[1]["recon"])}
+
     return evaluate
 
 
 def _warmup_cosine(total: int, warmup: int) -> Callable[[int], float]:
     """LR multiplier: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return factor
 
 
@@ -308,30 +335,49 @@ def train_model(
     """
     inputs = training_tensors(kind, data, transform)
     val_inputs = training_tensors(kind, data, transform, data.val_idx)
-    reset_stale_run(run_dir, {"kind": kind, "seed": seed, "model": dict(model_cfg),
-                              "train": dict(train_cfg), "data": data_digest(inputs)})
+    reset_stale_run(
+        run_dir,
+        {
+            "kind": kind,
+            "seed": seed,
+            "model": dict(model_cfg),
+            "train": dict(train_cfg),
+            "data": data_digest(inputs),
+        },
+    )
     torch.manual_seed(seed)
     model = build_model(kind, data, model_cfg)
     steps = train_cfg["steps"]
-    config = TrainConfig(total_steps=steps, seed=seed,
-                         checkpoint_every=train_cfg["checkpoint_every"],
-                         log_every=train_cfg["log_every"], grad_clip=train_cfg["grad_clip"],
-                         device=device, progress=progress, desc=f"{kind} {data.name} seed {seed}",
-                         best_metric=VALIDATION_METRIC)
+    config = TrainConfig(
+        total_steps=steps,
+        seed=seed,
+        checkpoint_every=train_cfg["checkpoint_every"],
+        log_every=train_cfg["log_every"],
+        grad_clip=train_cfg["grad_clip"],
+        device=device,
+        progress=progress,
+        desc=f"{kind} {data.name} seed {seed}",
+        best_metric=VALIDATION_METRIC,
+    )
     return train(
-        model, _loss_fn(kind),
+        model,
+        _loss_fn(kind),
         EpochBatches([inputs], min(train_cfg["batch_size"], inputs.shape[0]), seed),
-        lambda params: torch.optim.AdamW(params, lr=train_cfg["lr"],
-                                         weight_decay=train_cfg["weight_decay"]),
-        config, RunPaths.in_dir(run_dir),
+        lambda params: torch.optim.AdamW(
+            params, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"]
+        ),
+        config,
+        RunPaths.in_dir(run_dir),
         make_scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(
-            o, _warmup_cosine(steps, train_cfg["warmup_steps"])),
+            o, _warmup_cosine(steps, train_cfg["warmup_steps"])
+        ),
         eval_fn=validation_fn(kind, val_inputs),
     )
 
 
-def load_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any],
-               weights: str | Path) -> Gnocchi | LFADS:
+def load_model(
+    kind: str, data: ExperimentData, model_cfg: Mapping[str, Any], weights: str | Path
+) -> Gnocchi | LFADS:
     """A trained model (the best-on-validation raw weights of `train`) in eval mode, on the CPU.
 
     Refuses, naming the file, weights written before validation selection (no "best" entry) or
@@ -342,14 +388,18 @@ def load_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any],
     payload = torch.load(weights, map_location="cpu", weights_only=True)
     best = payload.get("best") if isinstance(payload, dict) else None
     if not best or "model" not in best:
-        raise ValueError(f"{weights}: no best-on-validation weights (written by an older version "
-                         "that used the last step); delete it and retrain")
+        raise ValueError(
+            f"{weights}: no best-on-validation weights (written by an older version "
+            "that used the last step); delete it and retrain"
+        )
     try:
         model.load_state_dict(best["model"])
     except RuntimeError as error:
-        raise ValueError(f"{weights}: the {kind} weights do not fit the configured architecture "
-                         f"(an old checkpoint format or other settings); delete it and retrain. "
-                         f"{str(error).splitlines()[0]}") from error
+        raise ValueError(
+            f"{weights}: the {kind} weights do not fit the configured architecture "
+            f"(an old checkpoint format or other settings); delete it and retrain. "
+            f"{str(error).splitlines()[0]}"
+        ) from error
     return model.eval()
 
 
@@ -363,8 +413,9 @@ def model_settings(kind: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def example_trial_and_noise(data: ExperimentData, data_cfg: Mapping[str, Any],
-                            model_cfg: Mapping[str, Any], seed: int) -> tuple[np.ndarray, ...]:
+def example_trial_and_noise(
+    data: ExperimentData, data_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], seed: int
+) -> tuple[np.ndarray, ...]:
     """One transformed training trial (N, T) and its x_t at the middle diffusion step."""
     transform = gnocchi_transform(data, data_cfg)
     x0 = torch.from_numpy(transform.forward(data.counts[data.train_idx[:1]]))

@@ -25,8 +25,9 @@ def _squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: str = "rbf") -> torch.Tensor:
     """k(x_i, y_j) (n, m) with the D-normalised kernel named `kernel` (module docstring)."""
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"kernel inputs must be (n, D) and (m, D), got {tuple(x.shape)} "
-                         f"and {tuple(y.shape)}")
+        raise ValueError(
+            f"kernel inputs must be (n, D) and (m, D), got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     dim = x.shape[1]
     distances = _squared_distances(x, y)
     if kernel == "rbf":
@@ -46,8 +47,9 @@ def _off_diagonal_mean(k: torch.Tensor) -> torch.Tensor:
 def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "rbf") -> torch.Tensor:
     """Unbiased MMD² between samples x (n, D) and y (m, D), n, m ≥ 2."""
     if x.shape[0] < 2 or y.shape[0] < 2:
-        raise ValueError(f"MMD needs at least 2 samples on each side, got {x.shape[0]} and "
-                         f"{y.shape[0]}")
+        raise ValueError(
+            f"MMD needs at least 2 samples on each side, got {x.shape[0]} and {y.shape[0]}"
+        )
     k_xx = _off_diagonal_mean(kernel_matrix(x, x, kernel))
     k_yy = _off_diagonal_mean(kernel_matrix(y, y, kernel))
     return k_xx + k_yy - 2.0 * kernel_matrix(x, y, kernel).mean()

@@ -74,8 +74,9 @@ class GnocchiConfig:
     mmd_kernel: str = "rbf"
     recon_weight: float = 1.0
     kl_weight: float = 0.0
-    schedule: dict[str, Any] = field(default_factory=lambda: {
-        "num_train_timesteps": 100, "beta_start": 1e-4, "beta_end": 0.1})
+    schedule: dict[str, Any] = field(
+        default_factory=lambda: {"num_train_timesteps": 100, "beta_start": 1e-4, "beta_end": 0.1}
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mult", tuple(self.channel_mult))
@@ -85,8 +86,9 @@ class GnocchiConfig:
         if min(weights.values()) < 0:
             raise ValueError(f"loss weights must be >= 0, got {weights}")
         if self.code_dim < 1 or self.n_neurons < 1:
-            raise ValueError(f"n_neurons and code_dim must be >= 1, got {self.n_neurons}, "
-                             f"{self.code_dim}")
+            raise ValueError(
+                f"n_neurons and code_dim must be >= 1, got {self.n_neurons}, {self.code_dim}"
+            )
 
 
 class Gnocchi(nn.Module):
@@ -96,15 +98,33 @@ class Gnocchi(nn.Module):
         super().__init__()
         self.config = cfg = config
         self.schedule: NoiseSchedule = make_schedule(**cfg.schedule)
-        self.encoder = CodeEncoder(cfg.n_neurons, cfg.code_dim, cfg.encoder_kind,
-                                   cfg.encoder_hidden, cfg.encoder_layers, cfg.encoder_kernel,
-                                   cfg.groups, stochastic=cfg.kl_weight > 0,
-                                   pool=cfg.encoder_pool, pool_heads=cfg.encoder_pool_heads,
-                                   pool_windows=cfg.encoder_pool_windows)
-        self.denoiser = TimeUNet1d(cfg.n_neurons, cfg.code_dim, cfg.channels, cfg.channel_mult,
-                                   cfg.res_blocks, cfg.groups, cfg.embed_dim, cfg.attention,
-                                   cfg.attention_heads, cfg.dropout, cfg.filter_kernel,
-                                   cfg.bin_embedding)
+        self.encoder = CodeEncoder(
+            cfg.n_neurons,
+            cfg.code_dim,
+            cfg.encoder_kind,
+            cfg.encoder_hidden,
+            cfg.encoder_layers,
+            cfg.encoder_kernel,
+            cfg.groups,
+            stochastic=cfg.kl_weight > 0,
+            pool=cfg.encoder_pool,
+            pool_heads=cfg.encoder_pool_heads,
+            pool_windows=cfg.encoder_pool_windows,
+        )
+        self.denoiser = TimeUNet1d(
+            cfg.n_neurons,
+            cfg.code_dim,
+            cfg.channels,
+            cfg.channel_mult,
+            cfg.res_blocks,
+            cfg.groups,
+            cfg.embed_dim,
+            cfg.attention,
+            cfg.attention_heads,
+            cfg.dropout,
+            cfg.filter_kernel,
+            cfg.bin_embedding,
+        )
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """ε̂ (B, N, T) of noisy trials x_t (B, N, T) at steps t (B,) given codes (B, L)."""
@@ -132,10 +152,15 @@ class Gnocchi(nn.Module):
         eps_loss = (eps_hat - noise).pow(2).mean()
         recon = (x0_hat - x0).pow(2).mean()
         prior_mmd = mmd(code, torch.randn_like(code), cfg.mmd_kernel)
-        total = (eps_loss + cfg.recon_weight * recon + cfg.mmd_weight * prior_mmd
-                 + cfg.kl_weight * kl)
-        logs = {"eps_mse": eps_loss.item(), "recon": recon.item(), "mmd": prior_mmd.item(),
-                "kl": kl.item()}
+        total = (
+            eps_loss + cfg.recon_weight * recon + cfg.mmd_weight * prior_mmd + cfg.kl_weight * kl
+        )
+        logs = {
+            "eps_mse": eps_loss.item(),
+            "recon": recon.item(),
+            "mmd": prior_mmd.item(),
+            "kl": kl.item(),
+        }
         return total, logs
 
     @torch.no_grad()
@@ -159,8 +184,16 @@ class Gnocchi(nn.Module):
     ) -> torch.Tensor:
         """DDIM samples (B, N, n_bins) conditioned on codes (B, L), from x_T or fresh noise."""
         shape = (codes.shape[0], self.config.n_neurons, n_bins)
-        return ddim_sample(self, self.schedule, shape, cond=codes, num_inference_steps=steps,
-                           eta=eta, generator=generator, x_T=x_T)
+        return ddim_sample(
+            self,
+            self.schedule,
+            shape,
+            cond=codes,
+            num_inference_steps=steps,
+            eta=eta,
+            generator=generator,
+            x_T=x_T,
+        )
 
     def invert(self, x0: torch.Tensor, codes: torch.Tensor, steps: int) -> torch.Tensor:
         """Reverse DDIM x₀ → x_T (B, N, T) with the code passed at every step."""

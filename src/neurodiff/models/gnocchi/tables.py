@@ -42,9 +42,14 @@ METRICS = {
     "corr_rmse": "unseen: correlation RMSE ↓",
 }
 MODEL_ORDER = ("gnocchi", "lfads", "truth", "pca_trials", "nearest", "data")
-MODEL_NAMES = {"gnocchi": "GNOCCHI", "lfads": "LFADS", "truth": "ceiling: true factors",
-               "pca_trials": "baseline: PCA of trials", "nearest": "baseline: nearest seen cond.",
-               "data": "ceiling: data split half"}
+MODEL_NAMES = {
+    "gnocchi": "GNOCCHI",
+    "lfads": "LFADS",
+    "truth": "ceiling: true factors",
+    "pca_trials": "baseline: PCA of trials",
+    "nearest": "baseline: nearest seen cond.",
+    "data": "ceiling: data split half",
+}
 DATASET_NAMES = {"reaching": "synthetic reaching", "mc_maze": "MC_Maze"}
 TITLE = "Table 1 (reconstructed): disentanglement and unseen-condition generation"
 CAPTION = (
@@ -70,8 +75,15 @@ def read_metric_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             raise KeyError(f"{path}: keys {sorted(missing)} are missing")
         for model, values in payload["models"].items():
             for metric, value in values.items():
-                rows.append({"dataset": payload["dataset"], "seed": int(payload["seed"]),
-                             "model": model, "metric": metric, "value": float(value)})
+                rows.append(
+                    {
+                        "dataset": payload["dataset"],
+                        "seed": int(payload["seed"]),
+                        "model": model,
+                        "metric": metric,
+                        "value": float(value),
+                    }
+                )
     if not rows:
         raise ValueError("no metrics found: the table needs at least one metrics file")
     return rows
@@ -83,20 +95,32 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     duplicated = frame.duplicated(["dataset", "seed", "model", "metric"])
     if duplicated.any():
         first = frame[duplicated].iloc[0]
-        raise ValueError(f"metric {first['metric']} of {first['model']} on {first['dataset']} "
-                         f"seed {first['seed']} appears twice")
+        raise ValueError(
+            f"metric {first['metric']} of {first['model']} on {first['dataset']} "
+            f"seed {first['seed']} appears twice"
+        )
     out = []
     for (dataset, model, metric), group in frame.groupby(["dataset", "model", "metric"]):
         values = group.sort_values("seed")["value"].to_numpy()
         mean, std = mean_std(values)
-        out.append({"dataset": dataset, "model": model, "metric": metric,
-                    "mean": mean, "std": std, "n_seeds": int(values.size),
-                    "values": " ".join(f"{v:.6g}" for v in values)})
+        out.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "metric": metric,
+                "mean": mean,
+                "std": std,
+                "n_seeds": int(values.size),
+                "values": " ".join(f"{v:.6g}" for v in values),
+            }
+        )
     table = pd.DataFrame(out)
-    table["model_rank"] = table["model"].map(
-        {m: i for i, m in enumerate(MODEL_ORDER)}).fillna(len(MODEL_ORDER))
-    table["metric_rank"] = table["metric"].map(
-        {m: i for i, m in enumerate(METRICS)}).fillna(len(METRICS))
+    table["model_rank"] = (
+        table["model"].map({m: i for i, m in enumerate(MODEL_ORDER)}).fillna(len(MODEL_ORDER))
+    )
+    table["metric_rank"] = (
+        table["metric"].map({m: i for i, m in enumerate(METRICS)}).fillna(len(METRICS))
+    )
     table = table.sort_values(["dataset", "metric_rank", "model_rank"])
     return table.drop(columns=["model_rank", "metric_rank"]).reset_index(drop=True)
 
@@ -104,15 +128,21 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per metric, one column per (dataset, model) with 'mean ± std' ('—' if absent)."""
     datasets = [d for d in DATASET_NAMES if d in set(summary["dataset"])]
-    columns = [(d, m) for d in datasets for m in MODEL_ORDER
-               if ((summary["dataset"] == d) & (summary["model"] == m)).any()]
-    cells = {(r.dataset, r.model, r.metric): format_mean_std(r.mean, r.std)
-             for r in summary.itertuples()}
+    columns = [
+        (d, m)
+        for d in datasets
+        for m in MODEL_ORDER
+        if ((summary["dataset"] == d) & (summary["model"] == m)).any()
+    ]
+    cells = {
+        (r.dataset, r.model, r.metric): format_mean_std(r.mean, r.std) for r in summary.itertuples()
+    }
     metrics = [m for m in METRICS if m in set(summary["metric"])]
     display = {"metric": [METRICS[m] for m in metrics]}
     for dataset, model in columns:
         display[f"{DATASET_NAMES[dataset]}: {MODEL_NAMES.get(model, model)}"] = [
-            cells.get((dataset, model, metric), MISSING) for metric in metrics]
+            cells.get((dataset, model, metric), MISSING) for metric in metrics
+        ]
     return pd.DataFrame(display)
 
 

@@ -38,8 +38,10 @@ class SignalTransform:
         if self.kind not in TRANSFORM_KINDS:
             raise ValueError(f"transform kind {self.kind!r} is not one of {TRANSFORM_KINDS}")
         if self.mean.shape != self.std.shape or self.mean.ndim != 1:
-            raise ValueError(f"transform mean {self.mean.shape} and std {self.std.shape} must "
-                             "be matching 1-D per-neuron arrays")
+            raise ValueError(
+                f"transform mean {self.mean.shape} and std {self.std.shape} must "
+                "be matching 1-D per-neuron arrays"
+            )
 
     def _pre(self, counts: np.ndarray) -> np.ndarray:
         """The untransformed-scale signal before z-scoring (trials, T, N)."""
@@ -56,16 +58,18 @@ class SignalTransform:
         """Model-space signal (trials, N, T), float32."""
         pre = self._pre(counts)
         if pre.shape[2] != self.mean.size:
-            raise ValueError(f"counts have {pre.shape[2]} neurons, the transform was fitted on "
-                             f"{self.mean.size}")
+            raise ValueError(
+                f"counts have {pre.shape[2]} neurons, the transform was fitted on {self.mean.size}"
+            )
         return ((pre - self.mean) / self.std).transpose(0, 2, 1).astype(np.float32)
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
         """Rates (trials, T, N) in expected counts per bin, clipped at 0, from model space."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 3 or x.shape[1] != self.mean.size:
-            raise ValueError(f"model-space input must be (trials, {self.mean.size}, time), "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"model-space input must be (trials, {self.mean.size}, time), got {x.shape}"
+            )
         pre = x.transpose(0, 2, 1) * self.std + self.mean
         if self.kind == "sqrt":
             pre = (pre / 2.0) ** 2 - ANSCOMBE_SHIFT
@@ -82,5 +86,6 @@ def fit_transform(kind: str, counts: np.ndarray, smooth_sigma_bins: float) -> Si
         raise ValueError(f"smooth_sigma_bins must be > 0, got {smooth_sigma_bins}")
     neutral = SignalTransform(kind, smooth_sigma_bins, np.zeros(1), np.ones(1))
     pre = neutral._pre(counts).reshape(-1, np.shape(counts)[2])
-    return SignalTransform(kind, smooth_sigma_bins, pre.mean(axis=0),
-                           np.maximum(pre.std(axis=0), MIN_STD))
+    return SignalTransform(
+        kind, smooth_sigma_bins, pre.mean(axis=0), np.maximum(pre.std(axis=0), MIN_STD)
+    )

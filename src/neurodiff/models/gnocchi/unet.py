@@ -61,9 +61,7 @@ class AdaGroupNorm(nn.Module):
 class ResBlock1d(nn.Module):
     """GN → SiLU → conv → AdaGN(t, c) → SiLU → dropout → conv, plus a (1×1) skip path."""
 
-    def __init__(
-        self, in_ch: int, out_ch: int, cond_dim: int, groups: int, dropout: float
-    ) -> None:
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, groups: int, dropout: float) -> None:
         super().__init__()
         self.norm1 = group_norm(in_ch, groups)
         self.conv1 = nn.Conv1d(in_ch, out_ch, 3, padding=1)
@@ -159,14 +157,18 @@ class TimeUNet1d(nn.Module):
     ) -> None:
         super().__init__()
         if not channel_mult or min(channel_mult) < 1 or res_blocks < 1 or code_dim < 1:
-            raise ValueError(f"need channel_mult >= 1 per level, res_blocks >= 1 and code_dim >= "
-                             f"1; got {list(channel_mult)}, {res_blocks}, {code_dim}")
+            raise ValueError(
+                f"need channel_mult >= 1 per level, res_blocks >= 1 and code_dim >= "
+                f"1; got {list(channel_mult)}, {res_blocks}, {code_dim}"
+            )
         self.n_neurons, self.code_dim, self.embed_dim = n_neurons, code_dim, embed_dim
         self.levels = len(channel_mult)
-        self.time_mlp = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.SiLU(),
-                                      nn.Linear(embed_dim, embed_dim))
-        self.code_mlp = nn.Sequential(nn.Linear(code_dim, embed_dim), nn.SiLU(),
-                                      nn.Linear(embed_dim, embed_dim))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim)
+        )
+        self.code_mlp = nn.Sequential(
+            nn.Linear(code_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim)
+        )
         cond_dim = 2 * embed_dim
         widths = [channels * m for m in channel_mult]
         self.input_conv = nn.Conv1d(n_neurons, channels, 3, padding=1)
@@ -194,12 +196,16 @@ class TimeUNet1d(nn.Module):
                 width = widths[level]
             if level > 0:
                 self.up.append(Upsample1d(width))
-        self.output = nn.Sequential(group_norm(width, groups), nn.SiLU(),
-                                    nn.Conv1d(width, n_neurons, 3, padding=1))
-        self.neuron_filter = (NeuronFilter(n_neurons, filter_kernel, embed_dim)
-                              if filter_kernel else None)
+        self.output = nn.Sequential(
+            group_norm(width, groups), nn.SiLU(), nn.Conv1d(width, n_neurons, 3, padding=1)
+        )
+        self.neuron_filter = (
+            NeuronFilter(n_neurons, filter_kernel, embed_dim) if filter_kernel else None
+        )
 
-    def conditioning(self, t: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def conditioning(
+        self, t: torch.Tensor, code: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(AdaGN conditioning vector [emb(t), emb(c)] (B, 2·embed_dim), step embedding emb(t))."""
         if code.ndim != 2 or code.shape[1] != self.code_dim:
             raise ValueError(f"code must be (batch, {self.code_dim}), got {tuple(code.shape)}")
@@ -209,8 +215,9 @@ class TimeUNet1d(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """ε̂ (B, N, T) for noisy activity x (B, N, T), steps t (B,) and codes (B, code_dim)."""
         if x.ndim != 3 or x.shape[1] != self.n_neurons:
-            raise ValueError(f"x must be (batch, {self.n_neurons} neurons, time), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be (batch, {self.n_neurons} neurons, time), got {tuple(x.shape)}"
+            )
         n_bins = x.shape[-1]
         multiple = 2 ** (self.levels - 1)
         h = F.pad(x, (0, -n_bins % multiple))

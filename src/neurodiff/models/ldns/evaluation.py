@@ -62,9 +62,12 @@ def baseline_methods(baselines: Mapping[str, Mapping[str, np.ndarray]]) -> dict[
     missing = sorted(set(BASELINE_INPUTS) - set(baselines))
     if missing:
         raise ValueError(f"Table 1 baselines: missing samples {missing}")
-    return {"AutoLFADS": baselines["autolfads"]["spikes"],
-            "AutoLFADS+sh": baselines["baseline_history"]["autolfads"],
-            "pi-VAE": baselines["pivae"]["spikes"], "TNDM": baselines["tndm"]["spikes"]}
+    return {
+        "AutoLFADS": baselines["autolfads"]["spikes"],
+        "AutoLFADS+sh": baselines["baseline_history"]["autolfads"],
+        "pi-VAE": baselines["pivae"]["spikes"],
+        "TNDM": baselines["tndm"]["spikes"],
+    }
 
 
 def monkey_methods(
@@ -124,7 +127,9 @@ def table1_protocol(
     return Table1Protocol(
         metric_fns=ldns_table1_metrics(fps, max_count),
         resamples=bootstrap_indices(next(iter(n_trials.values())), n_resamples, seed),
-        max_count=max_count, n_resamples=n_resamples, seed=seed,
+        max_count=max_count,
+        n_resamples=n_resamples,
+        seed=seed,
     )
 
 
@@ -136,8 +141,14 @@ def table1_row(
     data_mask: np.ndarray | None = None,
 ) -> dict[str, BootstrapResult]:
     """One method's Table 1 metrics under the shared protocol (its resamples and KDE grid)."""
-    return bootstrap_metrics(spikes, data, protocol.metric_fns, protocol.resamples,
-                             model_mask=model_mask, data_mask=data_mask)
+    return bootstrap_metrics(
+        spikes,
+        data,
+        protocol.metric_fns,
+        protocol.resamples,
+        model_mask=model_mask,
+        data_mask=data_mask,
+    )
 
 
 def table1(
@@ -157,10 +168,13 @@ def table1(
     """
     masks = dict(method_masks or {})
     protocol = table1_protocol(methods, data, fps, n_resamples, seed, masks, data_mask)
-    rows = {name: table1_row(spikes, data, protocol, masks.get(name), data_mask)
-            for name, spikes in methods.items()}
-    rows[REFERENCE_ROW] = split_half_reference(data, protocol.metric_fns, n_resamples, seed,
-                                               data_mask)
+    rows = {
+        name: table1_row(spikes, data, protocol, masks.get(name), data_mask)
+        for name, spikes in methods.items()
+    }
+    rows[REFERENCE_ROW] = split_half_reference(
+        data, protocol.metric_fns, n_resamples, seed, data_mask
+    )
     records = []
     for name, results in rows.items():
         record = {"method": name}
@@ -194,8 +208,11 @@ def autoencoder_hparams(
         if name not in input_channels:
             raise ValueError(f"no input channel count for dataset {name!r}")
         model = S4Autoencoder(**s.architecture(input_channels[name]))
-        columns[name] = {"input channels": input_channels[name], **_model_first(s),
-                         "parameters": parameter_count(model)}
+        columns[name] = {
+            "input channels": input_channels[name],
+            **_model_first(s),
+            "parameters": parameter_count(model),
+        }
     return _hparam_frame(columns)
 
 
@@ -210,8 +227,12 @@ def denoiser_hparams(
         latent = latent_channels[s.dataset]
         model = build_denoiser(s, latent, velocity_channels)
         extra = {"velocity": velocity_channels, "length": 1}.get(s.conditioning, 0)
-        columns[name] = {"latent channels": latent, "extra input channels": extra,
-                         **_model_first(s), "parameters": parameter_count(model)}
+        columns[name] = {
+            "latent channels": latent,
+            "extra input channels": extra,
+            **_model_first(s),
+            "parameters": parameter_count(model),
+        }
     return _hparam_frame(columns)
 
 
@@ -264,8 +285,13 @@ def velocity_decoding_table(
     for name in ("train", "val", "test"):
         rows = split == name
         if rows.any():
-            records.append({"evaluated_on": f"AE rates, {name} trials", "trials": int(rows.sum()),
-                            "r2": decoding_r2(decoder, rates[rows], velocity[rows])})
+            records.append(
+                {
+                    "evaluated_on": f"AE rates, {name} trials",
+                    "trials": int(rows.sum()),
+                    "r2": decoding_r2(decoder, rates[rows], velocity[rows]),
+                }
+            )
     for name, (x, y) in (extra or {}).items():
         records.append({"evaluated_on": name, "trials": len(x), "r2": decoding_r2(decoder, x, y)})
     return pd.DataFrame.from_records(records), decoder

@@ -81,8 +81,7 @@ def optimizer_and_schedule(
     horizon = max(math.ceil(optim.lr_horizon * total), warmup + 1)
 
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay,
-                                 betas=betas)
+        return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, betas=betas)
 
     def make_scheduler(optimizer: torch.optim.Optimizer) -> Any:
         return get_cosine_schedule_with_warmup(optimizer, warmup, horizon)
@@ -112,8 +111,8 @@ def poisson_nll(model: S4Autoencoder, spikes: torch.Tensor, mask: torch.Tensor) 
     device = next(model.parameters()).device  # on a GPU during training, on the CPU after
     total, count = 0.0, 0.0
     for start in range(0, spikes.shape[0], ENCODE_BATCH):
-        x = spikes[start:start + ENCODE_BATCH].to(device)
-        m = mask[start:start + ENCODE_BATCH].to(device)
+        x = spikes[start : start + ENCODE_BATCH].to(device)
+        m = mask[start : start + ENCODE_BATCH].to(device)
         rates, _ = model(x)
         nll = F.poisson_nll_loss(rates, x, log_input=False, full=True, reduction="none")
         total += float((nll * m.unsqueeze(1)).sum())
@@ -135,8 +134,15 @@ def train_autoencoder(
 ) -> AutoencoderFit:
     """Train the S4 autoencoder on (trials, time, channels) counts; masks are (trials, time)."""
     run_dir = Path(run_dir)
-    reset_stale_run(run_dir, {"seed": seed, "n_train": len(spikes), **asdict(settings),
-                              "data": data_digest(spikes, mask, val_spikes, val_mask)})
+    reset_stale_run(
+        run_dir,
+        {
+            "seed": seed,
+            "n_train": len(spikes),
+            **asdict(settings),
+            "data": data_digest(spikes, mask, val_spikes, val_mask),
+        },
+    )
     train_x, train_m = channels_first(spikes), torch.as_tensor(mask, dtype=torch.float32)
     val = (channels_first(val_spikes), torch.as_tensor(val_mask, dtype=torch.float32))
     batches = EpochBatches([train_x, train_m], settings.batch_size, seed)
@@ -147,19 +153,36 @@ def train_autoencoder(
 
     def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, ...], step: int) -> Any:
         x, m = batch
-        parts = autoencoder_loss(net, x, settings.cd_p, settings.latent_beta, settings.td_beta,
-                                 mask=m)
-        return parts.total, {"poisson": parts.poisson, "latent_l2": parts.latent_l2,
-                             "latent_smoothness": parts.latent_smoothness}
+        parts = autoencoder_loss(
+            net, x, settings.cd_p, settings.latent_beta, settings.td_beta, mask=m
+        )
+        return parts.total, {
+            "poisson": parts.poisson,
+            "latent_l2": parts.latent_l2,
+            "latent_smoothness": parts.latent_smoothness,
+        }
 
-    config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip,
-                         log_every=per_epoch * settings.eval_every_epochs,
-                         checkpoint_every=max(total // 10, 1), device=device,
-                         progress=progress, desc="LDNS autoencoder",
-                         best_metric="val_poisson" if settings.checkpoint == "best_val" else None)
-    result = train(model, loss_fn, batches, make_optimizer, config, RunPaths.in_dir(run_dir),
-                   make_scheduler=make_scheduler,
-                   eval_fn=lambda net, step: {"val_poisson": poisson_nll(net, *val)})
+    config = TrainConfig(
+        total_steps=total,
+        seed=seed,
+        grad_clip=settings.grad_clip,
+        log_every=per_epoch * settings.eval_every_epochs,
+        checkpoint_every=max(total // 10, 1),
+        device=device,
+        progress=progress,
+        desc="LDNS autoencoder",
+        best_metric="val_poisson" if settings.checkpoint == "best_val" else None,
+    )
+    result = train(
+        model,
+        loss_fn,
+        batches,
+        make_optimizer,
+        config,
+        RunPaths.in_dir(run_dir),
+        make_scheduler=make_scheduler,
+        eval_fn=lambda net, step: {"val_poisson": poisson_nll(net, *val)},
+    )
     model = result.model.cpu().eval()
     if result.best is not None:
         model.load_state_dict(result.best.state_dict)
@@ -170,8 +193,15 @@ def train_autoencoder(
 def save_autoencoder(path: str | Path, fit: AutoencoderFit, architecture: dict[str, Any]) -> None:
     """Write the selected weights with the architecture needed to rebuild them, atomically."""
     with atomic_path(path) as tmp:
-        torch.save({"architecture": architecture, "model": fit.model.state_dict(),
-                    "step": fit.step, "val_poisson": fit.val_poisson}, tmp)
+        torch.save(
+            {
+                "architecture": architecture,
+                "model": fit.model.state_dict(),
+                "step": fit.step,
+                "val_poisson": fit.val_poisson,
+            },
+            tmp,
+        )
 
 
 def load_autoencoder(path: str | Path) -> S4Autoencoder:
@@ -191,7 +221,7 @@ def encode(model: S4Autoencoder, spikes: np.ndarray) -> tuple[np.ndarray, np.nda
     x = channels_first(spikes)
     latents, rates = [], []
     for start in range(0, x.shape[0], ENCODE_BATCH):
-        r, z = model(x[start:start + ENCODE_BATCH])
+        r, z = model(x[start : start + ENCODE_BATCH])
         latents.append(z.numpy())
         rates.append(channels_last(r))
     return np.concatenate(latents).astype(np.float32), np.concatenate(rates)
@@ -201,8 +231,9 @@ def encode(model: S4Autoencoder, spikes: np.ndarray) -> tuple[np.ndarray, np.nda
 # Denoiser
 
 
-def build_denoiser(settings: DenoiserSettings, latent_channels: int,
-                   velocity_channels: int = 0) -> LatentDenoiser:
+def build_denoiser(
+    settings: DenoiserSettings, latent_channels: int, velocity_channels: int = 0
+) -> LatentDenoiser:
     """The latent denoiser of one diffusion model (always bidirectional, as in LDNS)."""
     return LatentDenoiser(
         latent_channels=latent_channels,
@@ -248,11 +279,18 @@ def train_denoiser(
     run_dir = Path(run_dir)
     velocity = inputs.cond.get("velocity")
     velocity_channels = 0 if velocity is None else velocity.shape[1]
-    reset_stale_run(run_dir, {"seed": seed, "n_train": len(inputs.x0), "shape":
-                              list(inputs.x0.shape), **asdict(settings),
-                              "schedule": schedule.to_dict(),
-                              "data": data_digest(*inputs.tensors()),
-                              "format": CHECKPOINT_FORMAT})
+    reset_stale_run(
+        run_dir,
+        {
+            "seed": seed,
+            "n_train": len(inputs.x0),
+            "shape": list(inputs.x0.shape),
+            **asdict(settings),
+            "schedule": schedule.to_dict(),
+            "data": data_digest(*inputs.tensors()),
+            "format": CHECKPOINT_FORMAT,
+        },
+    )
     per_epoch = steps_per_epoch(len(inputs.x0), settings.batch_size, "ldns.denoiser")
     make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
     seed_everything(seed)
@@ -263,15 +301,29 @@ def train_denoiser(
         loss = diffusion_loss(net, schedule, x0, cond, mask, **settings.loss_kwargs())
         return loss, {}
 
-    ema = EMASettings(max_decay=settings.ema_max_decay, min_decay=settings.ema_min_decay,
-                      power=settings.ema_power)
-    config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip, ema=ema,
-                         log_every=max(per_epoch, min(total // 20, 100)),
-                         checkpoint_every=max(total // 10, 1), device=device,
-                         progress=progress, desc=f"LDNS denoiser ({settings.conditioning})")
-    result = train(model, loss_fn, EpochBatches(inputs.tensors(), settings.batch_size, seed),
-                   make_optimizer, config, RunPaths.in_dir(run_dir),
-                   make_scheduler=make_scheduler)
+    ema = EMASettings(
+        max_decay=settings.ema_max_decay, min_decay=settings.ema_min_decay, power=settings.ema_power
+    )
+    config = TrainConfig(
+        total_steps=total,
+        seed=seed,
+        grad_clip=settings.grad_clip,
+        ema=ema,
+        log_every=max(per_epoch, min(total // 20, 100)),
+        checkpoint_every=max(total // 10, 1),
+        device=device,
+        progress=progress,
+        desc=f"LDNS denoiser ({settings.conditioning})",
+    )
+    result = train(
+        model,
+        loss_fn,
+        EpochBatches(inputs.tensors(), settings.batch_size, seed),
+        make_optimizer,
+        config,
+        RunPaths.in_dir(run_dir),
+        make_scheduler=make_scheduler,
+    )
     return result.ema_model.cpu().eval()
 
 
@@ -295,9 +347,16 @@ def train_spike_history(
     the shared loop for logs and resume.
     """
     run_dir = Path(run_dir)
-    reset_stale_run(run_dir, {"seed": seed, "shape": list(np.shape(spikes)), **asdict(settings),
-                              "data": data_digest(spikes, rates),
-                              "objective": "poisson_nll_full_history_bins"})
+    reset_stale_run(
+        run_dir,
+        {
+            "seed": seed,
+            "shape": list(np.shape(spikes)),
+            **asdict(settings),
+            "data": data_digest(spikes, rates),
+            "objective": "poisson_nll_full_history_bins",
+        },
+    )
     x = channels_first(spikes).clamp_max(settings.clip)
     r = channels_first(rates)
     seed_everything(seed)
@@ -310,10 +369,16 @@ def train_spike_history(
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
-    config = TrainConfig(total_steps=settings.epochs, seed=seed, device=device,
-                         log_every=max(settings.epochs // 20, 1),
-                         checkpoint_every=max(settings.epochs // 5, 1), progress=progress,
-                         desc="spike-history GLM")
-    result = train(model, loss_fn, lambda step, gen: (x, r), make_optimizer, config,
-                   RunPaths.in_dir(run_dir))
+    config = TrainConfig(
+        total_steps=settings.epochs,
+        seed=seed,
+        device=device,
+        log_every=max(settings.epochs // 20, 1),
+        checkpoint_every=max(settings.epochs // 5, 1),
+        progress=progress,
+        desc="spike-history GLM",
+    )
+    result = train(
+        model, loss_fn, lambda step, gen: (x, r), make_optimizer, config, RunPaths.in_dir(run_dir)
+    )
     return result.model.cpu().eval()

@@ -52,8 +52,11 @@ class EncodedData:
         """Plain arrays for an .npz file."""
         clip = self.normalizer.clip
         return {
-            "latents": self.latents, "rates": self.rates, "mask": self.mask,
-            "split": self.split.astype(str), "latent_mean": self.normalizer.mean.numpy(),
+            "latents": self.latents,
+            "rates": self.rates,
+            "mask": self.mask,
+            "split": self.split.astype(str),
+            "latent_mean": self.normalizer.mean.numpy(),
             "latent_std": self.normalizer.std.numpy(),
             "latent_clip": np.array(np.nan if clip is None else clip),
             **{f"info_{k}": np.array(v) for k, v in self.info.items()},
@@ -67,12 +70,20 @@ class EncodedData:
         if missing:
             raise ValueError(f"{where}: missing arrays {missing}")
         clip = float(arrays["latent_clip"])
-        normalizer = LatentNormalizer(torch.as_tensor(arrays["latent_mean"]),
-                                      torch.as_tensor(arrays["latent_std"]),
-                                      None if np.isnan(clip) else clip)
+        normalizer = LatentNormalizer(
+            torch.as_tensor(arrays["latent_mean"]),
+            torch.as_tensor(arrays["latent_std"]),
+            None if np.isnan(clip) else clip,
+        )
         info = {k[5:]: float(arrays[k]) for k in arrays.keys() if k.startswith("info_")}
-        return cls(arrays["latents"], arrays["rates"], arrays["mask"].astype(bool),
-                   arrays["split"].astype(str), normalizer, info)
+        return cls(
+            arrays["latents"],
+            arrays["rates"],
+            arrays["mask"].astype(bool),
+            arrays["split"].astype(str),
+            normalizer,
+            info,
+        )
 
 
 def encode_dataset(
@@ -84,15 +95,18 @@ def encode_dataset(
     """
     latents, rates = encode(model, ds.signals)
     train = ds.indices("train")
-    normalizer = fit_latent_normalizer(torch.as_tensor(latents[train]),
-                                       torch.as_tensor(ds.mask[train]), latent_clip)
+    normalizer = fit_latent_normalizer(
+        torch.as_tensor(latents[train]), torch.as_tensor(ds.mask[train]), latent_clip
+    )
     scores = {}
     for split in ("val", "test"):
         rows = ds.indices(split)
         if rows.size:
             scores[f"{split}_poisson"] = poisson_nll(
-                model, channels_first(ds.signals[rows]),
-                torch.as_tensor(ds.mask[rows], dtype=torch.float32))
+                model,
+                channels_first(ds.signals[rows]),
+                torch.as_tensor(ds.mask[rows], dtype=torch.float32),
+            )
     return EncodedData(latents, rates, ds.mask, ds.split, normalizer, {**info, **scores})
 
 
@@ -104,8 +118,10 @@ def hand_velocity(ds: TidyDataset, behavior: BehaviorSettings) -> np.ndarray:
     """Hand velocity (trials, 2, time) scaled by `velocity_scale` (LDNS: mm/s → m/s)."""
     names = ["hand_vel_x", "hand_vel_y"]
     if ds.behavior is None or not set(names) <= set(ds.behavior_names):
-        raise TidyFormatError(f"{ds.name}: velocity conditioning needs behavior columns {names}, "
-                              f"found {ds.behavior_names}")
+        raise TidyFormatError(
+            f"{ds.name}: velocity conditioning needs behavior columns {names}, "
+            f"found {ds.behavior_names}"
+        )
     columns = [ds.behavior_names.index(n) for n in names]
     velocity = ds.behavior[:, :, columns] * behavior.velocity_scale
     if not np.isfinite(velocity).all():
@@ -123,7 +139,7 @@ def reach_angle(velocity: np.ndarray, onset_bin: int) -> np.ndarray:
 def centred_latents(latents: np.ndarray, lengths: np.ndarray) -> torch.Tensor:
     """Each trial's first `length` latent bins centred in the full length (replicate padding)."""
     x = torch.as_tensor(latents)
-    return torch.stack([center_pad(x[i, :, :int(n)], x.shape[-1]) for i, n in enumerate(lengths)])
+    return torch.stack([center_pad(x[i, :, : int(n)], x.shape[-1]) for i, n in enumerate(lengths)])
 
 
 def denoiser_inputs(
@@ -148,8 +164,9 @@ def denoiser_inputs(
         return DenoiserInputs(x0, {})
     velocity = hand_velocity(ds, behavior)[rows]
     if settings.conditioning == "angle":
-        return DenoiserInputs(x0, {"angle": torch.as_tensor(
-            reach_angle(velocity, behavior.onset_bin))})
+        return DenoiserInputs(
+            x0, {"angle": torch.as_tensor(reach_angle(velocity, behavior.onset_bin))}
+        )
     return DenoiserInputs(x0, {"velocity": torch.as_tensor(velocity)})
 
 
@@ -181,18 +198,23 @@ def sampling_plan(
         angle = (1 - 2 * torch.rand(n, generator=generator)) * torch.pi
         return SamplingPlan(n, length, {"angle": angle}, {"angle": angle.numpy()})
     if settings.conditioning == "velocity":
-        test_rows = encoded.rows("test")[:sampling.velocity_conditions]
+        test_rows = encoded.rows("test")[: sampling.velocity_conditions]
         if test_rows.size == 0:
             raise ValueError(f"{ds.name}: velocity-conditioned samples need 'test' trials")
         trials = np.repeat(test_rows, sampling.velocity_samples_per_condition)
         velocity = hand_velocity(ds, behavior)[trials]
-        return SamplingPlan(len(trials), length, {"velocity": torch.as_tensor(velocity)},
-                            {"condition_trial": trials, "velocity": velocity})
-    lengths = encoded.mask[train_rows].sum(axis=1)[::sampling.human_eval_stride]
+        return SamplingPlan(
+            len(trials),
+            length,
+            {"velocity": torch.as_tensor(velocity)},
+            {"condition_trial": trials, "velocity": velocity},
+        )
+    lengths = encoded.mask[train_rows].sum(axis=1)[:: sampling.human_eval_stride]
     mask = centered_mask(torch.as_tensor(lengths), length)
-    sources = train_rows[::sampling.human_eval_stride]
-    return SamplingPlan(len(lengths), length, {"mask": mask},
-                        {"lengths": lengths, "source_trial": sources})
+    sources = train_rows[:: sampling.human_eval_stride]
+    return SamplingPlan(
+        len(lengths), length, {"mask": mask}, {"lengths": lengths, "source_trial": sources}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,11 +239,13 @@ def sample_normalized_latents(
         cond = {k: v[start:stop].to(device) for k, v in plan.cond.items()} or None
         shape = (stop - start, channels, plan.length)
         if sampler == "ddpm":
-            z = ddpm_sample(denoiser, schedule, shape, cond, num_inference_steps=steps,
-                            generator=generator)
+            z = ddpm_sample(
+                denoiser, schedule, shape, cond, num_inference_steps=steps, generator=generator
+            )
         elif sampler == "ddim":
-            z = ddim_sample(denoiser, schedule, shape, cond, num_inference_steps=steps,
-                            generator=generator)
+            z = ddim_sample(
+                denoiser, schedule, shape, cond, num_inference_steps=steps, generator=generator
+            )
         else:
             raise ValueError(f"sampler={sampler!r} is not 'ddpm' or 'ddim'")
         out.append(z.cpu())
@@ -244,8 +268,11 @@ def decode_latents(
     device = next(autoencoder.parameters()).device
     rates = autoencoder.eval().decode(latents.to(device)).cpu()
     spikes = torch.poisson(rates, generator=generator)
-    return {"latents": latents.numpy().astype(np.float32), "rates": channels_last(rates),
-            "spikes": channels_last(spikes)}
+    return {
+        "latents": latents.numpy().astype(np.float32),
+        "rates": channels_last(rates),
+        "spikes": channels_last(spikes),
+    }
 
 
 def crop_left_aligned(arrays: dict[str, np.ndarray], lengths: np.ndarray) -> dict[str, np.ndarray]:
@@ -273,8 +300,9 @@ def draw_samples(
     generator: torch.Generator,
 ) -> dict[str, np.ndarray]:
     """Latents, rates, spikes and mask (trials, time) of one sampler under `plan`."""
-    z = sample_normalized_latents(denoiser, schedule, plan, sampler, sampling.steps(sampler),
-                                  sampling.batch_size, generator)
+    z = sample_normalized_latents(
+        denoiser, schedule, plan, sampler, sampling.steps(sampler), sampling.batch_size, generator
+    )
     arrays = decode_latents(autoencoder, encoded.normalizer, z, generator)
     if "mask" in plan.cond:
         return crop_left_aligned(arrays, plan.extras["lengths"])
@@ -302,16 +330,19 @@ def sample_model(
     plan = sampling_plan(encoded, ds, settings, sampling, behavior, generator)
     out = dict(plan.extras)
     for sampler in settings.samplers:
-        arrays = draw_samples(denoiser, autoencoder, encoded, schedule, plan, sampler, sampling,
-                              generator)
+        arrays = draw_samples(
+            denoiser, autoencoder, encoded, schedule, plan, sampler, sampling, generator
+        )
         out |= {f"{sampler}_{key}": value for key, value in arrays.items()}
     if settings.long_samples:
         if settings.conditioning != "none":
             raise ValueError("long samples are drawn only from unconditional models")
-        long_plan = SamplingPlan(settings.long_samples, plan.length * sampling.length_factor,
-                                 {}, {})
-        arrays = draw_samples(denoiser, autoencoder, encoded, schedule, long_plan, "ddpm",
-                              sampling, generator)
+        long_plan = SamplingPlan(
+            settings.long_samples, plan.length * sampling.length_factor, {}, {}
+        )
+        arrays = draw_samples(
+            denoiser, autoencoder, encoded, schedule, long_plan, "ddpm", sampling, generator
+        )
         out |= {f"long_{key}": value for key, value in arrays.items()}
     return out
 
@@ -320,4 +351,3 @@ def poisson_from_rates(rates: np.ndarray, generator: torch.Generator) -> np.ndar
     """Poisson counts with the given rates (any shape), float32."""
     counts = torch.poisson(torch.as_tensor(rates, dtype=torch.float32), generator=generator)
     return counts.numpy()
-

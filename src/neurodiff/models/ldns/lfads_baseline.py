@@ -39,10 +39,19 @@ def train_lfads(
     """Train LFADS on (trials, time, neurons) counts with Adam; returns the model (eval, CPU)."""
     run_dir = Path(run_dir)
     x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
-    reset_stale_run(run_dir, {"seed": seed, "shape": list(x.shape), "epochs": settings.epochs,
-                              "batch_size": settings.batch_size, "lr": settings.lr,
-                              "grad_clip": settings.grad_clip, "model": settings.model,
-                              "data": data_digest(x)})
+    reset_stale_run(
+        run_dir,
+        {
+            "seed": seed,
+            "shape": list(x.shape),
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "lr": settings.lr,
+            "grad_clip": settings.grad_clip,
+            "model": settings.model,
+            "data": data_digest(x),
+        },
+    )
     per_epoch = steps_per_epoch(len(x), settings.batch_size, "ldns.lfads")
     total = settings.epochs * per_epoch
     seed_everything(seed)
@@ -54,12 +63,24 @@ def train_lfads(
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=settings.lr)
 
-    config = TrainConfig(total_steps=total, seed=seed, grad_clip=settings.grad_clip,
-                         log_every=max(per_epoch, min(total // 20, 100)),
-                         checkpoint_every=max(total // 10, 1), device=device, progress=progress,
-                         desc="LFADS")
-    result = train(model, loss_fn, EpochBatches([x], settings.batch_size, seed), make_optimizer,
-                   config, RunPaths.in_dir(run_dir))
+    config = TrainConfig(
+        total_steps=total,
+        seed=seed,
+        grad_clip=settings.grad_clip,
+        log_every=max(per_epoch, min(total // 20, 100)),
+        checkpoint_every=max(total // 10, 1),
+        device=device,
+        progress=progress,
+        desc="LFADS",
+    )
+    result = train(
+        model,
+        loss_fn,
+        EpochBatches([x], settings.batch_size, seed),
+        make_optimizer,
+        config,
+        RunPaths.in_dir(run_dir),
+    )
     return result.model.cpu().eval()
 
 
@@ -86,5 +107,8 @@ def prior_samples(
     """Factors, rates (n, n_bins, ·) and Poisson spikes of `LFADS.sample_from_prior`."""
     out = model.sample_from_prior(n, n_bins, generator)
     spikes = torch.poisson(out["rates"], generator=generator)
-    return {"factors": out["factors"].numpy(), "rates": out["rates"].numpy(),
-            "spikes": spikes.numpy()}
+    return {
+        "factors": out["factors"].numpy(),
+        "rates": out["rates"].numpy(),
+        "spikes": spikes.numpy(),
+    }

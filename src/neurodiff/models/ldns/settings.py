@@ -54,8 +54,10 @@ class OptimSettings:
     def check(self) -> None:
         """Raise ValueError if a value is out of range."""
         _require(self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1")
-        _require(0 <= self.warmup_epochs <= self.epochs,
-                 f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs}]")
+        _require(
+            0 <= self.warmup_epochs <= self.epochs,
+            f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs}]",
+        )
         _require(self.lr_horizon >= 1, f"lr_horizon={self.lr_horizon} must be >= 1")
 
 
@@ -77,8 +79,10 @@ class AutoencoderSettings(OptimSettings):
 
     def __post_init__(self) -> None:
         self.check()
-        _require(self.checkpoint in CHECKPOINT_RULES,
-                 f"checkpoint={self.checkpoint!r} is not one of {CHECKPOINT_RULES}")
+        _require(
+            self.checkpoint in CHECKPOINT_RULES,
+            f"checkpoint={self.checkpoint!r} is not one of {CHECKPOINT_RULES}",
+        )
         _require(0 <= self.cd_p < 1, f"cd_p={self.cd_p} must be in [0, 1)")
 
     def architecture(self, input_channels: int) -> dict[str, Any]:
@@ -114,15 +118,22 @@ class DenoiserSettings(OptimSettings):
     def __post_init__(self) -> None:
         self.check()
         object.__setattr__(self, "samplers", tuple(self.samplers))
-        _require(self.conditioning in CONDITIONINGS,
-                 f"conditioning={self.conditioning!r} is not one of {CONDITIONINGS}")
-        _require(self.loss in DIFFUSION_LOSSES,
-                 f"loss={self.loss!r} is not one of {DIFFUSION_LOSSES}")
-        _require(bool(self.samplers) and set(self.samplers) <= set(SAMPLERS),
-                 f"samplers={list(self.samplers)} must be a non-empty subset of {SAMPLERS}")
+        _require(
+            self.conditioning in CONDITIONINGS,
+            f"conditioning={self.conditioning!r} is not one of {CONDITIONINGS}",
+        )
+        _require(
+            self.loss in DIFFUSION_LOSSES, f"loss={self.loss!r} is not one of {DIFFUSION_LOSSES}"
+        )
+        _require(
+            bool(self.samplers) and set(self.samplers) <= set(SAMPLERS),
+            f"samplers={list(self.samplers)} must be a non-empty subset of {SAMPLERS}",
+        )
         _require(self.long_samples >= 0, "long_samples must be >= 0")
-        _require(self.loss != "smooth_l1" or self.smooth_l1_beta is not None,
-                 "loss smooth_l1 needs smooth_l1_beta")
+        _require(
+            self.loss != "smooth_l1" or self.smooth_l1_beta is not None,
+            "loss smooth_l1 needs smooth_l1_beta",
+        )
 
     def loss_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `diffusion_loss` selecting the regression loss."""
@@ -220,26 +231,42 @@ class LDNSSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> LDNSSettings:
         """Parse the `ldns:` mapping (after schema validation) into typed settings."""
-        parts = {"diffusion", "autoencoder", "denoiser", "sampling", "spike_history", "lfads",
-                 "behavior", "evaluation"}
+        parts = {
+            "diffusion",
+            "autoencoder",
+            "denoiser",
+            "sampling",
+            "spike_history",
+            "lfads",
+            "behavior",
+            "evaluation",
+        }
         missing = sorted(parts - set(cfg))
         if missing:
             raise ValueError(f"ldns: missing sections {missing}")
-        denoisers = {name: from_mapping(DenoiserSettings, values, f"ldns.denoiser.{name}")
-                     for name, values in cfg["denoiser"].items()}
-        unknown = {n: d.dataset for n, d in denoisers.items() if d.dataset not in cfg["autoencoder"]}
+        denoisers = {
+            name: from_mapping(DenoiserSettings, values, f"ldns.denoiser.{name}")
+            for name, values in cfg["denoiser"].items()
+        }
+        unknown = {
+            n: d.dataset for n, d in denoisers.items() if d.dataset not in cfg["autoencoder"]
+        }
         _require(not unknown, f"ldns.denoiser: datasets without an autoencoder: {unknown}")
         return cls(
             diffusion=from_mapping(DiffusionSettings, cfg["diffusion"], "ldns.diffusion"),
-            autoencoder={name: from_mapping(AutoencoderSettings, values,
-                                            f"ldns.autoencoder.{name}")
-                         for name, values in cfg["autoencoder"].items()},
+            autoencoder={
+                name: from_mapping(AutoencoderSettings, values, f"ldns.autoencoder.{name}")
+                for name, values in cfg["autoencoder"].items()
+            },
             denoiser=denoisers,
             sampling=from_mapping(SamplingSettings, cfg["sampling"], "ldns.sampling"),
-            spike_history=from_mapping(SpikeHistorySettings, cfg["spike_history"],
-                                       "ldns.spike_history"),
-            lfads={name: from_mapping(LFADSSettings, values, f"ldns.lfads.{name}")
-                   for name, values in cfg["lfads"].items()},
+            spike_history=from_mapping(
+                SpikeHistorySettings, cfg["spike_history"], "ldns.spike_history"
+            ),
+            lfads={
+                name: from_mapping(LFADSSettings, values, f"ldns.lfads.{name}")
+                for name, values in cfg["lfads"].items()
+            },
             behavior=from_mapping(BehaviorSettings, cfg["behavior"], "ldns.behavior"),
             evaluation=from_mapping(EvaluationSettings, cfg["evaluation"], "ldns.evaluation"),
         )

@@ -1,4 +1,4 @@
-"""LFADS configuration: sizes and fixed hyperparameters (lfads-torch keeps these in its hydra configs)."""
+"""LFADS configuration: sizes and fixed hyperparameters (lfads-torch: its hydra configs)."""
 
 from __future__ import annotations
 

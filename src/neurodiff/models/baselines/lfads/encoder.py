@@ -1,4 +1,4 @@
-"""LFADS encoders: the bidirectional GRU over spikes (initial-condition and controller-input encoders)."""
+"""LFADS encoders: bidirectional GRUs over spikes (initial condition and controller input)."""
 
 from __future__ import annotations
 
