@@ -131,20 +131,25 @@ def _scatter_codes(
     ax.set_ylabel(f"c{j + 1}")
 
 
+def _unseen_handle() -> Line2D:
+    """Legend handle of the unseen-condition trials (grey X with a black edge)."""
+    return Line2D(
+        [],
+        [],
+        marker="X",
+        ls="",
+        color="0.5",
+        markeredgecolor="k",
+        markersize=5,
+        label="unseen condition",
+    )
+
+
 def _unseen_legend(ax: Axes) -> None:
     """Legend separating seen evaluation trials from unseen-condition trials."""
     handles = [
         Line2D([], [], marker="o", ls="", color="0.5", markersize=4, label="seen (eval)"),
-        Line2D(
-            [],
-            [],
-            marker="X",
-            ls="",
-            color="0.5",
-            markeredgecolor="k",
-            markersize=5,
-            label="unseen condition",
-        ),
+        _unseen_handle(),
     ]
     ax.legend(handles=handles, loc="best", fontsize=6, frameon=True, framealpha=0.8)
 
@@ -518,18 +523,7 @@ def plot_monkey_latents(
             Line2D([], [], marker=m, ls="", color="0.5", markersize=4, label=f"version {v}")
             for v, m in markers.items()
         ]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="X",
-                ls="",
-                color="0.5",
-                markeredgecolor="k",
-                markersize=5,
-                label="unseen condition",
-            )
-        )
+        handles.append(_unseen_handle())
         ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.8)
         _condition_panel(axes[row, 1], arrays, model, rows)
         _mi_heatmap(
