@@ -156,6 +156,42 @@ rule ldns_spike_history:
         "../../scripts/ldns_spike_history.py"
 
 
+rule ldns_sampler_steps:
+    input:
+        data=lambda w: f"{RESULTS}/data/{ldns_dataset(w.model)}.h5",
+        latents=lambda w: ldns_latents(ldns_dataset(w.model)),
+        autoencoder=lambda w: f"{LDNS_OUT}/models/{ldns_dataset(w.model)}/autoencoder/selected.pt",
+        denoiser=f"{LDNS_OUT}/models/{{model}}/denoiser/model.pt",
+    output:
+        csv=f"{LDNS_OUT}/tables/sampler_steps_{{model}}.csv",
+        md=f"{LDNS_OUT}/tables/sampler_steps_{{model}}.md",
+    log:
+        f"{LDNS_LOGS}/sampler_steps_{{model}}.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/sampler_steps_{{model}}.tsv"
+    wildcard_constraints:
+        model="|".join(LDNS["sampler_study"]["models"]) or "^$",
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=ldns_resources("sample")["gpu"],
+        mem_mb=ldns_resources("sample")["mem_mb"],
+        gpu_mem_mb=ldns_resources("sample")["gpu_mem_mb"],
+        runtime=ldns_resources("sample")["runtime"],
+    params:
+        cfg=lambda w: LDNS["denoiser"][w.model],
+        diffusion=LDNS["diffusion"],
+        sampling=LDNS["sampling"],
+        study=LDNS["sampler_study"],
+        evaluation=LDNS["evaluation"],
+        preset=PRESET,
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../../scripts/ldns_sampler_steps.py"
+
+
 rule ldns_table1:
     input:
         **ldns_baseline_samples(),

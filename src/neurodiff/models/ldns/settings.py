@@ -171,6 +171,31 @@ class SamplingSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SamplerStudySettings:
+    """DDIM step counts scored against DDPM over `reference_ddpm_steps` (`sampler_study`)."""
+
+    models: tuple[str, ...]
+    reference_ddpm_steps: int
+    ddim_steps: tuple[int, ...]
+    n_samples: int
+    n_bootstrap: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "ddim_steps", tuple(self.ddim_steps))
+        _require(self.n_samples >= 2, f"n_samples={self.n_samples} must be >= 2")
+        _require(
+            bool(self.ddim_steps) and 1 <= min(self.ddim_steps),
+            f"ddim_steps={list(self.ddim_steps)} must be a non-empty list of counts >= 1",
+        )
+        _require(
+            max(self.ddim_steps) <= self.reference_ddpm_steps,
+            f"ddim_steps={list(self.ddim_steps)} must not exceed "
+            f"reference_ddpm_steps={self.reference_ddpm_steps}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class SpikeHistorySettings:
     """The post-hoc spike-history GLM: fit by full-batch AdamW, sampled autoregressively."""
 
