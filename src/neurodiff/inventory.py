@@ -173,13 +173,18 @@ def load_inventory(path: str | os.PathLike) -> Inventory:
                 if kind in TARGET_KINDS
                 else entry.get("rule")
             )
+            item_source = entry.get("source", source)  # an item may be the workflow's own
+            if item_source not in SOURCES:
+                raise InventoryError(
+                    f"{path}: {item_where}.source={item_source!r} is not one of {sorted(SOURCES)}"
+                )
             items.append(
                 InventoryItem(
                     paper=key,
                     stem=stem,
                     kind=kind,
                     content=content,
-                    source=source,
+                    source=item_source,
                     paper_item=entry.get("paper_item"),
                     expand=dict(entry.get("expand") or {}),
                     rule=rule,

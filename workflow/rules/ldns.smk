@@ -163,7 +163,7 @@ rule ldns_sampler_steps:
         autoencoder=lambda w: f"{LDNS_OUT}/models/{ldns_dataset(w.model)}/autoencoder/selected.pt",
         denoiser=f"{LDNS_OUT}/models/{{model}}/denoiser/model.pt",
     output:
-        csv=f"{LDNS_OUT}/tables/sampler_steps_{{model}}.csv",
+        csv=reported("ldns/tables/sampler_steps_{model}", "csv"),
         md=f"{LDNS_OUT}/tables/sampler_steps_{{model}}.md",
     log:
         f"{LDNS_LOGS}/sampler_steps_{{model}}.log",

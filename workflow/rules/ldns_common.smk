@@ -21,13 +21,8 @@ LDNS_MONKEY_FIGURES = [
 
 
 def ldns_targets():
-    """Every ldns figure and table of the inventory, and the sampler-step study's tables."""
-    study = [
-        f"{LDNS_OUT}/tables/sampler_steps_{model}.{ext}"
-        for model in LDNS["sampler_study"]["models"]
-        for ext in ("csv", "md")
-    ]
-    return inventory_targets("ldns") + study
+    """Every ldns figure and table of the inventory."""
+    return inventory_targets("ldns")
 
 
 def ldns_figures(stems, ext):
