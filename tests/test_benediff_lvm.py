@@ -267,7 +267,7 @@ def test_affine_map_and_hemisphere_pairs():
     source = rng.standard_normal((200, 2))
     matrix, offset = np.array([[2.0, -1.0], [0.5, 0.3]]), np.array([1.0, -2.0])
     fitted = fit_affine(source, source @ matrix.T + offset)
-    np.testing.assert_allclose(fitted.matrix, matrix, atol=1e-10)
-    np.testing.assert_allclose(fitted.offset, offset, atol=1e-10)
+    np.testing.assert_allclose(fitted.weight, matrix, atol=1e-10)
+    np.testing.assert_allclose(fitted.bias, offset, atol=1e-10)
     pairs = hemisphere_pairs(["VIS_L", "VIS_R", "SSp_L", "MOs_R", "MOs_L"])
     assert pairs == [("VIS", "VIS_L", "VIS_R"), ("MOs", "MOs_L", "MOs_R")]

@@ -844,48 +844,84 @@ def train(
     fresh run's initial weights are reproducible.
     """
     with RunLock(paths.checkpoint.parent) as lock:
-        return _train_locked(
-            model, loss_fn, batch_fn, make_optimizer, config, paths, make_scheduler, eval_fn, lock
+        started = time.perf_counter()
+        device = select_device(config.device)
+        seed_everything(config.seed)
+        state = _build_state(model.to(device), make_optimizer, make_scheduler, config)
+        _remove_partial_writes(paths)
+        payload = _load_checkpoint(paths.checkpoint) if paths.checkpoint.exists() else None
+        if payload is not None:
+            _check_compatible(payload, state, config, paths.checkpoint)
+            _resume(payload, state, device)
+            log.info(
+                "%s: resuming from checkpoint %s at step %d of %d",
+                config.desc,
+                paths.checkpoint,
+                state.step,
+                config.total_steps,
+            )
+        else:
+            log.info("%s: training from scratch, %d steps", config.desc, config.total_steps)
+        resumed_from = state.step
+        _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device, lock)
+        ema_model = _ema_copy(state.model, state.ema)
+        _write_outputs(
+            paths, state, ema_model, config, resumed_from, time.perf_counter() - started, device
+        )
+        return TrainResult(
+            state.model, ema_model, state.history, resumed_from, _best_weights(state)
         )
 
 
-def _train_locked(
+def section_config(section: Mapping[str, Any], seed: int, **fields: Any) -> TrainConfig:
+    """TrainConfig from a config `train:` block (steps, checkpoint_every, log_every, grad_clip)."""
+    return TrainConfig(
+        total_steps=section["steps"],
+        seed=seed,
+        checkpoint_every=section["checkpoint_every"],
+        log_every=section["log_every"],
+        grad_clip=section["grad_clip"],
+        **fields,
+    )
+
+
+def epoch_config(
+    epochs: int, steps_per_epoch: int, seed: int, log_cap: int | None = None, **fields: Any
+) -> TrainConfig:
+    """TrainConfig of `epochs` passes of `steps_per_epoch` steps, with about 10 checkpoints.
+
+    Unless `fields` give `log_every`, a log row comes every max(epoch, total / 20) steps, the
+    total / 20 capped at `log_cap` when given.
+    """
+    total = epochs * steps_per_epoch
+    if "log_every" not in fields:
+        rows = total // 20 if log_cap is None else min(total // 20, log_cap)
+        fields["log_every"] = max(steps_per_epoch, rows)
+    return TrainConfig(total_steps=total, seed=seed, checkpoint_every=max(total // 10, 1), **fields)
+
+
+def train_on_tensors(
     model: nn.Module,
     loss_fn: LossFn,
-    batch_fn: BatchFn,
+    tensors: Sequence[torch.Tensor],
+    batch_size: int,
     make_optimizer: OptimizerFactory,
     config: TrainConfig,
-    paths: RunPaths,
-    make_scheduler: SchedulerFactory | None,
-    eval_fn: EvalFn | None,
-    lock: RunLock,
+    run_dir: str | Path,
+    make_scheduler: SchedulerFactory | None = None,
+    eval_fn: EvalFn | None = None,
 ) -> TrainResult:
-    """The body of `train`, run while this process holds the run directory's lock."""
-    started = time.perf_counter()
-    device = select_device(config.device)
-    seed_everything(config.seed)
-    state = _build_state(model.to(device), make_optimizer, make_scheduler, config)
-    _remove_partial_writes(paths)
-    payload = _load_checkpoint(paths.checkpoint) if paths.checkpoint.exists() else None
-    if payload is not None:
-        _check_compatible(payload, state, config, paths.checkpoint)
-        _resume(payload, state, device)
-        log.info(
-            "%s: resuming from checkpoint %s at step %d of %d",
-            config.desc,
-            paths.checkpoint,
-            state.step,
-            config.total_steps,
-        )
-    else:
-        log.info("%s: training from scratch, %d steps", config.desc, config.total_steps)
-    resumed_from = state.step
-    _run_steps(state, loss_fn, batch_fn, eval_fn, config, paths, device, lock)
-    ema_model = _ema_copy(state.model, state.ema)
-    _write_outputs(
-        paths, state, ema_model, config, resumed_from, time.perf_counter() - started, device
+    """`train` in `run_dir` on shuffled minibatches of `tensors` (`EpochBatches`, config's seed)."""
+    return train(
+        model,
+        loss_fn,
+        EpochBatches(tensors, batch_size, config.seed),
+        make_optimizer,
+        config,
+        RunPaths.in_dir(run_dir),
+        make_scheduler,
+        eval_fn,
     )
-    return TrainResult(state.model, ema_model, state.history, resumed_from, _best_weights(state))
 
 
 def _remove_partial_writes(paths: RunPaths) -> None:

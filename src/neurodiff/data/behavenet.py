@@ -33,7 +33,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from neurodiff.data.tidy import SPLITS, TidyDataset, TidyFormatError
+from neurodiff.data.tidy import SPLITS, TidyDataset, TidyFormatError, open_hdf5
 
 TRIAL_KEY = re.compile(r"^trial_(\d+)$")
 TRIAL_LAYOUT = {
@@ -87,13 +87,7 @@ def read_behavenet_hdf5(
     names the picked columns (None: label_<column>).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"BehaveNet file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise BehaveNetFormatError(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
+    with open_hdf5(path, "BehaveNet file", BehaveNetFormatError) as f:
         wants_labels = "labels" in f or label_indices is not None or label_names is not None
         groups = ["neural"] + (["labels"] if wants_labels else [])
         groups += ["images"] if load_video else []

@@ -42,7 +42,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from neurodiff.data.tidy import TidyDataset
+from neurodiff.data.tidy import TidyDataset, open_hdf5
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -817,15 +817,8 @@ def _require(f: h5py.File, key: str, path: Path) -> None:
 
 
 def _open_nwb(path: Path) -> h5py.File:
-    if not path.exists():
-        raise FileNotFoundError(f"NWB file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise NLBFileError(
-            f"{path}: not a readable NWB/HDF5 file ({err}); it may be truncated "
-            f"or corrupt: fetch or stage it again"
-        ) from err
+    advice = "; it may be truncated or corrupt: fetch or stage it again"
+    f = open_hdf5(path, "NWB file", NLBFileError, kind="NWB/HDF5", advice=advice)
     if "nwb_version" not in f.attrs and "nwb_version" not in f:  # NWB 2.x attr, 1.x dataset
         keys = sorted(f.keys())[:10]
         f.close()

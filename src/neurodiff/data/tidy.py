@@ -40,6 +40,21 @@ class TidyFormatError(ValueError):
     """A tidy dataset file or object breaks the layout contract."""
 
 
+def open_hdf5(
+    path: Path, what: str, error: type[Exception], kind: str = "HDF5", advice: str = ""
+) -> h5py.File:
+    """Open an HDF5 file read-only; FileNotFoundError names `what`, `error` an unreadable file.
+
+    The unreadable-file message reads "<path>: not a readable <kind> file (<cause>)<advice>".
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise error(f"{path}: not a readable {kind} file ({err}){advice}") from err
+
+
 @dataclass
 class TidyDataset:
     """Arrays of one dataset in the shared layout, plus metadata."""
@@ -187,13 +202,7 @@ def read_tidy(
     Integer-stored counts come back as float32 (exact) unless ``float_signals`` is False.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"tidy dataset not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise TidyFormatError(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
+    with open_hdf5(path, "tidy dataset", TidyFormatError) as f:
         for key in ("signals", "mask", "split"):
             if key not in f:
                 raise TidyFormatError(f"{path}: missing dataset '{key}'")

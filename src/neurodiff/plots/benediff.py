@@ -33,6 +33,7 @@ from neurodiff.models.benediff.results import GuidedSamples, RegionLVMs
 from neurodiff.plots.style import (
     COLORS,
     SEQUENTIAL_CMAP,
+    annotate_cells,
     categorical_colors,
     label_panels,
     preset_mark,
@@ -273,6 +274,10 @@ def fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) -> Fi
             x_enc + w_enc / 2,
             x_dif + w_dif / 2,
         )
+        upper, bottom = top - 0.12, lower - 0.1  # heights of the horizontal arrows
+        into_enc, into_dif = x_enc - 0.008, x_dif - 0.008
+        out_lvm, out_enc = x_lvm + w_lvm + 0.002, x_enc + w_enc + 0.002
+        up = lower + 0.008
         ax.text(
             centre_lvm,
             0.945,
@@ -283,44 +288,22 @@ def fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) -> Fi
         _arrow(ax, (centre_lvm, 0.94), (centre_lvm, top + 0.008))
         ax.text(
             centre_lvm,
-            lower - 0.1,
+            bottom,
             "behaviour video frames (views × H × W)",
             ha="center",
             fontsize=7.5,
             va="center",
         )
-        _arrow(ax, (x_lvm + w_lvm - 0.01, lower - 0.1), (x_enc - 0.008, lower - 0.1))
-        _arrow(
-            ax,
-            (x_lvm + w_lvm + 0.002, top - 0.12),
-            (x_enc - 0.008, top - 0.12),
-            "latents",
-            (0.0, 0.01),
-        )
-        _arrow(
-            ax,
-            (centre_enc, lower + 0.008),
-            (centre_enc, enc_bottom - 0.008),
-            "frame codes v_t",
-            (0.055, -0.01),
-        )
-        _arrow(
-            ax, (x_enc + w_enc + 0.002, top - 0.12), (x_dif - 0.008, top - 0.12), "w_k", (0.0, 0.01)
-        )
-        _arrow(
-            ax,
-            (x_enc + w_enc + 0.002, lower - 0.1),
-            (x_dif - 0.008, lower - 0.1),
-            "codes",
-            (0.0, 0.01),
-        )
-        _arrow(
-            ax,
-            (centre_dif, lower + 0.008),
-            (centre_dif, dif_bottom - 0.008),
-            "ε̂(x_t, t)",
-            (0.04, -0.01),
-        )
+        _arrow(ax, (x_lvm + w_lvm - 0.01, bottom), (into_enc, bottom))
+        labelled_arrows = [  # (start, end, label, label offset)
+            ((out_lvm, upper), (into_enc, upper), "latents", (0.0, 0.01)),
+            ((centre_enc, up), (centre_enc, enc_bottom - 0.008), "frame codes v_t", (0.055, -0.01)),
+            ((out_enc, upper), (into_dif, upper), "w_k", (0.0, 0.01)),
+            ((out_enc, bottom), (into_dif, bottom), "codes", (0.0, 0.01)),
+            ((centre_dif, up), (centre_dif, dif_bottom - 0.008), "ε̂(x_t, t)", (0.04, -0.01)),
+        ]
+        for start, end, label, offset in labelled_arrows:
+            _arrow(ax, start, end, label, offset)
         fig.suptitle(
             "BeNeDiff pipeline as configured: behaviour-informed latents → linear "
             "encoder → guided behaviour videos",
@@ -395,16 +378,20 @@ def fig3_latents(
         fig.legend(
             recon, recon_names, loc="upper center", bbox_to_anchor=(0.78, 0.995), ncol=3, fontsize=7
         )
-        fig.suptitle(
+        title = (
             f"BeNeDiff latent factors per region, {data_label} ({session}; first seed, "
-            f"test trial {trial}); MI maps: BeNeDiff and supervised without TC",
-            y=0.965,
-            fontsize=9.5,
+            f"test trial {trial}); MI maps: BeNeDiff and supervised without TC"
         )
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
-        label_panels(list(axes[0]))
-        stamp_preset(fig, preset)
+        _finish_grid(fig, axes, title, 0.965, preset)
     return fig
+
+
+def _finish_grid(fig: Figure, axes: np.ndarray, title: str, y: float, preset: str) -> None:
+    """Suptitle at height `y`, tight layout below it, panel letters on the first row, stamp."""
+    fig.suptitle(title, y=y, fontsize=9.5)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    label_panels(list(axes[0]))
+    stamp_preset(fig, preset)
 
 
 def _mi_panel(ax: Axes, fitted: RegionLVMs, method: str = "benediff") -> None:
@@ -690,17 +677,7 @@ def _specificity_panel(
     logs = np.log2(values)
     bound = max(0.5, float(np.nanmax(np.abs(logs))))
     image = ax.imshow(logs, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
-    for (i, j), value in np.ndenumerate(values):
-        dark = abs(logs[i, j]) > 0.6 * bound
-        ax.text(
-            j,
-            i,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="white" if dark else "black",
-        )
+    annotate_cells(ax, values, np.abs(logs) > 0.6 * bound, fontsize=7)
     ax.set_xticks(range(len(regions)), regions)
     ax.set_yticks(range(len(label_names)), [f"activate {f}" for f in label_names])
     ax.set_title(
@@ -791,31 +768,18 @@ def fig5_cross_hemisphere(
             squeeze=False,
         )
         for i, (row, example) in enumerate(zip(axes, examples, strict=True)):
+            per_session = [[seed[i] for seed in results[s]] for s in sessions]
             _paw_panel(row[0], example, bin_size_s)
-            _affine_panel(
-                row[1],
-                [[seed[i] for seed in results[s]] for s in sessions],
-                sessions,
-                example.region,
-            )
+            _affine_panel(row[1], per_session, sessions, example.region)
             _cca_panel(row[2], example, bin_size_s)
-            _correlation_panel(
-                row[3],
-                [[seed[i] for seed in results[s]] for s in sessions],
-                sessions,
-                example.region,
-            )
+            _correlation_panel(row[3], per_session, sessions, example.region)
         axes[-1, 0].set_xlabel("time (s)")
-        fig.suptitle(
+        title = (
             f"Cross-hemisphere paw factors (BeNeDiff latents), {data_label}: affine map "
             f"left → right and CCA of the paw factors;\ntraces from {session}, first "
-            f"seed, test trial {examples[0].example_trial}",
-            y=0.995,
-            fontsize=9.5,
+            f"seed, test trial {examples[0].example_trial}"
         )
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
-        label_panels(list(axes[0]))
-        stamp_preset(fig, preset)
+        _finish_grid(fig, axes, title, 0.995, preset)
     return fig
 
 

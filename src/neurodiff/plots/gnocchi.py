@@ -28,6 +28,7 @@ from neurodiff.plots.style import (
     SEQUENTIAL_CMAP,
     add_angle_colorbar,
     angle_colors,
+    annotate_cells,
     categorical_colors,
     label_panels,
     save_figure,
@@ -86,16 +87,7 @@ def _mi_heatmap(
 ) -> None:
     """Heatmap of I(code axis; factor)/H(factor), annotated."""
     image = ax.imshow(normalised_mi, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1, aspect="auto")
-    for (i, j), value in np.ndenumerate(normalised_mi):
-        ax.text(
-            j,
-            i,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=6.5,
-            color="white" if value < 0.6 else "black",
-        )
+    annotate_cells(ax, normalised_mi, normalised_mi < 0.6, fontsize=6.5)
     ax.set_xticks(range(len(factor_names)), factor_names)
     ax.set_yticks(
         range(normalised_mi.shape[0]), [f"c{i + 1}" for i in range(normalised_mi.shape[0])]
@@ -129,6 +121,34 @@ def _scatter_codes(
     )
     ax.set_xlabel(f"c{i + 1}")
     ax.set_ylabel(f"c{j + 1}")
+
+
+def _scatter_unseen(
+    ax: Axes,
+    codes: np.ndarray,
+    axes: tuple[int, int],
+    arrays: EvalArrays,
+    unseen: np.ndarray,
+    size: float,
+) -> None:
+    """Scatter the unseen-condition trials: black-edged X markers coloured by reach angle."""
+    colors = angle_colors(arrays["reach_angle"][unseen])
+    _scatter_codes(ax, codes, axes, colors, unseen, marker="X", size=size, edge="k")
+
+
+def _finish(
+    fig: Figure,
+    title: str,
+    panels: Iterable[Axes],
+    preset: str,
+    stem: str | Path,
+    fontsize: float = 7.5,
+) -> None:
+    """Suptitle, panel letters and preset stamp, then save the figure (PNG and PDF)."""
+    fig.suptitle(title, fontsize=fontsize)
+    label_panels(list(panels))
+    stamp_preset(fig, preset)
+    save_figure(fig, stem)
 
 
 def _unseen_handle() -> Line2D:
@@ -383,45 +403,29 @@ def _latent_row(
     seen, unseen = arrays["eval_idx"], arrays["unseen_idx"]
     angle_axes = (0, 1)  # the same aligned axes (principal axes 1, 2) for both models
     _scatter_codes(axes[0], codes, angle_axes, angle_colors(arrays["reach_angle"][seen]), seen)
-    _scatter_codes(
-        axes[0],
-        codes,
-        angle_axes,
-        angle_colors(arrays["reach_angle"][unseen]),
-        unseen,
-        marker="X",
-        size=22,
-        edge="k",
-    )
+    _scatter_unseen(axes[0], codes, angle_axes, arrays, unseen, size=22)
     axes[0].set_title(_title_scores(metrics, model), fontsize=7)
     _unseen_legend(axes[0])
     third_axis = 2 if codes.shape[1] > 2 else 1  # aligned axis 3, the same for both models
     partner = 0
     rows = np.concatenate([seen, unseen])
     norm = Normalize(factors[rows, 2].min(), factors[rows, 2].max())
-    scatter = axes[1].scatter(
-        codes[seen, partner],
-        codes[seen, third_axis],
-        c=factors[seen, 2],
-        cmap=SEQUENTIAL_CMAP,
-        norm=norm,
-        s=9,
-    )
-    axes[1].scatter(
-        codes[unseen, partner],
-        codes[unseen, third_axis],
-        c=factors[unseen, 2],
-        cmap=SEQUENTIAL_CMAP,
-        norm=norm,
-        s=22,
-        marker="X",
-        edgecolors="k",
-        linewidths=0.6,
-    )
+    unseen_style = {"s": 22, "marker": "X", "edgecolors": "k", "linewidths": 0.6}
+    scatters = [
+        axes[1].scatter(
+            codes[trials, partner],
+            codes[trials, third_axis],
+            c=factors[trials, 2],
+            cmap=SEQUENTIAL_CMAP,
+            norm=norm,
+            **style,
+        )
+        for trials, style in ((seen, {"s": 9}), (unseen, unseen_style))
+    ]
     axes[1].set_xlabel(f"c{partner + 1}")
     axes[1].set_ylabel(f"c{third_axis + 1} (MI/H with {third_name}: {mi[third_axis, THIRD]:.2f})")
     axes[1].set_title(f"{MODEL_LABELS[model]} codes by {third_name}")
-    fig.colorbar(scatter, ax=axes[1], shrink=0.8, label=third_name)
+    fig.colorbar(scatters[0], ax=axes[1], shrink=0.8, label=third_name)
     _mi_heatmap(
         axes[2], mi, list(arrays["mi_factor_names"]), f"{MODEL_LABELS[model]}: normalised MI"
     )
@@ -458,14 +462,11 @@ def plot_synthetic_latents(
     for row, model in enumerate(MODELS, start=1):
         _latent_row(axes[row], arrays, model, "speed", metrics, fig)
         add_angle_colorbar(fig, axes[row, 0])
-    fig.suptitle(
+    title = (
         f"GNOCCHI vs LFADS, {data_label}: codes of the evaluation trials (seed {seed})"
-        "\nX = trials of the unseen angle, encoded but never trained on",
-        fontsize=7.5,
+        "\nX = trials of the unseen angle, encoded but never trained on"
     )
-    label_panels(axes.flat)
-    stamp_preset(fig, preset)
-    save_figure(fig, stem)
+    _finish(fig, title, axes.flat, preset, stem)
 
 
 def _version_of(arrays: EvalArrays) -> np.ndarray:
@@ -508,16 +509,7 @@ def plot_monkey_latents(
                 marker=marker,
                 size=10,
             )
-        _scatter_codes(
-            ax,
-            codes,
-            angle_axes,
-            angle_colors(arrays["reach_angle"][unseen]),
-            unseen,
-            marker="X",
-            size=26,
-            edge="k",
-        )
+        _scatter_unseen(ax, codes, angle_axes, arrays, unseen, size=26)
         ax.set_title(_title_scores(metrics, model), fontsize=7)
         handles = [
             Line2D([], [], marker=m, ls="", color="0.5", markersize=4, label=f"version {v}")
@@ -533,14 +525,11 @@ def plot_monkey_latents(
             f"{MODEL_LABELS[model]}: normalised MI",
         )
         add_angle_colorbar(fig, axes[row, 0])
-    fig.suptitle(
+    title = (
         f"GNOCCHI vs LFADS, {data_label}: codes of all trials (seed {seed})\nX = "
-        "trials of the unseen condition, encoded but never trained on",
-        fontsize=7.5,
+        "trials of the unseen condition, encoded but never trained on"
     )
-    label_panels(axes.flat)
-    stamp_preset(fig, preset)
-    save_figure(fig, stem)
+    _finish(fig, title, axes.flat, preset, stem)
 
 
 def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray) -> None:
@@ -603,16 +592,7 @@ def _traversal_row(
     changes = arrays[f"{model}/traversal_changes"]
     ax = axes[n_axes]
     image = ax.imshow(changes, cmap="Greys", aspect="auto", vmin=0)
-    for (i, j), value in np.ndenumerate(changes):
-        ax.text(
-            j,
-            i,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=6,
-            color="white" if value > 0.6 * changes.max() else "black",
-        )
+    annotate_cells(ax, changes, changes > 0.6 * changes.max(), fontsize=6)
     ax.set_xticks(range(len(factor_names)), factor_names)
     ax.set_yticks(range(n_axes), [f"c{i + 1}" for i in range(n_axes)])
     ax.set_title(
@@ -717,17 +697,14 @@ def plot_synthetic_traversal(
     bottom.set_title("unseen angle: decoded hand paths\n(scores over seeds: Table 1)", fontsize=7)
     psth_axes = [fig.add_subplot(grid[2, c]) for c in range(2, n_axes + 1)]
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
-    fig.suptitle(
+    title = (
         f"GNOCCHI vs LFADS, {data_label}, seed {seed}.\nRows 1-2: hand paths decoded "
         "from activity generated while one aligned code axis moves (blue → red: mean − "
         "range·s.d. → mean + range·s.d.,\nwithin the training codes' range); titles: "
         "the decoded factor that moves most.\nRow 3: the unseen angle generated from a linear map "
-        "factors → code (all speeds); PSTHs of its first condition",
-        fontsize=7,
+        "factors → code (all speeds); PSTHs of its first condition"
     )
-    label_panels([*rows[0], *rows[1], bottom, *psth_axes])
-    stamp_preset(fig, preset)
-    save_figure(fig, stem)
+    _finish(fig, title, [*rows[0], *rows[1], bottom, *psth_axes], preset, stem, fontsize=7)
 
 
 def _metric_bars(
@@ -802,12 +779,9 @@ def plot_monkey_heldout(
     _psth_panels(psth_axes, arrays, float(arrays["bin_size_s"]))
     names = dict(zip(arrays["condition_ids"].tolist(), arrays["condition_names"], strict=True))
     unseen = ", ".join(str(names[int(c)]) for c in arrays["unseen_labels"])
-    fig.suptitle(
+    title = (
         f"GNOCCHI vs LFADS, {data_label}, unseen condition(s) {unseen}: generated "
         f"from a linear map factors → code (seed {seed} shown);\nbars: all seeds; "
-        "PSTHs of the first unseen condition",
-        fontsize=7.5,
+        "PSTHs of the first unseen condition"
     )
-    label_panels([paths, bars, errors, *psth_axes])
-    stamp_preset(fig, preset)
-    save_figure(fig, stem)
+    _finish(fig, title, [paths, bars, errors, *psth_axes], preset, stem)

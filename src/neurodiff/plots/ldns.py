@@ -896,6 +896,31 @@ def plot_figA16_method_statistics(
 # Figure 5: conditional generation
 
 
+def _thick_and_thin(
+    ax: Axes,
+    paths: Mapping[int, tuple[np.ndarray, Sequence[np.ndarray]]],
+    colors: Sequence[str],
+    thin_lw: float,
+    legend: tuple[str, str],
+    reference_on_top: bool,
+) -> None:
+    """Per held-out trial (one colour each): its reference path thick and translucent, the
+    paths of the samples conditioned on it thin; then legend entries for thick and thin.
+
+    `paths` maps trial -> (reference (T, 2), sample paths); `reference_on_top` draws the
+    reference after its samples."""
+    for (trial, (reference, samples)), color in zip(paths.items(), colors, strict=True):
+        thick = {"color": color, "lw": 2.4, "alpha": 0.45, "label": f"held-out trial {trial}"}
+        if not reference_on_top:
+            ax.plot(reference[:, 0], reference[:, 1], **thick)
+        for path in samples:
+            ax.plot(path[:, 0], path[:, 1], color=color, lw=thin_lw, alpha=0.8)
+        if reference_on_top:
+            ax.plot(reference[:, 0], reference[:, 1], **thick)
+    ax.plot([], [], color="0.4", lw=2.4, alpha=0.45, label=legend[0])
+    ax.plot([], [], color="0.4", lw=thin_lw, label=legend[1])
+
+
 def _short_decoding_label(evaluated_on: str) -> str:
     """'AE rates, val trials' → 'AE\nval'; sample rows → 'cond.\nsamples'."""
     if evaluated_on.startswith("AE rates, "):
@@ -959,28 +984,20 @@ def plot_fig5_conditional(
 
     conditions = np.unique(condition_trial)[:n_conditions]
     palette = CATEGORICAL[: len(conditions)]
-    for trial, color in zip(conditions, palette, strict=True):
-        rows_of = np.flatnonzero(condition_trial == trial)
-        target = trajectories_from_velocity(condition_velocity[rows_of[:1]], bin_s)[0] * mm
-        for path in trajectories_from_velocity(condition_decoded[rows_of], bin_s) * mm:
-            ax_cond.plot(path[:, 0], path[:, 1], color=color, lw=0.6, alpha=0.8)
-        ax_cond.plot(
-            target[:, 0],
-            target[:, 1],
-            color=color,
-            lw=2.4,
-            alpha=0.45,
-            label=f"held-out trial {trial}",
+    rows_of = {trial: np.flatnonzero(condition_trial == trial) for trial in conditions}
+    velocity_paths = {
+        trial: (
+            trajectories_from_velocity(condition_velocity[rows[:1]], bin_s)[0] * mm,
+            trajectories_from_velocity(condition_decoded[rows], bin_s) * mm,
         )
-    ax_cond.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="conditioning (thick)")
-    ax_cond.plot([], [], color="0.4", lw=0.6, label="decoded samples (thin)")
+        for trial, rows in rows_of.items()
+    }
     ax_cond.set(
         title="velocity-conditioned LDNS\n(held-out velocity profiles)",
         xlabel="x (mm)",
         ylabel="y (mm)",
     )
     ax_cond.set_aspect("equal", adjustable="datalim")
-    _legend_below(ax_cond, ncols=2)
 
     t = np.arange(ae_latents.shape[-1]) * bin_s
     trial = conditions[0]
@@ -997,27 +1014,22 @@ def plot_fig5_conditional(
     _legend_below(ax_lat, ncols=1)
 
     pca = PCA(2).fit(ae_rates.reshape(-1, ae_rates.shape[-1]))
-    for trial, color in zip(conditions, palette, strict=True):
-        ae_pc = pca.transform(ae_rates[trial])
-        ax_pc.plot(
-            ae_pc[:, 0],
-            ae_pc[:, 1],
-            color=color,
-            lw=2.4,
-            alpha=0.45,
-            label=f"held-out trial {trial}",
-        )
-        for row in np.flatnonzero(condition_trial == trial):
-            pcs = pca.transform(sample_rates[row])
-            ax_pc.plot(pcs[:, 0], pcs[:, 1], color=color, lw=0.5, alpha=0.8)
-    ax_pc.plot([], [], color="0.4", lw=2.4, alpha=0.45, label="AE rates (thick)")
-    ax_pc.plot([], [], color="0.4", lw=0.5, label="LDNS samples (thin)")
+    pc_paths = {
+        trial: (pca.transform(ae_rates[trial]), [pca.transform(sample_rates[r]) for r in rows])
+        for trial, rows in rows_of.items()
+    }
     ax_pc.set(
         xlabel="PC1",
         ylabel="PC2",
         title="rates on PC1/PC2 of AE rates\n(colour: conditioning trial)",
     )
-    _legend_below(ax_pc, ncols=2)
+    # (axes, paths, thin line width, legend of thick and thin, reference drawn last)
+    for ax, paths, thin_lw, legend, on_top in (
+        (ax_cond, velocity_paths, 0.6, ("conditioning (thick)", "decoded samples (thin)"), True),
+        (ax_pc, pc_paths, 0.5, ("AE rates (thick)", "LDNS samples (thin)"), False),
+    ):
+        _thick_and_thin(ax, paths, palette, thin_lw, legend, reference_on_top=on_top)
+        _legend_below(ax, ncols=2)
     return _finish(
         fig,
         [ax_true, ax_angle, ax_r2, ax_cond, ax_lat, ax_pc],

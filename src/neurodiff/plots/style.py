@@ -118,6 +118,22 @@ def add_angle_colorbar(
     bar.set_label(label)
 
 
+def annotate_cells(
+    ax: Axes, values: np.ndarray, dark: np.ndarray, fontsize: float, fmt: str = "{:.2f}"
+) -> None:
+    """Write each value of a heat map at its cell centre: white where `dark`, else black."""
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(
+            j,
+            i,
+            fmt.format(value),
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="white" if dark[i, j] else "black",
+        )
+
+
 def label_panels(axes: Sequence[Axes], start: str = "a") -> None:
     """Write bold panel letters (a, b, c, ...) at the top-left corner of each axes."""
     for i, ax in enumerate(axes):

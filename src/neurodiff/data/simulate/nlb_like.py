@@ -836,94 +836,107 @@ def _grid_timestamps(n_ms: int) -> np.ndarray:
     return np.arange(n_ms) / 1000.0
 
 
-def _add_maze_behavior(nwb: NWBFile, hand: np.ndarray, vel: np.ndarray, eye: np.ndarray) -> None:
+def _add_behavior(
+    nwb: NWBFile,
+    position: dict,
+    linked: list[tuple[type[TimeSeries], dict]],
+) -> None:
+    """The "behavior" module: `position` (a SpatialSeries on the 1 ms grid from 0) and the
+    `linked` series, which share its timestamps; all in mm (declared m, conversion 1e-3)."""
     module = nwb.create_processing_module("behavior", "Processed behavioral data")
-    hand_pos = SpatialSeries(
-        name="hand_pos",
-        data=hand,
-        timestamps=_grid_timestamps(len(hand)),
-        reference_frame="centre of the workspace",
-        conversion=1e-3,
-        description="Monkey hand position in mm. First column x, second column y",
-    )
-    module.add(hand_pos)
-    module.add(
-        SpatialSeries(
-            name="cursor_pos",
-            data=hand.copy(),
-            timestamps=hand_pos,
-            reference_frame="centre of the screen",
-            conversion=1e-3,
-            description="Cursor position in mm. First column x, second column y",
-        )
-    )
-    module.add(
-        SpatialSeries(
-            name="eye_pos",
-            data=eye,
-            timestamps=hand_pos,
-            conversion=1e-3,
-            reference_frame="centre of the screen",
-            description="Monkey eye position in mm. First column x, second column y",
-        )
-    )
-    module.add(
-        TimeSeries(
-            name="hand_vel",
-            data=vel,
-            timestamps=hand_pos,
-            unit="m/s",
-            conversion=1e-3,
-            description="Monkey hand velocity in mm/s, calculated "
-            "from monkey hand position. First column x, second column y",
-        )
+    grid = _grid_timestamps(len(position["data"]))
+    reference = SpatialSeries(**position, timestamps=grid, conversion=1e-3)
+    module.add(reference)
+    for kind, fields in linked:
+        module.add(kind(**fields, timestamps=reference, conversion=1e-3))
+
+
+def _add_maze_behavior(nwb: NWBFile, hand: np.ndarray, vel: np.ndarray, eye: np.ndarray) -> None:
+    xy = "in mm. First column x, second column y"
+    _add_behavior(
+        nwb,
+        {
+            "name": "hand_pos",
+            "data": hand,
+            "reference_frame": "centre of the workspace",
+            "description": f"Monkey hand position {xy}",
+        },
+        [
+            (
+                SpatialSeries,
+                {
+                    "name": "cursor_pos",
+                    "data": hand.copy(),
+                    "reference_frame": "centre of the screen",
+                    "description": f"Cursor position {xy}",
+                },
+            ),
+            (
+                SpatialSeries,
+                {
+                    "name": "eye_pos",
+                    "data": eye,
+                    "reference_frame": "centre of the screen",
+                    "description": f"Monkey eye position {xy}",
+                },
+            ),
+            (
+                TimeSeries,
+                {
+                    "name": "hand_vel",
+                    "data": vel,
+                    "unit": "m/s",
+                    "description": "Monkey hand velocity in mm/s, calculated "
+                    "from monkey hand position. First column x, second column y",
+                },
+            ),
+        ],
     )
 
 
 def _add_rtt_behavior(
     nwb: NWBFile, finger: np.ndarray, vel: np.ndarray, target: np.ndarray
 ) -> None:
-    module = nwb.create_processing_module("behavior", "Processed behavioral data")
-    finger_pos = SpatialSeries(
-        name="finger_pos",
-        data=finger,
-        timestamps=_grid_timestamps(len(finger)),
-        reference_frame="hand tracker origin",
-        conversion=1e-3,
-        description="The position of the working fingertip in Cartesian "
-        "coordinates (x, y, z) in mm",
-    )
-    module.add(finger_pos)
-    module.add(
-        SpatialSeries(
-            name="cursor_pos",
-            data=finger[:, :2].copy(),
-            timestamps=finger_pos,
-            reference_frame="centre of the screen",
-            conversion=1e-3,
-            description="The position of the cursor in Cartesian coordinates (x, y) in mm",
-        )
-    )
-    module.add(
-        TimeSeries(
-            name="finger_vel",
-            data=vel,
-            timestamps=finger_pos,
-            unit="m/s",
-            conversion=1e-3,
-            description="The x and y velocity of the finger in "
-            "mm/s. Calculated offline from finger position",
-        )
-    )
-    module.add(
-        SpatialSeries(
-            name="target_pos",
-            data=target,
-            timestamps=finger_pos,
-            reference_frame="centre of the screen",
-            conversion=1e-3,
-            description="The position of the target in Cartesian coordinates (x, y) in mm",
-        )
+    xy_mm = "in Cartesian coordinates (x, y) in mm"
+    _add_behavior(
+        nwb,
+        {
+            "name": "finger_pos",
+            "data": finger,
+            "reference_frame": "hand tracker origin",
+            "description": "The position of the working fingertip in Cartesian "
+            "coordinates (x, y, z) in mm",
+        },
+        [
+            (
+                SpatialSeries,
+                {
+                    "name": "cursor_pos",
+                    "data": finger[:, :2].copy(),
+                    "reference_frame": "centre of the screen",
+                    "description": f"The position of the cursor {xy_mm}",
+                },
+            ),
+            (
+                TimeSeries,
+                {
+                    "name": "finger_vel",
+                    "data": vel,
+                    "unit": "m/s",
+                    "description": "The x and y velocity of the finger in "
+                    "mm/s. Calculated offline from finger position",
+                },
+            ),
+            (
+                SpatialSeries,
+                {
+                    "name": "target_pos",
+                    "data": target,
+                    "reference_frame": "centre of the screen",
+                    "description": f"The position of the target {xy_mm}",
+                },
+            ),
+        ],
     )
 
 

@@ -24,15 +24,7 @@ import numpy as np
 import torch
 from pi_vae_pytorch import PiVAE
 
-from neurodiff.train import (
-    EpochBatches,
-    RunPaths,
-    TrainConfig,
-    data_digest,
-    reset_stale_run,
-    seed_everything,
-    train,
-)
+from neurodiff.models.baselines.fitting import fit_with_adam
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,41 +97,22 @@ def train_pivae(
         raise ValueError(f"labels must be ({len(spikes)}, 2), got {labels.shape}")
     x = torch.as_tensor(spikes.reshape(-1, spikes.shape[2]))
     u = torch.as_tensor(np.repeat(labels, spikes.shape[1], axis=0))
-    reset_stale_run(
-        run_dir,
-        {
-            "seed": seed,
-            "shape": list(spikes.shape),
-            "settings": vars(settings),
-            "data": data_digest(x, u),
-        },
-    )
-    per_epoch = -(-len(x) // settings.batch_size)
-    total = settings.epochs * per_epoch
-    seed_everything(seed)
-    model = build_pivae(spikes.shape[2], settings)
 
     def loss_fn(net: PiVAE, batch: tuple[torch.Tensor, ...], step: int) -> Any:
         return pivae_loss(net, batch[0], batch[1])
 
-    config = TrainConfig(
-        total_steps=total,
-        seed=seed,
-        log_every=max(per_epoch, total // 20, 1),
-        checkpoint_every=max(total // 10, 1),
-        device=device,
-        progress=progress,
-        desc="pi-VAE",
-    )
-    result = train(
-        model,
+    return fit_with_adam(
+        lambda: build_pivae(spikes.shape[2], settings),
         loss_fn,
-        EpochBatches([x, u], settings.batch_size, seed),
-        lambda params: torch.optim.Adam(params, lr=settings.lr),
-        config,
-        RunPaths.in_dir(Path(run_dir)),
+        [x, u],
+        spikes.shape,
+        settings,
+        run_dir,
+        seed,
+        "pi-VAE",
+        device,
+        progress,
     )
-    return result.model.cpu().eval()
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurodiff.models.baselines.fitting import fit_with_adam
 from neurodiff.models.baselines.lfads import (
     BidirectionalEncoder,
     ClippedGRUCell,
@@ -33,15 +34,6 @@ from neurodiff.models.baselines.lfads import (
     poisson_nll,
     ramp_weight,
     reparameterise,
-)
-from neurodiff.train import (
-    EpochBatches,
-    RunPaths,
-    TrainConfig,
-    data_digest,
-    reset_stale_run,
-    seed_everything,
-    train,
 )
 
 
@@ -222,39 +214,21 @@ def train_tndm(
         )
     norm = {"mean": behavior.mean(axis=(0, 1)), "std": behavior.std(axis=(0, 1)) + 1e-8}
     b = torch.as_tensor((behavior - norm["mean"]) / norm["std"])
-    reset_stale_run(
-        run_dir,
-        {
-            "seed": seed,
-            "shape": list(x.shape),
-            "settings": vars(settings),
-            "data": data_digest(x, b),
-        },
-    )
-    per_epoch = -(-len(x) // settings.batch_size)
-    total = settings.epochs * per_epoch
-    seed_everything(seed)
-    model = TNDM(TNDMConfig(n_neurons=x.shape[2], n_behavior=b.shape[2], **settings.model))
 
     def loss_fn(net: TNDM, batch: tuple[torch.Tensor, ...], step: int) -> Any:
         return net.loss(batch[0], batch[1], step)
 
-    config = TrainConfig(
-        total_steps=total,
-        seed=seed,
-        grad_clip=settings.grad_clip,
-        log_every=max(per_epoch, total // 20, 1),
-        checkpoint_every=max(total // 10, 1),
-        device=device,
-        progress=progress,
-        desc="TNDM",
-    )
-    result = train(
-        model,
+    model = fit_with_adam(
+        lambda: TNDM(TNDMConfig(n_neurons=x.shape[2], n_behavior=b.shape[2], **settings.model)),
         loss_fn,
-        EpochBatches([x, b], settings.batch_size, seed),
-        lambda params: torch.optim.Adam(params, lr=settings.lr),
-        config,
-        RunPaths.in_dir(Path(run_dir)),
+        [x, b],
+        x.shape,
+        settings,
+        run_dir,
+        seed,
+        "TNDM",
+        device,
+        progress,
+        grad_clip=settings.grad_clip,
     )
-    return result.model.cpu().eval(), norm
+    return model, norm

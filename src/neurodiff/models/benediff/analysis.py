@@ -18,6 +18,7 @@ from sklearn.cross_decomposition import CCA
 
 from neurodiff.metrics.benediff import r2_per_channel
 from neurodiff.models.benediff.results import RegionLVMs
+from neurodiff.models.benediff.video import AffineMap
 
 
 def hemisphere_pairs(regions: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -29,20 +30,8 @@ def hemisphere_pairs(regions: Sequence[str]) -> list[tuple[str, str, str]]:
     return pairs
 
 
-@dataclass(frozen=True)
-class AffineMap:
-    """target ≈ source @ matrix.T + offset."""
-
-    matrix: np.ndarray
-    offset: np.ndarray
-
-    def __call__(self, source: np.ndarray) -> np.ndarray:
-        """Map source samples (..., d_in) to (..., d_out)."""
-        return source @ self.matrix.T + self.offset
-
-
 def fit_affine(source: np.ndarray, target: np.ndarray) -> AffineMap:
-    """Least-squares affine map from source (n, d_in) to target (n, d_out)."""
+    """Least-squares affine map from source (n, d_in) to target (n, d_out): target ≈ map(source)."""
     if source.ndim != 2 or target.ndim != 2 or len(source) != len(target):
         raise ValueError(
             f"source (n, d_in) and target (n, d_out) must share n, got "

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from neurodiff.config import config_hash
 from neurodiff.data.tidy import TidyDataset
@@ -38,13 +39,12 @@ from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, lvm_loss, post
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.models.benediff.video import FrameAutoencoder, SpaceTimeUNet, UNetConfig
 from neurodiff.train import (
-    EpochBatches,
-    RunPaths,
-    TrainConfig,
+    LossFn,
     data_digest,
     reset_stale_run,
+    section_config,
     seed_everything,
-    train,
+    train_on_tensors,
 )
 
 
@@ -95,27 +95,35 @@ def region_data(ds: TidyDataset, region: str) -> RegionData:
     )
 
 
-def train_config(section: Mapping[str, Any], seed: int, device: str, desc: str) -> TrainConfig:
-    """TrainConfig from a `train:` config block."""
-    return TrainConfig(
-        total_steps=section["steps"],
-        seed=seed,
-        checkpoint_every=section["checkpoint_every"],
-        log_every=section["log_every"],
-        grad_clip=section["grad_clip"],
-        device=device,
-        desc=desc,
-    )
-
-
 def training_settings(section: Mapping[str, Any]) -> dict[str, Any]:
     """A model's config section without its Slurm `resources` (which do not change training)."""
     return {key: value for key, value in section.items() if key != "resources"}
 
 
-def _adam(lr: float):
-    """Optimizer factory for `train`."""
-    return lambda params: torch.optim.Adam(params, lr=lr)
+Model = TypeVar("Model", bound=nn.Module)
+
+
+def _fit(
+    model: Model,
+    loss_fn: LossFn,
+    tensors: list[torch.Tensor],
+    section: Mapping[str, Any],
+    seed: int,
+    run_dir: str | Path,
+    device: str,
+    desc: str,
+) -> Model:
+    """Train (or resume) `model` on `tensors` with Adam as the `train:` block says; on the CPU."""
+    result = train_on_tensors(
+        model,
+        loss_fn,
+        tensors,
+        min(section["batch_size"], len(tensors[0])),
+        lambda params: torch.optim.Adam(params, lr=section["lr"]),
+        section_config(section, seed, device=device, desc=desc),
+        run_dir,
+    )
+    return result.model.cpu()
 
 
 def train_lvm(
@@ -141,17 +149,16 @@ def train_lvm(
         },
     )
     seed_everything(seed)
-    model = BehaviorLVM(config)
-    batches = EpochBatches([x, y], min(train_section["batch_size"], len(x)), seed)
-    result = train(
-        model,
+    return _fit(
+        BehaviorLVM(config),
         lambda m, batch, step: lvm_loss(m, batch[0], batch[1], dataset_size),
-        batches,
-        _adam(train_section["lr"]),
-        train_config(train_section, seed, device, f"lvm {data.region} seed {seed}"),
-        RunPaths.in_dir(run_dir),
+        [x, y],
+        train_section,
+        seed,
+        run_dir,
+        device,
+        f"lvm {data.region} seed {seed}",
     )
-    return result.model.cpu()
 
 
 def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
@@ -251,21 +258,14 @@ def train_frame_autoencoder(
     )
     seed_everything(seed)
     model = build_frame_autoencoder(section, video.shape[2], video.shape[-1])
-    batches = EpochBatches([frames], min(section["train"]["batch_size"], len(frames)), seed)
 
     def loss_fn(m: FrameAutoencoder, batch: tuple[torch.Tensor], step: int):
         target = batch[0].float() / 255.0
         return F.binary_cross_entropy(m(target), target), {}
 
-    result = train(
-        model,
-        loss_fn,
-        batches,
-        _adam(section["train"]["lr"]),
-        train_config(section["train"], seed, device, "frame autoencoder"),
-        RunPaths.in_dir(run_dir),
+    return _fit(
+        model, loss_fn, [frames], section["train"], seed, run_dir, device, "frame autoencoder"
     )
-    return result.model.cpu()
 
 
 def build_schedule(section: Mapping[str, Any]) -> NoiseSchedule:
@@ -294,20 +294,11 @@ def train_video_diffusion(
     seed_everything(seed)
     model = build_unet(section, tuple(codes.shape[1:2]) + tuple(codes.shape[3:]))
     schedule = build_schedule(section)
-    batches = EpochBatches([x0], min(section["train"]["batch_size"], len(x0)), seed)
 
     def loss_fn(m: SpaceTimeUNet, batch: tuple[torch.Tensor], step: int):
         return diffusion_loss(m, schedule, batch[0], loss=section["loss"]), {}
 
-    result = train(
-        model,
-        loss_fn,
-        batches,
-        _adam(section["train"]["lr"]),
-        train_config(section["train"], seed, device, "video diffusion"),
-        RunPaths.in_dir(run_dir),
-    )
-    return result.model.cpu()
+    return _fit(model, loss_fn, [x0], section["train"], seed, run_dir, device, "video diffusion")
 
 
 def fit_region_lvms(

@@ -14,8 +14,9 @@ latent trajectories; guidance raises the variance over time of one latent factor
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,21 +99,35 @@ def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+def _frame_batches(
+    autoencoder: FrameAutoencoder,
+    flat: np.ndarray | torch.Tensor,
+    batch_size: int,
+    step: Callable[[Any, torch.device], np.ndarray],
+) -> np.ndarray:
+    """`step(chunk, device)` over chunks of `batch_size` frames, the autoencoder in eval mode on
+    its device, concatenated."""
+    autoencoder.eval()
+    device = _device_of(autoencoder)
+    return np.concatenate(
+        [step(flat[i : i + batch_size], device) for i in range(0, len(flat), batch_size)]
+    )
+
+
 @torch.no_grad()
 def encode_video(
     autoencoder: FrameAutoencoder, video: np.ndarray, batch_size: int = 1024
 ) -> np.ndarray:
     """Codes (n, C, T, h, w) of uint8 videos (n, T, V, H, W), frame by frame, on the
     autoencoder's device."""
-    autoencoder.eval()
-    device = _device_of(autoencoder)
     n, t = video.shape[:2]
-    flat = video.reshape(n * t, *video.shape[2:])
-    codes = [
-        autoencoder.encode(frames_to_float(flat[i : i + batch_size]).to(device)).cpu().numpy()
-        for i in range(0, len(flat), batch_size)
-    ]
-    stacked = np.concatenate(codes).reshape(n, t, *autoencoder.code_shape)
+    codes = _frame_batches(
+        autoencoder,
+        video.reshape(n * t, *video.shape[2:]),
+        batch_size,
+        lambda chunk, device: autoencoder.encode(frames_to_float(chunk).to(device)).cpu().numpy(),
+    )
+    stacked = codes.reshape(n, t, *autoencoder.code_shape)
     return np.ascontiguousarray(stacked.transpose(0, 2, 1, 3, 4))
 
 
@@ -122,15 +137,12 @@ def decode_video(
 ) -> np.ndarray:
     """uint8 videos (n, T, V, H, W) of code sequences (n, C, T, h, w), decoded on the
     autoencoder's device."""
-    autoencoder.eval()
-    device = _device_of(autoencoder)
     n, c, t, h, w = codes.shape
-    flat = codes.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w)
-    frames = np.concatenate(
-        [
-            frames_to_uint8(autoencoder.decode(flat[i : i + batch_size].to(device)))
-            for i in range(0, len(flat), batch_size)
-        ]
+    frames = _frame_batches(
+        autoencoder,
+        codes.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w),
+        batch_size,
+        lambda chunk, device: frames_to_uint8(autoencoder.decode(chunk.to(device))),
     )
     return frames.reshape(n, t, *frames.shape[1:])
 
@@ -399,15 +411,18 @@ class SpaceTimeUNet(nn.Module):
 
 
 @dataclass(frozen=True)
-class LinearEncoder:
-    """Per-frame linear map from a flattened frame code (D,) to K neural latents: a = W v + b."""
+class AffineMap:
+    """y = W x + b on the last axis: (..., d_in) → (..., d_out)."""
 
     weight: np.ndarray
     bias: np.ndarray
 
-    def __call__(self, codes: np.ndarray) -> np.ndarray:
-        """Latents (..., K) of flattened frame codes (..., D)."""
-        return codes @ self.weight.T + self.bias
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Map samples (..., d_in) to (..., d_out)."""
+        return x @ self.weight.T + self.bias
+
+
+LinearEncoder = AffineMap  # per frame: flattened frame code (D,) → K neural latents, a = W v + b
 
 
 def fit_linear_encoder(codes: np.ndarray, latents: np.ndarray, alpha: float) -> LinearEncoder:

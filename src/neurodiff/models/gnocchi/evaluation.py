@@ -497,6 +497,28 @@ def generation_scores(
     return scores, arrays
 
 
+def _scores_against(
+    data: ExperimentData,
+    decoders: RealDecoders,
+    gen_activity: np.ndarray,
+    gen_spikes: np.ndarray,
+    gen_condition: np.ndarray,
+    real: np.ndarray,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """`generation_scores` of generated trials against the real trials `real` (indices)."""
+    return generation_scores(
+        gen_activity,
+        gen_spikes,
+        gen_condition,
+        data.counts[real],
+        data.velocity[real],
+        data.reach_angle[real],
+        data.condition[real],
+        decoders,
+        data.bin_size_s,
+    )
+
+
 def split_halves(condition: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two random halves of the trials of every condition (conditions with ≥ 2 trials)."""
     rng = np.random.default_rng(seed)
@@ -539,18 +561,7 @@ def evaluate_model(
     )
     rates = model.rates(factor_map.predict(data.factors[unseen]), data.n_bins, seed)
     spikes = rng.poisson(rates).astype(np.float64)
-    condition = data.condition[unseen]
-    gen, gen_arrays = generation_scores(
-        rates,
-        spikes,
-        condition,
-        data.counts[unseen],
-        data.velocity[unseen],
-        data.reach_angle[unseen],
-        condition,
-        decoders,
-        data.bin_size_s,
-    )
+    gen, gen_arrays = _scores_against(data, decoders, rates, spikes, data.condition[unseen], unseen)
     metrics = {k: v for k, v in dis.items() if k != "normalised_mi"}
     metrics |= {f"raw_{k}": v for k, v in raw.items() if k != "normalised_mi"}
     metrics |= {"selectivity": selectivity.score} | gen
@@ -579,29 +590,11 @@ def data_reference(
     unseen = data.unseen_idx
     first, second = split_halves(data.condition[unseen], seed)
     a, b = unseen[first], unseen[second]
-    scores, _ = generation_scores(
-        data.counts[a],
-        data.counts[a],
-        data.condition[a],
-        data.counts[b],
-        data.velocity[b],
-        data.reach_angle[b],
-        data.condition[b],
-        decoders,
-        data.bin_size_s,
+    scores, _ = _scores_against(
+        data, decoders, data.counts[a], data.counts[a], data.condition[a], b
     )
-    condition = data.condition[unseen]
-    _, arrays = generation_scores(
-        data.counts[unseen],
-        data.counts[unseen],
-        condition,
-        data.counts[unseen],
-        data.velocity[unseen],
-        data.reach_angle[unseen],
-        condition,
-        decoders,
-        data.bin_size_s,
-    )
+    real = data.counts[unseen]
+    _, arrays = _scores_against(data, decoders, real, real, data.condition[unseen], unseen)
     return scores, arrays
 
 
@@ -649,17 +642,8 @@ def nearest_condition_baseline(
         picked.append(rng.choice(source, n, replace=True))
         labels.append(np.full(n, label))
     rows, gen_condition = np.concatenate(picked), np.concatenate(labels)
-    scores, _ = generation_scores(
-        data.counts[rows],
-        data.counts[rows],
-        gen_condition,
-        data.counts[unseen],
-        data.velocity[unseen],
-        data.reach_angle[unseen],
-        data.condition[unseen],
-        decoders,
-        data.bin_size_s,
-    )
+    picked_counts = data.counts[rows]
+    scores, _ = _scores_against(data, decoders, picked_counts, picked_counts, gen_condition, unseen)
     return scores
 
 

@@ -33,13 +33,11 @@ from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
 from neurodiff.models.gnocchi.model import Gnocchi, gnocchi_from_config
 from neurodiff.models.gnocchi.transform import SignalTransform, fit_transform
 from neurodiff.train import (
-    EpochBatches,
-    RunPaths,
-    TrainConfig,
     TrainResult,
     data_digest,
     reset_stale_run,
-    train,
+    section_config,
+    train_on_tensors,
 )
 
 DATASETS = ("reaching", "mc_maze")
@@ -348,26 +346,24 @@ def train_model(
     torch.manual_seed(seed)
     model = build_model(kind, data, model_cfg)
     steps = train_cfg["steps"]
-    config = TrainConfig(
-        total_steps=steps,
-        seed=seed,
-        checkpoint_every=train_cfg["checkpoint_every"],
-        log_every=train_cfg["log_every"],
-        grad_clip=train_cfg["grad_clip"],
+    config = section_config(
+        train_cfg,
+        seed,
         device=device,
         progress=progress,
         desc=f"{kind} {data.name} seed {seed}",
         best_metric=VALIDATION_METRIC,
     )
-    return train(
+    return train_on_tensors(
         model,
         _loss_fn(kind),
-        EpochBatches([inputs], min(train_cfg["batch_size"], inputs.shape[0]), seed),
+        [inputs],
+        min(train_cfg["batch_size"], inputs.shape[0]),
         lambda params: torch.optim.AdamW(
             params, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"]
         ),
         config,
-        RunPaths.in_dir(run_dir),
+        run_dir,
         make_scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(
             o, _warmup_cosine(steps, train_cfg["warmup_steps"])
         ),

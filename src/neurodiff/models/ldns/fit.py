@@ -33,19 +33,24 @@ from neurodiff.models.ldns.denoiser import CHECKPOINT_FORMAT, LatentDenoiser
 from neurodiff.models.ldns.settings import (
     AutoencoderSettings,
     DenoiserSettings,
+    LFADSSettings,
     OptimSettings,
     SpikeHistorySettings,
 )
 from neurodiff.models.ldns.spike_history import SpikeHistoryGLM, history_nll
 from neurodiff.train import (
     EMASettings,
-    EpochBatches,
+    EvalFn,
+    LossFn,
     RunPaths,
     TrainConfig,
+    TrainResult,
     data_digest,
+    epoch_config,
     reset_stale_run,
     seed_everything,
     train,
+    train_on_tensors,
 )
 
 ENCODE_BATCH = 256
@@ -87,6 +92,59 @@ def optimizer_and_schedule(
         return get_cosine_schedule_with_warmup(optimizer, warmup, horizon)
 
     return make_optimizer, make_scheduler, total
+
+
+def run_config(
+    settings: OptimSettings | LFADSSettings,
+    per_epoch: int,
+    seed: int,
+    device: str,
+    progress: bool,
+    desc: str,
+    **fields: Any,
+) -> TrainConfig:
+    """TrainConfig of an LDNS run: `settings.epochs` epochs, its grad_clip, log rows every
+    max(epoch, total / 20, at most 100) steps unless `fields` give `log_every`."""
+    return epoch_config(
+        settings.epochs,
+        per_epoch,
+        seed,
+        log_cap=100,
+        grad_clip=settings.grad_clip,
+        device=device,
+        progress=progress,
+        desc=desc,
+        **fields,
+    )
+
+
+def train_scheduled(
+    model: nn.Module,
+    loss_fn: LossFn,
+    tensors: list[torch.Tensor],
+    settings: OptimSettings,
+    per_epoch: int,
+    run_dir: Path,
+    seed: int,
+    device: str,
+    progress: bool,
+    desc: str,
+    eval_fn: EvalFn | None = None,
+    **fields: Any,
+) -> TrainResult:
+    """Train on minibatches of `tensors` with `settings`' AdamW and warm-up cosine schedule."""
+    make_optimizer, make_scheduler, _ = optimizer_and_schedule(settings, per_epoch)
+    return train_on_tensors(
+        model,
+        loss_fn,
+        tensors,
+        settings.batch_size,
+        make_optimizer,
+        run_config(settings, per_epoch, seed, device, progress, desc, **fields),
+        run_dir,
+        make_scheduler,
+        eval_fn,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,9 +203,7 @@ def train_autoencoder(
     )
     train_x, train_m = channels_first(spikes), torch.as_tensor(mask, dtype=torch.float32)
     val = (channels_first(val_spikes), torch.as_tensor(val_mask, dtype=torch.float32))
-    batches = EpochBatches([train_x, train_m], settings.batch_size, seed)
     per_epoch = steps_per_epoch(len(train_x), settings.batch_size, "ldns.autoencoder")
-    make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
     seed_everything(seed)
     model = S4Autoencoder(**settings.architecture(train_x.shape[1]))
 
@@ -162,31 +218,26 @@ def train_autoencoder(
             "latent_smoothness": parts.latent_smoothness,
         }
 
-    config = TrainConfig(
-        total_steps=total,
-        seed=seed,
-        grad_clip=settings.grad_clip,
-        log_every=per_epoch * settings.eval_every_epochs,
-        checkpoint_every=max(total // 10, 1),
-        device=device,
-        progress=progress,
-        desc="LDNS autoencoder",
-        best_metric="val_poisson" if settings.checkpoint == "best_val" else None,
-    )
-    result = train(
+    result = train_scheduled(
         model,
         loss_fn,
-        batches,
-        make_optimizer,
-        config,
-        RunPaths.in_dir(run_dir),
-        make_scheduler=make_scheduler,
+        [train_x, train_m],
+        settings,
+        per_epoch,
+        run_dir,
+        seed,
+        device,
+        progress,
+        "LDNS autoencoder",
         eval_fn=lambda net, step: {"val_poisson": poisson_nll(net, *val)},
+        log_every=per_epoch * settings.eval_every_epochs,
+        best_metric="val_poisson" if settings.checkpoint == "best_val" else None,
     )
     model = result.model.cpu().eval()
     if result.best is not None:
         model.load_state_dict(result.best.state_dict)
         return AutoencoderFit(model, result.best.step, result.best.value, result.history)
+    total = settings.epochs * per_epoch
     return AutoencoderFit(model, total, poisson_nll(model, *val), result.history)
 
 
@@ -292,7 +343,6 @@ def train_denoiser(
         },
     )
     per_epoch = steps_per_epoch(len(inputs.x0), settings.batch_size, "ldns.denoiser")
-    make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, per_epoch)
     seed_everything(seed)
     model = build_denoiser(settings, inputs.x0.shape[1], velocity_channels)
 
@@ -304,25 +354,18 @@ def train_denoiser(
     ema = EMASettings(
         max_decay=settings.ema_max_decay, min_decay=settings.ema_min_decay, power=settings.ema_power
     )
-    config = TrainConfig(
-        total_steps=total,
-        seed=seed,
-        grad_clip=settings.grad_clip,
-        ema=ema,
-        log_every=max(per_epoch, min(total // 20, 100)),
-        checkpoint_every=max(total // 10, 1),
-        device=device,
-        progress=progress,
-        desc=f"LDNS denoiser ({settings.conditioning})",
-    )
-    result = train(
+    result = train_scheduled(
         model,
         loss_fn,
-        EpochBatches(inputs.tensors(), settings.batch_size, seed),
-        make_optimizer,
-        config,
-        RunPaths.in_dir(run_dir),
-        make_scheduler=make_scheduler,
+        inputs.tensors(),
+        settings,
+        per_epoch,
+        run_dir,
+        seed,
+        device,
+        progress,
+        f"LDNS denoiser ({settings.conditioning})",
+        ema=ema,
     )
     return result.ema_model.cpu().eval()
 

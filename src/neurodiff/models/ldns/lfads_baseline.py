@@ -15,16 +15,13 @@ import numpy as np
 import torch
 
 from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
-from neurodiff.models.ldns.fit import steps_per_epoch
+from neurodiff.models.ldns.fit import run_config, steps_per_epoch
 from neurodiff.models.ldns.settings import LFADSSettings
 from neurodiff.train import (
-    EpochBatches,
-    RunPaths,
-    TrainConfig,
     data_digest,
     reset_stale_run,
     seed_everything,
-    train,
+    train_on_tensors,
 )
 
 
@@ -53,7 +50,6 @@ def train_lfads(
         },
     )
     per_epoch = steps_per_epoch(len(x), settings.batch_size, "ldns.lfads")
-    total = settings.epochs * per_epoch
     seed_everything(seed)
     model = lfads_from_config(x.shape[2], settings.model)
 
@@ -63,23 +59,9 @@ def train_lfads(
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=settings.lr)
 
-    config = TrainConfig(
-        total_steps=total,
-        seed=seed,
-        grad_clip=settings.grad_clip,
-        log_every=max(per_epoch, min(total // 20, 100)),
-        checkpoint_every=max(total // 10, 1),
-        device=device,
-        progress=progress,
-        desc="LFADS",
-    )
-    result = train(
-        model,
-        loss_fn,
-        EpochBatches([x], settings.batch_size, seed),
-        make_optimizer,
-        config,
-        RunPaths.in_dir(run_dir),
+    config = run_config(settings, per_epoch, seed, device, progress, "LFADS")
+    result = train_on_tensors(
+        model, loss_fn, [x], settings.batch_size, make_optimizer, config, run_dir
     )
     return result.model.cpu().eval()
 
