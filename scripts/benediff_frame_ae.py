@@ -1,17 +1,14 @@
 """Rule benediff_frame_ae: frame autoencoder of one session's video, and the scaled codes."""
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import write_npz
 from neurodiff.models.benediff.fit import (
-    run_dir_for,
+    model_run_dir,
     save_frame_autoencoder,
     train_frame_autoencoder,
-    training_settings,
 )
 from neurodiff.models.benediff.video import CodeScaler, decode_video, encode_video
 from neurodiff.runlog import snakemake_job
@@ -24,11 +21,7 @@ with snakemake_job(snakemake) as log:
     if ds.video is None:
         raise ValueError(f"{snakemake.input[0]}: no video; BeNeDiff needs behaviour video")
     train_idx, test_idx = ds.indices("train"), ds.indices("test")
-    run_dir = run_dir_for(
-        Path(snakemake.output.model).parent / "runs",
-        "frame_ae",
-        {**training_settings(section), "seed": seed, "shape": list(ds.video.shape[1:])},
-    )
+    run_dir = model_run_dir(snakemake.output.model, "frame_ae", section, seed, ds.video.shape[1:])
     model = train_frame_autoencoder(
         ds.video[train_idx], section, seed, run_dir, snakemake.params.device
     )

@@ -2,10 +2,14 @@
 
 import pandas as pd
 
-from neurodiff.models.benediff.report import CSV_FLOAT_FORMAT, TABLE1_METRICS, table1_lvm_metrics
+from neurodiff.models.benediff.report import (
+    TABLE1_METRICS,
+    table1_lvm_metrics,
+    write_benediff_table,
+)
 from neurodiff.runlog import snakemake_job
-from neurodiff.tables import mean_std_columns, write_table
 
+TITLE = "BeNeDiff table 1: LVM reconstruction, behaviour and disentanglement"
 NOTES = """
 Neural R²: held-out (test) trials, posterior-mean latents decoded, per component then averaged.
 Behaviour R²: ridge decoder from the latent means to the labels, fitted on training trials,
@@ -24,15 +28,8 @@ curve). Preset: {preset}.
 with snakemake_job(snakemake) as log:
     metrics = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
     table = table1_lvm_metrics(metrics)
-    display = mean_std_columns(table, TABLE1_METRICS).drop(columns=["method"])
-    display = display.rename(columns={"method_label": "method"})
-    write_table(
-        snakemake.output.csv,
-        table,
-        display,
-        title="BeNeDiff table 1: LVM reconstruction, behaviour and disentanglement",
-        caption=NOTES.format(preset=snakemake.params.preset),
-        md_path=snakemake.output.md,
-        float_format=CSV_FLOAT_FORMAT,
+    caption = NOTES.format(preset=snakemake.params.preset)
+    write_benediff_table(
+        snakemake.output.csv, snakemake.output.md, table, TABLE1_METRICS, TITLE, caption
     )
     log.info("wrote %d rows", len(table))

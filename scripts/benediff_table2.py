@@ -4,14 +4,14 @@ import pandas as pd
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.report import (
-    CSV_FLOAT_FORMAT,
     TABLE2_METRICS,
     planted_pairs,
     table2_guidance_specificity,
+    write_benediff_table,
 )
 from neurodiff.runlog import snakemake_job
-from neurodiff.tables import mean_std_columns, write_table
 
+TITLE = "BeNeDiff table 2: specificity of guided behaviour videos"
 NOTES = """
 Guidance raises Var_t of one latent dim of one region's LVM (method: BeNeDiff, or a baseline's
 latents), read from the generated frame codes by a linear encoder (encoder_r2: its held-out R²
@@ -40,15 +40,8 @@ with snakemake_job(snakemake) as log:
                 ds.behavior_names,
             )
     table = table2_guidance_specificity(rows, planted)
-    display = mean_std_columns(table, TABLE2_METRICS).drop(columns=["method"])
-    display = display.rename(columns={"method_label": "method"})
-    write_table(
-        snakemake.output.csv,
-        table,
-        display,
-        title="BeNeDiff table 2: specificity of guided behaviour videos",
-        caption=NOTES.format(preset=snakemake.params.preset),
-        md_path=snakemake.output.md,
-        float_format=CSV_FLOAT_FORMAT,
+    caption = NOTES.format(preset=snakemake.params.preset)
+    write_benediff_table(
+        snakemake.output.csv, snakemake.output.md, table, TABLE2_METRICS, TITLE, caption
     )
     log.info("wrote %d rows", len(table))

@@ -1,16 +1,13 @@
 """Rule benediff_video_diffusion: space-time U-Net diffusion model of one session's codes."""
 
-from pathlib import Path
-
 import torch
 
 from neurodiff.io import read_npz
 from neurodiff.models.benediff.fit import (
     build_schedule,
-    run_dir_for,
+    model_run_dir,
     save_video_diffusion,
     train_video_diffusion,
-    training_settings,
 )
 from neurodiff.runlog import snakemake_job
 
@@ -20,11 +17,7 @@ with snakemake_job(snakemake) as log:
     stored = read_npz(snakemake.input.codes, ("codes", "split"))
     codes, split = stored["codes"], stored["split"]
     train_codes = codes[split == "train"]
-    run_dir = run_dir_for(
-        Path(snakemake.output.model).parent / "runs",
-        "diffusion",
-        {**training_settings(section), "seed": seed, "shape": list(codes.shape[1:])},
-    )
+    run_dir = model_run_dir(snakemake.output.model, "diffusion", section, seed, codes.shape[1:])
     model = train_video_diffusion(train_codes, section, seed, run_dir, snakemake.params.device)
     save_video_diffusion(snakemake.output.model, model, build_schedule(section))
     log.info("trained on %d code videos of shape %s", len(train_codes), train_codes.shape[1:])

@@ -1,19 +1,16 @@
 """Rule ldns_denoiser: train one latent diffusion model (EMA weights kept by the training loop)."""
 
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.diffusion import make_schedule
 from neurodiff.io import read_npz
-from neurodiff.models.ldns.fit import train_denoiser
+from neurodiff.models.ldns.fit import diffusion_schedule, train_denoiser
 from neurodiff.models.ldns.generate import EncodedData, denoiser_inputs
 from neurodiff.models.ldns.settings import (
     BehaviorSettings,
     DenoiserSettings,
-    DiffusionSettings,
     from_mapping,
 )
 from neurodiff.runlog import snakemake_job
@@ -22,7 +19,6 @@ with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     name = snakemake.wildcards.model
     settings = from_mapping(DenoiserSettings, snakemake.params.cfg, f"ldns.denoiser.{name}")
-    diffusion = from_mapping(DiffusionSettings, snakemake.params.diffusion, "ldns.diffusion")
     behavior = from_mapping(BehaviorSettings, snakemake.params.behavior, "ldns.behavior")
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     inputs = denoiser_inputs(encoded, read_tidy(snakemake.input.data), settings, behavior)
@@ -36,7 +32,7 @@ with snakemake_job(snakemake) as log:
     train_denoiser(
         inputs,
         settings,
-        make_schedule(**asdict(diffusion)),
+        diffusion_schedule(snakemake.params.diffusion),
         Path(snakemake.output.model).parent,
         snakemake.params.seed,
         snakemake.params.device,

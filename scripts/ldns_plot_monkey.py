@@ -7,7 +7,7 @@ import torch
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import read_npz
-from neurodiff.models.ldns.evaluation import BASELINE_INPUTS, TABLE1_METRICS, monkey_methods
+from neurodiff.models.ldns.evaluation import TABLE1_METRICS, read_monkey_methods
 from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots import ldns as plots
@@ -21,13 +21,7 @@ with snakemake_job(snakemake) as log:
     train = ds.indices("train")
     data, bin_s = ds.signals[train], ds.bin_size_s
     label = dataset_label(ds)
-    baselines = {key: read_npz(snakemake.input[key]) for key in BASELINE_INPUTS}
-    methods = monkey_methods(
-        read_npz(snakemake.input.ldns),
-        read_npz(snakemake.input.lfads),
-        read_npz(snakemake.input.spike_history),
-        baselines,
-    )
+    methods = read_monkey_methods(snakemake.input)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     ae_spikes = poisson_from_rates(
         encoded.rates[train], torch.Generator().manual_seed(evaluation.seed)

@@ -1,18 +1,14 @@
 """Rule ldns_sampler_steps: DDIM at several step counts against DDPM over all steps, timed."""
 
-from dataclasses import asdict
-
 import torch
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.diffusion import make_schedule
 from neurodiff.io import read_npz
 from neurodiff.models.ldns import sampler_study as study
-from neurodiff.models.ldns.fit import build_denoiser, load_autoencoder
+from neurodiff.models.ldns.fit import diffusion_schedule, load_sampling_models
 from neurodiff.models.ldns.generate import EncodedData
 from neurodiff.models.ldns.settings import (
     DenoiserSettings,
-    DiffusionSettings,
     SamplerStudySettings,
     SamplingSettings,
     from_mapping,
@@ -20,9 +16,7 @@ from neurodiff.models.ldns.settings import (
 from neurodiff.plots.style import dataset_title, is_simulated
 from neurodiff.runlog import snakemake_job
 from neurodiff.tables import write_table
-from neurodiff.train import load_trained, select_device
-
-VELOCITY_CHANNELS = 2  # the denoiser's shape, as rule ldns_sample builds it
+from neurodiff.train import select_device
 
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
@@ -33,10 +27,14 @@ with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data)
     encoded = EncodedData.from_arrays(read_npz(snakemake.input.latents), snakemake.input.latents)
     device = select_device(snakemake.params.device)
-    denoiser = build_denoiser(settings, encoded.latents.shape[1], VELOCITY_CHANNELS)
-    denoiser = load_trained(snakemake.input.denoiser, denoiser, use_ema=True).eval().to(device)
-    autoencoder = load_autoencoder(snakemake.input.autoencoder).to(device)
-    schedule = make_schedule(**asdict(from_mapping(DiffusionSettings, p.diffusion, "diffusion")))
+    denoiser, autoencoder = load_sampling_models(
+        snakemake.input.denoiser,
+        snakemake.input.autoencoder,
+        settings,
+        encoded.latents.shape[1],
+        device,
+    )
+    schedule = diffusion_schedule(p.diffusion)
     configs = study.study_configs(cfg.reference_ddpm_steps, cfg.ddim_steps)
     samples = study.draw_timed(
         denoiser, autoencoder, encoded, schedule, configs, cfg.n_samples, sampling.batch_size,

@@ -1,13 +1,7 @@
 """Rule ldns_table1: spike statistics of every MC_Maze method vs the training data (Table 1)."""
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.io import read_npz
-from neurodiff.models.ldns.evaluation import (
-    BASELINE_INPUTS,
-    monkey_methods,
-    table1,
-    table1_display,
-)
+from neurodiff.models.ldns.evaluation import read_monkey_methods, table1, table1_display
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.runlog import snakemake_job
 from neurodiff.tables import write_table
@@ -26,13 +20,7 @@ with snakemake_job(snakemake) as log:
     cfg = from_mapping(EvaluationSettings, snakemake.params.cfg, "ldns.evaluation")
     ds = read_tidy(snakemake.input.data)
     data = ds.signals[ds.indices("train")]
-    baselines = {key: read_npz(snakemake.input[key]) for key in BASELINE_INPUTS}
-    methods = monkey_methods(
-        read_npz(snakemake.input.ldns),
-        read_npz(snakemake.input.lfads),
-        read_npz(snakemake.input.spike_history),
-        baselines,
-    )
+    methods = read_monkey_methods(snakemake.input)
     table = table1(methods, data, fps=1 / ds.bin_size_s, n_resamples=cfg.n_bootstrap, seed=cfg.seed)
     write_table(
         snakemake.output.csv,

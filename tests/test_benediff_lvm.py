@@ -11,7 +11,12 @@ import torch
 
 from neurodiff.metrics.benediff import behavior_decoding_r2, r2_per_channel
 from neurodiff.models.benediff.analysis import fit_affine, hemisphere_pairs
-from neurodiff.models.benediff.fit import zscore_with_train
+from neurodiff.models.benediff.fit import (
+    model_run_dir,
+    run_dir_for,
+    training_settings,
+    zscore_with_train,
+)
 from neurodiff.models.benediff.lvm import (
     BehaviorLVM,
     LVMConfig,
@@ -20,7 +25,12 @@ from neurodiff.models.benediff.lvm import (
     lvm_loss,
     method_config,
 )
-from neurodiff.models.benediff.report import table1_lvm_metrics
+from neurodiff.models.benediff.report import (
+    CSV_FLOAT_FORMAT,
+    TABLE1_METRICS,
+    table1_lvm_metrics,
+    write_benediff_table,
+)
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.tables import mean_std_columns
 
@@ -234,8 +244,9 @@ def test_region_file_roundtrip(tmp_path):
     np.testing.assert_array_equal(loaded.indices("test"), [2])
 
 
-def test_table1_means_and_stds_over_seeds():
-    rows = pd.DataFrame(
+def lvm_metric_rows() -> pd.DataFrame:
+    """Two regions × two seeds of BeNeDiff's table 1 metrics."""
+    return pd.DataFrame(
         {
             "session": ["s"] * 4,
             "region": ["A", "A", "B", "B"],
@@ -249,6 +260,10 @@ def test_table1_means_and_stds_over_seeds():
             "cross_block_mi": [0.0, 0.1, 0.0, 0.1],
         }
     )
+
+
+def test_table1_means_and_stds_over_seeds():
+    rows = lvm_metric_rows()
     table = table1_lvm_metrics(rows).set_index("region")
     assert table.loc["A", "neural_r2_mean"] == pytest.approx(0.7)
     assert table.loc["A", "neural_r2_std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
@@ -260,6 +275,28 @@ def test_table1_means_and_stds_over_seeds():
     assert text.loc[0, "mig"] == "0.20 ± 0.14"
     with pytest.raises(ValueError, match="lack columns"):
         table1_lvm_metrics(rows.drop(columns=["mig"]))
+
+
+def test_write_benediff_table_shows_method_labels_and_rounds_the_csv(tmp_path):
+    table = table1_lvm_metrics(lvm_metric_rows())
+    csv, md = tmp_path / "t.csv", tmp_path / "t.md"
+    write_benediff_table(csv, md, table, TABLE1_METRICS, "Table", "A caption.")
+    assert csv.read_text() == table.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)
+    page = md.read_text()
+    assert page.startswith("# Table\n\nA caption.")
+    header = next(line for line in page.splitlines() if line.startswith("|"))
+    assert "method_label" not in header and "| method |" in header
+    assert "BeNeDiff" in page and "0.70 ± 0.14" in page
+
+
+def test_model_run_dir_hashes_training_settings_seed_and_shape(tmp_path):
+    section = {"epochs": 3, "lr": 1e-3, "resources": {"mem_mb": 1000}}
+    path = model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", section, 2, (4, 8))
+    settings = {**training_settings(section), "seed": 2, "shape": [4, 8]}
+    assert path == run_dir_for(tmp_path / "runs", "frame_ae", settings)
+    other = {**section, "resources": {"mem_mb": 2000}}
+    assert model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", other, 2, [4, 8]) == path
+    assert model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", section, 3, (4, 8)) != path
 
 
 def test_affine_map_and_hemisphere_pairs():

@@ -17,11 +17,13 @@ from neurodiff.io import read_npz, write_npz
 from neurodiff.metrics.spikes import bootstrap_indices
 from neurodiff.models.ldns import S4Autoencoder
 from neurodiff.models.ldns.evaluation import (
+    BASELINE_INPUTS,
     REFERENCE_ROW,
     autoencoder_hparams,
     denoiser_hparams,
     monkey_methods,
     parameter_count,
+    read_monkey_methods,
     table1,
     table1_display,
     table1_protocol,
@@ -29,8 +31,14 @@ from neurodiff.models.ldns.evaluation import (
     velocity_decoding_table,
 )
 from neurodiff.models.ldns.fit import (
+    VELOCITY_CHANNELS,
+    AutoencoderFit,
+    build_denoiser,
+    diffusion_schedule,
+    load_sampling_models,
     optimizer_and_schedule,
     reset_stale_run,
+    save_autoencoder,
     steps_per_epoch,
     train_autoencoder,
     train_denoiser,
@@ -491,3 +499,60 @@ def test_monkey_methods_names_and_order():
         "LFADS": 5,
         "LFADS+sh": 6,
     }
+
+
+def test_read_monkey_methods_matches_monkey_methods_of_the_files(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "ldns": {"ddpm_spikes": rng.poisson(1.0, (3, 4, 2))},
+        "lfads": {"spikes": rng.poisson(1.0, (3, 4, 2))},
+        "spike_history": {"ldns_ddpm": rng.poisson(1.0, (3, 4, 2)), "lfads": np.zeros((3, 4, 2))},
+        "autolfads": {"spikes": np.ones((3, 4, 2))},
+        "pivae": {"spikes": np.full((3, 4, 2), 2.0)},
+        "tndm": {"spikes": np.full((3, 4, 2), 3.0)},
+        "baseline_history": {"autolfads": np.full((3, 4, 2), 4.0)},
+    }
+    assert set(BASELINE_INPUTS) <= set(arrays)
+    paths = {key: tmp_path / f"{key}.npz" for key in arrays}
+    for key, path in paths.items():
+        write_npz(path, arrays[key])
+    methods = read_monkey_methods(paths)
+    expected = monkey_methods(
+        arrays["ldns"],
+        arrays["lfads"],
+        arrays["spike_history"],
+        {key: arrays[key] for key in BASELINE_INPUTS},
+    )
+    assert list(methods) == list(expected)
+    for name, spikes in expected.items():
+        np.testing.assert_array_equal(methods[name], spikes)
+
+
+def test_diffusion_schedule_reads_the_config_section():
+    section = {
+        "num_train_timesteps": 50,
+        "beta_schedule": "linear",
+        "beta_start": 1e-4,
+        "beta_end": 0.02,
+    }
+    assert diffusion_schedule(section) == make_schedule(**section)
+    with pytest.raises(ValueError, match="ldns.diffusion: unknown keys"):
+        diffusion_schedule({**section, "steps": 3})
+
+
+def test_load_sampling_models_restores_ema_weights_and_autoencoder(tmp_path):
+    settings = dataclasses.replace(DENOISER, conditioning="velocity")
+    torch.manual_seed(0)
+    ema = build_denoiser(settings, AE.latent_channels, VELOCITY_CHANNELS)
+    torch.save({"model": None, "ema": ema.state_dict()}, tmp_path / "denoiser.pt")
+    architecture = AE.architecture(N_NEURONS)
+    autoencoder = S4Autoencoder(**architecture)
+    save_autoencoder(tmp_path / "ae.pt", AutoencoderFit(autoencoder, 1, 0.0, []), architecture)
+    denoiser, loaded_ae = load_sampling_models(
+        tmp_path / "denoiser.pt", tmp_path / "ae.pt", settings, AE.latent_channels, "cpu"
+    )
+    assert not denoiser.training and not loaded_ae.training
+    for name, weight in ema.state_dict().items():
+        torch.testing.assert_close(denoiser.state_dict()[name], weight)
+    for name, weight in autoencoder.state_dict().items():
+        torch.testing.assert_close(loaded_ae.state_dict()[name], weight)

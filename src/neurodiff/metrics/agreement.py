@@ -13,7 +13,7 @@ between ground truth and LDNS samples of four statistics:
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import signal, stats
 
 from neurodiff.metrics.spikes import (
     correlation_matrix,
@@ -62,3 +62,44 @@ def spike_statistics_pearson(
         "psch_density": (psch.data_density, psch.model_density),
     }
     return {name: pearson_r(x, y, name) for name, (x, y) in pairs.items()}
+
+
+def latent_length_generalisation(
+    short: np.ndarray, long: np.ndarray, quantiles: tuple[float, float] = (0.01, 0.99)
+) -> dict[str, float]:
+    """How far samples longer than training drift from training-length samples, per latent.
+
+    `short` (trials, latents, L) and `long` (trials, latents, k·L) are latent samples. Range:
+    the spread between `quantiles` of each latent over all trials and bins; `max_range_deviation`
+    is the largest |range_long / range_short − 1| over latents. PSD: Welch periodograms with
+    segments of the training length L (Hann window, mean over trials and segments), so both sets
+    share one frequency grid; `max_psd_deviation` is the largest Σ_f |P_long − P_short| / Σ_f
+    P_short over latents. 0 means the long samples keep the training-length statistics.
+    """
+    short, long = np.asarray(short, dtype=np.float64), np.asarray(long, dtype=np.float64)
+    if short.ndim != 3 or long.ndim != 3 or short.shape[1] != long.shape[1]:
+        raise ValueError(
+            f"latent samples must be (trials, latents, time) with equal latents, got "
+            f"{short.shape} and {long.shape}"
+        )
+    length = short.shape[-1]
+    if long.shape[-1] < length:
+        raise ValueError(f"long samples ({long.shape[-1]} bins) are shorter than {length} bins")
+
+    def spread(x: np.ndarray) -> np.ndarray:
+        lo, hi = np.quantile(x.transpose(1, 0, 2).reshape(x.shape[1], -1), quantiles, axis=1)
+        return hi - lo
+
+    def psd(x: np.ndarray) -> np.ndarray:
+        _, power = signal.welch(x, nperseg=length, axis=-1)
+        return power.mean(axis=0)  # (latents, frequencies)
+
+    range_ratio = spread(long) / spread(short)
+    p_short, p_long = psd(short), psd(long)
+    psd_dev = np.abs(p_long - p_short).sum(axis=1) / p_short.sum(axis=1)
+    return {
+        "max_range_deviation": float(np.max(np.abs(range_ratio - 1))),
+        "max_psd_deviation": float(np.max(psd_dev)),
+        "range_ratio_min": float(range_ratio.min()),
+        "range_ratio_max": float(range_ratio.max()),
+    }

@@ -356,6 +356,19 @@ def run_dir_for(root: str | Path, name: str, settings: Mapping[str, Any]) -> Pat
     return Path(root) / f"{name}_{config_hash(dict(settings))}"
 
 
+def model_run_dir(
+    model_path: str | Path,
+    kind: str,
+    section: Mapping[str, Any],
+    seed: int,
+    shape: tuple[int, ...] | list[int],
+) -> Path:
+    """The run directory of a model written to `model_path`: `runs/<kind>_<hash>` beside it,
+    hashed over the training settings, the seed and the training data's per-sample shape."""
+    settings = {**training_settings(section), "seed": seed, "shape": list(shape)}
+    return run_dir_for(Path(model_path).parent / "runs", kind, settings)
+
+
 def save_frame_autoencoder(
     path: str | Path, model: FrameAutoencoder, section: Mapping[str, Any]
 ) -> None:

@@ -9,11 +9,13 @@ mean ± std over seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from neurodiff.models.benediff.lvm import METHOD_LABELS
+from neurodiff.tables import mean_std_columns, write_table
 
 TABLE1_METRICS = ("neural_r2", "behavior_r2", "mig", "leakage_r2", "gaussian_tc", "cross_block_mi")
 TABLE2_METRICS = (
@@ -107,3 +109,25 @@ def planted_pairs(
                     truth_planted[i, list(factor_names).index(label)]
                 )
     return pairs
+
+
+def write_benediff_table(
+    csv_path: str | Path,
+    md_path: str | Path,
+    table: pd.DataFrame,
+    metrics: Sequence[str],
+    title: str,
+    caption: str,
+) -> None:
+    """Write a BeNeDiff table: CSV of the numbers, markdown of 'mean ± std' by method label."""
+    display = mean_std_columns(table, metrics).drop(columns=["method"])
+    display = display.rename(columns={"method_label": "method"})
+    write_table(
+        csv_path,
+        table,
+        display,
+        title=title,
+        caption=caption,
+        md_path=md_path,
+        float_format=CSV_FLOAT_FORMAT,
+    )

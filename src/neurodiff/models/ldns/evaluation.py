@@ -9,12 +9,14 @@ name → spikes, so further baselines slot in as extra entries.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
 
+from neurodiff.io import read_npz
 from neurodiff.metrics.spikes import (
     BootstrapResult,
     SpikeMetric,
@@ -85,6 +87,18 @@ def monkey_methods(
             methods[f"LDNS+sh{SAMPLER_SUFFIX[sampler]}"] = spike_history[f"ldns_{sampler}"]
     methods |= {"LFADS": lfads["spikes"], "LFADS+sh": spike_history["lfads"]}
     return methods | (baseline_methods(baselines) if baselines is not None else {})
+
+
+def read_monkey_methods(paths: Mapping[str, str | os.PathLike]) -> dict[str, np.ndarray]:
+    """`monkey_methods` of the sample files at `paths` (keys ldns, lfads, spike_history and
+    BASELINE_INPUTS, as the rules name their inputs)."""
+    baselines = {key: read_npz(paths[key]) for key in BASELINE_INPUTS}
+    return monkey_methods(
+        read_npz(paths["ldns"]),
+        read_npz(paths["lfads"]),
+        read_npz(paths["spike_history"]),
+        baselines,
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ epoch 140 of 260 for MC_Maze this way); with `last` the final weights are used.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,18 @@ import torch.nn.functional as F
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch import nn
 
-from neurodiff.diffusion import NoiseSchedule, diffusion_loss
+from neurodiff.diffusion import NoiseSchedule, diffusion_loss, make_schedule
 from neurodiff.io import atomic_path
 from neurodiff.models.ldns.autoencoder import S4Autoencoder, autoencoder_loss
 from neurodiff.models.ldns.denoiser import CHECKPOINT_FORMAT, LatentDenoiser
 from neurodiff.models.ldns.settings import (
     AutoencoderSettings,
     DenoiserSettings,
+    DiffusionSettings,
     LFADSSettings,
     OptimSettings,
     SpikeHistorySettings,
+    from_mapping,
 )
 from neurodiff.models.ldns.spike_history import SpikeHistoryGLM, history_nll
 from neurodiff.train import (
@@ -47,6 +50,7 @@ from neurodiff.train import (
     TrainResult,
     data_digest,
     epoch_config,
+    load_trained,
     reset_stale_run,
     seed_everything,
     train,
@@ -54,6 +58,7 @@ from neurodiff.train import (
 )
 
 ENCODE_BATCH = 256
+VELOCITY_CHANNELS = 2  # hand velocity (x, y): the extra inputs of a velocity-conditioned denoiser
 
 
 def channels_first(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -299,6 +304,11 @@ def build_denoiser(
     )
 
 
+def diffusion_schedule(section: Mapping[str, Any]) -> NoiseSchedule:
+    """The noise schedule of the `ldns.diffusion` config section (shared by every denoiser)."""
+    return make_schedule(**asdict(from_mapping(DiffusionSettings, section, "ldns.diffusion")))
+
+
 @dataclass
 class DenoiserInputs:
     """Training set of a denoiser: clean latents x0 (n, d, L), conditions, loss mask (n, 1, L)."""
@@ -368,6 +378,20 @@ def train_denoiser(
         ema=ema,
     )
     return result.ema_model.cpu().eval()
+
+
+def load_sampling_models(
+    denoiser_path: str | Path,
+    autoencoder_path: str | Path,
+    settings: DenoiserSettings,
+    latent_channels: int,
+    device: torch.device | str,
+) -> tuple[LatentDenoiser, S4Autoencoder]:
+    """The trained denoiser (EMA weights, eval mode) and its autoencoder, both on `device`."""
+    denoiser = build_denoiser(settings, latent_channels, VELOCITY_CHANNELS)
+    denoiser = load_trained(denoiser_path, denoiser, use_ema=True).eval().to(device)
+    autoencoder = load_autoencoder(autoencoder_path).to(device)
+    return denoiser, autoencoder
 
 
 # ---------------------------------------------------------------------------------------------
