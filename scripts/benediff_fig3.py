@@ -4,14 +4,14 @@ from pathlib import Path
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.results import RegionLVMs
-from neurodiff.plots.benediff import fig3_latents
+from neurodiff.plots.benediff import plot_fig3_latents
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
     ds = read_tidy(snakemake.input.data, load_video=False)
     regions = [RegionLVMs.load(path) for path in snakemake.input.latents]
-    fig = fig3_latents(
+    fig = plot_fig3_latents(
         regions,
         snakemake.params.session,
         ds.bin_size_s,

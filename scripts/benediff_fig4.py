@@ -9,7 +9,7 @@ import pandas as pd
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.results import GuidedSamples
-from neurodiff.plots.benediff import fig4_guided_videos, frame_group, write_guided_gif
+from neurodiff.plots.benediff import frame_group, plot_fig4_guided_videos, write_guided_gif
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
@@ -26,7 +26,7 @@ with snakemake_job(snakemake) as log:
         & (rows["kind"] == "label")
     ]
     mean = shown.groupby(["region", "factor"])["specificity"].mean()
-    fig = fig4_guided_videos(
+    fig = plot_fig4_guided_videos(
         samples,
         label_names,
         mean.to_dict(),

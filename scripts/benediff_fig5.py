@@ -5,7 +5,7 @@ from pathlib import Path
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.analysis import cross_hemisphere, hemisphere_pairs
 from neurodiff.models.benediff.results import RegionLVMs
-from neurodiff.plots.benediff import fig5_cross_hemisphere
+from neurodiff.plots.benediff import plot_fig5_cross_hemisphere
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
@@ -41,7 +41,7 @@ with snakemake_job(snakemake) as log:
                 r.affine_r2,
                 r.canonical_correlations.round(3),
             )
-    fig = fig5_cross_hemisphere(
+    fig = plot_fig5_cross_hemisphere(
         results, params.session, ds.bin_size_s, params.preset, data_label=dataset_label(ds)
     )
     save_figure(fig, Path(snakemake.output.png).with_suffix(""))

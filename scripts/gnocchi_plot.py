@@ -1,4 +1,7 @@
-"""Rules gnocchi_fig*: draw one GNOCCHI figure from the evaluation arrays and metrics.
+"""Rules gnocchi_fig*: draw one GNOCCHI figure from the evaluation arrays and metrics, then save it.
+
+The rules name the figure (`params.figure`, the inventory stem's file name); this script calls
+its `plot_figN_<name>` and writes the returned Figure with `save_figure` (PNG and PDF).
 
 Titles name the data with `dataset_title`: the evaluation arrays do not record where their
 data came from, so the source is read from the datasets their provenance sidecar lists (the
@@ -9,15 +12,15 @@ from pathlib import Path
 
 from neurodiff.io import read_npz
 from neurodiff.plots import gnocchi as plots
-from neurodiff.plots.style import dataset_title, is_simulated, lineage_label
+from neurodiff.plots.style import dataset_title, is_simulated, lineage_label, save_figure
 from neurodiff.provenance import tidy_meta
 from neurodiff.runlog import snakemake_job
 
 FROM_EVALUATION = {
-    "fig2_synthetic_latents": plots.plot_synthetic_latents,
-    "fig3_synthetic_traversal": plots.plot_synthetic_traversal,
-    "fig4_monkey_latents": plots.plot_monkey_latents,
-    "fig5_monkey_heldout": plots.plot_monkey_heldout,
+    "fig2_synthetic_latents": plots.plot_fig2_synthetic_latents,
+    "fig3_synthetic_traversal": plots.plot_fig3_synthetic_traversal,
+    "fig4_monkey_latents": plots.plot_fig4_monkey_latents,
+    "fig5_monkey_heldout": plots.plot_fig5_monkey_heldout,
 }
 DATASET = {
     "fig2_synthetic_latents": "reaching",
@@ -51,12 +54,12 @@ with snakemake_job(snakemake) as log:
             dataset_title(name, is_simulated(metas[name])): shape_summary(d)
             for name, d in data.items()
         }
-        plots.plot_schematic(cfg, example, noised, shapes, preset, stem)
+        fig = plots.plot_fig1_schematic(cfg, example, noised, shapes, preset)
     else:
         arrays = read_npz(snakemake.input.arrays)
         metrics = plots.load_seed_metrics(snakemake.input.metrics)
         label = lineage_label([snakemake.input.arrays], DATASET[figure])
-        FROM_EVALUATION[figure](
-            arrays, metrics, snakemake.params.seed, preset, stem, data_label=label
+        fig = FROM_EVALUATION[figure](
+            arrays, metrics, snakemake.params.seed, preset, data_label=label
         )
-    log.info("wrote %s.png/.pdf", stem)
+    log.info("wrote %s", save_figure(fig, stem))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import read_npz
-from neurodiff.metrics.spikes import predict_velocity
+from neurodiff.metrics.decoding import predict_velocity
 from neurodiff.models.ldns.evaluation import velocity_decoding_table
 from neurodiff.models.ldns.generate import EncodedData, hand_velocity, reach_angle
 from neurodiff.models.ldns.settings import BehaviorSettings, from_mapping

@@ -3,7 +3,12 @@
 from pathlib import Path
 
 from neurodiff.data.tidy import read_tidy
-from neurodiff.models.ldns.evaluation import autoencoder_hparams, denoiser_hparams
+from neurodiff.models.ldns.evaluation import (
+    autoencoder_hparams,
+    autoencoder_parameters,
+    denoiser_hparams,
+    denoiser_parameters,
+)
 from neurodiff.models.ldns.settings import LDNSSettings
 from neurodiff.plots.ldns_schematic import plot_fig1_schematic
 from neurodiff.plots.style import save_figure
@@ -26,12 +31,17 @@ with snakemake_job(snakemake) as log:
     channels = {
         name: read_tidy(path, load_video=False).n_channels for name, path in snakemake.input.items()
     }
-    fig = plot_fig1_schematic(settings, channels, preset)
+    latent = {n: s.latent_channels for n, s in settings.autoencoder.items()}
+    fig = plot_fig1_schematic(
+        settings,
+        channels,
+        preset,
+        autoencoder_counts=autoencoder_parameters(settings.autoencoder, channels),
+        denoiser_counts=denoiser_parameters(settings.denoiser, latent),
+    )
     log.info("wrote %s", save_figure(fig, Path(snakemake.output.fig1_png).with_suffix("")))
     table2 = autoencoder_hparams(settings.autoencoder, channels)
-    table3 = denoiser_hparams(
-        settings.denoiser, {n: s.latent_channels for n, s in settings.autoencoder.items()}
-    )
+    table3 = denoiser_hparams(settings.denoiser, latent)
     diffusion = settings.diffusion
     schedule = (
         f"{diffusion.num_train_timesteps} steps, {diffusion.beta_schedule} β "

@@ -15,11 +15,11 @@ from neurodiff.data.simulate.widefield import (
 )
 from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import make_schedule
-from neurodiff.metrics.benediff import (
+from neurodiff.metrics.decoding import leakage_r2
+from neurodiff.metrics.disentangle import (
     assigned_dims,
     gaussian_block_mi,
     gaussian_total_correlation,
-    leakage_r2,
 )
 from neurodiff.models.benediff.generate import (
     FittedEncoder,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from neurodiff.metrics.benediff import behavior_decoding_r2, r2_per_channel
+from neurodiff.metrics.decoding import behavior_decoding_r2, r2_per_channel
 from neurodiff.models.benediff.analysis import fit_affine, hemisphere_pairs
 from neurodiff.models.benediff.fit import (
     model_run_dir,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -9,11 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
+from neurodiff.config import load_yaml
 from neurodiff.data.simulate.widefield import extract_labels, render_video
 from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import make_schedule, objective_guidance
 from neurodiff.diffusion.objective import alpha_bar
-from neurodiff.metrics.benediff import guidance_specificity, temporal_variance, variance_ratios
+from neurodiff.metrics.generation import guidance_specificity, temporal_variance, variance_ratios
+from neurodiff.models.benediff.build import build_frame_autoencoder, parameter_counts
 from neurodiff.models.benediff.fit import train_frame_autoencoder
 from neurodiff.models.benediff.generate import fit_pixel_label_decoder, sample_code_videos
 from neurodiff.models.benediff.report import table2_guidance_specificity
@@ -32,9 +36,10 @@ from neurodiff.models.benediff.video import (
 from neurodiff.plots.benediff import (
     GIF_HEADER,
     SchematicFacts,
-    fig2_schematic,
-    fig4_guided_videos,
     frame_strip,
+    plot_fig2_schematic,
+    plot_fig4_guided_videos,
+    schematic_facts,
     write_guided_gif,
 )
 from neurodiff.plots.style import dataset_label
@@ -340,9 +345,9 @@ def test_benediff_figures_name_the_data(source, label):
     ds = widefield_session(source)
     assert dataset_label(ds) == label
     facts = SchematicFacts(["lvm"], ["encoder"], ["autoencoder"], ["diffusion"], ["guidance"])
-    schematic = fig2_schematic(facts, "quick", data_label=dataset_label(ds))
+    schematic = plot_fig2_schematic(facts, "quick", data_label=dataset_label(ds))
     titles = ["\n".join(t.get_text() for ax in schematic.axes for t in ax.texts)]
-    fig = fig4_guided_videos(
+    fig = plot_fig4_guided_videos(
         small_guided_samples(),
         ["paw_x", "jaw"],
         {("VIS_L", "paw_x"): 2.0, ("VIS_L", "jaw"): 0.5},
@@ -360,3 +365,17 @@ def test_benediff_figures_name_the_data(source, label):
     for title in titles:
         assert label in title
         assert ("simulated" in title) == (source == "simulate")
+
+
+def test_schematic_quotes_the_counts_of_the_built_networks():
+    """`parameter_counts` builds the configured networks; the schematic only formats the counts."""
+    section = load_yaml(Path(__file__).resolve().parents[1] / "config/config.yaml")["benediff"]
+    components = {"VIS_L": 12, "SSp_L": 9}
+    counts = parameter_counts(section, components, 3, 2, 32)
+    autoencoder = build_frame_autoencoder(section["frame_ae"], 2, 32)
+    assert counts.code_shape == autoencoder.code_shape
+    assert counts.frame_autoencoder == sum(p.numel() for p in autoencoder.parameters())
+    assert counts.lvm["VIS_L"] > counts.lvm["SSp_L"] > 0 and counts.unet > 0
+    facts = schematic_facts(section, components, ["paw_x", "jaw", "chest"], 40, 2, 32, counts)
+    assert f"parameters: {counts.frame_autoencoder / 1e3:.1f}k" in facts.autoencoder_lines
+    assert facts.lvm_lines[-1].startswith("parameters per region: ")

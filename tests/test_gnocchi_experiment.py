@@ -12,15 +12,14 @@ from sklearn.linear_model import Ridge
 
 from neurodiff.data.simulate.reaching import simulate_reaching
 from neurodiff.data.tidy import TidyDataset
+from neurodiff.metrics.decoding import angle_difference_deg
+from neurodiff.metrics.spikes import fano_factors, psth_r2
 from neurodiff.models.baselines.lfads import lfads_from_config
 from neurodiff.models.gnocchi.evaluation import (
     LfadsCodes,
     RealDecoders,
-    angle_difference_deg,
     condition_means,
-    fano_factors,
     generation_scores,
-    psth_r2,
     split_halves,
     traversal_grid,
 )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neurodiff.plots import gnocchi as plots
-from neurodiff.plots.style import PRESET_STAMP_GID, dataset_title
+from neurodiff.plots.style import PRESET_STAMP_GID, dataset_title, save_figure
 
 N, T, L, P = 30, 12, 3, 4
 
@@ -103,25 +103,22 @@ def test_seed_metrics_and_their_summary(tmp_path):
     plots.plt.close(fig)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "plot_synthetic_latents",
-        "plot_synthetic_traversal",
-        "plot_monkey_latents",
-        "plot_monkey_heldout",
-    ],
-)
-def test_figures_are_written(tmp_path, name):
+FROM_EVALUATION = [
+    "plot_fig2_synthetic_latents",
+    "plot_fig3_synthetic_traversal",
+    "plot_fig4_monkey_latents",
+    "plot_fig5_monkey_heldout",
+]
+
+
+@pytest.mark.parametrize("name", FROM_EVALUATION)
+def test_figures_are_returned_and_saved(tmp_path, name):
     maze = "monkey" in name
-    getattr(plots, name)(
-        fake_arrays(maze),
-        fake_metrics(tmp_path),
-        0,
-        "quick",
-        tmp_path / name,
-        data_label="test data",
+    fig = getattr(plots, name)(
+        fake_arrays(maze), fake_metrics(tmp_path), 0, "quick", data_label="test data"
     )
+    assert isinstance(fig, plots.Figure)
+    save_figure(fig, tmp_path / name)
     for ext in ("png", "pdf"):
         assert (tmp_path / f"{name}.{ext}").stat().st_size > 1000
 
@@ -157,62 +154,42 @@ def test_schematic_text_follows_the_config(tmp_path):
     assert "imq" in text["loss"] and "DDIM, 7 steps" in text["generate"]
     assert "first 5 principal axes" in text["lfads"]
     rng = np.random.default_rng(0)
-    plots.plot_schematic(
-        cfg, rng.random((4, 10)), rng.random((4, 10)), {"toy": "4 × 10"}, "quick", tmp_path / "fig1"
+    fig = plots.plot_fig1_schematic(
+        cfg, rng.random((4, 10)), rng.random((4, 10)), {"toy": "4 × 10"}, "quick"
     )
+    save_figure(fig, tmp_path / "fig1")
     assert (tmp_path / "fig1.png").exists()
 
 
-def test_figures_state_their_preset(tmp_path, monkeypatch):
-    stamped = []
-    monkeypatch.setattr(
-        plots,
-        "save_figure",
-        lambda fig, stem: stamped.append(
-            [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID]
-        ),
+def test_figures_state_their_preset(tmp_path):
+    fig = plots.plot_fig5_monkey_heldout(
+        fake_arrays(True), fake_metrics(tmp_path), 0, "quick", data_label="test data"
     )
-    plots.plot_monkey_heldout(
-        fake_arrays(True),
-        fake_metrics(tmp_path),
-        0,
-        "quick",
-        tmp_path / "x",
-        data_label="test data",
-    )
-    assert stamped == [["quick preset"]]
+    assert [t.get_text() for t in fig.texts if t.get_gid() == PRESET_STAMP_GID] == ["quick preset"]
+    plots.plt.close(fig)
 
 
 @pytest.mark.parametrize(
     "name, dataset",
     [
-        ("plot_synthetic_latents", "reaching"),
-        ("plot_synthetic_traversal", "reaching"),
-        ("plot_monkey_latents", "mc_maze"),
-        ("plot_monkey_heldout", "mc_maze"),
+        ("plot_fig2_synthetic_latents", "reaching"),
+        ("plot_fig3_synthetic_traversal", "reaching"),
+        ("plot_fig4_monkey_latents", "mc_maze"),
+        ("plot_fig5_monkey_heldout", "mc_maze"),
     ],
 )
 @pytest.mark.parametrize("simulated", [True, False])
-def test_titles_name_the_data(tmp_path, monkeypatch, name, dataset, simulated):
+def test_titles_name_the_data(tmp_path, name, dataset, simulated):
     """MC_Maze figures say 'MC_Maze-like simulation' only when the data are simulated;
     synthetic reaching is a simulation by name."""
-    suptitles = []
-    monkeypatch.setattr(
-        plots,
-        "save_figure",
-        lambda fig, stem: (suptitles.append(fig.get_suptitle()), plots.plt.close(fig)),
-    )
     label = dataset_title(dataset, simulated)
-    getattr(plots, name)(
-        fake_arrays(dataset == "mc_maze"),
-        fake_metrics(tmp_path),
-        0,
-        "quick",
-        tmp_path / "x",
-        data_label=label,
+    fig = getattr(plots, name)(
+        fake_arrays(dataset == "mc_maze"), fake_metrics(tmp_path), 0, "quick", data_label=label
     )
-    assert len(suptitles) == 1 and f"GNOCCHI vs LFADS, {label}" in suptitles[0]
+    suptitle = fig.get_suptitle()
+    plots.plt.close(fig)
+    assert f"GNOCCHI vs LFADS, {label}" in suptitle
     if dataset == "mc_maze":
-        assert ("MC_Maze-like simulation" in suptitles[0]) == simulated
+        assert ("MC_Maze-like simulation" in suptitle) == simulated
     else:
-        assert "synthetic reaching" in suptitles[0]
+        assert "synthetic reaching" in suptitle

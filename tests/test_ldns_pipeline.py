@@ -14,7 +14,7 @@ from scipy import stats
 from neurodiff.data.tidy import TidyDataset, read_tidy
 from neurodiff.diffusion import make_schedule
 from neurodiff.io import read_npz, write_npz
-from neurodiff.metrics.spikes import bootstrap_indices
+from neurodiff.metrics.resampling import bootstrap_indices
 from neurodiff.models.ldns import S4Autoencoder
 from neurodiff.models.ldns.evaluation import (
     BASELINE_INPUTS,

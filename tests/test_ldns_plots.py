@@ -10,6 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from neurodiff.data.tidy import TidyDataset
+from neurodiff.models.ldns.evaluation import autoencoder_parameters, denoiser_parameters
 from neurodiff.models.ldns.settings import LDNSSettings
 from neurodiff.plots import ldns as plots
 from neurodiff.plots.ldns_schematic import plot_fig1_schematic
@@ -404,7 +405,16 @@ def tiny_settings() -> LDNSSettings:
 
 def test_fig1_schematic_is_drawn_from_the_configuration():
     settings = tiny_settings()
-    fig = plot_fig1_schematic(settings, {"lorenz": 7, "mc_maze": 9, "human": 11}, "test")
+    channels = {"lorenz": 7, "mc_maze": 9, "human": 11}
+    latent = {n: s.latent_channels for n, s in settings.autoencoder.items()}
+    denoisers = denoiser_parameters(settings.denoiser, latent)
+    fig = plot_fig1_schematic(
+        settings,
+        channels,
+        "test",
+        autoencoder_counts=autoencoder_parameters(settings.autoencoder, channels),
+        denoiser_counts=denoisers,
+    )
     assert stamped(fig)
     texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     for expected in (
@@ -424,3 +434,4 @@ def test_fig1_schematic_is_drawn_from_the_configuration():
         for cell in table.get_celld().values()
     ]
     assert {"autoencoder human", "11/32/8/3", "denoiser human_length", "length"} <= set(cells)
+    assert f"{denoisers['human_length']:,}" in cells

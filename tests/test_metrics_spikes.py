@@ -1,4 +1,4 @@
-"""Known-answer tests of the LDNS spike statistics (neurodiff.metrics.spikes)."""
+"""Known-answer tests of the spike statistics (neurodiff.metrics.spikes) and of masked bins."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from neurodiff.metrics import decoding as D
 from neurodiff.metrics import spikes as S
 
 
@@ -245,111 +246,6 @@ def test_pca_of_data_on_itself_gives_identical_projections() -> None:
     assert np.all(np.diff(result.explained_variance_ratio) <= 0)
 
 
-# --- decoding --------------------------------------------------------------------------------
-
-
-def test_ridge_decoding_of_planted_linear_map() -> None:
-    rng = np.random.default_rng(7)
-    rates = rng.gamma(2.0, 1.0, size=(30, 20, 10))
-    weights = rng.normal(size=(10, 2))
-    velocity = rates @ weights + np.array([0.5, -1.0])
-    decoder = S.fit_velocity_decoder(rates[:20], velocity[:20])
-    assert S.decoding_r2(decoder, rates[20:], velocity[20:]) == pytest.approx(1.0, abs=1e-6)
-    np.testing.assert_allclose(S.predict_velocity(decoder, rates), velocity, atol=1e-4)
-
-
-def test_trajectories_are_cumulative_displacements() -> None:
-    velocity = np.tile([[1.0, -2.0]], (1, 5, 1))
-    positions = S.trajectories_from_velocity(velocity, dt=0.005)
-    np.testing.assert_allclose(positions[0, :, 0], 0.005 * np.arange(1, 6))
-    np.testing.assert_allclose(positions[0, -1], [0.025, -0.05])
-
-
-# --- bootstrap and split-half ------------------------------------------------------------------
-
-
-def test_bootstrap_of_identical_trials_is_exactly_zero() -> None:
-    trial = poisson_spikes(0.8, shape=(1, 60, 6), seed=8)
-    data = np.repeat(trial, 20, axis=0)
-    metrics = S.ldns_table1_metrics(fps=200.0, max_count=int(S.population_counts(data).max()))
-    resamples = S.bootstrap_indices(len(data), n_resamples=3)
-    for result in S.bootstrap_metrics(data, data, metrics, resamples).values():
-        assert result.mean == 0.0 and result.std == 0.0
-    for result in S.split_half_reference(data, metrics, n_resamples=3).values():
-        assert result.mean == pytest.approx(0.0, abs=1e-12)  # ISI: half vs full sums differ
-
-
-def test_bootstrap_same_distribution_far_below_shifted_model() -> None:
-    data = poisson_spikes(0.5, shape=(60, 30, 8), seed=9)
-    same = poisson_spikes(0.5, shape=(60, 30, 8), seed=10)
-    shifted = poisson_spikes(1.0, shape=(60, 30, 8), seed=10)
-    metrics = S.ldns_table1_metrics(fps=200.0, max_count=25)
-    resamples = S.bootstrap_indices(60, seed=1)
-    near = S.bootstrap_metrics(same, data, metrics, resamples)
-    far = S.bootstrap_metrics(shifted, data, metrics, resamples)
-    for name in ("kl_psch", "rmse_mean_isi"):
-        assert near[name].mean < 0.2 * far[name].mean
-    assert near["kl_psch"].values.shape == (5,)
-    again = S.bootstrap_metrics(same, data, metrics, S.bootstrap_indices(60, seed=1))
-    np.testing.assert_array_equal(again["rmse_corr"].values, near["rmse_corr"].values)
-
-
-def test_bootstrap_uses_exactly_the_given_resamples() -> None:
-    data = poisson_spikes(0.5, shape=(10, 30, 4), seed=3)
-    metrics = {"first": S.SpikeMetric(lambda x, m: x, lambda m, d: float(m[0].sum()))}
-    resamples = np.array([[2, 2, 5], [0, 9, 1]])
-    result = S.bootstrap_metrics(data, data, metrics, resamples)
-    np.testing.assert_array_equal(result["first"].values, [data[2].sum(), data[0].sum()])
-    with pytest.raises(ValueError, match="resamples must be integer indices"):
-        S.bootstrap_metrics(data, data, metrics, np.array([[0, 10]]))
-    with pytest.raises(ValueError, match="resamples must be shaped"):
-        S.bootstrap_metrics(data, data, metrics, np.arange(3))
-    # the default draws of bootstrap_indices are those of the former per-call generator
-    rng = np.random.default_rng(42)
-    expected = [rng.integers(0, 10, size=10) for _ in range(5)]
-    np.testing.assert_array_equal(S.bootstrap_indices(10), expected)
-
-
-def test_split_half_isi_rows_compare_a_half_with_the_full_data() -> None:
-    data = poisson_spikes(0.3, shape=(40, 50, 5), seed=4)
-    metrics = S.ldns_table1_metrics(fps=200.0, max_count=30)
-    result = S.split_half_reference(data, metrics, n_resamples=2, seed=7)
-    rng = np.random.default_rng(7)
-    full = S.isi_stats(data, 200.0)
-    for fold in range(2):
-        order = rng.permutation(40)
-        first, second = order[:20], order[20:]
-        half = S.isi_stats(data[first], 200.0)
-        assert result["rmse_mean_isi"].values[fold] == pytest.approx(
-            S.rmse_isi_stats(half, full)[0]
-        )
-        assert result["rmse_std_isi"].values[fold] == pytest.approx(S.rmse_isi_stats(half, full)[1])
-        corr = S.rmse_lower_triangle(
-            S.correlation_matrix(data[first], None), S.correlation_matrix(data[second], None)
-        )
-        assert result["rmse_corr"].values[fold] == pytest.approx(corr)
-
-
-def test_bootstrap_summarises_data_once_and_shares_summaries() -> None:
-    calls: list[int] = []
-
-    def n_trials(spikes: np.ndarray, mask: np.ndarray | None) -> int:
-        calls.append(spikes.shape[0])
-        return spikes.shape[0]
-
-    metrics = {
-        "a": S.SpikeMetric(n_trials, lambda m, d: float(m - d)),
-        "b": S.SpikeMetric(n_trials, lambda m, d: float(m + d)),
-    }
-    resamples = S.bootstrap_indices(7, n_resamples=4)
-    result = S.bootstrap_metrics(np.zeros((7, 2, 1)), np.zeros((5, 2, 1)), metrics, resamples)
-    assert calls == [5, 7, 7, 7, 7]
-    assert result["a"].mean == 2.0 and result["b"].mean == 12.0
-    calls.clear()
-    S.split_half_reference(np.zeros((9, 2, 1)), metrics, n_resamples=2)
-    assert calls == [4, 5, 4, 5]
-
-
 # --- masks --------------------------------------------------------------------------------
 
 
@@ -374,9 +270,9 @@ MASKED_FUNCTIONS = {
     "psd": lambda x, m: np.concatenate(S.psd(x, 200.0, m)[1:]),
     "smooth_spikes": lambda x, m: S.smooth_spikes(x, 2.0, m),
     "pca_smoothed": lambda x, m: np.nan_to_num(S.pca_smoothed(x, x, 3, m, m).model),
-    "trajectories": lambda x, m: S.trajectories_from_velocity(x, 0.005, m),
-    "decoding_r2": lambda x, m: S.decoding_r2(
-        S.fit_velocity_decoder(x, x[:, :, :2] + x[:, :, 2:4], mask=m), x, x[:, :, :2], m
+    "trajectories": lambda x, m: D.trajectories_from_velocity(x, 0.005, m),
+    "decoding_r2": lambda x, m: D.decoding_r2(
+        D.fit_velocity_decoder(x, x[:, :, :2] + x[:, :, 2:4], mask=m), x, x[:, :, :2], m
     ),
 }
 

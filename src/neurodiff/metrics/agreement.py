@@ -8,6 +8,10 @@ between ground truth and LDNS samples of four statistics:
 - ``correlations``: pairwise correlations between neurons (one point per pair i > j);
 - ``psch_density``: the Gaussian KDE of the population spike count on 0..max count (one point per
   count value, the grid running to the largest count of either set).
+
+For its length generalisation (samples longer than the training trials), how far the latent
+range and PSD of the long samples drift from those of training-length samples
+(`latent_length_generalisation`).
 """
 
 from __future__ import annotations

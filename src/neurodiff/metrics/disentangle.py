@@ -34,6 +34,13 @@ Definitions and sources:
   chance-adjusted balanced accuracy of a 1-D threshold classifier, a decision tree with as
   many leaves as classes, for discrete ones), then the mean over factors of the gap between
   the two largest S_jk.
+- Beyond MIG, for latents with label-assigned and unsupervised dimensions (BeNeDiff,
+  reference/benediff.md §4, held-out trials): the Gaussian total correlation of the latent
+  means, TC_G = −½ log det R (R their correlation matrix; 0 iff uncorrelated), and the Gaussian
+  mutual information between the label-assigned and the unsupervised dimensions,
+  ½ (log det R_aa + log det R_uu − log det R); each label's assigned dimension is the one of
+  largest binned MI with it. The leakage R² of the unsupervised dimensions is in
+  `neurodiff.metrics.decoding`.
 """
 
 from __future__ import annotations
@@ -490,3 +497,54 @@ def factor_subspace_r2(
             cosines = np.linalg.svd(a.T @ b, compute_uv=False)
             angles[i, j] = np.degrees(np.arccos(np.clip(cosines.max(), -1.0, 1.0)))
     return r2, angles
+
+
+# ---------------------------------------------------------------- Gaussian dependence of latents
+
+
+def _correlation(samples: np.ndarray) -> np.ndarray:
+    """Correlation matrix of samples (..., K) pooled over the leading axes; constant dims fail."""
+    flat = np.asarray(samples, float).reshape(-1, np.shape(samples)[-1])
+    std = flat.std(axis=0)
+    if np.any(std == 0):
+        raise ValueError(
+            f"latent dims {np.flatnonzero(std == 0).tolist()} are constant: the "
+            "Gaussian total correlation is undefined"
+        )
+    return np.atleast_2d(np.corrcoef(flat, rowvar=False))
+
+
+def _logdet(matrix: np.ndarray) -> float:
+    sign, value = np.linalg.slogdet(matrix)
+    if sign <= 0:
+        raise ValueError("the latent correlation matrix is singular")
+    return float(value)
+
+
+def gaussian_total_correlation(samples: np.ndarray) -> float:
+    """TC (nats) of a Gaussian with the samples' correlation: −½ log det R (module doc)."""
+    return -0.5 * _logdet(_correlation(samples))
+
+
+def gaussian_block_mi(samples: np.ndarray, block: list[int] | np.ndarray) -> float:
+    """Gaussian MI (nats) between the dims in `block` and all the other dims (module doc)."""
+    corr = _correlation(samples)
+    inside = np.zeros(len(corr), dtype=bool)
+    inside[np.asarray(block, dtype=int)] = True
+    if inside.all() or not inside.any():
+        raise ValueError(
+            f"block {list(block)} must be a proper, non-empty subset of {len(corr)} dims"
+        )
+    return 0.5 * (
+        _logdet(corr[np.ix_(inside, inside)])
+        + _logdet(corr[np.ix_(~inside, ~inside)])
+        - _logdet(corr)
+    )
+
+
+def assigned_dims(latents: np.ndarray, labels: np.ndarray, n_bins: int = 20) -> np.ndarray:
+    """Per label, the latent dim of largest binned MI with it: (L,) from (..., K), (..., L)."""
+    codes = np.asarray(latents, float).reshape(-1, np.shape(latents)[-1])
+    factors = np.asarray(labels, float).reshape(-1, np.shape(labels)[-1])
+    rows = np.isfinite(codes).all(axis=1) & np.isfinite(factors).all(axis=1)
+    return mutual_information_matrix(codes[rows], factors[rows], n_bins=n_bins).argmax(axis=0)

@@ -1,8 +1,10 @@
-"""Spike-train statistics of LDNS (Kapoor, Schulz et al. 2024), written from their definitions.
+"""Spike-train statistics, written from their definitions: LDNS's and GNOCCHI's.
 
-Every function takes spikes shaped (trials, time, neurons) and an optional boolean mask shaped
-(trials, time) that is True where a bin is observed (variable-length trials). Masked bins are
-excluded: they add no samples, no spikes and no signal, whatever values they hold.
+The statistics of LDNS (Kapoor, Schulz et al. 2024) take spikes shaped (trials, time, neurons)
+and an optional boolean mask shaped (trials, time) that is True where a bin is observed
+(variable-length trials). Masked bins are excluded: they add no samples, no spikes and no
+signal, whatever values they hold (`neurodiff.metrics.trial_arrays`). Their bootstrap folds are
+in `neurodiff.metrics.resampling`, the velocity decoding in `neurodiff.metrics.decoding`.
 
 Table 1 of the paper (MC_Maze, 5 bootstrap resamples) uses four numbers:
 
@@ -18,22 +20,28 @@ Table 1 of the paper (MC_Maze, 5 bootstrap resamples) uses four numbers:
   metric sits near this noise floor, hence the values ≈ 0.0025 of Table 1.
 - ``rmse_mean_isi`` and ``rmse_std_isi``: RMSE over neurons of the per-neuron mean and standard
   deviation of inter-spike intervals (s), pooled across trials, NaN neurons ignored.
+
+GNOCCHI's unseen-condition scores (`neurodiff.models.gnocchi.evaluation`) add two:
+
+- ``psth_r2``: R² of model vs data condition-mean PSTHs (conditions, time, neurons) over
+  conditions × time, pooled over neurons (variance-weighted);
+- ``fano_factors``: per-neuron Fano factor (variance / mean, ddof 1) of trial spike counts
+  within each condition, averaged over conditions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from scipy import fft, signal, special, stats
 from scipy.ndimage import gaussian_filter1d
 from sklearn.decomposition import PCA
-from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
+
+from neurodiff.metrics.trial_arrays import checked_trials, observed_rows, zero_masked
 
 TRIAL_CHUNK = 256  # trials per block in the accumulating loops (bounds memory at full size)
 GAUSSIAN_HALF_WIDTH = 4.0  # smoothing window = ±4σ, i.e. 8σ wide
@@ -88,60 +96,14 @@ class PcaProjection(NamedTuple):
     explained_variance_ratio: np.ndarray
 
 
-class BootstrapResult(NamedTuple):
-    """Mean and standard deviation (ddof 0) of a metric over resamples, and the values."""
-
-    mean: float
-    std: float
-    values: np.ndarray
-
-
-@dataclass(frozen=True)
-class SpikeMetric:
-    """A statistic of one spike set (`summarize`) and a distance between two statistics.
-
-    Metrics that share the same `summarize` object share its result: it is computed once per
-    spike set (the ISI mean and std metrics share one ISI pass).
-    """
-
-    summarize: Callable[[np.ndarray, np.ndarray | None], Any]
-    compare: Callable[[Any, Any], float]
-
-
 # ---------------------------------------------------------------------------------------------
 # Input checks
 
 
-def _checked(
-    spikes: np.ndarray, mask: np.ndarray | None, name: str = "spikes"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The spikes as an array and the mask as booleans, both shape-checked."""
-    arr = np.asarray(spikes)
-    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be shaped (trials, time, neurons), got shape {arr.shape}")
-    if mask is None:
-        return arr, np.ones(arr.shape[:2], dtype=bool)
-    observed = np.asarray(mask)
-    if observed.shape != arr.shape[:2]:
-        raise ValueError(
-            f"mask of {name} must be shaped (trials, time) = {arr.shape[:2]}, got {observed.shape}"
-        )
-    if observed.dtype != bool and not np.isin(observed, (0, 1)).all():
-        raise ValueError(f"mask of {name} must be boolean (or 0/1), got dtype {observed.dtype}")
-    return arr, observed.astype(bool)
-
-
-def _zero_masked(arr: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """The array with every masked bin set to 0 (no copy when nothing is masked)."""
-    if observed.all():
-        return arr
-    return np.where(observed[..., None], arr, 0)
-
-
 def _observed_counts(spikes: np.ndarray, mask: np.ndarray | None, name: str) -> np.ndarray:
     """Integer spike counts with masked bins zeroed; raises on negative or fractional counts."""
-    arr, observed = _checked(spikes, mask, name)
-    counts = _zero_masked(arr, observed)
+    arr, observed = checked_trials(spikes, mask, name)
+    counts = zero_masked(arr, observed)
     if not np.issubdtype(counts.dtype, np.integer):
         if not np.isfinite(counts).all() or not np.array_equal(counts, np.round(counts)):
             raise ValueError(f"{name} must hold whole spike counts in observed bins")
@@ -149,11 +111,6 @@ def _observed_counts(spikes: np.ndarray, mask: np.ndarray | None, name: str) -> 
     if (counts < 0).any():
         raise ValueError(f"{name} holds negative spike counts in observed bins")
     return counts
-
-
-def _observed_rows(arr: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """The observed (trial, bin) rows of a (trials, time, channels) array, as float64."""
-    return np.asarray(arr[observed], dtype=np.float64)
 
 
 def _nan_rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -170,7 +127,7 @@ def _nan_rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 def population_counts(spikes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Spikes summed over neurons, one value per observed (trial, bin)."""
-    arr, observed = _checked(spikes, mask)
+    arr, observed = checked_trials(spikes, mask)
     return np.asarray(arr.sum(axis=2)[observed], dtype=np.float64)
 
 
@@ -235,14 +192,14 @@ def correlation_matrix(spikes: np.ndarray, mask: np.ndarray | None = None) -> np
     Equal to `np.corrcoef` of the concatenated trials, accumulated in blocks of trials so the
     full MC_Maze array is never copied; silent neurons give NaN rows.
     """
-    arr, observed = _checked(spikes, mask)
+    arr, observed = checked_trials(spikes, mask)
     n_neurons = arr.shape[2]
     total = np.zeros(n_neurons)
     gram = np.zeros((n_neurons, n_neurons))
     n_samples = 0
     for start in range(0, arr.shape[0], TRIAL_CHUNK):
         block = slice(start, start + TRIAL_CHUNK)
-        rows = _observed_rows(arr[block], observed[block])
+        rows = observed_rows(arr[block], observed[block])
         total += rows.sum(axis=0)
         gram += rows.T @ rows
         n_samples += rows.shape[0]
@@ -369,7 +326,7 @@ def _symmetric_lags(one_sided: np.ndarray) -> np.ndarray:
 
 def _centred(x: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """Float64 signals minus each trial's observed-bin mean, 0 at masked bins."""
-    values = _zero_masked(np.asarray(x, dtype=np.float64), observed)
+    values = zero_masked(np.asarray(x, dtype=np.float64), observed)
     mean = values.sum(axis=1, keepdims=True) / observed.sum(axis=1)[:, None, None]
     return np.where(observed[..., None], values - mean, 0.0)
 
@@ -400,7 +357,7 @@ def temporal_correlations(
     with lag 0 set to 0; `cross` averages c_ij over all ordered pairs i ≠ j and trials, which
     makes it even in τ (c_ji(τ) = c_ij(−τ)). NaN for a group with a single neuron.
     """
-    arr, observed = _checked(spikes, mask)
+    arr, observed = checked_trials(spikes, mask)
     if not 0 <= max_lag < arr.shape[1]:
         raise ValueError(f"max_lag must be in 0..{arr.shape[1] - 1} (time bins), got {max_lag}")
     kept = np.flatnonzero(observed.any(axis=1))
@@ -441,7 +398,7 @@ def psd(
         raise ValueError(
             f"x must be (trials, time) or (trials, time, channels), got {values.shape}"
         )
-    _, observed = _checked(values.reshape(*values.shape[:2], -1), mask, "x")
+    _, observed = checked_trials(values.reshape(*values.shape[:2], -1), mask, "x")
     lengths = observed.sum(axis=1)
     n_bins = values.shape[1]
     if not (lengths > 0).any():
@@ -476,14 +433,14 @@ def smooth_spikes(
     Normalised convolution: smooth(x·m) / smooth(m), so trial edges and masked bins do not pull
     rates towards 0; masked bins are 0 in the output.
     """
-    arr, observed = _checked(spikes, mask)
+    arr, observed = checked_trials(spikes, mask)
     if sigma_bins <= 0:
         raise ValueError(f"sigma_bins must be > 0, got {sigma_bins}")
     smooth = partial(
         gaussian_filter1d, sigma=sigma_bins, axis=1, mode="constant", truncate=GAUSSIAN_HALF_WIDTH
     )
     weight = smooth(observed.astype(np.float64))[..., None]
-    values = smooth(_zero_masked(np.asarray(arr, dtype=np.float64), observed))
+    values = smooth(zero_masked(np.asarray(arr, dtype=np.float64), observed))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(observed[..., None], values / weight, 0.0)
 
@@ -496,19 +453,19 @@ def pca_smoothed(
     model_mask: np.ndarray | None = None,
 ) -> PcaProjection:
     """StandardScaler + PCA fitted on the data's observed bins, applied to data and model."""
-    data_arr, data_observed = _checked(data, data_mask, "data")
-    model_arr, model_observed = _checked(model, model_mask, "model")
+    data_arr, data_observed = checked_trials(data, data_mask, "data")
+    model_arr, model_observed = checked_trials(model, model_mask, "model")
     if data_arr.shape[2] != model_arr.shape[2]:
         raise ValueError(
             f"data has {data_arr.shape[2]} channels but model has {model_arr.shape[2]}"
         )
-    rows = _observed_rows(data_arr, data_observed)
+    rows = observed_rows(data_arr, data_observed)
     scaler = StandardScaler().fit(rows)
     pca = PCA(n_components=n_components).fit(scaler.transform(rows))
 
     def project(arr: np.ndarray, observed: np.ndarray) -> np.ndarray:
         out = np.full((*arr.shape[:2], n_components), np.nan)
-        out[observed] = pca.transform(scaler.transform(_observed_rows(arr, observed)))
+        out[observed] = pca.transform(scaler.transform(observed_rows(arr, observed)))
         return out
 
     return PcaProjection(
@@ -519,217 +476,38 @@ def pca_smoothed(
 
 
 # ---------------------------------------------------------------------------------------------
-# Behaviour decoding
+# Condition-mean PSTHs and trial-count variability
 
 
-def _check_velocity(rates: np.ndarray, velocity: np.ndarray) -> np.ndarray:
-    """Velocity as an array shaped (trials, time, K) matching the rates."""
-    vel = np.asarray(velocity, dtype=np.float64)
-    if vel.ndim != 3 or vel.shape[:2] != rates.shape[:2]:
-        raise ValueError(
-            f"velocity must be shaped (trials, time, K) with (trials, time) = {rates.shape[:2]}, "
-            f"got {vel.shape}"
-        )
-    return vel
+def psth_r2(model_psth: np.ndarray, data_psth: np.ndarray) -> float:
+    """R² of PSTHs (conditions, T, N) over conditions × time, pooled over neurons.
 
-
-def fit_velocity_decoder(
-    rates: np.ndarray,
-    velocity: np.ndarray,
-    alpha: float = 1e-6,
-    mask: np.ndarray | None = None,
-) -> Ridge:
-    """Ridge map rates(t) → velocity(t), one linear map shared by all time bins.
-
-    LDNS's "ridge per time bin" treats every (trial, bin) as one sample of the same map (the
-    decoder is then applied bin by bin to sampled rates); fitting a separate map per bin would
-    leave ~2000 samples for 182 inputs and could not decode trials of another length.
+    1 − Σ(model − data)² / Σ(data − per-neuron mean)², i.e. per-neuron R² weighted by each
+    neuron's PSTH variance (weakly modulated neurons do not dominate).
     """
-    arr, observed = _checked(rates, mask, "rates")
-    vel = _check_velocity(arr, velocity)
-    return Ridge(alpha=alpha).fit(_observed_rows(arr, observed), vel[observed])
+    if model_psth.shape != data_psth.shape:
+        raise ValueError(f"PSTH shapes differ: {model_psth.shape} vs {data_psth.shape}")
+    model_flat = model_psth.reshape(-1, model_psth.shape[-1])
+    data_flat = data_psth.reshape(-1, data_psth.shape[-1])
+    varying = data_flat.std(axis=0) > 0
+    if not varying.any():
+        raise ValueError("no neuron's real PSTH varies: PSTH R² undefined")
+    return float(
+        r2_score(data_flat[:, varying], model_flat[:, varying], multioutput="variance_weighted")
+    )
 
 
-def predict_velocity(decoder: Ridge, rates: np.ndarray) -> np.ndarray:
-    """Decoded velocity (trials, time, K) of every bin."""
-    arr, _ = _checked(rates, None, "rates")
-    flat = decoder.predict(arr.reshape(-1, arr.shape[2]).astype(np.float64))
-    return flat.reshape(*arr.shape[:2], -1)
-
-
-def decoding_r2(
-    decoder: Ridge,
-    rates: np.ndarray,
-    velocity: np.ndarray,
-    mask: np.ndarray | None = None,
-) -> float:
-    """R² (sklearn r2_score, outputs averaged uniformly) of decoded vs true velocity."""
-    arr, observed = _checked(rates, mask, "rates")
-    vel = _check_velocity(arr, velocity)
-    predicted = decoder.predict(_observed_rows(arr, observed))
-    return float(r2_score(vel[observed], predicted))
-
-
-def trajectories_from_velocity(
-    velocity: np.ndarray, dt: float, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """Positions as the cumulative sum of velocity·dt over time (masked bins do not move)."""
-    vel, observed = _checked(velocity, mask, "velocity")
-    return np.cumsum(_zero_masked(np.asarray(vel, dtype=np.float64), observed) * dt, axis=1)
-
-
-# ---------------------------------------------------------------------------------------------
-# Table 1 folds
-
-
-def _psch_log_density(spikes: np.ndarray, mask: np.ndarray | None, max_count: int) -> np.ndarray:
-    """Log KDE density of one spike set's population counts on 0..max_count."""
-    return count_log_density(population_counts(spikes, mask), max_count)
-
-
-def _isi_summary(spikes: np.ndarray, mask: np.ndarray | None, fps: float) -> IsiStats:
-    """ISI statistics of one spike set (argument order of SpikeMetric.summarize)."""
-    return isi_stats(spikes, fps, mask)
-
-
-def _mean_isi_rmse(model: IsiStats, data: IsiStats) -> float:
-    """RMSE of per-neuron mean ISI."""
-    return rmse_isi_stats(model, data)[0]
-
-
-def _std_isi_rmse(model: IsiStats, data: IsiStats) -> float:
-    """RMSE of per-neuron std ISI."""
-    return rmse_isi_stats(model, data)[1]
-
-
-FULL_DATA_REFERENCE = ("rmse_mean_isi", "rmse_std_isi")  # split-half row: half vs full data
-
-
-def ldns_table1_metrics(fps: float, max_count: int) -> dict[str, SpikeMetric]:
-    """The four Table 1 metrics; max_count = the largest population count over all methods."""
-    isi = partial(_isi_summary, fps=fps)
-    return {
-        "kl_psch": SpikeMetric(partial(_psch_log_density, max_count=max_count), kl_divergence_log),
-        "rmse_corr": SpikeMetric(correlation_matrix, rmse_lower_triangle),
-        "rmse_mean_isi": SpikeMetric(isi, _mean_isi_rmse),
-        "rmse_std_isi": SpikeMetric(isi, _std_isi_rmse),
-    }
-
-
-def _summaries(
-    metric_fns: Mapping[str, SpikeMetric], spikes: np.ndarray, mask: np.ndarray | None
-) -> dict[Any, Any]:
-    """Each distinct `summarize` of the metrics applied once to the spike set."""
-    out: dict[Any, Any] = {}
-    for metric in metric_fns.values():
-        if metric.summarize not in out:
-            out[metric.summarize] = metric.summarize(spikes, mask)
-    return out
-
-
-def _compare_all(
-    metric_fns: Mapping[str, SpikeMetric], model: dict[Any, Any], data: dict[Any, Any]
-) -> dict[str, float]:
-    """Every metric's distance between two sets of summaries."""
-    return {
-        name: float(m.compare(model[m.summarize], data[m.summarize]))
-        for name, m in metric_fns.items()
-    }
-
-
-def _fold_results(values: list[dict[str, float]]) -> dict[str, BootstrapResult]:
-    """Mean ± std (ddof 0) per metric over folds."""
-    out = {}
-    for name in values[0]:
-        v = np.array([fold[name] for fold in values])
-        out[name] = BootstrapResult(float(v.mean()), float(v.std()), v)
-    return out
-
-
-def _subset(mask: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-    """The mask rows of a trial subset (None stays None)."""
-    return None if mask is None else np.asarray(mask)[rows]
-
-
-def bootstrap_indices(n_trials: int, n_resamples: int = 5, seed: int = 42) -> np.ndarray:
-    """Trial indices (n_resamples, n_trials) of resamples with replacement, one row per fold.
-
-    Pass the same array to `bootstrap_metrics` for every method so that all rows of a table
-    use the same resamples.
-    """
-    if n_resamples < 1 or n_trials < 1:
-        raise ValueError(
-            f"bootstrap needs n_resamples >= 1 and n_trials >= 1, got {n_resamples}, {n_trials}"
-        )
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.integers(0, n_trials, size=n_trials) for _ in range(n_resamples)])
-
-
-def bootstrap_metrics(
-    model_spikes: np.ndarray,
-    data_spikes: np.ndarray,
-    metric_fns: Mapping[str, SpikeMetric],
-    resamples: np.ndarray,
-    model_mask: np.ndarray | None = None,
-    data_mask: np.ndarray | None = None,
-) -> dict[str, BootstrapResult]:
-    """Metrics of model trials resampled by the rows of `resamples` vs the full data.
-
-    `resamples` (folds, n) holds trial indices (`bootstrap_indices`); the data are summarised
-    once. Every index must address a model trial.
-    """
-    model, _ = _checked(model_spikes, model_mask, "model_spikes")
-    rows_all = np.asarray(resamples)
-    if rows_all.ndim != 2 or rows_all.shape[0] < 1 or rows_all.shape[1] < 1:
-        raise ValueError(f"resamples must be shaped (folds >= 1, n >= 1), got {rows_all.shape}")
-    if (
-        not np.issubdtype(rows_all.dtype, np.integer)
-        or rows_all.min() < 0
-        or (rows_all.max() >= model.shape[0])
-    ):
-        raise ValueError(
-            f"resamples must be integer indices in [0, {model.shape[0]}) (model trials), got "
-            f"dtype {rows_all.dtype}, range [{rows_all.min()}, {rows_all.max()}]"
-        )
-    data_summary = _summaries(metric_fns, *_checked(data_spikes, data_mask, "data_spikes"))
-    folds = []
-    for rows in rows_all:
-        model_summary = _summaries(metric_fns, model[rows], _subset(model_mask, rows))
-        folds.append(_compare_all(metric_fns, model_summary, data_summary))
-    return _fold_results(folds)
-
-
-def split_half_reference(
-    data_spikes: np.ndarray,
-    metric_fns: Mapping[str, SpikeMetric],
-    n_resamples: int = 5,
-    seed: int = 42,
-    mask: np.ndarray | None = None,
-    against_full: tuple[str, ...] = FULL_DATA_REFERENCE,
-) -> dict[str, BootstrapResult]:
-    """Metrics of a random half of the data trials vs the other half (Table 1 "data" row).
-
-    Metrics named in `against_full` (the ISI statistics; names absent from `metric_fns` are
-    ignored) compare the half with the full data's
-    statistics instead, as the authors' notebook does: it computes the data's ISI statistics
-    once and compares every row with them.
-    """
-    data, _ = _checked(data_spikes, mask, "data_spikes")
-    if data.shape[0] < 2 or n_resamples < 1:
-        raise ValueError(
-            f"split-half needs >= 2 trials and n_resamples >= 1, got {data.shape[0]} trials "
-            f"and n_resamples={n_resamples}"
-        )
-    full_fns = {k: m for k, m in metric_fns.items() if k in against_full}
-    full_summary = _summaries(full_fns, data, mask) if full_fns else {}
-    rng = np.random.default_rng(seed)
-    folds = []
-    for _ in range(n_resamples):
-        order = rng.permutation(data.shape[0])
-        first, second = order[: data.shape[0] // 2], order[data.shape[0] // 2 :]
-        first_summary = _summaries(metric_fns, data[first], _subset(mask, first))
-        second_summary = _summaries(metric_fns, data[second], _subset(mask, second))
-        fold = _compare_all(metric_fns, first_summary, second_summary)
-        fold |= _compare_all(full_fns, first_summary, full_summary)
-        folds.append({k: fold[k] for k in metric_fns})
-    return _fold_results(folds)
+def fano_factors(spikes: np.ndarray, condition: np.ndarray) -> np.ndarray:
+    """Per-neuron Fano factor of trial spike counts within conditions, averaged over them (N,)."""
+    totals = spikes.sum(axis=1)
+    per_condition = []
+    for label in np.unique(condition):
+        counts = totals[condition == label]
+        if counts.shape[0] < 2:
+            continue
+        mean = counts.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_condition.append(np.where(mean > 0, counts.var(axis=0, ddof=1) / mean, np.nan))
+    if not per_condition:
+        raise ValueError("Fano factors need a condition with at least 2 trials")
+    return np.nanmean(np.stack(per_condition), axis=0)

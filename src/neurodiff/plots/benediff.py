@@ -1,9 +1,11 @@
 """BeNeDiff figures (reconstructed inventory: reference/benediff.md §1) and the guided-video GIFs.
 
-fig2: pipeline schematic drawn from the configured models; fig3: per-region latent factors vs
-labels and single-trial reconstructions; fig4: guided vs unguided frame strips and the
-specificity map; fig5: cross-hemisphere affine map and CCA of paw factors. Each function
-returns a Figure (saved with `neurodiff.plots.style.save_figure`) whose title names the data
+plot_fig2_schematic: pipeline schematic drawn from the configured models (parameter counts
+from `neurodiff.models.benediff.build.parameter_counts`); plot_fig3_latents: per-region latent
+factors vs labels and single-trial reconstructions; plot_fig4_guided_videos: guided vs unguided
+frame strips and the specificity map; plot_fig5_cross_hemisphere: cross-hemisphere affine map
+and CCA of paw factors. Each function returns a Figure (the rule script saves it with
+`neurodiff.plots.style.save_figure`) whose title names the data
 with the `data_label` the script derives from the tidy session (`style.dataset_label`:
 "simulated widefield" or "widefield mSM36"). GIF frames carry the preset mark in their
 top-right corner, as figures carry `stamp_preset`.
@@ -15,7 +17,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,8 +29,7 @@ from PIL import Image, ImageDraw
 from neurodiff.io import atomic_path
 from neurodiff.metrics.disentangle import mutual_information_matrix
 from neurodiff.models.benediff.analysis import CrossHemisphere
-from neurodiff.models.benediff.build import build_frame_autoencoder, build_unet, lvm_config_for
-from neurodiff.models.benediff.lvm import METHOD_LABELS, BehaviorLVM
+from neurodiff.models.benediff.lvm import METHOD_LABELS
 from neurodiff.models.benediff.results import GuidedSamples, RegionLVMs
 from neurodiff.plots.style import (
     COLORS,
@@ -40,6 +41,9 @@ from neurodiff.plots.style import (
     stamp_preset,
     style_context,
 )
+
+if TYPE_CHECKING:
+    from neurodiff.models.benediff.build import ParameterCounts
 
 METHOD_COLORS = {"benediff": COLORS["model"], "supervised_no_tc": COLORS["truth"]}
 SEPARATOR = 96  # grey level of the lines between frames and views in strips and GIFs
@@ -60,9 +64,8 @@ class SchematicFacts:
     guidance_lines: list[str]
 
 
-def _n_params(model: object) -> str:
-    """Parameter count of a torch module, as text (e.g. 12.3k)."""
-    count = sum(p.numel() for p in model.parameters())
+def _count_text(count: int) -> str:
+    """A parameter count as text (e.g. 12.3k)."""
     return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k"
 
 
@@ -73,24 +76,22 @@ def schematic_facts(
     n_frames: int,
     n_views: int,
     frame_size: int,
+    counts: ParameterCounts,
 ) -> SchematicFacts:
     """Sizes and parameter counts of the configured models, for the schematic.
 
-    `components` maps each region to its number of components.
+    `components` maps each region to its number of components; `counts` are the networks'
+    parameter counts (`neurodiff.models.benediff.build.parameter_counts`).
     """
     lvm, guidance = section["lvm"], section["guidance"]
     regions = ", ".join(f"{r} {n}" for r, n in components.items())
     tied, free = len(label_names), lvm["n_irrelevant"]
-    counts = sorted(
-        {
-            _n_params(BehaviorLVM(lvm_config_for(lvm, "benediff", n, tied)))
-            for n in components.values()
-        },
+    lvm_counts = sorted(
+        {_count_text(counts.lvm[region]) for region in components},
         key=lambda c: float(c[:-1]),
     )
-    autoencoder = build_frame_autoencoder(section["frame_ae"], n_views, frame_size)
-    code = autoencoder.code_shape
-    unet = build_unet(section["diffusion"], code)
+    code = counts.code_shape
+    unet = section["diffusion"]["unet"]
     sched = section["diffusion"]["schedule"]
     hidden = lvm["hidden_size"] or "N"
     return SchematicFacts(
@@ -106,7 +107,7 @@ def schematic_facts(
             f"{lvm['tc_weight']:g}·T·TC (TC: {lvm['tc_estimator'].upper()} estimate)",
             f"baselines (same class, terms off): "
             f"{', '.join(METHOD_LABELS[m] for m in lvm['methods'] if m != 'benediff')}",
-            f"parameters per region: {' – '.join(counts)}",
+            f"parameters per region: {' – '.join(lvm_counts)}",
         ],
         encoder_lines=[
             "ridge regression from the frame code v_t to the region's LVM latent means "
@@ -118,14 +119,14 @@ def schematic_facts(
         autoencoder_lines=[
             f"{n_views} views × {frame_size}×{frame_size} → code {code[0]}×{code[1]}×{code[2]}",
             f"5×5 stride-2 convs {section['frame_ae']['channels']}, mirrored decoder",
-            f"parameters: {_n_params(autoencoder)}",
+            f"parameters: {_count_text(counts.frame_autoencoder)}",
         ],
         diffusion_lines=[
             f"codes (C={code[0]}, T={n_frames}, {code[1]}×{code[2]}) in [−1, 1]",
-            f"dim {unet.config.dim}, mults {list(unet.config.dim_mults)}, "
-            f"{unet.config.heads} heads; spatial + temporal attention",
+            f"dim {unet['dim']}, mults {list(unet['dim_mults'])}, "
+            f"{unet['heads']} heads; spatial + temporal attention",
             f"{sched['num_train_timesteps']} steps, {sched['beta_schedule']}, "
-            f"{section['diffusion']['loss']} loss; parameters {_n_params(unet)}",
+            f"{section['diffusion']['loss']} loss; parameters {_count_text(counts.unet)}",
         ],
         guidance_lines=[
             "activate factor k: J_k(x̂₀) = Var_t(w_kᵀ v_t) on the clipped x̂₀",
@@ -205,7 +206,7 @@ def _arrow(
         ax.text(*mid, text, fontsize=6.5, ha="center", va="bottom", color="0.25", style="italic")
 
 
-def fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) -> Figure:
+def plot_fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) -> Figure:
     """Pipeline: neural LVM → linear video→latent encoder → guided video diffusion; the input
     of the LVM is named by `data_label`."""
     with style_context():
@@ -324,7 +325,7 @@ def _trace_axes(ax: Axes, title: str, ylabel: str, bin_s: float, n_bins: int) ->
     return np.arange(n_bins) * bin_s
 
 
-def fig3_latents(
+def plot_fig3_latents(
     regions: Sequence[RegionLVMs],
     session: str,
     bin_size_s: float,
@@ -485,7 +486,7 @@ def _strip_block(
     return np.vstack(padded)
 
 
-def fig4_guided_videos(
+def plot_fig4_guided_videos(
     samples: GuidedSamples,
     label_names: Sequence[str],
     specificity: Mapping[tuple[str, str], float],
@@ -747,7 +748,7 @@ def write_guided_gif(
 # ---------------------------------------------------------------- fig5: cross-hemisphere
 
 
-def fig5_cross_hemisphere(
+def plot_fig5_cross_hemisphere(
     results: Mapping[str, Sequence[Sequence[CrossHemisphere]]],
     session: str,
     bin_size_s: float,

@@ -1,4 +1,6 @@
-"""GNOCCHI figures (reconstructed inventory, reference/gnocchi.md §2): one function per figure.
+"""GNOCCHI figures (reconstructed inventory, reference/gnocchi.md §2): one function per figure,
+`plot_figN_<name>` after the inventory stem, returning a Figure that the rule script saves
+(`neurodiff.plots.style.save_figure`).
 
 Inputs are the evaluation arrays of one seed (`EvalArrays`, the npz written by the evaluation
 rule, keys "<model>/<name>" per model plus shared keys) and the metrics of every seed
@@ -31,7 +33,6 @@ from neurodiff.plots.style import (
     annotate_cells,
     categorical_colors,
     label_panels,
-    save_figure,
     stamp_preset,
     style_context,
 )
@@ -137,18 +138,13 @@ def _scatter_unseen(
 
 
 def _finish(
-    fig: Figure,
-    title: str,
-    panels: Iterable[Axes],
-    preset: str,
-    stem: str | Path,
-    fontsize: float = 7.5,
-) -> None:
-    """Suptitle, panel letters and preset stamp, then save the figure (PNG and PDF)."""
+    fig: Figure, title: str, panels: Iterable[Axes], preset: str, fontsize: float = 7.5
+) -> Figure:
+    """Suptitle, panel letters and preset stamp; returns the figure."""
     fig.suptitle(title, fontsize=fontsize)
     label_panels(list(panels))
     stamp_preset(fig, preset)
-    save_figure(fig, stem)
+    return fig
 
 
 def _unseen_handle() -> Line2D:
@@ -289,14 +285,13 @@ def _heatmap(fig: Figure, rect: Sequence[float], x: np.ndarray, title: str) -> N
 
 
 @style_context()
-def plot_schematic(
+def plot_fig1_schematic(
     cfg: Mapping[str, Any],
     example: np.ndarray,
     noised: np.ndarray,
     shapes: Mapping[str, str],
     preset: str,
-    stem: str | Path,
-) -> None:
+) -> Figure:
     """Fig. 1: encoder → c → AdaGN-conditioned denoiser; losses; DDIM generation (config sizes).
 
     `example` and `noised` are one transformed trial (N, T) and its x_t at the middle step;
@@ -340,7 +335,7 @@ def plot_schematic(
         color="0.3",
     )
     stamp_preset(fig, preset)
-    save_figure(fig, stem)
+    return fig
 
 
 # ---------------------------------------------------------------- figure 2 and 4 (latents)
@@ -432,15 +427,14 @@ def _latent_row(
 
 
 @style_context()
-def plot_synthetic_latents(
+def plot_fig2_synthetic_latents(
     arrays: EvalArrays,
     metrics: SeedMetrics,
     seed: int,
     preset: str,
-    stem: str | Path,
     *,
     data_label: str,
-) -> None:
+) -> Figure:
     """Fig. 2: GNOCCHI codes vs LFADS latents on synthetic reaching, coloured by each factor."""
     fig, axes = plt.subplots(3, 3, figsize=(7.6, 7.8), layout="constrained")
     _synthetic_truth_panels(axes[0], arrays)
@@ -466,7 +460,7 @@ def plot_synthetic_latents(
         f"GNOCCHI vs LFADS, {data_label}: codes of the evaluation trials (seed {seed})"
         "\nX = trials of the unseen angle, encoded but never trained on"
     )
-    _finish(fig, title, axes.flat, preset, stem)
+    return _finish(fig, title, axes.flat, preset)
 
 
 def _version_of(arrays: EvalArrays) -> np.ndarray:
@@ -479,15 +473,14 @@ def _version_of(arrays: EvalArrays) -> np.ndarray:
 
 
 @style_context()
-def plot_monkey_latents(
+def plot_fig4_monkey_latents(
     arrays: EvalArrays,
     metrics: SeedMetrics,
     seed: int,
     preset: str,
-    stem: str | Path,
     *,
     data_label: str,
-) -> None:
+) -> Figure:
     """Fig. 4: MC_Maze codes of GNOCCHI vs LFADS coloured by condition (angle, version)."""
     fig, axes = plt.subplots(2, 3, figsize=(7.8, 5.4), layout="constrained")
     versions = _version_of(arrays)
@@ -529,7 +522,7 @@ def plot_monkey_latents(
         f"GNOCCHI vs LFADS, {data_label}: codes of all trials (seed {seed})\nX = "
         "trials of the unseen condition, encoded but never trained on"
     )
-    _finish(fig, title, axes.flat, preset, stem)
+    return _finish(fig, title, axes.flat, preset)
 
 
 def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray) -> None:
@@ -676,15 +669,14 @@ def _psth_panels(axes: Sequence[Axes], arrays: EvalArrays, bin_size_s: float) ->
 
 
 @style_context()
-def plot_synthetic_traversal(
+def plot_fig3_synthetic_traversal(
     arrays: EvalArrays,
     metrics: SeedMetrics,
     seed: int,
     preset: str,
-    stem: str | Path,
     *,
     data_label: str,
-) -> None:
+) -> Figure:
     """Fig. 3: traversal of each code axis (decoded paths) and generated unseen conditions."""
     n_axes = arrays["gnocchi/traversal_trajectories"].shape[0]
     fig = plt.figure(figsize=(2.0 * (n_axes + 1), 7.2), layout="constrained")
@@ -704,7 +696,7 @@ def plot_synthetic_traversal(
         "the decoded factor that moves most.\nRow 3: the unseen angle generated from a linear map "
         "factors → code (all speeds); PSTHs of its first condition"
     )
-    _finish(fig, title, [*rows[0], *rows[1], bottom, *psth_axes], preset, stem, fontsize=7)
+    return _finish(fig, title, [*rows[0], *rows[1], bottom, *psth_axes], preset, fontsize=7)
 
 
 def _metric_bars(
@@ -755,15 +747,14 @@ def _metric_bars(
 
 
 @style_context()
-def plot_monkey_heldout(
+def plot_fig5_monkey_heldout(
     arrays: EvalArrays,
     metrics: SeedMetrics,
     seed: int,
     preset: str,
-    stem: str | Path,
     *,
     data_label: str,
-) -> None:
+) -> Figure:
     """Fig. 5: MC_Maze unseen conditions generated by linear traversal: paths, PSTHs, scores."""
     fig = plt.figure(figsize=(7.6, 5.6), layout="constrained")
     grid = fig.add_gridspec(2, 3)
@@ -784,4 +775,4 @@ def plot_monkey_heldout(
         f"from a linear map factors → code (seed {seed} shown);\nbars: all seeds; "
         "PSTHs of the first unseen condition"
     )
-    _finish(fig, title, [paths, bars, errors, *psth_axes], preset, stem)
+    return _finish(fig, title, [paths, bars, errors, *psth_axes], preset)

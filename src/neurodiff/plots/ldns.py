@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 from sklearn.decomposition import PCA
 
+from neurodiff.metrics.decoding import trajectories_from_velocity
 from neurodiff.metrics.spikes import (
     correlation_matrix,
     group_neurons_by_correlation,
@@ -31,7 +32,6 @@ from neurodiff.metrics.spikes import (
     psd_mse,
     smooth_spikes,
     temporal_correlations,
-    trajectories_from_velocity,
 )
 from neurodiff.plots.style import (
     CATEGORICAL,

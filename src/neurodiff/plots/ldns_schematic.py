@@ -1,7 +1,9 @@
 """LDNS Figure 1: the method schematic, drawn from the configured networks (not a pasted image).
 
 Boxes name the layers with the sizes of one dataset's configuration; a table below lists every
-dataset's autoencoder and every diffusion model with parameter counts of the built networks.
+dataset's autoencoder and every diffusion model with parameter counts of the built networks
+(counted by `neurodiff.models.ldns.evaluation.autoencoder_parameters` / `denoiser_parameters`
+and passed in as numbers).
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from neurodiff.models.ldns.autoencoder import S4Autoencoder
-from neurodiff.models.ldns.evaluation import parameter_count
-from neurodiff.models.ldns.fit import build_denoiser
 from neurodiff.models.ldns.settings import LDNSSettings
 from neurodiff.plots.style import COLORS, stamp_preset, style_context
 
@@ -27,7 +26,6 @@ BOX_COLORS = {
     "obs": "#DDF0E4",
     "eval": "#F1E4F0",
 }
-VELOCITY_CHANNELS = 2
 
 
 def _box(
@@ -180,9 +178,18 @@ def _flow(ax: Axes, settings: LDNSSettings, dataset: str, input_channels: int) -
 
 @style_context()
 def plot_fig1_schematic(
-    settings: LDNSSettings, input_channels: Mapping[str, int], preset: str, dataset: str = "mc_maze"
+    settings: LDNSSettings,
+    input_channels: Mapping[str, int],
+    preset: str,
+    dataset: str = "mc_maze",
+    *,
+    autoencoder_counts: Mapping[str, int],
+    denoiser_counts: Mapping[str, int],
 ) -> Figure:
-    """The LDNS pipeline for `dataset`, plus a table of every configured network's size."""
+    """The LDNS pipeline for `dataset`, plus a table of every configured network's size.
+
+    `autoencoder_counts` / `denoiser_counts`: parameters of each configured network, by name.
+    """
     if dataset not in settings.autoencoder or dataset not in input_channels:
         raise ValueError(f"dataset {dataset!r} has no autoencoder settings or channel count")
     fig = plt.figure(figsize=(7.5, 5.6), layout="constrained")
@@ -197,26 +204,24 @@ def plot_fig1_schematic(
     table_ax.set_axis_off()
     rows = []
     for name, ae in settings.autoencoder.items():
-        model = S4Autoencoder(**ae.architecture(input_channels[name]))
         rows.append(
             [
                 f"autoencoder {name}",
                 f"{input_channels[name]}/{ae.hidden_channels}/{ae.latent_channels}/{ae.num_blocks}",
                 "bidirectional" if ae.bidirectional else "causal",
                 "–",
-                f"{parameter_count(model):,}",
+                f"{autoencoder_counts[name]:,}",
             ]
         )
     for name, den in settings.denoiser.items():
         latent = settings.autoencoder[den.dataset].latent_channels
-        model = build_denoiser(den, latent, VELOCITY_CHANNELS)
         rows.append(
             [
                 f"denoiser {name}",
                 f"{latent}/{den.hidden_channels}/–/{den.num_blocks}",
                 "bidirectional",
                 den.conditioning,
-                f"{parameter_count(model):,}",
+                f"{denoiser_counts[name]:,}",
             ]
         )
     table = table_ax.table(

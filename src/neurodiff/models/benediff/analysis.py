@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cross_decomposition import CCA
 
-from neurodiff.metrics.benediff import r2_per_channel
+from neurodiff.metrics.decoding import r2_per_channel
 from neurodiff.models.benediff.results import RegionLVMs
 from neurodiff.models.benediff.video import AffineMap
 

@@ -1,15 +1,19 @@
 """Build BeNeDiff's models from their config sections (`benediff.lvm`, `.frame_ae`, `.diffusion`).
 
 Kept apart from training (`fit`) so that figures can describe the configured models without
-importing the diffusion stack.
+importing the diffusion stack; `parameter_counts` builds them once to count their parameters,
+so figures receive plain numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from neurodiff.models.benediff.lvm import LVMConfig, method_config
+from torch import nn
+
+from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, method_config
 from neurodiff.models.benediff.video import FrameAutoencoder, SpaceTimeUNet, UNetConfig
 
 
@@ -64,3 +68,39 @@ def build_unet(section: Mapping[str, Any], code_shape: tuple[int, int, int]) -> 
             blocks_per_stage=unet["blocks_per_stage"],
         )
     )
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    """Parameter counts of the configured networks, and the frame code shape (C, h, w)."""
+
+    lvm: dict[str, int]  # the BeNeDiff LVM of each region
+    frame_autoencoder: int
+    unet: int
+    code_shape: tuple[int, int, int]
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Number of parameters of a torch module."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def parameter_counts(
+    section: Mapping[str, Any],
+    components: Mapping[str, int],
+    n_labels: int,
+    n_views: int,
+    frame_size: int,
+) -> ParameterCounts:
+    """Build the networks of the `benediff` config section once and count their parameters.
+
+    `components` maps each region to its number of components (the LVM's input channels).
+    """
+    lvm = {
+        region: n_parameters(BehaviorLVM(lvm_config_for(section["lvm"], "benediff", n, n_labels)))
+        for region, n in components.items()
+    }
+    autoencoder = build_frame_autoencoder(section["frame_ae"], n_views, frame_size)
+    code = autoencoder.code_shape
+    unet = build_unet(section["diffusion"], code)
+    return ParameterCounts(lvm, n_parameters(autoencoder), n_parameters(unet), code)

@@ -25,15 +25,13 @@ from neurodiff.config import config_hash
 from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import NoiseSchedule, diffusion_loss, make_schedule
 from neurodiff.io import atomic_path
-from neurodiff.metrics.benediff import (
+from neurodiff.metrics.decoding import behavior_decoding_r2, leakage_r2, r2_per_channel
+from neurodiff.metrics.disentangle import (
     assigned_dims,
-    behavior_decoding_r2,
     gaussian_block_mi,
     gaussian_total_correlation,
-    leakage_r2,
-    r2_per_channel,
+    mig,
 )
-from neurodiff.metrics.disentangle import mig
 from neurodiff.models.benediff.build import build_frame_autoencoder, build_unet, lvm_config_for
 from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, lvm_loss, posterior_means
 from neurodiff.models.benediff.results import RegionLVMs
@@ -177,7 +175,7 @@ def evaluate_lvm(
     binned mutual information less biased), equal-frequency bins. Leakage: the same decoder
     from the unsupervised dims only (those not standing for a label, `label_dims`); Gaussian
     TC of the test-trial latent means and Gaussian MI between label and unsupervised dims
-    (`neurodiff.metrics.benediff`).
+    (`neurodiff.metrics.decoding`, `neurodiff.metrics.disentangle`).
     """
     outputs = {
         k: v.numpy() for k, v in posterior_means(model, torch.from_numpy(data.signals)).items()

@@ -10,7 +10,7 @@ an unguided twin. The scale of each method is chosen among `guidance.scales` on 
 noises, scored by a pixel→label reader fitted on the validation trials (`select_scales`);
 the reported samples use fresh noises. Labels are read from the decoded frames by the exact
 label extractor of the simulated video and by a ridge decoder from pixels fitted on the
-training frames, and compared with `neurodiff.metrics.benediff`.
+training frames, and compared with `neurodiff.metrics.generation`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,9 @@ import torch
 from neurodiff.data.simulate.widefield import extract_labels
 from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import NoiseSchedule, ddim_sample, objective_guidance
-from neurodiff.metrics.benediff import (
-    assigned_dims,
-    guidance_specificity,
-    r2_per_channel,
-    temporal_variance,
-    variance_ratios,
-)
+from neurodiff.metrics.decoding import r2_per_channel
+from neurodiff.metrics.disentangle import assigned_dims
+from neurodiff.metrics.generation import guidance_specificity, temporal_variance, variance_ratios
 from neurodiff.models.benediff.fit import zscore_with_train
 from neurodiff.models.benediff.results import GuidedSamples, RegionLVMs
 from neurodiff.models.benediff.video import (

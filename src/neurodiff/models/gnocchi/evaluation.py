@@ -35,12 +35,14 @@ a model-free linear code reaches).
      `velocity_r2` is the R² (x and y pooled, variance-weighted) of the condition-mean decoded
      velocity vs the real condition-mean hand velocity; `endpoint_error_deg` the angle between the
      end point of the condition-mean
-     decoded trajectory and the real mean reach angle;
+     decoded trajectory and the real mean reach angle
+     (`neurodiff.metrics.decoding.angle_difference_deg`);
    - `psth_r2`: R² of generated vs real condition-mean smoothed activity (PSTHs) over
-     conditions × time, pooled over neurons (variance-weighted);
+     conditions × time, pooled over neurons (variance-weighted, `neurodiff.metrics.spikes`);
    - spike statistics: RMSE of per-neuron mean rates (Hz), mean absolute difference of
-     per-neuron Fano factors of trial spike counts (within condition), RMSE of pairwise
-     correlations (`neurodiff.metrics.spikes.rmse_correlations`).
+     per-neuron Fano factors of trial spike counts (within condition,
+     `neurodiff.metrics.spikes.fano_factors`), RMSE of pairwise correlations
+     (`neurodiff.metrics.spikes.rmse_correlations`).
    The "data" reference (ceiling) scores one random half of the real unseen trials against the
    other half with the same functions (decoded from real activity instead of generated); the
    "nearest" baseline scores the real training trials of the closest seen condition (angle
@@ -60,6 +62,11 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
+from neurodiff.metrics.decoding import (
+    angle_difference_deg,
+    fit_velocity_decoder,
+    predict_velocity,
+)
 from neurodiff.metrics.disentangle import (
     dci,
     factor_subspace_r2,
@@ -68,12 +75,7 @@ from neurodiff.metrics.disentangle import (
     sap,
     traversal_selectivity,
 )
-from neurodiff.metrics.spikes import (
-    fit_velocity_decoder,
-    predict_velocity,
-    rmse_correlations,
-    smooth_spikes,
-)
+from neurodiff.metrics.spikes import fano_factors, psth_r2, rmse_correlations, smooth_spikes
 from neurodiff.models.baselines.lfads import LFADS
 from neurodiff.models.gnocchi.experiment import (
     ExperimentData,
@@ -405,45 +407,6 @@ def condition_means(values: np.ndarray, condition: np.ndarray, labels: np.ndarra
     if missing:
         raise ValueError(f"conditions {missing} have no trials")
     return np.stack([values[condition == label].mean(axis=0) for label in labels])
-
-
-def psth_r2(model_psth: np.ndarray, data_psth: np.ndarray) -> float:
-    """R² of PSTHs (conditions, T, N) over conditions × time, pooled over neurons.
-
-    1 − Σ(model − data)² / Σ(data − per-neuron mean)², i.e. per-neuron R² weighted by each
-    neuron's PSTH variance (weakly modulated neurons do not dominate).
-    """
-    if model_psth.shape != data_psth.shape:
-        raise ValueError(f"PSTH shapes differ: {model_psth.shape} vs {data_psth.shape}")
-    model_flat = model_psth.reshape(-1, model_psth.shape[-1])
-    data_flat = data_psth.reshape(-1, data_psth.shape[-1])
-    varying = data_flat.std(axis=0) > 0
-    if not varying.any():
-        raise ValueError("no neuron's real PSTH varies: PSTH R² undefined")
-    return float(
-        r2_score(data_flat[:, varying], model_flat[:, varying], multioutput="variance_weighted")
-    )
-
-
-def fano_factors(spikes: np.ndarray, condition: np.ndarray) -> np.ndarray:
-    """Per-neuron Fano factor of trial spike counts within conditions, averaged over them (N,)."""
-    totals = spikes.sum(axis=1)
-    per_condition = []
-    for label in np.unique(condition):
-        counts = totals[condition == label]
-        if counts.shape[0] < 2:
-            continue
-        mean = counts.mean(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per_condition.append(np.where(mean > 0, counts.var(axis=0, ddof=1) / mean, np.nan))
-    if not per_condition:
-        raise ValueError("Fano factors need a condition with at least 2 trials")
-    return np.nanmean(np.stack(per_condition), axis=0)
-
-
-def angle_difference_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Absolute angular difference in degrees, in [0, 180]."""
-    return np.degrees(np.abs(np.angle(np.exp(1j * (np.asarray(a) - np.asarray(b))))))
 
 
 def generation_scores(

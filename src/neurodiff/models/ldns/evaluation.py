@@ -17,17 +17,16 @@ import numpy as np
 import pandas as pd
 
 from neurodiff.io import read_npz
-from neurodiff.metrics.spikes import (
+from neurodiff.metrics.decoding import decoding_r2, fit_velocity_decoder
+from neurodiff.metrics.resampling import (
     BootstrapResult,
     SpikeMetric,
     bootstrap_indices,
     bootstrap_metrics,
-    decoding_r2,
-    fit_velocity_decoder,
     ldns_table1_metrics,
-    population_counts,
     split_half_reference,
 )
+from neurodiff.metrics.spikes import population_counts
 from neurodiff.models.ldns.autoencoder import S4Autoencoder
 from neurodiff.models.ldns.fit import build_denoiser
 from neurodiff.models.ldns.settings import (
@@ -213,20 +212,43 @@ def parameter_count(module: object) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def autoencoder_parameters(
+    settings: Mapping[str, AutoencoderSettings], input_channels: Mapping[str, int]
+) -> dict[str, int]:
+    """Trainable parameters of each dataset's configured autoencoder (built to count them)."""
+    counts = {}
+    for name, s in settings.items():
+        if name not in input_channels:
+            raise ValueError(f"no input channel count for dataset {name!r}")
+        counts[name] = parameter_count(S4Autoencoder(**s.architecture(input_channels[name])))
+    return counts
+
+
+def denoiser_parameters(
+    settings: Mapping[str, DenoiserSettings],
+    latent_channels: Mapping[str, int],
+    velocity_channels: int = 2,
+) -> dict[str, int]:
+    """Trainable parameters of each configured denoiser (built to count them)."""
+    return {
+        name: parameter_count(build_denoiser(s, latent_channels[s.dataset], velocity_channels))
+        for name, s in settings.items()
+    }
+
+
 def autoencoder_hparams(
     settings: Mapping[str, AutoencoderSettings], input_channels: Mapping[str, int]
 ) -> pd.DataFrame:
     """Paper Table 2 from the settings used: one column per dataset, one row per setting."""
-    columns = {}
-    for name, s in settings.items():
-        if name not in input_channels:
-            raise ValueError(f"no input channel count for dataset {name!r}")
-        model = S4Autoencoder(**s.architecture(input_channels[name]))
-        columns[name] = {
+    counts = autoencoder_parameters(settings, input_channels)
+    columns = {
+        name: {
             "input channels": input_channels[name],
             **_model_first(s),
-            "parameters": parameter_count(model),
+            "parameters": counts[name],
         }
+        for name, s in settings.items()
+    }
     return _hparam_frame(columns)
 
 
@@ -236,16 +258,15 @@ def denoiser_hparams(
     velocity_channels: int = 2,
 ) -> pd.DataFrame:
     """Paper Table 3 from the settings used: one column per diffusion model."""
+    counts = denoiser_parameters(settings, latent_channels, velocity_channels)
     columns = {}
     for name, s in settings.items():
-        latent = latent_channels[s.dataset]
-        model = build_denoiser(s, latent, velocity_channels)
         extra = {"velocity": velocity_channels, "length": 1}.get(s.conditioning, 0)
         columns[name] = {
-            "latent channels": latent,
+            "latent channels": latent_channels[s.dataset],
             "extra input channels": extra,
             **_model_first(s),
-            "parameters": parameter_count(model),
+            "parameters": counts[name],
         }
     return _hparam_frame(columns)
 

@@ -24,7 +24,7 @@ import torch
 from neurodiff.data.tidy import TidyDataset
 from neurodiff.diffusion import NoiseSchedule
 from neurodiff.metrics.agreement import spike_statistics_pearson
-from neurodiff.metrics.spikes import bootstrap_indices
+from neurodiff.metrics.resampling import bootstrap_indices
 from neurodiff.models.ldns.autoencoder import S4Autoencoder
 from neurodiff.models.ldns.evaluation import TABLE1_METRICS, table1
 from neurodiff.models.ldns.generate import (
