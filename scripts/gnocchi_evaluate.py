@@ -4,6 +4,7 @@ import torch
 
 from neurodiff.io import write_json_atomic, write_npz
 from neurodiff.models.gnocchi.evaluation import run_evaluation
+from neurodiff.models.gnocchi.settings import GnocchiSettings
 from neurodiff.runlog import snakemake_job
 from neurodiff.train import select_device
 
@@ -13,7 +14,7 @@ with snakemake_job(snakemake) as log:
     metrics, arrays = run_evaluation(
         snakemake.input.data,
         dataset,
-        snakemake.params.cfg,
+        GnocchiSettings.from_config(snakemake.params.cfg),
         snakemake.input.gnocchi,
         snakemake.input.lfads,
         seed,

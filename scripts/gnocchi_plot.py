@@ -40,14 +40,16 @@ with snakemake_job(snakemake) as log:
             load_experiment_data,
             shape_summary,
         )
+        from neurodiff.models.gnocchi.settings import GnocchiSettings
 
         cfg = snakemake.params.cfg
+        settings = GnocchiSettings.from_config(cfg)
         data = {
-            name: load_experiment_data(snakemake.input[name], name, cfg["datasets"][name])
+            name: load_experiment_data(snakemake.input[name], name, settings.datasets[name])
             for name in ("reaching", "mc_maze")
         }
         example, noised = example_trial_and_noise(
-            data["reaching"], cfg["datasets"]["reaching"], cfg["gnocchi"]["model"], seed=0
+            data["reaching"], settings.datasets["reaching"], settings.gnocchi.model, seed=0
         )
         metas = {name: tidy_meta(snakemake.input[name]) for name in data}
         shapes = {

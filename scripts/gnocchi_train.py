@@ -5,12 +5,14 @@ from pathlib import Path
 import torch
 
 from neurodiff.models.gnocchi.experiment import (
+    builder_settings,
     gnocchi_transform,
     load_experiment_data,
-    model_settings,
     train_model,
 )
+from neurodiff.models.gnocchi.settings import DatasetSettings, ModelSettings
 from neurodiff.runlog import snakemake_job
+from neurodiff.settings import from_mapping
 
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
@@ -19,7 +21,10 @@ with snakemake_job(snakemake) as log:
         snakemake.wildcards.dataset,
         int(snakemake.wildcards.seed),
     )
-    data_cfg = snakemake.params.dataset_cfg
+    data_cfg = from_mapping(
+        DatasetSettings, snakemake.params.dataset_cfg, f"gnocchi.datasets.{dataset}"
+    )
+    model = ModelSettings.from_config(snakemake.params.model_cfg, f"gnocchi.{kind}")
     data = load_experiment_data(snakemake.input[0], dataset, data_cfg)
     log.info(
         "%s: %d training, %d evaluation, %d unseen-condition trials",
@@ -29,12 +34,11 @@ with snakemake_job(snakemake) as log:
         data.unseen_idx.size,
     )
     transform = gnocchi_transform(data, data_cfg) if kind == "gnocchi" else None
-    cfg = {"code_dim": snakemake.params.code_dim, kind: snakemake.params.model_cfg}
     result = train_model(
         kind,
         data,
-        model_settings(kind, cfg),
-        snakemake.params.model_cfg["train"],
+        builder_settings(kind, model.model, snakemake.params.code_dim),
+        model.train,
         seed,
         Path(snakemake.output[0]).parent,
         transform,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -34,22 +36,28 @@ from neurodiff.models.gnocchi.experiment import (
     train_model,
     training_tensors,
 )
+from neurodiff.models.gnocchi.settings import DatasetSettings, GnocchiSettings, TrainSettings
 from neurodiff.models.gnocchi.tables import caption, display_table, read_metric_rows, summarise
 
-REACHING_CFG = {
-    "rebin": 1,
-    "transform": "smoothed_zscore",
-    "smooth_sigma_bins": 1.5,
-    "decoder_lag_s": 0.1,
-}
-MAZE_CFG = {
-    "rebin": 2,
-    "transform": "sqrt",
-    "smooth_sigma_bins": 1.0,
-    "decoder_lag_s": 0.0,
-    "heldout_sector_deg": [80, 100],
-    "heldout_trial_versions": [1],
-}
+TESTS_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REACHING_CFG = DatasetSettings(
+    **{
+        "rebin": 1,
+        "transform": "smoothed_zscore",
+        "smooth_sigma_bins": 1.5,
+        "decoder_lag_s": 0.1,
+    }
+)
+MAZE_CFG = DatasetSettings(
+    **{
+        "rebin": 2,
+        "transform": "sqrt",
+        "smooth_sigma_bins": 1.0,
+        "decoder_lag_s": 0.0,
+        "heldout_sector_deg": [80, 100],
+        "heldout_trial_versions": [1],
+    }
+)
 
 
 @pytest.fixture
@@ -123,16 +131,16 @@ def test_maze_unseen_conditions_are_excluded_from_training(tmp_path):
         "lfads",
         data,
         model_cfg,
-        {
-            "steps": 2,
-            "batch_size": 4,
-            "lr": 1e-3,
-            "weight_decay": 0.0,
-            "warmup_steps": 1,
-            "grad_clip": 1.0,
-            "checkpoint_every": 2,
-            "log_every": 1,
-        },
+        TrainSettings(
+            steps=2,
+            batch_size=4,
+            lr=1e-3,
+            weight_decay=0.0,
+            warmup_steps=1,
+            grad_clip=1.0,
+            checkpoint_every=2,
+            log_every=1,
+        ),
         seed=0,
         run_dir=tmp_path / "run",
         progress=False,
@@ -158,7 +166,9 @@ def test_bad_heldout_config_is_named(tmp_path):
     path = tmp_path / "mc_maze.h5"
     maze_dataset().write(path)
     with pytest.raises(ValueError, match="unseen"):
-        load_experiment_data(path, "mc_maze", MAZE_CFG | {"heldout_sector_deg": [10, 20]})
+        load_experiment_data(
+            path, "mc_maze", dataclasses.replace(MAZE_CFG, heldout_sector_deg=(10, 20))
+        )
     with pytest.raises(KeyError, match="speed_index"):
         load_experiment_data(path, "reaching", REACHING_CFG)
 
@@ -313,3 +323,22 @@ def test_table_mean_std_over_seeds(tmp_path):
     broken.write_text(json.dumps({"dataset": "reaching"}))
     with pytest.raises(KeyError, match="broken.json"):
         read_metric_rows([broken])
+
+
+def test_settings_name_the_config_key_and_parse_the_section():
+    """Unknown keys and bad values name their key; the default section parses."""
+    from neurodiff.config import load_yaml
+
+    config_file = TESTS_ROOT / "config" / "config.yaml"
+    section = load_yaml(config_file)["gnocchi"]
+    settings = GnocchiSettings.from_config(section)
+    assert settings.gnocchi.train.as_dict() == section["gnocchi"]["train"]
+    assert settings.datasets["mc_maze"].heldout_sector_deg == tuple(
+        section["datasets"]["mc_maze"]["heldout_sector_deg"]
+    )
+    bad = section | {"datasets": section["datasets"] | {"reaching": {"rebin": 1, "typo": 2}}}
+    with pytest.raises(ValueError, match=r"gnocchi\.datasets\.reaching: unknown keys \['typo'\]"):
+        GnocchiSettings.from_config(bad)
+    train = section["lfads"]["train"] | {"warmup_steps": 10**6}
+    with pytest.raises(ValueError, match=r"gnocchi\.lfads\.train: warmup_steps"):
+        GnocchiSettings.from_config(section | {"lfads": section["lfads"] | {"train": train}})

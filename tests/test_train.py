@@ -134,6 +134,24 @@ def test_loss_decreases_and_outputs_are_written(reference):
     assert not torch.equal(model[0].weight, result.model[0].weight)
 
 
+def test_load_trained_best_weights_and_errors_name_the_file(tmp_path):
+    """`best=True` loads the best-on-validation weights; missing or unfitting ones are refused."""
+    source, target = nn.Linear(3, 2), nn.Linear(3, 2)
+    path = tmp_path / "model.pt"
+    torch.save(
+        {"model": None, "ema": None, "best": {"step": 3, "model": source.state_dict()}}, path
+    )
+    load_trained(path, target, best=True)
+    assert torch.equal(target.weight, source.weight)
+    torch.save({"model": source.state_dict(), "ema": None, "best": None}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="old.pt: no best-on-validation weights"):
+        load_trained(tmp_path / "old.pt", target, best=True)
+    with pytest.raises(ValueError, match="old.pt holds no 'ema' weights"):
+        load_trained(tmp_path / "old.pt", target)
+    with pytest.raises(ValueError, match="model.pt: the best-on-validation weights do not fit"):
+        load_trained(path, nn.Linear(4, 2), best=True)
+
+
 def test_stop_then_continue_matches_uninterrupted(tmp_path, reference):
     first = run_tiny(tmp_path, 17)
     assert first.history[-1]["step"] == 15

@@ -940,11 +940,34 @@ def _best_weights(state: _RunState) -> BestWeights | None:
     return BestWeights(int(state.best["step"]), float(state.best["value"]), state.best["model"])
 
 
-def load_trained(path: str | Path, model: nn.Module, use_ema: bool = True) -> nn.Module:
-    """Load final weights written by `train` into `model` (EMA weights when `use_ema`)."""
+def load_trained(
+    path: str | Path, model: nn.Module, use_ema: bool = True, *, best: bool = False
+) -> nn.Module:
+    """Load final weights written by `train` into `model` (EMA weights when `use_ema`).
+
+    With `best`, the best-on-validation raw weights (`train`'s `best_metric`) instead. Refuses,
+    naming the file, a file without the wanted weights or whose weights do not fit `model`.
+    """
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    key = "ema" if use_ema else "model"
-    if payload.get(key) is None:
-        raise ValueError(f"{path} holds no {key!r} weights (trained without EMA?)")
-    model.load_state_dict(payload[key])
+    if best:
+        entry = payload.get("best") if isinstance(payload, dict) else None
+        if not entry or "model" not in entry:
+            raise ValueError(
+                f"{path}: no best-on-validation weights (written by an older version "
+                "that used the last step, or trained without best_metric); delete it and retrain"
+            )
+        state, what = entry["model"], "best-on-validation"
+    else:
+        key = "ema" if use_ema else "model"
+        if payload.get(key) is None:
+            raise ValueError(f"{path} holds no {key!r} weights (trained without EMA?)")
+        state, what = payload[key], repr(key)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{path}: the {what} weights do not fit the configured architecture of "
+            f"{type(model).__name__} (an old checkpoint format or other settings); delete it "
+            f"and retrain. {str(error).splitlines()[0]}"
+        ) from error
     return model

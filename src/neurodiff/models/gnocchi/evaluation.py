@@ -79,13 +79,14 @@ from neurodiff.metrics.spikes import fano_factors, psth_r2, rmse_correlations, s
 from neurodiff.models.baselines.lfads import LFADS
 from neurodiff.models.gnocchi.experiment import (
     ExperimentData,
+    builder_settings,
     circular_mean,
     gnocchi_transform,
     load_experiment_data,
     load_model,
-    model_settings,
 )
 from neurodiff.models.gnocchi.model import Gnocchi
+from neurodiff.models.gnocchi.settings import EvaluationSettings, GnocchiSettings
 from neurodiff.models.gnocchi.transform import SignalTransform
 
 # ---------------------------------------------------------------- decoders trained on real data
@@ -123,24 +124,24 @@ def window_features(smoothed: np.ndarray, n_windows: int) -> np.ndarray:
 
 
 def fit_real_decoders(
-    data: ExperimentData, smooth_sigma_bins: float, cfg: Mapping[str, Any]
+    data: ExperimentData, smooth_sigma_bins: float, cfg: EvaluationSettings
 ) -> RealDecoders:
     """Velocity and factor decoders from the real training trials' smoothed spikes."""
     train = data.train_idx
     smoothed = smooth_spikes(data.counts[train], smooth_sigma_bins)
     lag = data.decoder_lag_bins
     velocity = fit_velocity_decoder(
-        smoothed[:, : data.n_bins - lag], data.velocity[train][:, lag:], alpha=cfg["velocity_alpha"]
+        smoothed[:, : data.n_bins - lag], data.velocity[train][:, lag:], alpha=cfg.velocity_alpha
     )
-    factors = Ridge(alpha=cfg["factor_alpha"]).fit(
-        window_features(smoothed, cfg["factor_windows"]), data.factors[train]
+    factors = Ridge(alpha=cfg.factor_alpha).fit(
+        window_features(smoothed, cfg.factor_windows), data.factors[train]
     )
     return RealDecoders(
         velocity,
         factors,
         data.factors[train].std(axis=0),
         smooth_sigma_bins,
-        cfg["factor_windows"],
+        cfg.factor_windows,
         lag,
     )
 
@@ -297,7 +298,7 @@ def scoring_factors(data: ExperimentData) -> tuple[np.ndarray, list[bool]]:
 
 
 def disentanglement_scores(
-    codes: np.ndarray, data: ExperimentData, cfg: Mapping[str, Any]
+    codes: np.ndarray, data: ExperimentData, cfg: EvaluationSettings
 ) -> dict[str, Any]:
     """MIG, DCI, SAP, rotation-invariant R² per factor and principal angle, normalised MI."""
     train, test = data.train_idx, data.eval_idx
@@ -307,11 +308,11 @@ def disentanglement_scores(
     scores = dci(
         stacked,
         np.concatenate([factors[train], factors[test]]),
-        model=cfg["dci_model"],
+        model=cfg.dci_model,
         discrete=discrete,
         train_idx=fit_rows,
         test_idx=test_rows,
-        n_estimators=cfg["dci_estimators"],
+        n_estimators=cfg.dci_estimators,
     )
     r2, angles = factor_subspace_r2(
         stacked,
@@ -320,7 +321,7 @@ def disentanglement_scores(
         test_rows,
         groups=[[0, 1], [2]],
     )
-    bins, binning = cfg["mig_bins"], cfg["mig_binning"]
+    bins, binning = cfg.mig_bins, cfg.mig_binning
     mi = mutual_information_matrix(codes[test], factors[test], bins, discrete, binning)
     entropy = np.diag(
         mutual_information_matrix(factors[test], factors[test], bins, discrete, binning)
@@ -372,13 +373,13 @@ def traversal_effects(
     decoders: RealDecoders,
     train_codes: np.ndarray,
     base_idx: np.ndarray,
-    cfg: Mapping[str, Any],
+    cfg: EvaluationSettings,
 ) -> dict[str, np.ndarray]:
     """Decoded factor changes (L, K), mean decoded trajectories (L, P, T', 2) and grid (L, P)."""
     n_axes = train_codes.shape[1]
     changes, trajectories, grids = [], [], []
     for axis in range(n_axes):
-        grid = traversal_grid(train_codes, axis, cfg["traversal_range"], cfg["traversal_points"])
+        grid = traversal_grid(train_codes, axis, cfg.traversal_range, cfg.traversal_points)
         rates = model.traversal_rates(data.counts[base_idx], axis, grid)
         flat = rates.reshape(-1, *rates.shape[2:])
         factors = decoders.decode_factors(flat).reshape(len(grid), len(base_idx), -1).mean(1)
@@ -503,7 +504,7 @@ def evaluate_model(
     model: CodeModel,
     data: ExperimentData,
     decoders: RealDecoders,
-    cfg: Mapping[str, Any],
+    cfg: EvaluationSettings,
     seed: int,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """All metrics of one trained model and the arrays the figures draw."""
@@ -514,13 +515,13 @@ def evaluate_model(
     raw = disentanglement_scores(latents, data, cfg)
     rng = np.random.default_rng(seed)
     base = np.sort(
-        rng.choice(data.eval_idx, min(cfg["traversal_trials"], data.eval_idx.size), replace=False)
+        rng.choice(data.eval_idx, min(cfg.traversal_trials, data.eval_idx.size), replace=False)
     )
     trav = traversal_effects(model, data, decoders, codes[data.train_idx], base, cfg)
     selectivity = traversal_selectivity(trav["changes"])
     unseen = data.unseen_idx
     factor_map = fit_factor_map(
-        data.factors[data.train_idx], latents[data.train_idx], cfg["factor_map_alpha"]
+        data.factors[data.train_idx], latents[data.train_idx], cfg.factor_map_alpha
     )
     rates = model.rates(factor_map.predict(data.factors[unseen]), data.n_bins, seed)
     spikes = rng.poisson(rates).astype(np.float64)
@@ -614,7 +615,7 @@ def evaluate_seed(
     data: ExperimentData,
     models: Mapping[str, CodeModel],
     decoders: RealDecoders,
-    cfg: Mapping[str, Any],
+    cfg: EvaluationSettings,
     seed: int,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Metrics per model (and the "data" reference) and the arrays for the figures, one seed."""
@@ -665,24 +666,31 @@ def evaluate_seed(
 def run_evaluation(
     data_path: str,
     dataset: str,
-    cfg: Mapping[str, Any],
+    cfg: GnocchiSettings,
     gnocchi_weights: str,
     lfads_weights: str,
     seed: int,
     device: torch.device | str = "cpu",
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Load the data and both trained models of one seed and evaluate them on `device`."""
-    data_cfg = cfg["datasets"][dataset]
+    data_cfg = cfg.datasets[dataset]
     data = load_experiment_data(data_path, dataset, data_cfg)
     transform = gnocchi_transform(data, data_cfg)
-    gnocchi = load_model("gnocchi", data, model_settings("gnocchi", cfg), gnocchi_weights)
-    lfads = load_model("lfads", data, model_settings("lfads", cfg), lfads_weights)
-    sampling = cfg["gnocchi"]["sampling"]
+    gnocchi = load_model(
+        "gnocchi",
+        data,
+        builder_settings("gnocchi", cfg.gnocchi.model, cfg.code_dim),
+        gnocchi_weights,
+    )
+    lfads = load_model(
+        "lfads", data, builder_settings("lfads", cfg.lfads.model, cfg.code_dim), lfads_weights
+    )
+    sampling = cfg.gnocchi.sampling
+    if sampling is None:
+        raise ValueError("gnocchi.gnocchi.sampling is needed to evaluate GNOCCHI")
     models = {
-        "gnocchi": GnocchiCodes(
-            gnocchi, transform, sampling["ddim_steps"], sampling["eta"], device
-        ),
-        "lfads": LfadsCodes(lfads, cfg["code_dim"], device),
+        "gnocchi": GnocchiCodes(gnocchi, transform, sampling.ddim_steps, sampling.eta, device),
+        "lfads": LfadsCodes(lfads, cfg.code_dim, device),
     }
-    decoders = fit_real_decoders(data, data_cfg["smooth_sigma_bins"], cfg["evaluation"])
-    return evaluate_seed(data, models, decoders, cfg["evaluation"], seed)
+    decoders = fit_real_decoders(data, data_cfg.smooth_sigma_bins, cfg.evaluation)
+    return evaluate_seed(data, models, decoders, cfg.evaluation, seed)

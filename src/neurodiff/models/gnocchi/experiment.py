@@ -31,10 +31,12 @@ from neurodiff.data.tidy import TidyDataset, read_tidy
 from neurodiff.diffusion import make_schedule, q_sample
 from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
 from neurodiff.models.gnocchi.model import Gnocchi, gnocchi_from_config
+from neurodiff.models.gnocchi.settings import DatasetSettings, TrainSettings
 from neurodiff.models.gnocchi.transform import SignalTransform, fit_transform
 from neurodiff.train import (
     TrainResult,
     data_digest,
+    load_trained,
     reset_stale_run,
     section_config,
     train_on_tensors,
@@ -177,24 +179,28 @@ def _reaching_parts(ds: TidyDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return ds.conditions["speed"], ds.conditions["unseen"].astype(bool), condition, labels
 
 
-def load_experiment_data(path: str | Path, name: str, cfg: Mapping[str, Any]) -> ExperimentData:
-    """Read a tidy file and prepare it for the experiment with its dataset config section."""
+def load_experiment_data(path: str | Path, name: str, cfg: DatasetSettings) -> ExperimentData:
+    """Read a tidy file and prepare it for the experiment with its dataset settings."""
     if name not in DATASETS:
         raise ValueError(f"dataset {name!r} is not one of {DATASETS}")
+    if name == "mc_maze" and (cfg.heldout_sector_deg is None or cfg.heldout_trial_versions is None):
+        raise ValueError(
+            "gnocchi.datasets.mc_maze: heldout_sector_deg and heldout_trial_versions are needed"
+        )
     ds = read_tidy(path)
     needed = ["reach_angle", "angle_index", "speed", "speed_index", "unseen"]
     if name == "mc_maze":
         needed = ["reach_angle", "condition", "trial_type", "trial_version"]
     _require(ds, path, needed)
-    counts = rebin(ds.signals, cfg["rebin"], "sum")
-    velocity = rebin(ds.behavior, cfg["rebin"], "mean")
-    bin_size = ds.bin_size_s * cfg["rebin"]
+    counts = rebin(ds.signals, cfg.rebin, "sum")
+    velocity = rebin(ds.behavior, cfg.rebin, "mean")
+    bin_size = ds.bin_size_s * cfg.rebin
     angle = np.asarray(ds.conditions["reach_angle"], dtype=float)
     if name == "reaching":
         third, unseen, condition, labels = _reaching_parts(ds)
     else:
         third = path_curvature(velocity, bin_size)
-        unseen = maze_unseen(ds, tuple(cfg["heldout_sector_deg"]), cfg["heldout_trial_versions"])
+        unseen = maze_unseen(ds, cfg.heldout_sector_deg, list(cfg.heldout_trial_versions))
         condition = ds.conditions["condition"].astype(int)
         labels = {
             int(c): f"maze {t}, v{v}"
@@ -213,7 +219,7 @@ def load_experiment_data(path: str | Path, name: str, cfg: Mapping[str, Any]) ->
         condition=condition,
         split=ds.split,
         unseen=unseen,
-        decoder_lag_bins=int(round(cfg["decoder_lag_s"] / bin_size)),
+        decoder_lag_bins=int(round(cfg.decoder_lag_s / bin_size)),
         condition_labels=labels,
     )
     _check_experiment(data, path)
@@ -240,9 +246,9 @@ def _check_experiment(data: ExperimentData, path: str | Path) -> None:
 # ---------------------------------------------------------------- models and training
 
 
-def gnocchi_transform(data: ExperimentData, cfg: Mapping[str, Any]) -> SignalTransform:
+def gnocchi_transform(data: ExperimentData, cfg: DatasetSettings) -> SignalTransform:
     """The diffusion-space transform fitted on the training trials' counts."""
-    return fit_transform(cfg["transform"], data.counts[data.train_idx], cfg["smooth_sigma_bins"])
+    return fit_transform(cfg.transform, data.counts[data.train_idx], cfg.smooth_sigma_bins)
 
 
 def build_model(kind: str, data: ExperimentData, model_cfg: Mapping[str, Any]) -> torch.nn.Module:
@@ -316,7 +322,7 @@ def train_model(
     kind: str,
     data: ExperimentData,
     model_cfg: Mapping[str, Any],
-    train_cfg: Mapping[str, Any],
+    train_cfg: TrainSettings,
     seed: int,
     run_dir: str | Path,
     transform: SignalTransform | None = None,
@@ -326,7 +332,8 @@ def train_model(
     """Train GNOCCHI or LFADS on the training trials with `train()` (resumes a checkpoint).
 
     `train_cfg`: steps, batch_size, lr, weight_decay, warmup_steps, grad_clip,
-    checkpoint_every, log_every. AdamW with linear warm-up then cosine decay. GNOCCHI trains on
+    checkpoint_every, log_every (lengths in steps). AdamW with linear warm-up then cosine
+    decay. GNOCCHI trains on
     `transform.forward(counts)`, LFADS on the counts. Both models are selected the same way:
     the weights of the log row (every `log_every` steps) with the lowest validation loss
     (`validation_fn`) are kept (`train`'s `best_metric`) and used by `load_model`.
@@ -339,15 +346,14 @@ def train_model(
             "kind": kind,
             "seed": seed,
             "model": dict(model_cfg),
-            "train": dict(train_cfg),
+            "train": train_cfg.as_dict(),
             "data": data_digest(inputs),
         },
     )
     torch.manual_seed(seed)
     model = build_model(kind, data, model_cfg)
-    steps = train_cfg["steps"]
     config = section_config(
-        train_cfg,
+        train_cfg.as_dict(),
         seed,
         device=device,
         progress=progress,
@@ -358,14 +364,14 @@ def train_model(
         model,
         _loss_fn(kind),
         [inputs],
-        min(train_cfg["batch_size"], inputs.shape[0]),
+        min(train_cfg.batch_size, inputs.shape[0]),
         lambda params: torch.optim.AdamW(
-            params, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"]
+            params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
         ),
         config,
         run_dir,
         make_scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(
-            o, _warmup_cosine(steps, train_cfg["warmup_steps"])
+            o, _warmup_cosine(train_cfg.steps, train_cfg.warmup_steps)
         ),
         eval_fn=validation_fn(kind, val_inputs),
     )
@@ -380,37 +386,26 @@ def load_model(
     by another architecture (e.g. a GNOCCHI checkpoint from before attention pooling and the
     bin embedding): retrain them (delete the file; Snakemake reruns the training rule).
     """
-    model = build_model(kind, data, model_cfg)
-    payload = torch.load(weights, map_location="cpu", weights_only=True)
-    best = payload.get("best") if isinstance(payload, dict) else None
-    if not best or "model" not in best:
-        raise ValueError(
-            f"{weights}: no best-on-validation weights (written by an older version "
-            "that used the last step); delete it and retrain"
-        )
-    try:
-        model.load_state_dict(best["model"])
-    except RuntimeError as error:
-        raise ValueError(
-            f"{weights}: the {kind} weights do not fit the configured architecture "
-            f"(an old checkpoint format or other settings); delete it and retrain. "
-            f"{str(error).splitlines()[0]}"
-        ) from error
-    return model.eval()
+    return load_trained(weights, build_model(kind, data, model_cfg), best=True).eval()
 
 
-def model_settings(kind: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The model config of `kind` from the `gnocchi` config section (GNOCCHI gets code_dim)."""
+def builder_settings(kind: str, model: Mapping[str, Any], code_dim: int) -> dict[str, Any]:
+    """The builder settings of model `kind` from its `model` mapping (GNOCCHI gets code_dim)."""
     if kind not in MODELS:
         raise ValueError(f"model {kind!r} is not one of {MODELS}")
-    settings = dict(cfg[kind]["model"])
+    settings = dict(model)
     if kind == "gnocchi":
-        settings["code_dim"] = cfg["code_dim"]
+        settings["code_dim"] = code_dim
     return settings
 
 
+def model_settings(kind: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The model config of `kind` from the raw `gnocchi` config section (`builder_settings`)."""
+    return builder_settings(kind, cfg[kind]["model"] if kind in MODELS else {}, cfg["code_dim"])
+
+
 def example_trial_and_noise(
-    data: ExperimentData, data_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any], seed: int
+    data: ExperimentData, data_cfg: DatasetSettings, model_cfg: Mapping[str, Any], seed: int
 ) -> tuple[np.ndarray, ...]:
     """One transformed training trial (N, T) and its x_t at the middle diffusion step."""
     transform = gnocchi_transform(data, data_cfg)

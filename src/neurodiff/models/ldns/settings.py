@@ -10,27 +10,15 @@ split, as `EpochBatches` draws them).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
+
+from neurodiff.settings import from_mapping
 
 CONDITIONINGS = ("none", "angle", "velocity", "length")
 SAMPLERS = ("ddpm", "ddim")
 CHECKPOINT_RULES = ("best_val", "last")
 DIFFUSION_LOSSES = ("mse", "smooth_l1")
-
-T = TypeVar("T")
-
-
-def from_mapping(cls: type[T], values: Mapping[str, Any], where: str) -> T:
-    """Build dataclass `cls` from a config mapping; unknown or missing keys name `where`."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; allowed: {sorted(names)}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from err
 
 
 def _require(condition: bool, message: str) -> None:
