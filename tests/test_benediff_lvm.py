@@ -14,7 +14,6 @@ from neurodiff.models.benediff.analysis import fit_affine, hemisphere_pairs
 from neurodiff.models.benediff.fit import (
     model_run_dir,
     run_dir_for,
-    training_settings,
     zscore_with_train,
 )
 from neurodiff.models.benediff.lvm import (
@@ -290,12 +289,12 @@ def test_write_benediff_table_shows_method_labels_and_rounds_the_csv(tmp_path):
 
 
 def test_model_run_dir_hashes_training_settings_seed_and_shape(tmp_path):
-    section = {"epochs": 3, "lr": 1e-3, "resources": {"mem_mb": 1000}}
+    section = {"epochs": 3, "lr": 1e-3}
     path = model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", section, 2, (4, 8))
-    settings = {**training_settings(section), "seed": 2, "shape": [4, 8]}
+    settings = {**section, "seed": 2, "shape": [4, 8]}
     assert path == run_dir_for(tmp_path / "runs", "frame_ae", settings)
-    other = {**section, "resources": {"mem_mb": 2000}}
-    assert model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", other, 2, [4, 8]) == path
+    other = {**section, "lr": 2e-3}
+    assert model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", other, 2, [4, 8]) != path
     assert model_run_dir(tmp_path / "frame_ae.pt", "frame_ae", section, 3, (4, 8)) != path
 
 

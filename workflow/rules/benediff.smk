@@ -22,10 +22,10 @@ rule benediff_lvm:
         "../../envs/benediff.yaml"
     threads: 1
     resources:
-        gpu=BD["lvm"]["resources"]["gpu"],
-        mem_mb=BD["lvm"]["resources"]["mem_mb"],
-        gpu_mem_mb=BD["lvm"]["resources"]["gpu_mem_mb"],
-        runtime=BD["lvm"]["resources"]["runtime"],
+        gpu=job_resources("benediff", "lvm")["gpu"],
+        mem_mb=job_resources("benediff", "lvm")["mem_mb"],
+        gpu_mem_mb=job_resources("benediff", "lvm")["gpu_mem_mb"],
+        runtime=job_resources("benediff", "lvm")["runtime"],
     params:
         lvm=BD["lvm"],
         metrics=BD["metrics"],
@@ -49,10 +49,10 @@ rule benediff_frame_ae:
         "../../envs/benediff.yaml"
     threads: 1
     resources:
-        gpu=BD["frame_ae"]["resources"]["gpu"],
-        mem_mb=BD["frame_ae"]["resources"]["mem_mb"],
-        gpu_mem_mb=BD["frame_ae"]["resources"]["gpu_mem_mb"],
-        runtime=BD["frame_ae"]["resources"]["runtime"],
+        gpu=job_resources("benediff", "frame_ae")["gpu"],
+        mem_mb=job_resources("benediff", "frame_ae")["mem_mb"],
+        gpu_mem_mb=job_resources("benediff", "frame_ae")["gpu_mem_mb"],
+        runtime=job_resources("benediff", "frame_ae")["runtime"],
     params:
         section=BD["frame_ae"],
         seed=config["seed"],
@@ -74,10 +74,10 @@ rule benediff_video_diffusion:
         "../../envs/benediff.yaml"
     threads: 1
     resources:
-        gpu=BD["diffusion"]["resources"]["gpu"],
-        mem_mb=BD["diffusion"]["resources"]["mem_mb"],
-        gpu_mem_mb=BD["diffusion"]["resources"]["gpu_mem_mb"],
-        runtime=BD["diffusion"]["resources"]["runtime"],
+        gpu=job_resources("benediff", "diffusion")["gpu"],
+        mem_mb=job_resources("benediff", "diffusion")["mem_mb"],
+        gpu_mem_mb=job_resources("benediff", "diffusion")["gpu_mem_mb"],
+        runtime=job_resources("benediff", "diffusion")["runtime"],
     params:
         section=BD["diffusion"],
         seed=config["seed"],
@@ -105,10 +105,10 @@ rule benediff_guided_sampling:
         "../../envs/benediff.yaml"
     threads: 1
     resources:
-        gpu=BD["guidance"]["resources"]["gpu"],
-        mem_mb=BD["guidance"]["resources"]["mem_mb"],
-        gpu_mem_mb=BD["guidance"]["resources"]["gpu_mem_mb"],
-        runtime=BD["guidance"]["resources"]["runtime"],
+        gpu=job_resources("benediff", "guidance")["gpu"],
+        mem_mb=job_resources("benediff", "guidance")["mem_mb"],
+        gpu_mem_mb=job_resources("benediff", "guidance")["gpu_mem_mb"],
+        runtime=job_resources("benediff", "guidance")["runtime"],
     params:
         section=BD["guidance"],
         mig_bins=BD["metrics"]["mig_bins"],

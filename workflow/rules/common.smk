@@ -26,6 +26,11 @@ wildcard_constraints:
     session="|".join(WIDEFIELD_SESSIONS),
 
 
+def job_resources(paper, group):
+    """Scheduler requests (gpu, mem_mb, gpu_mem_mb, runtime) of config `<paper>.resources.<group>`."""
+    return config[paper]["resources"][group]
+
+
 def widefield_session(session_id):
     """The config entry of one widefield session."""
     return next(s for s in DATA["widefield"]["sessions"] if s["id"] == session_id)

@@ -23,10 +23,10 @@ rule gnocchi_train:
         "../../envs/gnocchi.yaml"
     threads: 1
     resources:
-        gpu=1,
-        mem_mb=GNOCCHI["resources"]["train"]["mem_mb"],
-        gpu_mem_mb=GNOCCHI["resources"]["train"]["gpu_mem_mb"],
-        runtime=GNOCCHI["resources"]["train"]["runtime"],
+        gpu=job_resources("gnocchi", "train")["gpu"],
+        mem_mb=job_resources("gnocchi", "train")["mem_mb"],
+        gpu_mem_mb=job_resources("gnocchi", "train")["gpu_mem_mb"],
+        runtime=job_resources("gnocchi", "train")["runtime"],
     params:
         dataset_cfg=lambda w: GNOCCHI["datasets"][w.dataset],
         model_cfg=lambda w: GNOCCHI[w.model],
@@ -55,10 +55,10 @@ rule gnocchi_evaluate:
         "../../envs/gnocchi.yaml"
     threads: 1
     resources:
-        gpu=1,
-        mem_mb=GNOCCHI["resources"]["evaluate"]["mem_mb"],
-        gpu_mem_mb=GNOCCHI["resources"]["evaluate"]["gpu_mem_mb"],
-        runtime=GNOCCHI["resources"]["evaluate"]["runtime"],
+        gpu=job_resources("gnocchi", "evaluate")["gpu"],
+        mem_mb=job_resources("gnocchi", "evaluate")["mem_mb"],
+        gpu_mem_mb=job_resources("gnocchi", "evaluate")["gpu_mem_mb"],
+        runtime=job_resources("gnocchi", "evaluate")["runtime"],
     params:
         cfg=GNOCCHI,
         device=config["device"],

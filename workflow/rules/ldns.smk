@@ -22,10 +22,10 @@ rule ldns_autoencoder:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("autoencoder")["gpu"],
-        mem_mb=ldns_resources("autoencoder")["mem_mb"],
-        gpu_mem_mb=ldns_resources("autoencoder")["gpu_mem_mb"],
-        runtime=ldns_resources("autoencoder")["runtime"],
+        gpu=job_resources("ldns", "autoencoder")["gpu"],
+        mem_mb=job_resources("ldns", "autoencoder")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "autoencoder")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "autoencoder")["runtime"],
     params:
         cfg=lambda w: LDNS["autoencoder"][w.dataset],
         seed=config["seed"],
@@ -50,10 +50,10 @@ rule ldns_denoiser:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("denoiser")["gpu"],
-        mem_mb=ldns_resources("denoiser")["mem_mb"],
-        gpu_mem_mb=ldns_resources("denoiser")["gpu_mem_mb"],
-        runtime=ldns_resources("denoiser")["runtime"],
+        gpu=job_resources("ldns", "denoiser")["gpu"],
+        mem_mb=job_resources("ldns", "denoiser")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "denoiser")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "denoiser")["runtime"],
     params:
         cfg=lambda w: LDNS["denoiser"][w.model],
         diffusion=LDNS["diffusion"],
@@ -82,10 +82,10 @@ rule ldns_sample:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("sample")["gpu"],
-        mem_mb=ldns_resources("sample")["mem_mb"],
-        gpu_mem_mb=ldns_resources("sample")["gpu_mem_mb"],
-        runtime=ldns_resources("sample")["runtime"],
+        gpu=job_resources("ldns", "sample")["gpu"],
+        mem_mb=job_resources("ldns", "sample")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "sample")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "sample")["runtime"],
     params:
         cfg=lambda w: LDNS["denoiser"][w.model],
         diffusion=LDNS["diffusion"],
@@ -113,10 +113,10 @@ rule ldns_lfads:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("lfads")["gpu"],
-        mem_mb=ldns_resources("lfads")["mem_mb"],
-        gpu_mem_mb=ldns_resources("lfads")["gpu_mem_mb"],
-        runtime=ldns_resources("lfads")["runtime"],
+        gpu=job_resources("ldns", "lfads")["gpu"],
+        mem_mb=job_resources("ldns", "lfads")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "lfads")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "lfads")["runtime"],
     params:
         cfg=lambda w: LDNS["lfads"][w.dataset],
         length_factor=LDNS["sampling"]["length_factor"],
@@ -144,10 +144,10 @@ rule ldns_spike_history:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("spike_history")["gpu"],
-        mem_mb=ldns_resources("spike_history")["mem_mb"],
-        gpu_mem_mb=ldns_resources("spike_history")["gpu_mem_mb"],
-        runtime=ldns_resources("spike_history")["runtime"],
+        gpu=job_resources("ldns", "spike_history")["gpu"],
+        mem_mb=job_resources("ldns", "spike_history")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "spike_history")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "spike_history")["runtime"],
     params:
         cfg=LDNS["spike_history"],
         seed=config["seed"],
@@ -175,10 +175,10 @@ rule ldns_sampler_steps:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("sample")["gpu"],
-        mem_mb=ldns_resources("sample")["mem_mb"],
-        gpu_mem_mb=ldns_resources("sample")["gpu_mem_mb"],
-        runtime=ldns_resources("sample")["runtime"],
+        gpu=job_resources("ldns", "sample")["gpu"],
+        mem_mb=job_resources("ldns", "sample")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "sample")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "sample")["runtime"],
     params:
         cfg=lambda w: LDNS["denoiser"][w.model],
         diffusion=LDNS["diffusion"],

@@ -16,10 +16,10 @@ rule ldns_pivae:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("pivae")["gpu"],
-        mem_mb=ldns_resources("pivae")["mem_mb"],
-        gpu_mem_mb=ldns_resources("pivae")["gpu_mem_mb"],
-        runtime=ldns_resources("pivae")["runtime"],
+        gpu=job_resources("ldns", "pivae")["gpu"],
+        mem_mb=job_resources("ldns", "pivae")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "pivae")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "pivae")["runtime"],
     params:
         cfg=LDNS["pivae"],
         behavior=LDNS["behavior"],
@@ -43,10 +43,10 @@ rule ldns_tndm:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("tndm")["gpu"],
-        mem_mb=ldns_resources("tndm")["mem_mb"],
-        gpu_mem_mb=ldns_resources("tndm")["gpu_mem_mb"],
-        runtime=ldns_resources("tndm")["runtime"],
+        gpu=job_resources("ldns", "tndm")["gpu"],
+        mem_mb=job_resources("ldns", "tndm")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "tndm")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "tndm")["runtime"],
     params:
         cfg=LDNS["tndm"],
         behavior=LDNS["behavior"],
@@ -71,10 +71,10 @@ rule ldns_autolfads:
         "../../envs/ldns.yaml"
     threads: min(LDNS["autolfads"]["population"], 16)  # one core per PBT member
     resources:
-        gpu=ldns_resources("autolfads")["gpu"],
-        mem_mb=ldns_resources("autolfads")["mem_mb"],
-        gpu_mem_mb=ldns_resources("autolfads")["gpu_mem_mb"],
-        runtime=ldns_resources("autolfads")["runtime"],
+        gpu=job_resources("ldns", "autolfads")["gpu"],
+        mem_mb=job_resources("ldns", "autolfads")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "autolfads")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "autolfads")["runtime"],
     params:
         cfg=LDNS["autolfads"],
         seed=config["seed"],
@@ -98,10 +98,10 @@ rule ldns_baseline_spike_history:
         "../../envs/ldns.yaml"
     threads: 1
     resources:
-        gpu=ldns_resources("spike_history")["gpu"],
-        mem_mb=ldns_resources("spike_history")["mem_mb"],
-        gpu_mem_mb=ldns_resources("spike_history")["gpu_mem_mb"],
-        runtime=ldns_resources("spike_history")["runtime"],
+        gpu=job_resources("ldns", "spike_history")["gpu"],
+        mem_mb=job_resources("ldns", "spike_history")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "spike_history")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "spike_history")["runtime"],
     params:
         cfg=LDNS["spike_history"],
         seed=config["seed"],

@@ -32,11 +32,6 @@ def ldns_figures(stems, ext):
     return [f"{LDNS_OUT}/figures/{stem}.{ext}" for stem in stems]
 
 
-def ldns_resources(group):
-    """GPU, memory and runtime of one rule group, from the config."""
-    return LDNS["resources"][group]
-
-
 def ldns_dataset(model):
     """The dataset a diffusion model is trained on."""
     return LDNS["denoiser"][model]["dataset"]

@@ -93,11 +93,6 @@ def region_data(ds: TidyDataset, region: str) -> RegionData:
     )
 
 
-def training_settings(section: Mapping[str, Any]) -> dict[str, Any]:
-    """A model's config section without its Slurm `resources` (which do not change training)."""
-    return {key: value for key, value in section.items() if key != "resources"}
-
-
 Model = TypeVar("Model", bound=nn.Module)
 
 
@@ -252,7 +247,7 @@ def train_frame_autoencoder(
         raise ValueError(f"video must be (trials, T, views, H, H), got {video.shape}")
     frames = torch.from_numpy(np.ascontiguousarray(video.reshape(-1, *video.shape[2:])))
     reset_stale_run(
-        run_dir, {"seed": seed, "section": training_settings(section), "data": data_digest(frames)}
+        run_dir, {"seed": seed, "section": dict(section), "data": data_digest(frames)}
     )
     seed_everything(seed)
     model = build_frame_autoencoder(section, video.shape[2], video.shape[-1])
@@ -287,7 +282,7 @@ def train_video_diffusion(
     """Train (or resume) the ε-prediction U-Net on scaled code videos (n, C, T, h, w)."""
     x0 = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
     reset_stale_run(
-        run_dir, {"seed": seed, "section": training_settings(section), "data": data_digest(x0)}
+        run_dir, {"seed": seed, "section": dict(section), "data": data_digest(x0)}
     )
     seed_everything(seed)
     model = build_unet(section, tuple(codes.shape[1:2]) + tuple(codes.shape[3:]))
@@ -363,7 +358,7 @@ def model_run_dir(
 ) -> Path:
     """The run directory of a model written to `model_path`: `runs/<kind>_<hash>` beside it,
     hashed over the training settings, the seed and the training data's per-sample shape."""
-    settings = {**training_settings(section), "seed": seed, "shape": list(shape)}
+    settings = {**section, "seed": seed, "shape": list(shape)}
     return run_dir_for(Path(model_path).parent / "runs", kind, settings)
 
 
