@@ -678,7 +678,7 @@ def benediff_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
                     num_inference_steps=1,
                     x_T=batch[0],
                     guidance=hook,
-                    guidance_scale=guidance["scale"],
+                    guidance_scale=max(guidance["scales"]),  # the largest candidate
                 )
 
             return Prepared(

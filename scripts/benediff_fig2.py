@@ -8,11 +8,13 @@ import numpy as np
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.build import parameter_counts
+from neurodiff.models.benediff.settings import BenediffSettings
 from neurodiff.plots.benediff import plot_fig2_schematic, schematic_facts
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
+    section = BenediffSettings.from_config(snakemake.params.section)
     ds = read_tidy(snakemake.input[0], load_video=False)
     with h5py.File(snakemake.input[0], "r") as f:
         if "video" not in f:
@@ -20,7 +22,6 @@ with snakemake_job(snakemake) as log:
         _, n_frames, n_views, frame_size, _ = f["video"].shape
     regions, counts = np.unique(ds.channels["region"], return_counts=True)
     components = {r: int(counts[list(regions).index(r)]) for r in snakemake.params.regions}
-    section = snakemake.params.section
     labels = ds.behavior_names
     counts = parameter_counts(section, components, len(labels), n_views, frame_size)
     facts = schematic_facts(section, components, labels, n_frames, n_views, frame_size, counts)

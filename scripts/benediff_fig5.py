@@ -5,13 +5,14 @@ from pathlib import Path
 from neurodiff.data.tidy import read_tidy
 from neurodiff.models.benediff.analysis import cross_hemisphere, hemisphere_pairs
 from neurodiff.models.benediff.results import RegionLVMs
+from neurodiff.models.benediff.settings import CrossHemisphereSettings
 from neurodiff.plots.benediff import plot_fig5_cross_hemisphere
 from neurodiff.plots.style import dataset_label, save_figure
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
     params = snakemake.params
-    section = params.section
+    section = CrossHemisphereSettings.from_config(params.section)
     ds = read_tidy(snakemake.input.data, load_video=False)
     fits = dict(zip(params.latent_keys, snakemake.input.latents, strict=True))
     results = {}
@@ -25,8 +26,8 @@ with snakemake_job(snakemake) as log:
                     loaded[left],
                     loaded[right],
                     name,
-                    section["labels"],
-                    section["cca_components"],
+                    section.labels,
+                    section.cca_components,
                     i,
                 )
                 for name, left, right in pairs

@@ -10,13 +10,15 @@ from neurodiff.models.benediff.fit import (
     save_frame_autoencoder,
     train_frame_autoencoder,
 )
+from neurodiff.models.benediff.settings import FrameAeSettings
 from neurodiff.models.benediff.video import CodeScaler, decode_video, encode_video
 from neurodiff.runlog import snakemake_job
 from neurodiff.train import select_device
 
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    section, seed = snakemake.params.section, snakemake.params.seed
+    section = FrameAeSettings.from_config(snakemake.params.section)
+    seed = snakemake.params.seed
     ds = read_tidy(snakemake.input[0])
     if ds.video is None:
         raise ValueError(f"{snakemake.input[0]}: no video; BeNeDiff needs behaviour video")

@@ -8,12 +8,14 @@ from neurodiff.io import atomic_path, read_npz
 from neurodiff.models.benediff.fit import load_frame_autoencoder, load_video_diffusion
 from neurodiff.models.benediff.generate import guide_session
 from neurodiff.models.benediff.results import RegionLVMs
+from neurodiff.models.benediff.settings import GuidanceSettings
 from neurodiff.models.benediff.video import CodeScaler
 from neurodiff.runlog import snakemake_job
 from neurodiff.train import select_device
 
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
+    guidance = GuidanceSettings.from_config(snakemake.params.section)
     ds = read_tidy(snakemake.input.data)
     stored = read_npz(snakemake.input.codes, ("codes", "low", "high"))
     codes, scaler = stored["codes"], CodeScaler(stored["low"], stored["high"])
@@ -30,7 +32,7 @@ with snakemake_job(snakemake) as log:
         unet,
         schedule,
         regions,
-        snakemake.params.section,
+        guidance,
         snakemake.params.mig_bins,
         select_device(snakemake.params.device),
     )

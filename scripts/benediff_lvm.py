@@ -9,18 +9,20 @@ from neurodiff.data.tidy import read_tidy
 from neurodiff.io import atomic_path
 from neurodiff.models.benediff.fit import fit_region_lvms
 from neurodiff.models.benediff.report import TABLE1_METRICS
+from neurodiff.models.benediff.settings import LvmSettings, MetricsSettings
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     params = snakemake.params
+    lvm, metrics = LvmSettings.from_config(params.lvm), MetricsSettings.from_config(params.metrics)
     ds = read_tidy(snakemake.input[0], load_video=False)
     region = snakemake.wildcards.region
     fitted = fit_region_lvms(
         ds,
         region,
-        params.lvm,
-        params.metrics,
+        lvm,
+        metrics,
         params.seeds,
         Path(snakemake.output.latents).parent / "runs",
         params.device,

@@ -9,11 +9,13 @@ from neurodiff.models.benediff.fit import (
     save_video_diffusion,
     train_video_diffusion,
 )
+from neurodiff.models.benediff.settings import DiffusionSettings
 from neurodiff.runlog import snakemake_job
 
 with snakemake_job(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    section, seed = snakemake.params.section, snakemake.params.seed
+    section = DiffusionSettings.from_config(snakemake.params.section)
+    seed = snakemake.params.seed
     stored = read_npz(snakemake.input.codes, ("codes", "split"))
     codes, split = stored["codes"], stored["split"]
     train_codes = codes[split == "train"]

@@ -1,7 +1,8 @@
 """Rules gnocchi_fig*: draw one GNOCCHI figure from the evaluation arrays and metrics, then save it.
 
-The rules name the figure (`params.figure`, the inventory stem's file name); this script calls
-its `plot_figN_<name>` and writes the returned Figure with `save_figure` (PNG and PDF).
+The rules name the figure (`params.figure`, the inventory stem's file name) and, for figures
+2-5, the dataset whose evaluation it draws (`params.dataset`); this script calls its
+`plot_figN_<name>` and writes the returned Figure with `save_figure` (PNG and PDF).
 
 Titles name the data with `dataset_title`: the evaluation arrays do not record where their
 data came from, so the source is read from the datasets their provenance sidecar lists (the
@@ -21,12 +22,6 @@ FROM_EVALUATION = {
     "fig3_synthetic_traversal": plots.plot_fig3_synthetic_traversal,
     "fig4_monkey_latents": plots.plot_fig4_monkey_latents,
     "fig5_monkey_heldout": plots.plot_fig5_monkey_heldout,
-}
-DATASET = {
-    "fig2_synthetic_latents": "reaching",
-    "fig3_synthetic_traversal": "reaching",
-    "fig4_monkey_latents": "mc_maze",
-    "fig5_monkey_heldout": "mc_maze",
 }
 
 
@@ -60,7 +55,7 @@ with snakemake_job(snakemake) as log:
     else:
         arrays = read_npz(snakemake.input.arrays)
         metrics = plots.load_seed_metrics(snakemake.input.metrics)
-        label = lineage_label([snakemake.input.arrays], DATASET[figure])
+        label = lineage_label([snakemake.input.arrays], snakemake.params.dataset)
         fig = FROM_EVALUATION[figure](
             arrays, metrics, snakemake.params.seed, preset, data_label=label
         )

@@ -130,12 +130,15 @@ def test_readme_index_is_generated_from_the_inventory():
         )
         == 0
     )
-    index = readme_index(load_inventory(INVENTORY), rule_files(RULES))
+    inventory = load_inventory(INVENTORY)
+    index = readme_index(inventory, rule_files(RULES, inventory))
     readme = (REPO / "README.md").read_text()
     assert index in readme
     for item in load_inventory(INVENTORY).items:
         assert f"`{item.stem}`" in index
     assert "`ldns_figures_mc_maze` (`" in index and "workflow/rules/ldns.smk`)" in index
+    # a rule generated in a loop (`name: f"gnocchi_{figure}"`) is found in its file too
+    assert "`gnocchi_fig2_synthetic_latents` (`workflow/rules/gnocchi.smk`)" in index
 
 
 def test_every_item_names_the_rule_that_writes_it_in_the_dag(workflow_copy):
@@ -151,8 +154,8 @@ def test_every_item_names_the_rule_that_writes_it_in_the_dag(workflow_copy):
     rows = [line.split("\t") for line in result.stdout.splitlines()[1:] if "\t" in line]
     dag_rule = {row[0]: row[2] for row in rows}
     config = load_yaml(REPO / "config/config.yaml")
-    defined = rule_files(RULES)
     inventory = load_inventory(INVENTORY)
+    defined = rule_files(RULES, inventory)
     for item in inventory.items:
         if item.kind == "report":
             assert item.rule is None

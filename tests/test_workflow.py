@@ -175,11 +175,18 @@ def gpu_rules() -> set[str]:
 
 
 def rule_blocks() -> dict[str, str]:
-    """The text of every rule of workflow/rules/*.smk, by rule name."""
+    """The text of every rule of workflow/rules/*.smk, by rule name.
+
+    A rule generated in a loop (`rule:` with `name: f"gnocchi_{figure}"`) is keyed by its name
+    pattern, e.g. `gnocchi_{figure}`.
+    """
     blocks = {}
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"^(?=(?:local)?rule \w+:)", smk.read_text(), flags=re.M):
+        starts = r"^(?=(?:local)?rule \w+:|for |\s+rule:)"
+        for block in re.split(starts, smk.read_text(), flags=re.M):
             if name := re.match(r"(?:local)?rule (\w+):", block):
+                blocks[name[1]] = block
+            elif name := re.search(r'^\s+name:\s+f"([\w{}]+)"', block, re.M):
                 blocks[name[1]] = block
     return blocks
 
@@ -209,7 +216,7 @@ def test_every_compute_rule_has_a_benchmark_file():
         name
         for name, block in rule_blocks().items()
         if not name.startswith("download")
-        and block.startswith("rule ")
+        and re.match(r"\s*rule[ :]", block)
         and "benchmark:" not in block
         and "script:" in block
     ]

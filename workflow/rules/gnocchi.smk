@@ -87,84 +87,30 @@ rule gnocchi_fig1_schematic:
         "../../scripts/gnocchi_plot.py"
 
 
-rule gnocchi_fig2_synthetic_latents:
-    input:
-        **GNOCCHI_EVALUATION["reaching"],
-    output:
-        png=reported("gnocchi/figures/fig2_synthetic_latents", "png"),
-        pdf=f"{GNOCCHI_DIR}/figures/fig2_synthetic_latents.pdf",
-    log:
-        f"{LOGS}/gnocchi/fig2_synthetic_latents.log",
-    benchmark:
-        f"{LOGS}/gnocchi/benchmarks/fig2_synthetic_latents.tsv"
-    conda:
-        "../../envs/gnocchi.yaml"
-    params:
-        preset=PRESET,
-        seed=GNOCCHI_FIRST_SEED,
-        figure="fig2_synthetic_latents",
-    script:
-        "../../scripts/gnocchi_plot.py"
+# figures 2-5, one rule each (gnocchi_<figure>): drawn from one dataset's evaluation
+for figure, dataset in GNOCCHI_EVALUATION_FIGURES.items():
 
-
-rule gnocchi_fig3_synthetic_traversal:
-    input:
-        **GNOCCHI_EVALUATION["reaching"],
-    output:
-        png=reported("gnocchi/figures/fig3_synthetic_traversal", "png"),
-        pdf=f"{GNOCCHI_DIR}/figures/fig3_synthetic_traversal.pdf",
-    log:
-        f"{LOGS}/gnocchi/fig3_synthetic_traversal.log",
-    benchmark:
-        f"{LOGS}/gnocchi/benchmarks/fig3_synthetic_traversal.tsv"
-    conda:
-        "../../envs/gnocchi.yaml"
-    params:
-        preset=PRESET,
-        seed=GNOCCHI_FIRST_SEED,
-        figure="fig3_synthetic_traversal",
-    script:
-        "../../scripts/gnocchi_plot.py"
-
-
-rule gnocchi_fig4_monkey_latents:
-    input:
-        **GNOCCHI_EVALUATION["mc_maze"],
-    output:
-        png=reported("gnocchi/figures/fig4_monkey_latents", "png"),
-        pdf=f"{GNOCCHI_DIR}/figures/fig4_monkey_latents.pdf",
-    log:
-        f"{LOGS}/gnocchi/fig4_monkey_latents.log",
-    benchmark:
-        f"{LOGS}/gnocchi/benchmarks/fig4_monkey_latents.tsv"
-    conda:
-        "../../envs/gnocchi.yaml"
-    params:
-        preset=PRESET,
-        seed=GNOCCHI_FIRST_SEED,
-        figure="fig4_monkey_latents",
-    script:
-        "../../scripts/gnocchi_plot.py"
-
-
-rule gnocchi_fig5_monkey_heldout:
-    input:
-        **GNOCCHI_EVALUATION["mc_maze"],
-    output:
-        png=reported("gnocchi/figures/fig5_monkey_heldout", "png"),
-        pdf=f"{GNOCCHI_DIR}/figures/fig5_monkey_heldout.pdf",
-    log:
-        f"{LOGS}/gnocchi/fig5_monkey_heldout.log",
-    benchmark:
-        f"{LOGS}/gnocchi/benchmarks/fig5_monkey_heldout.tsv"
-    conda:
-        "../../envs/gnocchi.yaml"
-    params:
-        preset=PRESET,
-        seed=GNOCCHI_FIRST_SEED,
-        figure="fig5_monkey_heldout",
-    script:
-        "../../scripts/gnocchi_plot.py"
+    rule:
+        name:
+            f"gnocchi_{figure}"
+        input:
+            **GNOCCHI_EVALUATION[dataset],
+        output:
+            png=reported(f"gnocchi/figures/{figure}", "png"),
+            pdf=f"{GNOCCHI_DIR}/figures/{figure}.pdf",
+        log:
+            f"{LOGS}/gnocchi/{figure}.log",
+        benchmark:
+            f"{LOGS}/gnocchi/benchmarks/{figure}.tsv"
+        conda:
+            "../../envs/gnocchi.yaml"
+        params:
+            preset=PRESET,
+            seed=GNOCCHI_FIRST_SEED,
+            figure=figure,
+            dataset=dataset,
+        script:
+            "../../scripts/gnocchi_plot.py"
 
 
 rule gnocchi_table1_disentanglement:

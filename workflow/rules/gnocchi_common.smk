@@ -18,6 +18,14 @@ GNOCCHI_EVALUATION = {
     }
     for dataset in GNOCCHI_DATASETS
 }
+# figures 2-5 (inventory stems gnocchi/figures/<figure>, rules gnocchi_<figure>): the dataset
+# whose evaluation each one draws
+GNOCCHI_EVALUATION_FIGURES = {
+    "fig2_synthetic_latents": "reaching",
+    "fig3_synthetic_traversal": "reaching",
+    "fig4_monkey_latents": "mc_maze",
+    "fig5_monkey_heldout": "mc_maze",
+}
 
 
 def gnocchi_targets():

@@ -31,6 +31,7 @@ from neurodiff.metrics.disentangle import mutual_information_matrix
 from neurodiff.models.benediff.analysis import CrossHemisphere
 from neurodiff.models.benediff.lvm import METHOD_LABELS
 from neurodiff.models.benediff.results import GuidedSamples, RegionLVMs
+from neurodiff.models.benediff.settings import BenediffSettings
 from neurodiff.plots.style import (
     COLORS,
     SEQUENTIAL_CMAP,
@@ -70,7 +71,7 @@ def _count_text(count: int) -> str:
 
 
 def schematic_facts(
-    section: Mapping[str, Any],
+    section: BenediffSettings | Mapping[str, Any],
     components: Mapping[str, int],
     label_names: Sequence[str],
     n_frames: int,
@@ -81,62 +82,63 @@ def schematic_facts(
     """Sizes and parameter counts of the configured models, for the schematic.
 
     `components` maps each region to its number of components; `counts` are the networks'
-    parameter counts (`neurodiff.models.benediff.build.parameter_counts`).
+    parameter counts (`neurodiff.models.benediff.build.parameter_counts`); `section` is the
+    `benediff` settings (or its config mapping).
     """
-    lvm, guidance = section["lvm"], section["guidance"]
+    settings = BenediffSettings.of(section)
+    lvm, guidance = settings.lvm, settings.guidance
     regions = ", ".join(f"{r} {n}" for r, n in components.items())
-    tied, free = len(label_names), lvm["n_irrelevant"]
+    tied, free = len(label_names), lvm.n_irrelevant
     lvm_counts = sorted(
         {_count_text(counts.lvm[region]) for region in components},
         key=lambda c: float(c[:-1]),
     )
     code = counts.code_shape
-    unet = section["diffusion"]["unet"]
-    sched = section["diffusion"]["schedule"]
-    hidden = lvm["hidden_size"] or "N"
+    unet, sched = settings.diffusion.unet, settings.diffusion.schedule
+    hidden = lvm.hidden_size or "N"
     return SchematicFacts(
         lvm_lines=[
             f"x: T = {n_frames} frames × N components; N per region: {regions}",
-            f"encoder: Linear(N, {hidden}) → ReLU → GRU({hidden}, {lvm['encoder_layers']} "
+            f"encoder: Linear(N, {hidden}) → ReLU → GRU({hidden}, {lvm.encoder_layers} "
             "layer(s)) → per-time-step Gaussian q(z_t | x)",
             f"z: {tied} behaviour-tied dims ({', '.join(label_names)}) + {free} free dims; "
             "ŷ_k = g_k·z_k + b_k (learned gain, bias)",
-            f"decoder: Linear → ReLU → GRU({lvm['decoder_layers']} layer(s)) → Linear → x̂",
-            f"loss: ({lvm['recon_weight_numerator']:g}/N)·‖x̂−x‖² + "
-            f"{lvm['behavior_weight']:g}·‖ŷ−y‖² + KL + "
-            f"{lvm['tc_weight']:g}·T·TC (TC: {lvm['tc_estimator'].upper()} estimate)",
+            f"decoder: Linear → ReLU → GRU({lvm.decoder_layers} layer(s)) → Linear → x̂",
+            f"loss: ({lvm.recon_weight_numerator:g}/N)·‖x̂−x‖² + "
+            f"{lvm.behavior_weight:g}·‖ŷ−y‖² + KL + "
+            f"{lvm.tc_weight:g}·T·TC (TC: {lvm.tc_estimator.upper()} estimate)",
             f"baselines (same class, terms off): "
-            f"{', '.join(METHOD_LABELS[m] for m in lvm['methods'] if m != 'benediff')}",
+            f"{', '.join(METHOD_LABELS[m] for m in lvm.methods if m != 'benediff')}",
             f"parameters per region: {' – '.join(lvm_counts)}",
         ],
         encoder_lines=[
             "ridge regression from the frame code v_t to the region's LVM latent means "
             "(z-scored), one encoder per region and seed:",
             f"a_t = W v_t + b,  W: {tied + free} × {int(np.prod(code))}",
-            f"ridge penalty α = {guidance['encoder_ridge_alpha']:g}",
+            f"ridge penalty α = {guidance.encoder_ridge_alpha:g}",
             "row w_k of W reads factor k",
         ],
         autoencoder_lines=[
             f"{n_views} views × {frame_size}×{frame_size} → code {code[0]}×{code[1]}×{code[2]}",
-            f"5×5 stride-2 convs {section['frame_ae']['channels']}, mirrored decoder",
+            f"5×5 stride-2 convs {list(settings.frame_ae.channels)}, mirrored decoder",
             f"parameters: {_count_text(counts.frame_autoencoder)}",
         ],
         diffusion_lines=[
             f"codes (C={code[0]}, T={n_frames}, {code[1]}×{code[2]}) in [−1, 1]",
-            f"dim {unet['dim']}, mults {list(unet['dim_mults'])}, "
-            f"{unet['heads']} heads; spatial + temporal attention",
-            f"{sched['num_train_timesteps']} steps, {sched['beta_schedule']}, "
-            f"{section['diffusion']['loss']} loss; parameters {_count_text(counts.unet)}",
+            f"dim {unet.dim}, mults {list(unet.dim_mults)}, "
+            f"{unet.heads} heads; spatial + temporal attention",
+            f"{sched.num_train_timesteps} steps, {sched.beta_schedule}, "
+            f"{settings.diffusion.loss} loss; parameters {_count_text(counts.unet)}",
         ],
         guidance_lines=[
             "activate factor k: J_k(x̂₀) = Var_t(w_kᵀ v_t) on the clipped x̂₀",
             "ε̃ = ε̂ − w·√(1−ᾱ_t)·∇J_k",
-            f"w ∈ {{{', '.join(f'{w:g}' for w in guidance['scales'])}}} chosen per LVM on "
-            f"validation; {guidance['sampling_steps']} deterministic DDIM steps; "
+            f"w ∈ {{{', '.join(f'{w:g}' for w in guidance.scales)}}} chosen per LVM on "
+            f"validation; {guidance.sampling_steps} deterministic DDIM steps; "
             "each guided video has an unguided twin from the same x_T",
             "decode frames → read labels → Var_t ratio guided / unguided per label",
-            f"{guidance['samples_per_factor']} videos per (LVM, seed, region, dim); "
-            f"{guidance['control_dims']} unsupervised dim(s) as controls",
+            f"{guidance.samples_per_factor} videos per (LVM, seed, region, dim); "
+            f"{guidance.control_dims} unsupervised dim(s) as controls",
         ],
     )
 

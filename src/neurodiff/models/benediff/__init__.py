@@ -3,7 +3,8 @@ behaviour-video diffusion.
 
 Modules: `lvm` (sequential VAE with behaviour-tied latents and a TC penalty; baselines by
 flags), `video` (frame autoencoder, space-time U-Net, linear encoder, variance objective),
-`build` (models from config sections), `fit` (training through `neurodiff.train`, evaluation),
-`generate` (guided sampling and specificity), `analysis` (cross-hemisphere affine map and CCA),
-`results` (files the rules exchange), `report` (tables). Import the submodules directly.
+`settings` (typed views of the `benediff:` config section), `build` (models from those
+settings), `fit` (training through `neurodiff.train`, evaluation), `generate` (guided sampling
+and specificity), `analysis` (cross-hemisphere affine map and CCA), `results` (files the rules
+exchange), `report` (tables). Import the submodules directly.
 """

@@ -1,8 +1,9 @@
-"""Build BeNeDiff's models from their config sections (`benediff.lvm`, `.frame_ae`, `.diffusion`).
+"""Build BeNeDiff's models from their settings (`benediff.lvm`, `.frame_ae`, `.diffusion`).
 
 Kept apart from training (`fit`) so that figures can describe the configured models without
 importing the diffusion stack; `parameter_counts` builds them once to count their parameters,
-so figures receive plain numbers.
+so figures receive plain numbers. Each builder takes the typed settings of
+`neurodiff.models.benediff.settings` or the raw config mapping (parsed on entry).
 """
 
 from __future__ import annotations
@@ -14,58 +15,71 @@ from typing import Any
 from torch import nn
 
 from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, method_config
+from neurodiff.models.benediff.settings import (
+    BenediffSettings,
+    DiffusionSettings,
+    FrameAeSettings,
+    LvmSettings,
+)
 from neurodiff.models.benediff.video import FrameAutoencoder, SpaceTimeUNet, UNetConfig
 
 
-def lvm_base_config(section: Mapping[str, Any], n_channels: int, n_labels: int) -> LVMConfig:
-    """The LVM sizes and shared weights from the `benediff.lvm` config section."""
-    hidden = section["hidden_size"] or n_channels  # null: the region's component count
+def lvm_base_config(
+    section: LvmSettings | Mapping[str, Any], n_channels: int, n_labels: int
+) -> LVMConfig:
+    """The LVM sizes and shared weights of the `benediff.lvm` settings."""
+    lvm = LvmSettings.of(section)
+    hidden = lvm.hidden_size or n_channels  # null: the region's component count
     return LVMConfig(
         n_channels=n_channels,
         n_behavior=n_labels,
-        n_irrelevant=section["n_irrelevant"],
+        n_irrelevant=lvm.n_irrelevant,
         hidden_size=hidden,
-        encoder_layers=section["encoder_layers"],
-        decoder_layers=section["decoder_layers"],
-        recon_weight=section["recon_weight_numerator"] / n_channels,
-        tc_samples=section["tc_samples"],
-        tc_estimator=section["tc_estimator"],
+        encoder_layers=lvm.encoder_layers,
+        decoder_layers=lvm.decoder_layers,
+        recon_weight=lvm.recon_weight_numerator / n_channels,
+        tc_samples=lvm.tc_samples,
+        tc_estimator=lvm.tc_estimator,
     )
 
 
 def lvm_config_for(
-    section: Mapping[str, Any], method: str, n_channels: int, n_labels: int
+    section: LvmSettings | Mapping[str, Any], method: str, n_channels: int, n_labels: int
 ) -> LVMConfig:
     """The LVM config of one method for a region with `n_channels` components."""
+    lvm = LvmSettings.of(section)
     return method_config(
-        lvm_base_config(section, n_channels, n_labels),
+        lvm_base_config(lvm, n_channels, n_labels),
         method,
-        beta=section["beta_vae_beta"],
-        tc_weight=section["tc_weight"],
-        behavior_weight=section["behavior_weight"],
+        beta=lvm.beta_vae_beta,
+        tc_weight=lvm.tc_weight,
+        behavior_weight=lvm.behavior_weight,
     )
 
 
 def build_frame_autoencoder(
-    section: Mapping[str, Any], n_views: int, frame_size: int
+    section: FrameAeSettings | Mapping[str, Any], n_views: int, frame_size: int
 ) -> FrameAutoencoder:
-    """The frame autoencoder of the `benediff.frame_ae` config section."""
-    return FrameAutoencoder(n_views, frame_size, section["channels"], section["latent_channels"])
+    """The frame autoencoder of the `benediff.frame_ae` settings."""
+    frame_ae = FrameAeSettings.of(section)
+    return FrameAutoencoder(n_views, frame_size, list(frame_ae.channels), frame_ae.latent_channels)
 
 
-def build_unet(section: Mapping[str, Any], code_shape: tuple[int, int, int]) -> SpaceTimeUNet:
-    """The space-time U-Net of the `benediff.diffusion` section for codes (C, h, w)."""
-    unet = section["unet"]
+def build_unet(
+    section: DiffusionSettings | Mapping[str, Any], code_shape: tuple[int, int, int]
+) -> SpaceTimeUNet:
+    """The space-time U-Net of the `benediff.diffusion` settings for codes (C, h, w)."""
+    unet = DiffusionSettings.of(section).unet
     return SpaceTimeUNet(
         UNetConfig(
             channels=code_shape[0],
             size=code_shape[1],
-            dim=unet["dim"],
-            dim_mults=tuple(unet["dim_mults"]),
-            heads=unet["heads"],
-            dim_head=unet["dim_head"],
-            groups=unet["groups"],
-            blocks_per_stage=unet["blocks_per_stage"],
+            dim=unet.dim,
+            dim_mults=tuple(unet.dim_mults),
+            heads=unet.heads,
+            dim_head=unet.dim_head,
+            groups=unet.groups,
+            blocks_per_stage=unet.blocks_per_stage,
         )
     )
 
@@ -86,21 +100,22 @@ def n_parameters(module: nn.Module) -> int:
 
 
 def parameter_counts(
-    section: Mapping[str, Any],
+    section: BenediffSettings | Mapping[str, Any],
     components: Mapping[str, int],
     n_labels: int,
     n_views: int,
     frame_size: int,
 ) -> ParameterCounts:
-    """Build the networks of the `benediff` config section once and count their parameters.
+    """Build the networks of the `benediff` settings once and count their parameters.
 
     `components` maps each region to its number of components (the LVM's input channels).
     """
+    settings = BenediffSettings.of(section)
     lvm = {
-        region: n_parameters(BehaviorLVM(lvm_config_for(section["lvm"], "benediff", n, n_labels)))
+        region: n_parameters(BehaviorLVM(lvm_config_for(settings.lvm, "benediff", n, n_labels)))
         for region, n in components.items()
     }
-    autoencoder = build_frame_autoencoder(section["frame_ae"], n_views, frame_size)
+    autoencoder = build_frame_autoencoder(settings.frame_ae, n_views, frame_size)
     code = autoencoder.code_shape
-    unet = build_unet(section["diffusion"], code)
+    unet = build_unet(settings.diffusion, code)
     return ParameterCounts(lvm, n_parameters(autoencoder), n_parameters(unet), code)

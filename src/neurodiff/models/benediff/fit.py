@@ -6,7 +6,9 @@ directory (checkpoint, final weights, metrics CSV, summary), so a restarted job 
 directory records its settings and a digest of its training data
 (`neurodiff.train.reset_stale_run`), so new upstream data trains afresh instead of resuming.
 Neural components and labels are z-scored per channel with training-trial statistics
-(authors: z-score over trials × time).
+(authors: z-score over trials × time). Settings are those of
+`neurodiff.models.benediff.settings` (raw config mappings are parsed on entry); what is hashed
+into run directories and settings records is their `as_dict()`, the config mapping itself.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ from neurodiff.metrics.disentangle import (
 from neurodiff.models.benediff.build import build_frame_autoencoder, build_unet, lvm_config_for
 from neurodiff.models.benediff.lvm import BehaviorLVM, LVMConfig, lvm_loss, posterior_means
 from neurodiff.models.benediff.results import RegionLVMs
+from neurodiff.models.benediff.settings import (
+    DiffusionSettings,
+    FrameAeSettings,
+    LvmSettings,
+    MetricsSettings,
+    Section,
+    TrainSettings,
+    as_mapping,
+)
 from neurodiff.models.benediff.video import FrameAutoencoder, SpaceTimeUNet, UNetConfig
 from neurodiff.train import (
     LossFn,
@@ -100,7 +111,7 @@ def _fit(
     model: Model,
     loss_fn: LossFn,
     tensors: list[torch.Tensor],
-    section: Mapping[str, Any],
+    train: TrainSettings,
     seed: int,
     run_dir: str | Path,
     device: str,
@@ -111,9 +122,9 @@ def _fit(
         model,
         loss_fn,
         tensors,
-        min(section["batch_size"], len(tensors[0])),
-        lambda params: torch.optim.Adam(params, lr=section["lr"]),
-        section_config(section, seed, device=device, desc=desc),
+        min(train.batch_size, len(tensors[0])),
+        lambda params: torch.optim.Adam(params, lr=train.lr),
+        section_config(train.as_dict(), seed, device=device, desc=desc),
         run_dir,
     )
     return result.model.cpu()
@@ -122,12 +133,13 @@ def _fit(
 def train_lvm(
     data: RegionData,
     config: LVMConfig,
-    train_section: Mapping[str, Any],
+    train_section: TrainSettings | Mapping[str, Any],
     seed: int,
     run_dir: str | Path,
     device: str = "auto",
 ) -> BehaviorLVM:
     """Train (or resume) one LVM on the training trials; returns it on the CPU."""
+    train = TrainSettings.of(train_section, "benediff.lvm.train")
     train_idx = data.indices("train")
     x = torch.from_numpy(data.signals[train_idx])
     y = torch.from_numpy(data.labels[train_idx])
@@ -137,7 +149,7 @@ def train_lvm(
         {
             "seed": seed,
             "lvm": asdict(config),
-            "train": dict(train_section),
+            "train": train.as_dict(),
             "data": data_digest(x, y),
         },
     )
@@ -146,7 +158,7 @@ def train_lvm(
         BehaviorLVM(config),
         lambda m, batch, step: lvm_loss(m, batch[0], batch[1], dataset_size),
         [x, y],
-        train_section,
+        train,
         seed,
         run_dir,
         device,
@@ -232,7 +244,7 @@ def label_dims(
 
 def train_frame_autoencoder(
     video: np.ndarray,
-    section: Mapping[str, Any],
+    section: FrameAeSettings | Mapping[str, Any],
     seed: int,
     run_dir: str | Path,
     device: str = "auto",
@@ -245,61 +257,61 @@ def train_frame_autoencoder(
     """
     if video.ndim != 5 or video.shape[-1] != video.shape[-2]:
         raise ValueError(f"video must be (trials, T, views, H, H), got {video.shape}")
+    settings = FrameAeSettings.of(section)
     frames = torch.from_numpy(np.ascontiguousarray(video.reshape(-1, *video.shape[2:])))
     reset_stale_run(
-        run_dir, {"seed": seed, "section": dict(section), "data": data_digest(frames)}
+        run_dir, {"seed": seed, "section": settings.as_dict(), "data": data_digest(frames)}
     )
     seed_everything(seed)
-    model = build_frame_autoencoder(section, video.shape[2], video.shape[-1])
+    model = build_frame_autoencoder(settings, video.shape[2], video.shape[-1])
 
     def loss_fn(m: FrameAutoencoder, batch: tuple[torch.Tensor], step: int):
         target = batch[0].float() / 255.0
         return F.binary_cross_entropy(m(target), target), {}
 
     return _fit(
-        model, loss_fn, [frames], section["train"], seed, run_dir, device, "frame autoencoder"
+        model, loss_fn, [frames], settings.train, seed, run_dir, device, "frame autoencoder"
     )
 
 
-def build_schedule(section: Mapping[str, Any]) -> NoiseSchedule:
-    """The noise schedule of the `benediff.diffusion` section (codes live in [−1, 1])."""
-    sched = section["schedule"]
+def build_schedule(section: DiffusionSettings | Mapping[str, Any]) -> NoiseSchedule:
+    """The noise schedule of the `benediff.diffusion` settings (codes live in [−1, 1])."""
+    sched = DiffusionSettings.of(section).schedule
     return make_schedule(
-        num_train_timesteps=sched["num_train_timesteps"],
-        beta_schedule=sched["beta_schedule"],
-        clip_sample=sched["clip_sample"],
+        num_train_timesteps=sched.num_train_timesteps,
+        beta_schedule=sched.beta_schedule,
+        clip_sample=sched.clip_sample,
         clip_range=1.0,
     )
 
 
 def train_video_diffusion(
     codes: np.ndarray,
-    section: Mapping[str, Any],
+    section: DiffusionSettings | Mapping[str, Any],
     seed: int,
     run_dir: str | Path,
     device: str = "auto",
 ) -> SpaceTimeUNet:
     """Train (or resume) the ε-prediction U-Net on scaled code videos (n, C, T, h, w)."""
+    settings = DiffusionSettings.of(section)
     x0 = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
-    reset_stale_run(
-        run_dir, {"seed": seed, "section": dict(section), "data": data_digest(x0)}
-    )
+    reset_stale_run(run_dir, {"seed": seed, "section": settings.as_dict(), "data": data_digest(x0)})
     seed_everything(seed)
-    model = build_unet(section, tuple(codes.shape[1:2]) + tuple(codes.shape[3:]))
-    schedule = build_schedule(section)
+    model = build_unet(settings, tuple(codes.shape[1:2]) + tuple(codes.shape[3:]))
+    schedule = build_schedule(settings)
 
     def loss_fn(m: SpaceTimeUNet, batch: tuple[torch.Tensor], step: int):
-        return diffusion_loss(m, schedule, batch[0], loss=section["loss"]), {}
+        return diffusion_loss(m, schedule, batch[0], loss=settings.loss), {}
 
-    return _fit(model, loss_fn, [x0], section["train"], seed, run_dir, device, "video diffusion")
+    return _fit(model, loss_fn, [x0], settings.train, seed, run_dir, device, "video diffusion")
 
 
 def fit_region_lvms(
     ds: TidyDataset,
     region: str,
-    lvm_section: Mapping[str, Any],
-    metrics_section: Mapping[str, Any],
-    seeds: list[int],
+    lvm_section: LvmSettings | Mapping[str, Any],
+    metrics_section: MetricsSettings | Mapping[str, Any],
+    seeds: list[int] | tuple[int, ...],
     run_root: str | Path,
     device: str = "auto",
 ) -> RegionLVMs:
@@ -308,6 +320,7 @@ def fit_region_lvms(
     Runs live in `run_root/<method>_seed<seed>_<config hash>`, so a changed configuration
     starts fresh runs instead of resuming incompatible checkpoints.
     """
+    lvm, metrics = LvmSettings.of(lvm_section), MetricsSettings.of(metrics_section)
     data = region_data(ds, region)
     n_channels, n_labels = data.signals.shape[-1], data.labels.shape[-1]
     fitted = RegionLVMs(
@@ -323,15 +336,15 @@ def fit_region_lvms(
         {},
         [],
     )
-    for method in lvm_section["methods"]:
-        config = lvm_config_for(lvm_section, method, n_channels, n_labels)
-        tag = config_hash({"lvm": asdict(config), "train": dict(lvm_section["train"])})
+    for method in lvm.methods:
+        config = lvm_config_for(lvm, method, n_channels, n_labels)
+        tag = config_hash({"lvm": asdict(config), "train": lvm.train.as_dict()})
         latents, gains = [], []
         for i, seed in enumerate(seeds):
             run_dir = Path(run_root) / f"{method}_seed{seed}_{tag}"
-            model = train_lvm(data, config, lvm_section["train"], seed, run_dir, device)
+            model = train_lvm(data, config, lvm.train, seed, run_dir, device)
             outputs, scores = evaluate_lvm(
-                model, data, metrics_section["mig_bins"], metrics_section["decoder_ridge_alpha"]
+                model, data, metrics.mig_bins, metrics.decoder_ridge_alpha
             )
             fitted.metrics.append({"region": region, "method": method, "seed": seed, **scores})
             latents.append(outputs["latents"])
@@ -352,26 +365,28 @@ def run_dir_for(root: str | Path, name: str, settings: Mapping[str, Any]) -> Pat
 def model_run_dir(
     model_path: str | Path,
     kind: str,
-    section: Mapping[str, Any],
+    section: Section | Mapping[str, Any],
     seed: int,
     shape: tuple[int, ...] | list[int],
 ) -> Path:
     """The run directory of a model written to `model_path`: `runs/<kind>_<hash>` beside it,
-    hashed over the training settings, the seed and the training data's per-sample shape."""
-    settings = {**section, "seed": seed, "shape": list(shape)}
+    hashed over the training settings (`as_dict()` of typed ones), the seed and the training
+    data's per-sample shape."""
+    settings = {**as_mapping(section), "seed": seed, "shape": list(shape)}
     return run_dir_for(Path(model_path).parent / "runs", kind, settings)
 
 
 def save_frame_autoencoder(
-    path: str | Path, model: FrameAutoencoder, section: Mapping[str, Any]
+    path: str | Path, model: FrameAutoencoder, section: FrameAeSettings | Mapping[str, Any]
 ) -> None:
     """Write the autoencoder's weights with what is needed to rebuild it, atomically."""
+    settings = FrameAeSettings.of(section)
     payload = {
         "kind": "frame_autoencoder",
         "n_views": model.n_views,
         "frame_size": model.frame_size,
-        "channels": list(section["channels"]),
-        "latent_channels": section["latent_channels"],
+        "channels": list(settings.channels),
+        "latent_channels": settings.latent_channels,
         "state_dict": model.state_dict(),
     }
     with atomic_path(path) as tmp:

@@ -30,6 +30,7 @@ from neurodiff.metrics.disentangle import assigned_dims
 from neurodiff.metrics.generation import guidance_specificity, temporal_variance, variance_ratios
 from neurodiff.models.benediff.fit import zscore_with_train
 from neurodiff.models.benediff.results import GuidedSamples, RegionLVMs
+from neurodiff.models.benediff.settings import GuidanceSettings
 from neurodiff.models.benediff.video import (
     CodeScaler,
     FrameAutoencoder,
@@ -462,16 +463,17 @@ def guide_session(
     unet: SpaceTimeUNet,
     schedule: NoiseSchedule,
     regions: Mapping[str, RegionLVMs],
-    section: Mapping[str, Any],
+    section: GuidanceSettings | Mapping[str, Any],
     mig_bins: int = 20,
     device: torch.device | str = "cpu",
 ) -> tuple[GuidedSamples, list[dict[str, Any]], list[dict[str, Any]]]:
     """Fit encoders and label readers, choose the scales on validation, generate, and score.
 
     `codes` (n, C, T, h, w) are the session's scaled frame codes; `regions` maps each region to
-    its fitted LVMs (the latents of every method of `section["methods"]` and seed are
-    encoded). Returns the samples, the specificity rows and the scale-selection rows.
+    its fitted LVMs (the latents of every method of the guidance settings' `methods` and seed
+    are encoded). Returns the samples, the specificity rows and the scale-selection rows.
     """
+    guidance = GuidanceSettings.of(section)
     train_idx, val_idx, test_idx = ds.indices("train"), ds.indices("val"), ds.indices("test")
     if len(val_idx) == 0:
         raise ValueError(f"{ds.name}: no validation trials to choose the guidance scale on")
@@ -479,19 +481,19 @@ def guide_session(
     encoders = fit_encoders(
         frame_codes,
         regions,
-        section["methods"],
-        section["control_dims"],
+        guidance.methods,
+        guidance.control_dims,
         train_idx,
         test_idx,
-        section["encoder_ridge_alpha"],
+        guidance.encoder_ridge_alpha,
         mig_bins,
     )
-    pixels, alpha = section["label_decoder_pixels"], section["label_decoder_alpha"]
+    pixels, alpha = guidance.label_decoder_pixels, guidance.label_decoder_alpha
     val_reader = fit_pixel_label_decoder(ds.video, ds.behavior, val_idx, val_idx, pixels, alpha)
     sampling = {
         "n_frames": codes.shape[2],
-        "steps": section["sampling_steps"],
-        "chunk_size": section["chunk_size"],
+        "steps": guidance.sampling_steps,
+        "chunk_size": guidance.chunk_size,
         "device": device,
     }
     scales, selection = select_scales(
@@ -501,9 +503,9 @@ def guide_session(
         scaler,
         encoders,
         val_reader,
-        section["scales"],
-        section["selection_samples"],
-        seed=section["seed"] + 1,
+        guidance.scales,
+        guidance.selection_samples,
+        seed=guidance.seed + 1,
         **sampling,
     )
     readers, reader_r2 = label_readers(ds, train_idx, test_idx, pixels, alpha)
@@ -516,10 +518,10 @@ def guide_session(
         encoders,
         groups,
         readers,
-        n_samples=section["samples_per_factor"],
+        n_samples=guidance.samples_per_factor,
         scales=scales,
-        n_saved=section["saved_samples"],
-        seed=section["seed"],
+        n_saved=guidance.saved_samples,
+        seed=guidance.seed,
         **sampling,
     )
     rows = specificity_rows(samples, encoders, ds.behavior_names, scales)
