@@ -1,6 +1,6 @@
 """The claims ledger: loading and validation, the noise-aware tests and every verdict path with
-constructed numbers, the written report and its summary, the Lorenz agreement statistics, and the
-real claims file against the config and against tables built by the papers' own table writers.
+constructed numbers, the written report and its summary, and the real claims file against the
+config and against tables built by the papers' own table writers.
 The ledger of a real quick run is checked end to end in tests/test_quick_dag.py."""
 
 from __future__ import annotations
@@ -40,11 +40,6 @@ from neurodiff.claims import (
     write_reproduction,
 )
 from neurodiff.config import load_yaml
-from neurodiff.metrics.agreement import (
-    latent_length_generalisation,
-    pearson_r,
-    spike_statistics_pearson,
-)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/claims.schema.yaml"
@@ -824,60 +819,6 @@ def test_spread_description_is_stated_in_the_ledger(tmp_path, results):
     md = tmp_path / "reproduction.md"
     write_reproduction(table, ledger, "paper", "claims.yaml", tmp_path / "r.csv", md)
     assert "Spread: σ over seeds: std over training seeds." in md.read_text()
-
-
-# ---------------------------------------------------------------------------------------------
-# Lorenz agreement statistics
-
-
-def _poisson_spikes(rates: np.ndarray, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).poisson(rates).astype(np.float32)
-
-
-def test_identical_spike_sets_agree_perfectly():
-    rng = np.random.default_rng(0)
-    rates = np.exp(rng.normal(-1.0, 0.8, size=(1, 1, 12))) * np.ones((40, 50, 1))
-    spikes = _poisson_spikes(rates, 1)
-    r = spike_statistics_pearson(spikes, spikes.copy(), fps=1.0)
-    assert set(r) == {"mean_isi", "std_isi", "correlations", "psch_density"}
-    assert all(v == pytest.approx(1.0) for v in r.values())
-
-
-def test_model_with_other_rates_agrees_less_than_a_resample():
-    rng = np.random.default_rng(0)
-    rates = np.exp(rng.normal(-1.0, 0.8, size=(1, 1, 12))) * np.ones((60, 50, 1))
-    data = _poisson_spikes(rates, 1)
-    resample = spike_statistics_pearson(data, _poisson_spikes(rates, 2), fps=1.0)
-    shuffled = spike_statistics_pearson(data, _poisson_spikes(rates[..., ::-1], 3), fps=1.0)
-    assert resample["mean_isi"] > 0.9
-    assert shuffled["mean_isi"] < resample["mean_isi"] - 0.3
-
-
-def _ar1_latents(n: int, length: int, scale: float, seed: int) -> np.ndarray:
-    """Stationary AR(1) latents (n, 3, length) with coefficient 0.9 and marginal std `scale`."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros((n, 3, length))
-    x[..., 0] = rng.normal(0, scale, (n, 3))
-    for t in range(1, length):
-        x[..., t] = 0.9 * x[..., t - 1] + rng.normal(0, scale * np.sqrt(1 - 0.81), (n, 3))
-    return x
-
-
-def test_long_samples_of_the_same_process_keep_range_and_spectrum():
-    short = _ar1_latents(200, 64, 1.0, 0)
-    same = latent_length_generalisation(short, _ar1_latents(50, 64 * 16, 1.0, 1))
-    assert same["max_range_deviation"] < 0.1 and same["max_psd_deviation"] < 0.15
-    wider = latent_length_generalisation(short, _ar1_latents(50, 64 * 16, 2.0, 1))
-    assert wider["range_ratio_min"] == pytest.approx(2.0, rel=0.1)
-    assert wider["max_range_deviation"] == pytest.approx(1.0, abs=0.1)
-    assert wider["max_psd_deviation"] == pytest.approx(3.0, abs=0.3)  # 4× the power
-    with pytest.raises(ValueError, match="shorter than 64 bins"):
-        latent_length_generalisation(short, short[..., :10])
-
-
-def test_pearson_r_of_a_constant_raises_naming_the_statistic():
-    with pytest.raises(ValueError, match="std_isi: Pearson r needs"):
-        pearson_r(np.ones(5), np.arange(5.0), "std_isi")
 
 
 # ---------------------------------------------------------------------------------------------
