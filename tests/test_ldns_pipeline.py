@@ -49,6 +49,7 @@ from neurodiff.models.ldns.generate import (
     crop_left_aligned,
     denoiser_inputs,
     encode_dataset,
+    hand_velocity,
     reach_angle,
     sample_model,
 )
@@ -245,6 +246,10 @@ def test_conditioned_inputs_and_sampling_plans(tidy_file, tmp_path):
     test_rows = ds.indices("test")[:2]
     np.testing.assert_array_equal(samples["condition_trial"], np.repeat(test_rows, 3))
     assert samples["ddpm_rates"].shape == (6, N_BINS, N_NEURONS)
+    # training and sampling condition on the same transform of the same trials
+    full = hand_velocity(ds, BEHAVIOR)
+    np.testing.assert_array_equal(inputs.cond["velocity"].numpy(), full[ds.indices("train")])
+    np.testing.assert_array_equal(samples["velocity"], full[samples["condition_trial"]])
 
 
 def test_reach_angle_reads_the_onset_bin():
