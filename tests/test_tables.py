@@ -37,6 +37,9 @@ from neurodiff.tables import (
         (12.345, 0.0, "12.3 ± 0.0"),
         (0.000123456, 0.0, "0.000123 ± 0.000000"),
         (0.0, 0.0, "0 ± 0"),
+        # round-off of identical values over seeds is no spread, not 17 digits
+        (0.87156640180171896, 1.2e-16, "0.872 ± 0.000"),
+        (1e-12, 1e-13, "0.00000000000100 ± 0.00000000000010"),
         (0.7, float("nan"), "0.700 ± —"),
         # undefined mean, and a mean that rounds to zero loses its sign
         (float("nan"), 0.1, "—"),

@@ -27,6 +27,9 @@ from neurodiff.markdown import markdown_table
 
 STD_DIGITS = 2  # significant digits of the std
 MEAN_DIGITS = 3  # significant digits of a mean without a spread
+# a std at most this fraction of |mean| is floating-point round-off of identical values (e.g.
+# the std over seeds of a ceiling row that does not depend on the seed), shown as no spread
+ROUNDOFF = 1e-9
 MISSING = "—"
 
 
@@ -37,7 +40,7 @@ def _exponent(value: float, digits: int) -> int:
 
 def mean_std_decimals(mean: float, std: float) -> int:
     """Decimal places of both numbers under the module's precision rule."""
-    if math.isfinite(std) and std > 0:
+    if math.isfinite(std) and std > ROUNDOFF * abs(mean):
         return max(0, STD_DIGITS - 1 - _exponent(std, STD_DIGITS))
     if math.isfinite(mean) and mean != 0:
         return max(0, MEAN_DIGITS - 1 - _exponent(mean, MEAN_DIGITS))
