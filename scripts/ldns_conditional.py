@@ -17,7 +17,10 @@ TITLE = "Hand-velocity decoding (LDNS §4), {preset} preset"
 CAPTION = (
     "Ridge regression (α = {alpha:g}) from autoencoder rates to hand velocity, one linear map "
     "for all time bins, fitted on the training trials. R² on each split's AE rates, and on "
-    "velocity-conditioned LDNS samples against the held-out velocity they were conditioned on."
+    "velocity-conditioned LDNS samples against the held-out velocity they were conditioned on. "
+    "endpoint_circ_r: circular correlation between the reach angle (the velocity's direction at "
+    "the onset bin, what the angle model is conditioned on) and the end-point angle of the path "
+    "decoded from the rates; 'true hand paths' is the data's own value."
 )
 
 with snakemake_job(snakemake) as log:
@@ -37,11 +40,13 @@ with snakemake_job(snakemake) as log:
         encoded.split,
         behavior.ridge_alpha,
         {"velocity-conditioned LDNS samples": (conditioned["ddpm_rates"], target)},
+        angle=(ds.bin_size_s, behavior.onset_bin),
+        angle_samples={"angle-conditioned LDNS samples": (angle["ddpm_rates"], angle["angle"])},
     )
     write_table(
         snakemake.output.csv,
         table,
-        table.round({"r2": 4}),
+        table.round({"r2": 4, "endpoint_circ_r": 3}),
         title=TITLE.format(preset=snakemake.params.preset),
         caption=CAPTION.format(alpha=behavior.ridge_alpha),
         md_path=snakemake.output.md,

@@ -40,6 +40,7 @@ from neurodiff.claims import (
     write_reproduction,
 )
 from neurodiff.config import load_yaml
+from neurodiff.models.ldns.evaluation import velocity_decoding_table
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/claims.schema.yaml"
@@ -884,14 +885,22 @@ def _writer_results(root: Path) -> Path:
         for m, v in LDNS_METHODS.items()
     ]
     write_table(root, "ldns/tables/table1_monkey_metrics", ldns)
-    write_table(
-        root,
-        "ldns/evaluation/velocity_decoding",
-        [
-            {"evaluated_on": f"AE rates, {s} trials", "trials": 10, "r2": 0.5}
-            for s in ("val", "test")
-        ],
+    # the velocity decoding table as its writer makes it (every row and column claims read)
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(-np.pi, np.pi, 30)  # straight reaches: the end point follows the angle
+    speed = np.sin(np.linspace(0, np.pi, 8))[None, :, None]
+    velocity = speed * np.stack([np.cos(theta), np.sin(theta)], axis=-1)[:, None, :]
+    rates = velocity @ rng.normal(size=(2, 6)) + 1.0
+    decoding, _ = velocity_decoding_table(
+        rates,
+        velocity,
+        np.array(["train"] * 20 + ["val"] * 5 + ["test"] * 5),
+        1e-6,
+        {"velocity-conditioned LDNS samples": (rates[:5], velocity[:5])},
+        angle=(0.02, 2),
+        angle_samples={"angle-conditioned LDNS samples": (rates[:5], theta[:5])},
     )
+    write_table(root, "ldns/evaluation/velocity_decoding", decoding.to_dict("records"))
     (root / "ldns/metrics").mkdir(parents=True, exist_ok=True)
     (root / "ldns/metrics/lorenz_statistics.json").write_text(
         json.dumps(

@@ -492,6 +492,29 @@ def test_velocity_decoding_recovers_a_linear_readout():
     assert r2["shuffled"] < 0.5
 
 
+def test_velocity_decoding_table_scores_end_point_angles():
+    rng = np.random.default_rng(1)
+    theta = rng.uniform(-np.pi, np.pi, 40)
+    speed = np.sin(np.linspace(0, np.pi, 10))[None, :, None]
+    velocity = speed * np.stack([np.cos(theta), np.sin(theta)], axis=-1)[:, None, :]
+    rates = velocity @ rng.normal(size=(2, 7)) + 1.0
+    split = np.array(["train"] * 20 + ["val"] * 10 + ["test"] * 10)
+    table, _ = velocity_decoding_table(
+        rates,
+        velocity,
+        split,
+        1e-6,
+        angle=(0.02, 3),
+        angle_samples={"follows": (rates[:10], theta[:10]), "ignores": (rates[:10], theta[10:20])},
+    )
+    circ = table.set_index("evaluated_on")["endpoint_circ_r"]
+    assert circ["AE rates, test trials"] == pytest.approx(1.0, abs=1e-6)
+    assert circ["true hand paths, test trials"] == pytest.approx(1.0, abs=1e-9)
+    assert circ["follows"] == pytest.approx(1.0, abs=1e-6)
+    assert abs(circ["ignores"]) < 0.8
+    assert table.set_index("evaluated_on")["r2"].isna()[["follows", "ignores"]].all()
+
+
 def test_monkey_methods_names_and_order():
     ldns = {"ddpm_spikes": 1, "ddim_spikes": 2}
     sh = {"ldns_ddpm": 3, "ldns_ddim": 4, "lfads": 6}

@@ -23,3 +23,21 @@ def test_trajectories_are_cumulative_displacements() -> None:
     positions = D.trajectories_from_velocity(velocity, dt=0.005)
     np.testing.assert_allclose(positions[0, :, 0], 0.005 * np.arange(1, 6))
     np.testing.assert_allclose(positions[0, -1], [0.025, -0.05])
+
+
+def test_circular_correlation_known_answers() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-np.pi, np.pi, 400)
+    assert D.circular_correlation(a, a + 2.0) == pytest.approx(1.0)  # rotated: still 1
+    assert D.circular_correlation(a, -a + 0.5) == pytest.approx(-1.0)
+    assert abs(D.circular_correlation(a, rng.uniform(-np.pi, np.pi, 400))) < 0.15
+    noisy = a + rng.normal(0, 0.3, 400)
+    assert 0.7 < D.circular_correlation(a, noisy) < 1.0
+    with pytest.raises(ValueError, match="no spread"):
+        D.circular_correlation(a, np.zeros_like(a))
+
+
+def test_endpoint_angle_of_straight_reaches() -> None:
+    angles = np.array([0.0, np.pi / 2, -3 * np.pi / 4])
+    velocity = np.stack([np.cos(angles), np.sin(angles)], axis=-1)[:, None, :].repeat(5, axis=1)
+    np.testing.assert_allclose(D.endpoint_angle(velocity, 0.01), angles, atol=1e-12)

@@ -11,6 +11,10 @@
   (disentanglement beyond MIG, held-out trials) is the same R² from those dimensions alone.
 - Angle error: the absolute angular difference in degrees, in [0, 180] (GNOCCHI's end-point
   error of decoded reach trajectories, `neurodiff.models.gnocchi.evaluation`).
+- Circular correlation (Jammalamadaka & SenGupta 2001, eq. 8.2.2) between two sets of angles,
+  e.g. the reach angle a sample was conditioned on and the end-point angle of its decoded path
+  (`endpoint_angle`): Σ sin(a − ā) sin(b − b̄) / √(Σ sin²(a − ā) Σ sin²(b − b̄)) with ā, b̄
+  the circular means; 1 when b = a + c, −1 when b = −a + c.
 """
 
 from __future__ import annotations
@@ -72,6 +76,31 @@ def decoding_r2(
     vel = _check_velocity(arr, velocity)
     predicted = decoder.predict(observed_rows(arr, observed))
     return float(r2_score(vel[observed], predicted))
+
+
+def endpoint_angle(velocity: np.ndarray, dt: float, mask: np.ndarray | None = None) -> np.ndarray:
+    """Angle (rad) of each trial's end point: the path integrated from velocity (trials, T, 2)."""
+    paths = trajectories_from_velocity(velocity, dt, mask)
+    if paths.shape[2] != 2:
+        raise ValueError(f"endpoint_angle needs 2-D velocity (x, y), got {paths.shape[2]} channels")
+    return np.arctan2(paths[:, -1, 1], paths[:, -1, 0])
+
+
+def circular_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Circular correlation coefficient of two equal-length sets of angles (rad), in [-1, 1]."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(
+            f"circular_correlation needs two sets of >= 2 angles, got {a.size}, {b.size}"
+        )
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("circular_correlation: angles must be finite")
+    sa = np.sin(a - np.angle(np.exp(1j * a).mean()))
+    sb = np.sin(b - np.angle(np.exp(1j * b).mean()))
+    denominator = np.sqrt((sa**2).sum() * (sb**2).sum())
+    if denominator == 0:
+        raise ValueError("circular_correlation: one set of angles has no spread")
+    return float((sa * sb).sum() / denominator)
 
 
 def trajectories_from_velocity(

@@ -952,7 +952,7 @@ def plot_fig5_conditional(
 
     Velocities (trials, time, 2) in m/s; `condition_trial` names the held-out trial each
     velocity-conditioned sample was conditioned on; `ae_latents`/`ae_rates` are indexed by
-    trial; `decoding` has columns evaluated_on and r2.
+    trial; `decoding` has columns evaluated_on and r2 (and endpoint_circ_r, shown in panel b).
     """
     fig = _figure(7.5, 6.6)
     grid = fig.add_gridspec(2, 3)
@@ -969,16 +969,28 @@ def plot_fig5_conditional(
             ax.plot(path[:, 0], path[:, 1], color=color, lw=0.6)
         ax.set(title=title, xlabel="x (mm)", ylabel="y (mm)")
         ax.set_aspect("equal", adjustable="datalim")
-    ax_angle.set_title("angle-conditioned LDNS\n(decoded hand paths)")
+    circ_r = (
+        decoding.set_index("evaluated_on")["endpoint_circ_r"]
+        if "endpoint_circ_r" in decoding
+        else {}
+    )
+    follows = ""
+    if "angle-conditioned LDNS samples" in circ_r and "true hand paths, test trials" in circ_r:
+        follows = (
+            f"\nend point vs angle: circ. r {circ_r['angle-conditioned LDNS samples']:.2f}"
+            f" (data {circ_r['true hand paths, test trials']:.2f})"
+        )
+    ax_angle.set_title("angle-conditioned LDNS\n(decoded hand paths)" + follows)
     add_angle_colorbar(fig, ax_angle, label="reach angle (deg)")
 
-    labels = [_short_decoding_label(row.evaluated_on) for row in decoding.itertuples(index=False)]
+    scored = decoding[decoding["r2"].notna()]  # rows without a target velocity have no R²
+    labels = [_short_decoding_label(row.evaluated_on) for row in scored.itertuples(index=False)]
     ax_r2.bar(
-        np.arange(len(decoding)),
-        decoding["r2"],
-        color=[AE_COLOR] * (len(decoding) - 1) + [METHOD_COLORS["LDNS"]],
+        np.arange(len(scored)),
+        scored["r2"],
+        color=[AE_COLOR] * (len(scored) - 1) + [METHOD_COLORS["LDNS"]],
     )
-    ax_r2.set_xticks(np.arange(len(decoding)), labels, fontsize=6)
+    ax_r2.set_xticks(np.arange(len(scored)), labels, fontsize=6)
     ax_r2.axhline(0, color="0.3", lw=0.6)
     ax_r2.set(ylabel="R²", title="velocity decoding R²")
 

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from neurodiff.io import read_npz
-from neurodiff.metrics.decoding import decoding_r2, fit_velocity_decoder
+from neurodiff.metrics.decoding import (
+    circular_correlation,
+    decoding_r2,
+    endpoint_angle,
+    fit_velocity_decoder,
+    predict_velocity,
+)
 from neurodiff.metrics.resampling import (
     BootstrapResult,
     SpikeMetric,
@@ -307,26 +313,66 @@ def velocity_decoding_table(
     split: np.ndarray,
     alpha: float,
     extra: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    angle: tuple[float, int] | None = None,
+    angle_samples: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, object]:
     """R² of a ridge decoder fitted on training AE rates → velocity, on val/test and extras.
 
     rates (trials, time, neurons), velocity (trials, time, 2). `extra` maps a name to
-    (rates, target velocity) of other trials (e.g. velocity-conditioned samples).
-    Returns (table with columns evaluated_on, trials, r2; the fitted decoder).
+    (rates, target velocity) of other trials (e.g. velocity-conditioned samples). With
+    `angle` = (bin_s, onset_bin), a column `endpoint_circ_r` adds the circular correlation
+    between each row's reach angle (the target velocity's direction at the onset bin, the angle
+    LDNS conditions on) and the end-point angle of the path decoded from its rates; a row "true
+    hand paths, test trials" gives the data's own value (the ceiling), and `angle_samples` maps
+    a name to (rates, conditioning angles) of angle-conditioned samples (no R²: no target).
+    Returns (table with columns evaluated_on, trials, r2[, endpoint_circ_r]; the decoder).
     """
     train = split == "train"
     decoder = fit_velocity_decoder(rates[train], velocity[train], alpha=alpha)
+
+    def followed(x: np.ndarray, reach: np.ndarray) -> dict[str, float]:
+        if angle is None:
+            return {}
+        decoded = endpoint_angle(predict_velocity(decoder, x), angle[0])
+        return {"endpoint_circ_r": circular_correlation(reach, decoded)}
+
+    def onset_angle(v: np.ndarray) -> np.ndarray:
+        return np.arctan2(v[:, angle[1], 1], v[:, angle[1], 0])
+
     records = []
     for name in ("train", "val", "test"):
         rows = split == name
         if rows.any():
+            record = {
+                "evaluated_on": f"AE rates, {name} trials",
+                "trials": int(rows.sum()),
+                "r2": decoding_r2(decoder, rates[rows], velocity[rows]),
+            }
+            if angle is not None and rows.sum() > 1:
+                record |= followed(rates[rows], onset_angle(velocity[rows]))
+            records.append(record)
+    for name, (x, y) in (extra or {}).items():
+        record = {"evaluated_on": name, "trials": len(x), "r2": decoding_r2(decoder, x, y)}
+        if angle is not None:
+            record |= followed(x, onset_angle(y))
+        records.append(record)
+    if angle is not None:
+        test = split == "test"
+        if test.sum() > 1:
+            truth = circular_correlation(
+                onset_angle(velocity[test]), endpoint_angle(velocity[test], angle[0])
+            )
             records.append(
                 {
-                    "evaluated_on": f"AE rates, {name} trials",
-                    "trials": int(rows.sum()),
-                    "r2": decoding_r2(decoder, rates[rows], velocity[rows]),
+                    "evaluated_on": "true hand paths, test trials",
+                    "trials": int(test.sum()),
+                    "r2": np.nan,
+                    "endpoint_circ_r": truth,
                 }
             )
-    for name, (x, y) in (extra or {}).items():
-        records.append({"evaluated_on": name, "trials": len(x), "r2": decoding_r2(decoder, x, y)})
+        for name, (x, reach) in (angle_samples or {}).items():
+            records.append(
+                {"evaluated_on": name, "trials": len(x), "r2": np.nan} | followed(x, reach)
+            )
     return pd.DataFrame.from_records(records), decoder
