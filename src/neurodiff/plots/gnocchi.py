@@ -509,8 +509,17 @@ def plot_fig4_monkey_latents(
             for v, m in markers.items()
         ]
         handles.append(_unseen_handle())
-        ax.legend(handles=handles, fontsize=6.5, loc="best", framealpha=0.8)
-        _condition_panel(axes[row, 1], arrays, model, rows)
+        last = row == len(MODELS) - 1  # legends once, below the bottom row (not over data)
+        if last:
+            ax.legend(
+                handles=handles,
+                fontsize=6.5,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.3),
+                ncol=2,
+                frameon=False,
+            )
+        _condition_panel(axes[row, 1], arrays, model, rows, legend=last)
         _mi_heatmap(
             axes[row, 2],
             mi,
@@ -525,8 +534,13 @@ def plot_fig4_monkey_latents(
     return _finish(fig, title, axes.flat, preset)
 
 
-def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray) -> None:
-    """Codes projected on their two principal axes, one colour per condition; unseen boxed."""
+def _condition_panel(
+    ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray, legend: bool = True
+) -> None:
+    """Codes projected on their two principal axes, one colour per condition; unseen boxed.
+
+    With `legend`, the conditions' legend goes below the axes.
+    """
     codes = arrays[f"{model}/codes"]
     centred = codes - codes[rows].mean(axis=0)
     _, _, vt = np.linalg.svd(centred[rows], full_matrices=False)
@@ -550,8 +564,15 @@ def _condition_panel(ax: Axes, arrays: EvalArrays, model: str, rows: np.ndarray)
     ax.set_xlabel("code PC 1")
     ax.set_ylabel("code PC 2")
     ax.set_title(f"{MODEL_LABELS[model]} codes by condition\n(first two PCs of the codes)")
-    if len(labels) <= 12:
-        ax.legend(fontsize=6, loc="best", ncol=1, markerscale=1.0, framealpha=0.8)
+    if legend and len(labels) <= 12:
+        ax.legend(
+            fontsize=6,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.3),
+            ncol=2,
+            markerscale=1.0,
+            frameon=False,
+        )
 
 
 # ---------------------------------------------------------------- figure 3 and 5 (generation)
