@@ -980,7 +980,8 @@ def plot_fig5_conditional(
             f"\nend point vs angle: circ. r {circ_r['angle-conditioned LDNS samples']:.2f}"
             f" (data {circ_r['true hand paths, test trials']:.2f})"
         )
-    ax_angle.set_title("angle-conditioned LDNS\n(decoded hand paths)" + follows)
+    ax_angle.set_title("angle-conditioned LDNS\n(decoded hand paths)")
+    ax_angle.set_xlabel("x (mm)" + follows)  # below the axes: the title keeps its two lines
     add_angle_colorbar(fig, ax_angle, label="reach angle (deg)")
 
     scored = decoding[decoding["r2"].notna()]  # rows without a target velocity have no R²

@@ -35,6 +35,7 @@ from neurodiff.metrics.resampling import (
 from neurodiff.metrics.spikes import population_counts
 from neurodiff.models.ldns.autoencoder import S4Autoencoder
 from neurodiff.models.ldns.fit import build_denoiser
+from neurodiff.models.ldns.generate import reach_angle
 from neurodiff.models.ldns.settings import (
     SAMPLERS,
     AutoencoderSettings,
@@ -337,8 +338,8 @@ def velocity_decoding_table(
         decoded = endpoint_angle(predict_velocity(decoder, x), angle[0])
         return {"endpoint_circ_r": circular_correlation(reach, decoded)}
 
-    def onset_angle(v: np.ndarray) -> np.ndarray:
-        return np.arctan2(v[:, angle[1], 1], v[:, angle[1], 0])
+    def onset_angle(v: np.ndarray) -> np.ndarray:  # v (trials, time, 2); the conditioned angle
+        return reach_angle(v.transpose(0, 2, 1), angle[1])
 
     records = []
     for name in ("train", "val", "test"):
