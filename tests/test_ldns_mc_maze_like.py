@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from neurodiff.data.nwb import read_nlb_nwb
-from neurodiff.data.simulate.nlb_like import write_mc_maze_like
+from neurodiff.data.simulate.nlb_like import true_counts, write_mc_maze_like
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +68,19 @@ def test_every_condition_has_its_own_end_point(maze):
     held = (deg >= 100) & (deg <= 140) & (version == 1)
     assert held.sum() == 1
     assert np.degrees(gaps[held].min()) >= 20
+
+
+def test_true_counts_follow_the_tidy_trials_and_units(maze):
+    truth, ds = maze
+    ids, units = np.asarray(ds.conditions["trial_id"]), np.asarray(ds.channels["unit_id"])
+    counts = true_counts(truth, ids[::-1], units[::-1], ds.bin_size_s)
+    assert counts.shape == ds.signals.shape
+    # reversed order in, reversed order out: the expected counts line up with the spikes
+    expected, spikes = counts[::-1, :, ::-1], ds.signals
+    per_unit = np.corrcoef(expected.mean(axis=(0, 1)), spikes.mean(axis=(0, 1)))[0, 1]
+    assert per_unit > 0.95
+    assert expected.mean() == pytest.approx(spikes.mean(), rel=0.05)
+    with pytest.raises(ValueError, match="truth lacks trials"):
+        true_counts(truth, np.array([10**9]), units, ds.bin_size_s)
+    with pytest.raises(ValueError, match="truth bins"):
+        true_counts(truth, ids, units, 2 * ds.bin_size_s)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neurodiff.metrics.agreement import (
+    correlation_agreement,
     latent_length_generalisation,
     pearson_r,
     spike_statistics_pearson,
@@ -61,3 +62,33 @@ def test_long_samples_of_the_same_process_keep_range_and_spectrum():
 def test_pearson_r_of_a_constant_raises_naming_the_statistic():
     with pytest.raises(ValueError, match="std_isi: Pearson r needs"):
         pearson_r(np.ones(5), np.arange(5.0), "std_isi")
+
+
+def _correlated_spikes(n_trials: int, shared: np.ndarray, seed: int) -> np.ndarray:
+    """Poisson spikes (trials, 40, 10) whose units load `shared` on one common fluctuation."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=(n_trials, 40, 1))
+    return rng.poisson(np.exp(-1.0 + shared * common)).astype(np.float32)
+
+
+def test_correlation_agreement_ceiling_and_models():
+    loadings = np.linspace(0.0, 0.6, 10)
+    data = _correlated_spikes(400, loadings, 1)
+    rows = correlation_agreement(
+        data,
+        {
+            "same process": _correlated_spikes(400, loadings, 2),
+            "independent units": _correlated_spikes(400, 0 * loadings, 3),
+        },
+        seed=0,
+    )
+    by_name = {row["compared"]: row for row in rows}
+    halves = by_name["data: random half vs the other half"]
+    ceiling = by_name["data: a perfect model of as many trials (Spearman–Brown)"]
+    rho = halves["pearson_r"]
+    assert halves["trials"] == 200 and 0.5 < rho < 1
+    assert ceiling["pearson_r"] == pytest.approx(2 * rho / (1 + rho))
+    same, independent = by_name["same process"], by_name["independent units"]
+    assert same["pearson_r"] == pytest.approx(ceiling["pearson_r"], abs=0.1)
+    assert independent["pearson_r"] < 0.3
+    assert independent["rmse_pairs"] > same["rmse_pairs"]

@@ -49,6 +49,13 @@ def nlb_nwb(wildcards):
     return f"{RAW}/dandi/{cfg['dandiset']}/{Path(cfg['asset_path']).name}"
 
 
+def simulation_truth(nlb):
+    """The simulator's ground truth of an NLB dataset, or nothing when it is the recording."""
+    if DATA[nlb]["source"] == "simulate":
+        return [f"{SIMULATED}/{nlb}/{nlb}_like.truth.npz"]
+    return []
+
+
 def human_dir(wildcards):
     """The competitionData directory: simulated or downloaded from Dryad."""
     if DATA["human"]["source"] == "simulate":

@@ -306,6 +306,58 @@ rule ldns_figures_mc_maze:
         "../../scripts/ldns_plot_monkey.py"
 
 
+rule ldns_correlation_agreement:
+    input:
+        **ldns_baseline_samples(),
+        data=f"{RESULTS}/data/mc_maze.h5",
+        latents=ldns_latents("mc_maze"),
+        ldns=ldns_samples("mc_maze_unconditional"),
+        lfads=ldns_samples("mc_maze_lfads"),
+        spike_history=ldns_samples("mc_maze_spike_history"),
+        truth=simulation_truth("mc_maze"),
+    output:
+        csv=reported("ldns/tables/correlation_agreement", "csv"),
+        md=f"{LDNS_OUT}/tables/correlation_agreement.md",
+    log:
+        f"{LDNS_LOGS}/correlation_agreement.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/correlation_agreement.tsv"
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        seed=LDNS["evaluation"]["seed"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_correlation_agreement.py"
+
+
+rule ldns_condition_use:
+    input:
+        data=f"{RESULTS}/data/mc_maze.h5",
+        latents=ldns_latents("mc_maze"),
+        angle=f"{LDNS_OUT}/models/mc_maze_angle/denoiser/model.pt",
+        velocity=f"{LDNS_OUT}/models/mc_maze_velocity/denoiser/model.pt",
+    output:
+        csv=reported("ldns/tables/condition_use", "csv"),
+        md=f"{LDNS_OUT}/tables/condition_use.md",
+    log:
+        f"{LDNS_LOGS}/condition_use.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/condition_use.tsv"
+    conda:
+        "../../envs/ldns.yaml"
+    params:
+        behavior=LDNS["behavior"],
+        denoisers={
+            m: LDNS["denoiser"][m] for m in ("mc_maze_angle", "mc_maze_velocity")
+        },
+        diffusion=LDNS["diffusion"],
+        seed=config["seed"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_condition_use.py"
+
+
 rule ldns_conditional:
     input:
         data=f"{RESULTS}/data/mc_maze.h5",

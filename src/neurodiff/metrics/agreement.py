@@ -107,3 +107,56 @@ def latent_length_generalisation(
         "range_ratio_min": float(range_ratio.min()),
         "range_ratio_max": float(range_ratio.max()),
     }
+
+
+def split_half_correlations(data: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise correlations (pairs i > j) of two random disjoint halves of the trials."""
+    if len(data) < 4:
+        raise ValueError(f"split halves need at least 4 trials, got {len(data)}")
+    order = np.random.default_rng(seed).permutation(len(data))
+    half = len(data) // 2
+    return tuple(
+        lower_triangle_pairs(correlation_matrix(data[rows]))
+        for rows in (order[:half], order[half : 2 * half])
+    )
+
+
+def correlation_agreement(
+    data: np.ndarray, samples: dict[str, np.ndarray], seed: int
+) -> list[dict[str, float | str | int]]:
+    """How well each sample set's pairwise correlations follow the data's, beside the data's own.
+
+    data and samples (trials, time, neurons). Rows: two random halves of the data against each
+    other (their Pearson r is the reliability ρ of half-size estimates); a perfect model with as
+    many trials as the data, whose r the Spearman–Brown formula 2ρ/(1+ρ) predicts from the halves
+    (the ceiling); then every sample set against the full data. Columns: compared, trials,
+    pearson_r and rmse_pairs (both over the pairs i > j; Table 1 takes the full N×N matrix).
+    """
+    half_a, half_b = split_half_correlations(data, seed)
+    rho = pearson_r(half_a, half_b, "data halves")
+    rows = [
+        {
+            "compared": "data: random half vs the other half",
+            "trials": len(data) // 2,
+            "pearson_r": rho,
+            "rmse_pairs": float(np.sqrt(np.nanmean((half_a - half_b) ** 2))),
+        },
+        {
+            "compared": "data: a perfect model of as many trials (Spearman–Brown)",
+            "trials": len(data),
+            "pearson_r": 2 * rho / (1 + rho),
+            "rmse_pairs": np.nan,
+        },
+    ]
+    reference = lower_triangle_pairs(correlation_matrix(data))
+    for name, spikes in samples.items():
+        pairs = lower_triangle_pairs(correlation_matrix(spikes))
+        rows.append(
+            {
+                "compared": name,
+                "trials": len(spikes),
+                "pearson_r": pearson_r(reference, pairs, name),
+                "rmse_pairs": float(np.sqrt(np.nanmean((pairs - reference) ** 2))),
+            }
+        )
+    return rows

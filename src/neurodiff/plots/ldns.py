@@ -635,7 +635,7 @@ def plot_fig3_human(
         )
         ax.plot([], [], color=DATA_COLOR, label="data")
         ax.plot([], [], color=METHOD_COLORS["LDNS"], label="LDNS")
-        ax.legend(loc="upper right")
+        _legend_below(ax, ncols=2)
     return _finish(
         fig,
         [ax_len, *ax_r, *corr_axes, ax_psch, *stats_axes, *pca_axes],

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -946,3 +947,20 @@ def _write(nwb: NWBFile, path: str | os.PathLike, truth: dict[str, np.ndarray]) 
         with NWBHDF5IO(str(tmp_nwb), "w") as io:
             io.write(nwb)
         np.savez(tmp_truth, **truth)
+
+
+def true_counts(
+    truth: Mapping[str, np.ndarray], trial_ids: np.ndarray, unit_ids: np.ndarray, bin_s: float
+) -> np.ndarray:
+    """The simulator's true rates as expected counts per bin (trials, time, units), in the order
+    of `trial_ids` and `unit_ids` (e.g. a tidy file's trials and channels)."""
+    if not np.isclose(float(truth["bin_ms"]) / 1e3, bin_s):
+        raise ValueError(f"truth bins are {float(truth['bin_ms'])} ms, the data's {bin_s * 1e3} ms")
+    trial_row = {int(t): i for i, t in enumerate(truth["trial_id"])}
+    unit_col = {int(u): i for i, u in enumerate(truth["unit_id"])}
+    missing = sorted({int(t) for t in trial_ids} - set(trial_row))
+    missing_units = sorted({int(u) for u in unit_ids} - set(unit_col))
+    if missing or missing_units:
+        raise ValueError(f"truth lacks trials {missing[:5]} / units {missing_units[:5]}")
+    rates = truth["rates_hz"][[trial_row[int(t)] for t in trial_ids]]
+    return (rates[:, :, [unit_col[int(u)] for u in unit_ids]] * bin_s).astype(np.float32)

@@ -388,10 +388,17 @@ def load_sampling_models(
     device: torch.device | str,
 ) -> tuple[LatentDenoiser, S4Autoencoder]:
     """The trained denoiser (EMA weights, eval mode) and its autoencoder, both on `device`."""
-    denoiser = build_denoiser(settings, latent_channels, VELOCITY_CHANNELS)
-    denoiser = load_trained(denoiser_path, denoiser, use_ema=True).eval().to(device)
+    denoiser = load_denoiser(denoiser_path, settings, latent_channels, device)
     autoencoder = load_autoencoder(autoencoder_path).to(device)
     return denoiser, autoencoder
+
+
+def load_denoiser(
+    path: str | Path, settings: DenoiserSettings, latent_channels: int, device: torch.device | str
+) -> LatentDenoiser:
+    """A trained denoiser with its EMA weights, in eval mode on `device`."""
+    denoiser = build_denoiser(settings, latent_channels, VELOCITY_CHANNELS)
+    return load_trained(path, denoiser, use_ema=True).eval().to(device)
 
 
 # ---------------------------------------------------------------------------------------------
