@@ -283,12 +283,12 @@ def plot_fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) 
         up = lower + 0.008
         ax.text(
             centre_lvm,
-            0.945,
+            0.922,
             f"{data_label}: components of one region (trials × T × N)",
             ha="center",
             fontsize=7.5,
         )
-        _arrow(ax, (centre_lvm, 0.94), (centre_lvm, top + 0.008))
+        _arrow(ax, (centre_lvm, 0.917), (centre_lvm, top + 0.008))
         ax.text(
             centre_lvm,
             bottom,
@@ -308,7 +308,7 @@ def plot_fig2_schematic(facts: SchematicFacts, preset: str, *, data_label: str) 
         for start, end, label, offset in labelled_arrows:
             _arrow(ax, start, end, label, offset)
         fig.suptitle(
-            "BeNeDiff pipeline as configured: behaviour-informed latents → linear "
+            "BeNeDiff (reconstructed) as configured: behaviour-informed latents → linear "
             "encoder → guided behaviour videos",
             y=0.995,
             fontsize=9.5,
