@@ -40,6 +40,7 @@ from neurodiff.claims import (
     write_reproduction,
 )
 from neurodiff.config import load_yaml
+from neurodiff.metrics.agreement import correlation_agreement
 from neurodiff.models.ldns.evaluation import velocity_decoding_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -901,6 +902,14 @@ def _writer_results(root: Path) -> Path:
         angle_samples={"angle-conditioned LDNS samples": (rates[:5], theta[:5])},
     )
     write_table(root, "ldns/evaluation/velocity_decoding", decoding.to_dict("records"))
+    # pairwise-correlation agreement as its writer makes it: LDNS drawn like the data
+    shared = rng.normal(size=(2, 40, 1, 1)) * rng.uniform(0.2, 1.0, size=(1, 1, 1, 12))
+    spikes = rng.poisson(np.exp(shared + rng.normal(size=(2, 40, 20, 1)) * 0.3)).astype(float)
+    write_table(
+        root,
+        "ldns/tables/correlation_agreement",
+        correlation_agreement(spikes[0], {"LDNS": spikes[1]}, seed=0),
+    )
     (root / "ldns/metrics").mkdir(parents=True, exist_ok=True)
     (root / "ldns/metrics/lorenz_statistics.json").write_text(
         json.dumps(
