@@ -11,10 +11,11 @@
   (disentanglement beyond MIG, held-out trials) is the same R² from those dimensions alone.
 - Angle error: the absolute angular difference in degrees, in [0, 180] (GNOCCHI's end-point
   error of decoded reach trajectories, `neurodiff.models.gnocchi.evaluation`).
-- Circular correlation (Jammalamadaka & SenGupta 2001, eq. 8.2.2) between two sets of angles,
-  e.g. the reach angle a sample was conditioned on and the end-point angle of its decoded path
-  (`endpoint_angle`): Σ sin(a − ā) sin(b − b̄) / √(Σ sin²(a − ā) Σ sin²(b − b̄)) with ā, b̄
-  the circular means; 1 when b = a + c, −1 when b = −a + c.
+- Circular correlation ρ_T (Fisher & Lee 1983) between two sets of angles, e.g. the reach
+  angle a sample was conditioned on and the end-point angle of its decoded path
+  (`endpoint_angle`): 4(AB − CD) / √((n² − E² − F²)(n² − G² − H²)) with A = Σ cos a cos b,
+  B = Σ sin a sin b, C = Σ cos a sin b, D = Σ sin a cos b, E, F = Σ cos 2a, Σ sin 2a and G, H
+  the same for b; 1 when b = a + c, −1 when b = −a + c, and needs no mean direction.
 """
 
 from __future__ import annotations
@@ -87,7 +88,13 @@ def endpoint_angle(velocity: np.ndarray, dt: float, mask: np.ndarray | None = No
 
 
 def circular_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Circular correlation coefficient of two equal-length sets of angles (rad), in [-1, 1]."""
+    """Fisher–Lee (1983) circular correlation ρ_T of two equal-length sets of angles (rad).
+
+    In [-1, 1], invariant to rotating either set, 1 when b = a + c and -1 when b = c - a. Unlike
+    the Jammalamadaka–SenGupta coefficient it needs no mean direction, which is arbitrary for
+    angles spread evenly round the circle (balanced reach conditions), where that coefficient
+    swings between -1 and 1 for near-identical angle sets.
+    """
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     if a.shape != b.shape or a.size < 2:
         raise ValueError(
@@ -95,12 +102,14 @@ def circular_correlation(a: np.ndarray, b: np.ndarray) -> float:
         )
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("circular_correlation: angles must be finite")
-    sa = np.sin(a - np.angle(np.exp(1j * a).mean()))
-    sb = np.sin(b - np.angle(np.exp(1j * b).mean()))
-    denominator = np.sqrt((sa**2).sum() * (sb**2).sum())
-    if denominator == 0:
+    n = a.size
+    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
+    numerator = 4 * ((ca * cb).sum() * (sa * sb).sum() - (ca * sb).sum() * (sa * cb).sum())
+    spread_a = n**2 - np.cos(2 * a).sum() ** 2 - np.sin(2 * a).sum() ** 2
+    spread_b = n**2 - np.cos(2 * b).sum() ** 2 - np.sin(2 * b).sum() ** 2
+    if min(spread_a, spread_b) <= 1e-9 * n**2:
         raise ValueError("circular_correlation: one set of angles has no spread")
-    return float((sa * sb).sum() / denominator)
+    return float(numerator / np.sqrt(spread_a * spread_b))
 
 
 def trajectories_from_velocity(
