@@ -1,15 +1,13 @@
 """Rule ldns_correlation_agreement: where the MC_Maze pairwise-correlation gap arises."""
 
-import numpy as np
 import pandas as pd
 import torch
 
-from neurodiff.data.simulate.nlb_like import true_counts
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import read_npz
 from neurodiff.metrics.agreement import correlation_agreement
-from neurodiff.models.ldns.evaluation import read_monkey_methods
-from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates
+from neurodiff.models.ldns.evaluation import TRUTH_ROW, read_monkey_methods
+from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates, true_rate_spikes
 from neurodiff.runlog import snakemake_job
 from neurodiff.tables import write_table
 
@@ -30,11 +28,8 @@ with snakemake_job(snakemake) as log:
     samples = {}
     generator = torch.Generator().manual_seed(seed)
     if snakemake.input.truth:
-        ids = np.asarray(ds.conditions["trial_id"])[train]
-        counts = true_counts(
-            read_npz(snakemake.input.truth[0]), ids, ds.channels["unit_id"], ds.bin_size_s
-        )
-        samples["simulator's true rates, Poisson"] = poisson_from_rates(counts, generator)
+        truth = read_npz(snakemake.input.truth[0])
+        samples[TRUTH_ROW] = true_rate_spikes(truth, ds, train, generator)
     samples["autoencoder rates, Poisson"] = poisson_from_rates(encoded.rates[train], generator)
     samples |= read_monkey_methods(snakemake.input)
     rows = correlation_agreement(ds.signals[train], samples, seed)

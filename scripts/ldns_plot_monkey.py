@@ -7,7 +7,7 @@ import torch
 
 from neurodiff.data.tidy import read_tidy
 from neurodiff.io import read_npz
-from neurodiff.models.ldns.evaluation import TABLE1_METRICS, read_monkey_methods
+from neurodiff.models.ldns.evaluation import TABLE1_METRICS, TRUTH_ROW, read_monkey_methods
 from neurodiff.models.ldns.generate import EncodedData, poisson_from_rates
 from neurodiff.models.ldns.settings import EvaluationSettings, from_mapping
 from neurodiff.plots import ldns as plots
@@ -45,7 +45,11 @@ with snakemake_job(snakemake) as log:
             data, methods["LDNS"], bin_s, preset, data_label=label
         ),
         "figA13_metric_bars": lambda: plots.plot_figA13_metric_bars(
-            pd.read_csv(snakemake.input.table1), preset, TABLE1_METRICS, data_label=label
+            pd.read_csv(snakemake.input.table1),
+            preset,
+            TABLE1_METRICS,
+            data_label=label,
+            floor_rows=[TRUTH_ROW],
         ),
         "figA14_method_rasters": lambda: plots.plot_figA14_method_rasters(
             data, methods, bin_s, preset, data_label=label

@@ -19,6 +19,7 @@ from neurodiff.models.ldns import S4Autoencoder
 from neurodiff.models.ldns.evaluation import (
     BASELINE_INPUTS,
     REFERENCE_ROW,
+    TRUTH_ROW,
     autoencoder_hparams,
     denoiser_hparams,
     monkey_methods,
@@ -446,6 +447,28 @@ def test_table1_rows_share_resamples_and_one_count_maximum():
     assert alone.loc["a", "kl_psch_mean"] != table.loc["a", "kl_psch_mean"]
     with pytest.raises(ValueError, match="equal trial counts"):
         table1_protocol({"a": model, "short": model[:10]}, data, fps=200)
+
+
+def test_table1_truth_row_is_a_method_row_before_the_split_half():
+    # simulations: Poisson spikes of the true rates are scored like a method (same resamples,
+    # same count grid) and listed before the split half, whose halves have half the trials
+    rng = np.random.default_rng(4)
+    rates = rng.gamma(2.0, 0.2, size=(40, 1, 6)) * np.ones((1, 25, 1))
+    data = rng.poisson(rates).astype(float)
+    truth = rng.poisson(rates).astype(float)
+    methods = {"flat": rng.poisson(rates.mean(), size=rates.shape).astype(float)}
+    table = table1(methods, data, fps=100, n_resamples=3, seed=1, truth_spikes=truth)
+    assert list(table["method"]) == ["flat", TRUTH_ROW, REFERENCE_ROW]
+    protocol = table1_protocol(methods | {TRUTH_ROW: truth}, data, fps=100, n_resamples=3, seed=1)
+    row = table1_row(truth, data, protocol)
+    rows = table.set_index("method")
+    for key in ("kl_psch", "rmse_corr", "rmse_mean_isi", "rmse_std_isi"):
+        assert rows.loc[TRUTH_ROW, f"{key}_mean"] == pytest.approx(row[key].mean)
+    assert rows.loc[TRUTH_ROW, "rmse_mean_isi_mean"] < rows.loc["flat", "rmse_mean_isi_mean"]
+    assert list(table1(methods, data, fps=100, n_resamples=3, seed=1)["method"]) == [
+        "flat",
+        REFERENCE_ROW,
+    ]
 
 
 def test_table1_rejects_masks_of_unknown_methods():

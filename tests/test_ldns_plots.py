@@ -190,6 +190,19 @@ def test_figA13_bars_follow_the_table():
     assert reference[0].get_ydata()[0] == pytest.approx(0.05)
 
 
+def test_figA13_draws_floor_rows_as_lines_not_bars():
+    names = [*METHODS, "truth", "data (split half)"]
+    table = pd.DataFrame({"method": names})
+    for key in ("kl_psch", "rmse_corr", "rmse_mean_isi", "rmse_std_isi"):
+        table[f"{key}_mean"] = np.arange(1, len(names) + 1) * 0.01
+        table[f"{key}_std"] = 0.001
+    fig = plots.plot_figA13_metric_bars(table, "test", data_label=LABEL, floor_rows=["truth"])
+    first = fig.axes[0]
+    assert [t.get_text() for t in first.get_xticklabels()] == METHODS
+    dotted = [line for line in first.lines if line.get_linestyle() == ":"]
+    assert [line.get_ydata()[0] for line in dotted] == [pytest.approx(0.01 * (len(METHODS) + 1))]
+
+
 def test_fig5_conditional_panels():
     n_angle, conditions = 6, np.array([3, 3, 5, 5])
     velocity = RNG.normal(size=(TRIALS, BINS, 2)) * 0.1

@@ -511,3 +511,54 @@ def test_spike_history_fit_resumes_after_a_kill(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "metrics.csv").read_bytes() == (
         tmp_path / "reference" / "metrics.csv"
     ).read_bytes()
+
+
+def _tndm_fit(run_dir: Path) -> nn.Module:
+    from neurodiff.models.baselines.tndm import TNDMSettings, train_tndm
+
+    rng = np.random.default_rng(1)
+    spikes = rng.poisson(0.4, size=(12, 10, 6)).astype(np.float32)
+    behavior = rng.normal(size=(12, 10, 2)).astype(np.float32)
+    model = dict(enc_dim=8, ic_dim=4, gen_dim=8, rel_factors=2, irr_factors=2, ramp_steps=5)
+    settings = TNDMSettings(epochs=8, batch_size=4, lr=0.01, grad_clip=200.0, model=model)
+    return train_tndm(spikes, behavior, settings, run_dir, seed=0, device="cpu", progress=False)[0]
+
+
+def _pivae_fit(run_dir: Path) -> nn.Module:
+    from neurodiff.models.baselines.pivae import PiVAESettings, angle_labels, train_pivae
+
+    rng = np.random.default_rng(1)
+    spikes = rng.poisson(0.4, size=(12, 5, 6)).astype(np.float32)
+    labels = angle_labels(rng.uniform(-np.pi, np.pi, 12))
+    settings = PiVAESettings(
+        z_dim=2, encoder_hidden=8, gin_blocks=1, epochs=8, batch_size=15, lr=0.005
+    )
+    return train_pivae(spikes, labels, settings, run_dir, seed=0, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("fit", [_tndm_fit, _pivae_fit], ids=["tndm", "pivae"])
+def test_baseline_fit_resumes_after_a_kill(tmp_path, monkeypatch, fit):
+    # TNDM and pi-VAE train through one loop (baselines.fitting.fit_with_adam): killed right
+    # after a mid-run checkpoint, the rerun resumes there and ends with the reference weights
+    reference = fit(tmp_path / "reference")
+    total = json.loads((tmp_path / "reference" / "summary.json").read_text())["total_steps"]
+    save, saved = train_module._save_checkpoint, []
+
+    def save_then_die(paths: RunPaths, state: Any, seed: int) -> None:
+        save(paths, state, seed)
+        saved.append(state.step)
+        if 0 < state.step < total:
+            raise Crash(f"simulated kill after the checkpoint at step {state.step}")
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", save_then_die)
+    with pytest.raises(Crash):
+        fit(tmp_path / "run")
+    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    resumed = fit(tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["resumed_from_step"] == saved[-1] > 0
+    for key, tensor in reference.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], tensor), key
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == (
+        tmp_path / "reference" / "metrics.csv"
+    ).read_bytes()

@@ -199,6 +199,7 @@ rule ldns_table1:
         ldns=ldns_samples("mc_maze_unconditional"),
         lfads=ldns_samples("mc_maze_lfads"),
         spike_history=ldns_samples("mc_maze_spike_history"),
+        truth=simulation_truth("mc_maze"),
     output:
         csv=reported("ldns/tables/table1_monkey_metrics", "csv"),
         md=f"{LDNS_OUT}/tables/table1_monkey_metrics.md",

@@ -739,9 +739,15 @@ def plot_figA11_rasters(
 
 @style_context()
 def plot_figA13_metric_bars(
-    table: pd.DataFrame, preset: str, metrics: Mapping[str, str] | None = None, *, data_label: str
+    table: pd.DataFrame,
+    preset: str,
+    metrics: Mapping[str, str] | None = None,
+    *,
+    data_label: str,
+    floor_rows: Sequence[str] = (),
 ) -> Figure:
-    """Table 1 as bars: mean ± std over bootstraps per method; dashed line = data split half."""
+    """Table 1 as bars: mean ± std over bootstraps per method; dashed line = data split half,
+    dotted = each of `floor_rows` (e.g. the simulator's true rates: a perfect model)."""
     metrics = dict(
         metrics
         or {
@@ -752,7 +758,8 @@ def plot_figA13_metric_bars(
         }
     )
     reference = table.iloc[-1]
-    methods = table.iloc[:-1]
+    is_floor = table["method"].iloc[:-1].isin(list(floor_rows))
+    floor, methods = table.iloc[:-1][is_floor], table.iloc[:-1][~is_floor]
     fig = _figure(7.5, 2.9)
     axes = fig.subplots(1, len(metrics))
     x = np.arange(len(methods))
@@ -773,6 +780,8 @@ def plot_figA13_metric_bars(
             lw=0.9,
             label=str(reference["method"]),
         )
+        for _, row in floor.iterrows():
+            ax.axhline(row[f"{key}_mean"], color=DATA_COLOR, ls=":", lw=1.1, label=row["method"])
         ax.set_xticks(x, methods["method"], rotation=60, ha="right")
         ax.set(title=title)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))

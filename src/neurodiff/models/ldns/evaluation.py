@@ -51,6 +51,7 @@ TABLE1_METRICS = {
     "rmse_std_isi": "RMSE std ISI (s)",
 }
 REFERENCE_ROW = "data (split half)"
+TRUTH_ROW = "simulator's true rates, Poisson"  # simulations only: a perfect model's score
 SAMPLER_SUFFIX = {"ddpm": "", "ddim": " (DDIM)"}
 
 
@@ -179,18 +180,22 @@ def table1(
     seed: int = 42,
     method_masks: Mapping[str, np.ndarray] | None = None,
     data_mask: np.ndarray | None = None,
+    truth_spikes: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per method plus the split-half data row; columns <metric>_mean, <metric>_std.
 
     Spikes are (trials, time, neurons). Every row uses one `Table1Protocol`: the same
     bootstrap resamples and a KDE grid of the population count up to the largest count over
-    the data and every method.
+    the data and every method. `truth_spikes` (simulations: Poisson spikes of the simulator's
+    true rates, as many trials as every method) adds the row TRUTH_ROW before the split half:
+    what a perfect model scores at the methods' sample size, the floor of every row.
     """
     masks = dict(method_masks or {})
-    protocol = table1_protocol(methods, data, fps, n_resamples, seed, masks, data_mask)
+    scored = dict(methods) | ({TRUTH_ROW: truth_spikes} if truth_spikes is not None else {})
+    protocol = table1_protocol(scored, data, fps, n_resamples, seed, masks, data_mask)
     rows = {
         name: table1_row(spikes, data, protocol, masks.get(name), data_mask)
-        for name, spikes in methods.items()
+        for name, spikes in scored.items()
     }
     rows[REFERENCE_ROW] = split_half_reference(
         data, protocol.metric_fns, n_resamples, seed, data_mask

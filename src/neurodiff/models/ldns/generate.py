@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodiff.data.simulate.nlb_like import true_counts
 from neurodiff.data.tidy import TidyDataset, TidyFormatError
 from neurodiff.diffusion import NoiseSchedule, ddim_sample, ddpm_sample
 from neurodiff.models.ldns.autoencoder import (
@@ -351,3 +352,13 @@ def poisson_from_rates(rates: np.ndarray, generator: torch.Generator) -> np.ndar
     """Poisson counts with the given rates (any shape), float32."""
     counts = torch.poisson(torch.as_tensor(rates, dtype=torch.float32), generator=generator)
     return counts.numpy()
+
+
+def true_rate_spikes(
+    truth: Any, ds: TidyDataset, rows: np.ndarray, generator: torch.Generator
+) -> np.ndarray:
+    """Poisson spikes of a simulator's true rates (its truth file's arrays) for trials `rows`
+    of `ds` (trials, time, channels): a perfect model's samples of those trials."""
+    trial_ids = np.asarray(ds.conditions["trial_id"])[rows]
+    counts = true_counts(truth, trial_ids, ds.channels["unit_id"], ds.bin_size_s)
+    return poisson_from_rates(counts, generator)
