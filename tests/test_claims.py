@@ -902,13 +902,21 @@ def _writer_results(root: Path) -> Path:
         angle_samples={"angle-conditioned LDNS samples": (rates[:5], theta[:5])},
     )
     write_table(root, "ldns/evaluation/velocity_decoding", decoding.to_dict("records"))
-    # pairwise-correlation agreement as its writer makes it: LDNS drawn like the data
+    # pairwise-correlation agreement as its writer makes it: LDNS drawn like the data, with a
+    # slow per-trial oscillation (short-lag autocorrelation to match); LDNS+sh: the data's own
+    # trials reordered (autocorrelation ratio exactly 1)
     shared = rng.normal(size=(2, 40, 1, 1)) * rng.uniform(0.2, 1.0, size=(1, 1, 1, 12))
-    spikes = rng.poisson(np.exp(shared + rng.normal(size=(2, 40, 20, 1)) * 0.3)).astype(float)
+    phase = rng.uniform(0, 2 * np.pi, size=(2, 40, 1, 12))
+    slow = 0.3 * np.sin(2 * np.pi * np.arange(60)[None, None, :, None] / 60 + phase)
+    spikes = rng.poisson(np.exp(shared + slow + rng.normal(size=(2, 40, 60, 1)) * 0.3))
     write_table(
         root,
         "ldns/tables/correlation_agreement",
-        correlation_agreement(spikes[0], {"LDNS": spikes[1]}, seed=0),
+        correlation_agreement(
+            spikes[0].astype(float),
+            {"LDNS": spikes[1].astype(float), "LDNS+sh": spikes[0][::-1].astype(float)},
+            seed=0,
+        ),
     )
     (root / "ldns/metrics").mkdir(parents=True, exist_ok=True)
     (root / "ldns/metrics/lorenz_statistics.json").write_text(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neurodiff.metrics.agreement import (
+    autocovariance_ratio,
     correlation_agreement,
     latent_length_generalisation,
     pearson_r,
@@ -92,3 +93,19 @@ def test_correlation_agreement_ceiling_and_models():
     assert same["pearson_r"] == pytest.approx(ceiling["pearson_r"], abs=0.1)
     assert independent["pearson_r"] < 0.3
     assert independent["rmse_pairs"] > same["rmse_pairs"]
+    # white fluctuations: no short-lag structure to match
+    assert np.isnan(halves["autocov_ratio"]) and np.isnan(same["autocov_deviation"])
+
+
+def test_autocovariance_ratio_known_answers():
+    rng = np.random.default_rng(5)
+    phase = rng.uniform(0, 2 * np.pi, size=(300, 1, 6))
+    slow = np.sin(2 * np.pi * np.arange(40)[None, :, None] / 40 + phase)  # period 40 bins
+    data = rng.poisson(np.exp(0.5 + 0.8 * slow)).astype(np.float32)
+    assert autocovariance_ratio(data, data) == pytest.approx(1.0)
+    assert autocovariance_ratio(2 * data, data) == pytest.approx(4.0)  # covariance scales as c²
+    other = rng.poisson(np.exp(0.5 + 0.8 * slow)).astype(np.float32)  # same rates, new spikes
+    assert autocovariance_ratio(other, data) == pytest.approx(1.0, abs=0.1)
+    shuffled = rng.permuted(data, axis=1)  # same counts, time order destroyed
+    assert abs(autocovariance_ratio(shuffled, data)) < 0.15
+    assert np.isnan(autocovariance_ratio(data, rng.permuted(data, axis=1)))

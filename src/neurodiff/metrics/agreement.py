@@ -24,9 +24,11 @@ from neurodiff.metrics.spikes import (
     isi_stats,
     lower_triangle_pairs,
     psch_kl,
+    temporal_correlations,
 )
 
 MIN_POINTS = 3  # Pearson r of fewer points is not informative
+AUTOCOVARIANCE_LAGS = 10  # bins; LDNS issue 14: spike-history samples within 25 % at lags 1–10
 
 
 def pearson_r(x: np.ndarray, y: np.ndarray, name: str) -> float:
@@ -109,16 +111,38 @@ def latent_length_generalisation(
     }
 
 
+def _split_halves(n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trial indices of two random disjoint halves (of equal size) of n_trials trials."""
+    if n_trials < 4:
+        raise ValueError(f"split halves need at least 4 trials, got {n_trials}")
+    order = np.random.default_rng(seed).permutation(n_trials)
+    half = n_trials // 2
+    return order[:half], order[half : 2 * half]
+
+
 def split_half_correlations(data: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise correlations (pairs i > j) of two random disjoint halves of the trials."""
-    if len(data) < 4:
-        raise ValueError(f"split halves need at least 4 trials, got {len(data)}")
-    order = np.random.default_rng(seed).permutation(len(data))
-    half = len(data) // 2
     return tuple(
         lower_triangle_pairs(correlation_matrix(data[rows]))
-        for rows in (order[:half], order[half : 2 * half])
+        for rows in _split_halves(len(data), seed)
     )
+
+
+def autocovariance_ratio(
+    spikes: np.ndarray, data: np.ndarray, max_lag: int = AUTOCOVARIANCE_LAGS
+) -> float:
+    """Single-neuron auto-covariance of `spikes` summed over lags 1..max_lag, over the data's.
+
+    Both (trials, time, neurons); each trial's mean is removed and all neurons are pooled
+    (`metrics.spikes.temporal_correlations`). 1 when the samples' short-lag temporal structure
+    matches the data's, above 1 for bursting samples, near 0 for samples without it; NaN when
+    the data have no positive short-lag auto-covariance (nothing to match).
+    """
+    everyone = [np.arange(np.shape(data)[2])]
+    lags = slice(max_lag + 1, None)  # the one-sided lags 1..max_lag of the symmetric output
+    model = temporal_correlations(spikes, everyone, max_lag).auto[0, lags].sum()
+    reference = temporal_correlations(data, everyone, max_lag).auto[0, lags].sum()
+    return float(model / reference) if reference > 0 else np.nan
 
 
 def correlation_agreement(
@@ -130,33 +154,44 @@ def correlation_agreement(
     other (their Pearson r is the reliability ρ of half-size estimates); a perfect model with as
     many trials as the data, whose r the Spearman–Brown formula 2ρ/(1+ρ) predicts from the halves
     (the ceiling); then every sample set against the full data. Columns: compared, trials,
-    pearson_r and rmse_pairs (both over the pairs i > j; Table 1 takes the full N×N matrix).
+    pearson_r and rmse_pairs (both over the pairs i > j; Table 1 takes the full N×N matrix),
+    autocov_ratio (`autocovariance_ratio` against the full data; the halves row: one half
+    against the other) and autocov_deviation = |autocov_ratio − 1|.
     """
+    first, second = _split_halves(len(data), seed)
     half_a, half_b = split_half_correlations(data, seed)
     rho = pearson_r(half_a, half_b, "data halves")
+    halves_ratio = autocovariance_ratio(data[second], data[first])
     rows = [
         {
             "compared": "data: random half vs the other half",
             "trials": len(data) // 2,
             "pearson_r": rho,
             "rmse_pairs": float(np.sqrt(np.nanmean((half_a - half_b) ** 2))),
+            "autocov_ratio": halves_ratio,
+            "autocov_deviation": abs(halves_ratio - 1),
         },
         {
             "compared": "data: a perfect model of as many trials (Spearman–Brown)",
             "trials": len(data),
             "pearson_r": 2 * rho / (1 + rho),
             "rmse_pairs": np.nan,
+            "autocov_ratio": np.nan,
+            "autocov_deviation": np.nan,
         },
     ]
     reference = lower_triangle_pairs(correlation_matrix(data))
     for name, spikes in samples.items():
         pairs = lower_triangle_pairs(correlation_matrix(spikes))
+        ratio = autocovariance_ratio(spikes, data)
         rows.append(
             {
                 "compared": name,
                 "trials": len(spikes),
                 "pearson_r": pearson_r(reference, pairs, name),
                 "rmse_pairs": float(np.sqrt(np.nanmean((pairs - reference) ** 2))),
+                "autocov_ratio": ratio,
+                "autocov_deviation": abs(ratio - 1),
             }
         )
     return rows
