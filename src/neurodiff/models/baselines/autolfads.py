@@ -9,10 +9,18 @@ this LFADS's loss units). The member with the lowest validation NLL at the last 
 returned. Ray runs locally, in one process tree: on Slurm the search is one job holding all its
 cores and GPUs. Members draw their initial weights unseeded (Ray workers), so repeated searches
 differ, as PBT runs do.
+
+Faults: the experiment folder is `run_dir/ray/pbt-<hash of settings, seed and training data>`, so
+a search with other settings or data starts its own experiment and never restores (or deletes)
+another's; a killed search is restored with `Tuner.restore` (finished generations are not
+retrained); the driver holds `neurodiff.train.RunLock` on `run_dir`, so two searches never share
+the folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +30,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodiff.config import config_hash
 from neurodiff.models.baselines.lfads import LFADS, lfads_from_config, poisson_nll
+from neurodiff.train import RunLock, data_digest
+
+log = logging.getLogger(__name__)
 
 SEARCHED = ("lr", "dropout", "cd_rate", "kl_ic_scale", "l2_gen_scale")
 LOG_SCALE = ("lr", "kl_ic_scale", "l2_gen_scale")
@@ -133,11 +145,50 @@ def _member(
             )
 
 
+def resumable_pbt() -> type:
+    """Ray Tune's synchronous `PopulationBasedTraining`, fixed to resume a restored search.
+
+    Ray 2.60 gives every trial added on `Tuner.restore` a fresh state (no training time) while
+    the restored trials report times from their checkpoints on, and its next synchronisation
+    point starts again at the first generation: after the first perturbation following a
+    restore, no trial is ever "behind" the next synchronisation point, so none is scheduled and
+    the search stalls for good ("No trial is running ..."). Here a restored trial's state starts
+    at its last reported time and the next synchronisation point after it. Searches that are
+    not restored are scheduled exactly as by the parent class.
+    """
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    class ResumablePBT(PopulationBasedTraining):
+        def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+            super().on_trial_add(tune_controller, trial)
+            done = (trial.last_result or {}).get(self._time_attr)
+            if done:  # a trial restored after an interruption
+                state = self._trial_state[trial]
+                state.last_train_time = state.last_perturbation_time = done
+                self._next_perturbation_sync = max(
+                    self._next_perturbation_sync, done + self._perturbation_interval
+                )
+
+    return ResumablePBT
+
+
 def _domain(name: str, bounds: list[float]) -> Any:
     """The Ray Tune sampling domain of a searched hyperparameter."""
     from ray import tune
 
     return tune.loguniform(*bounds) if name in LOG_SCALE else tune.uniform(*bounds)
+
+
+def experiment_name(
+    settings: AutoLFADSSettings, seed: int, train_x: torch.Tensor, val_x: torch.Tensor
+) -> str:
+    """The Ray experiment's folder name: `pbt-` and a hash of settings, seed and the data."""
+    record = {
+        "settings": dataclasses.asdict(settings),
+        "seed": seed,
+        "data": data_digest(train_x, val_x),
+    }
+    return f"pbt-{config_hash(record)}"
 
 
 def run_pbt(
@@ -152,12 +203,12 @@ def run_pbt(
 
     A random `val_fraction` of the trials is held out for the validation NLL. The members share
     `num_cpus` cores and `num_gpus` GPUs (one core and num_gpus / population GPUs each). An
-    interrupted search in run_dir/ray is resumed (unfinished members restart from their last
-    checkpoint).
+    interrupted search of the same settings, seed and data is resumed (unfinished members restart
+    from their last checkpoint); `info["resumed"]` says whether it was.
     """
+    environ = dict(os.environ)  # ray and ray.init set variables (RAY_AUTH_MODE...): put back
     import ray
     from ray import tune
-    from ray.tune.schedulers import PopulationBasedTraining
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     x = torch.as_tensor(np.asarray(spikes, np.float32))
@@ -165,8 +216,9 @@ def run_pbt(
     n_val = max(1, round(settings.val_fraction * len(x)))
     val_x, train_x = x[order[:n_val]], x[order[n_val:]]
     storage = Path(run_dir).resolve() / "ray"
+    name = experiment_name(settings, seed, train_x, val_x)
     space = {name: _domain(name, bounds) for name, bounds in settings.search.items()}
-    scheduler = PopulationBasedTraining(
+    scheduler = resumable_pbt()(
         time_attr="training_iteration",
         perturbation_interval=1,
         hyperparam_mutations=space,
@@ -185,6 +237,8 @@ def run_pbt(
         ),
         {"cpu": 1, "gpu": num_gpus / settings.population},
     )
+    lock = RunLock(run_dir)
+    lock.acquire()
     ray.init(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
@@ -193,8 +247,10 @@ def run_pbt(
         ignore_reinit_error=True,
     )
     try:
-        if tune.Tuner.can_restore(storage / "pbt"):
-            tuner = tune.Tuner.restore(str(storage / "pbt"), trainable, resume_errored=True)
+        resumed = tune.Tuner.can_restore(storage / name)
+        if resumed:
+            log.info("AutoLFADS: resuming the interrupted search %s", storage / name)
+            tuner = tune.Tuner.restore(str(storage / name), trainable, resume_errored=True)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -207,7 +263,7 @@ def run_pbt(
                     reuse_actors=False,
                 ),
                 run_config=tune.RunConfig(
-                    name="pbt",
+                    name=name,
                     storage_path=str(storage),
                     verbose=0,
                     stop={"training_iteration": settings.generations},
@@ -217,6 +273,9 @@ def run_pbt(
         results = tuner.fit()
     finally:
         ray.shutdown()
+        lock.release()
+        os.environ.clear()
+        os.environ.update(environ)
     errors = [r.error for r in results if r.error is not None]
     if errors:
         raise RuntimeError(f"AutoLFADS: {len(errors)} PBT member(s) failed: {errors[0]}")
@@ -232,5 +291,7 @@ def run_pbt(
         "members_val_nll": [float(v) for v in frame["val_nll"]],
         "n_val": n_val,
         "generation": int(state["generation"]),
+        "experiment": name,
+        "resumed": resumed,
     }
     return model.eval(), info
