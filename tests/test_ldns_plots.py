@@ -203,6 +203,21 @@ def test_figA13_draws_floor_rows_as_lines_not_bars():
     assert [line.get_ydata()[0] for line in dotted] == [pytest.approx(0.01 * (len(METHODS) + 1))]
 
 
+def test_figA13_log_axis_only_where_one_method_is_orders_of_magnitude_off():
+    # quick preset: a barely trained AutoLFADS+sh had KL 6e4 beside 1e0 for the others, which
+    # flattened every other bar of panel a; that panel (only) goes to a log axis
+    names = [*METHODS, "data (split half)"]
+    table = pd.DataFrame({"method": names})
+    for key in ("kl_psch", "rmse_corr", "rmse_mean_isi", "rmse_std_isi"):
+        table[f"{key}_mean"] = np.arange(1, len(names) + 1) * 0.01
+        table[f"{key}_std"] = 0.001
+    table.loc[1, "kl_psch_mean"] = 600.0
+    fig = plots.plot_figA13_metric_bars(table, "test", data_label=LABEL)
+    scales = [ax.get_yscale() for ax in fig.axes[:4]]
+    assert scales == ["log", "linear", "linear", "linear"]
+    assert fig.axes[0].get_title().endswith("log scale")
+
+
 def test_fig5_conditional_panels():
     n_angle, conditions = 6, np.array([3, 3, 5, 5])
     velocity = RNG.normal(size=(TRIALS, BINS, 2)) * 0.1

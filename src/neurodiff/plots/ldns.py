@@ -737,6 +737,16 @@ def plot_figA11_rasters(
     return _finish(fig, axes[:, 0], f"{data_label}: more data and LDNS rasters", preset)
 
 
+LOG_SCALE_SPAN = 100.0  # Fig. A13 panels whose positive values span more than this: log axis
+
+
+def _spans_decades(values: np.ndarray, span: float) -> bool:
+    """Whether the finite positive `values` range over more than a factor `span`."""
+    values = np.asarray(values, float)
+    positive = values[np.isfinite(values) & (values > 0)]
+    return positive.size > 1 and positive.max() > span * positive.min()
+
+
 @style_context()
 def plot_figA13_metric_bars(
     table: pd.DataFrame,
@@ -783,8 +793,13 @@ def plot_figA13_metric_bars(
         for _, row in floor.iterrows():
             ax.axhline(row[f"{key}_mean"], color=DATA_COLOR, ls=":", lw=1.1, label=row["method"])
         ax.set_xticks(x, methods["method"], rotation=60, ha="right")
-        ax.set(title=title)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        shown = np.r_[methods[f"{key}_mean"], reference[f"{key}_mean"], floor[f"{key}_mean"]]
+        if _spans_decades(shown, LOG_SCALE_SPAN):  # one outlier would flatten every other bar
+            ax.set_yscale("log", nonpositive="clip")
+            ax.set(title=f"{title}, log scale")
+        else:
+            ax.set(title=title)
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower left")
     return _finish(
