@@ -153,8 +153,9 @@ def resumable_pbt() -> type:
     point starts again at the first generation: after the first perturbation following a
     restore, no trial is ever "behind" the next synchronisation point, so none is scheduled and
     the search stalls for good ("No trial is running ..."). Here a restored trial's state starts
-    at its last reported time and the next synchronisation point after it. Searches that are
-    not restored are scheduled exactly as by the parent class.
+    at its last reported time, and the next synchronisation point follows the least restored
+    time (members killed a generation apart catch up to it). Searches that are not restored are
+    scheduled exactly as by the parent class.
     """
     from ray.tune.schedulers import PopulationBasedTraining
 
@@ -165,9 +166,17 @@ def resumable_pbt() -> type:
             if done:  # a trial restored after an interruption
                 state = self._trial_state[trial]
                 state.last_train_time = state.last_perturbation_time = done
-                self._next_perturbation_sync = max(
-                    self._next_perturbation_sync, done + self._perturbation_interval
-                )
+                # the last synchronisation all members passed is the least restored time
+                # (members killed a generation apart catch up to the next one); computed from
+                # the trials themselves, so no state carries over from an earlier restore
+                attr = self._time_attr
+                times = [done] + [
+                    t.last_result[attr]
+                    for t in tune_controller.get_trials()
+                    if (t.last_result or {}).get(attr)
+                ]
+                first = max(self._perturbation_interval, self._burn_in_period)
+                self._next_perturbation_sync = max(first, min(times) + self._perturbation_interval)
 
     return ResumablePBT
 
