@@ -40,7 +40,7 @@ def settings(**overrides) -> AutoLFADSSettings:
     values = dict(
         population=2,
         generations=2,
-        epochs_per_generation=1,
+        steps_per_generation=2,  # one pass over the 40 training trials
         batch_size=20,
         grad_clip=200.0,
         val_fraction=0.2,
@@ -111,7 +111,7 @@ from test_baselines_autolfads import settings
 from neurodiff.models.baselines.autolfads import run_pbt
 spikes = np.random.default_rng(0).poisson(0.3, (50, 12, 6)).astype(np.float32)
 model, info = run_pbt(
-    spikes, settings(generations={generations}, epochs_per_generation=40), {run!r}, seed=0
+    spikes, settings(generations={generations}, steps_per_generation=80), {run!r}, seed=0
 )
 print("INFO " + json.dumps(dict(info, model=type(model).__name__)))
 """

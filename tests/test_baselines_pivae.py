@@ -18,7 +18,7 @@ from neurodiff.models.baselines.pivae import (
 )
 
 SETTINGS = PiVAESettings(
-    z_dim=2, encoder_hidden=16, gin_blocks=1, epochs=8, batch_size=128, lr=0.005
+    z_dim=2, encoder_hidden=16, gin_blocks=1, steps=32, batch_size=128, lr=0.005
 )
 
 
@@ -77,7 +77,7 @@ def test_training_lowers_loss_and_samples_follow_labels(tmp_path):
     u = torch.as_tensor(np.repeat(labels, 10, axis=0))
     torch.manual_seed(0)
     before = pivae_loss(build_pivae(8, SETTINGS), x, u)[0].item()
-    settings = PiVAESettings(**(vars(SETTINGS) | {"epochs": 60, "batch_size": 100}))
+    settings = PiVAESettings(**(vars(SETTINGS) | {"steps": 240, "batch_size": 100}))
     model = train_pivae(spikes, labels, settings, tmp_path, seed=0, device="cpu", progress=False)
     torch.manual_seed(0)
     after = pivae_loss(model, x, u)[0].item()

@@ -69,7 +69,7 @@ def test_gradients_reach_every_parameter():
 def test_training_lowers_loss_and_decodes_behaviour(tmp_path):
     spikes, behavior = simulate()
     settings = TNDMSettings(
-        epochs=60, batch_size=16, lr=0.01, grad_clip=200.0, model=SMALL | {"behavior_weight": 5.0}
+        steps=180, batch_size=16, lr=0.01, grad_clip=200.0, model=SMALL | {"behavior_weight": 5.0}
     )
     torch.manual_seed(0)
     initial = TNDM(TNDMConfig(n_neurons=10, n_behavior=2, **settings.model)).eval()
@@ -90,6 +90,6 @@ def test_training_lowers_loss_and_decodes_behaviour(tmp_path):
 
 def test_rejects_misaligned_behaviour(tmp_path):
     spikes, behavior = simulate()
-    settings = TNDMSettings(epochs=1, batch_size=16, lr=0.01, grad_clip=200.0, model=SMALL)
+    settings = TNDMSettings(steps=3, batch_size=16, lr=0.01, grad_clip=200.0, model=SMALL)
     with pytest.raises(ValueError, match="behavior must be"):
         train_tndm(spikes, behavior[:, :5], settings, tmp_path, seed=0, device="cpu")

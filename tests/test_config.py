@@ -305,3 +305,38 @@ def test_check_command_names_the_file_and_line_of_a_syntax_error(tmp_path, capsy
     )
     assert config_main(["--config", "preset=paper"]) == 0
     assert "configuration OK (preset paper" in capsys.readouterr().out
+
+
+# The LDNS paper's training lengths in epochs (reference/ldns.md §3, Tables 2 and 3) and the
+# training-split sizes they run over: LDNS's MC_Maze split (2008 trials) and human split (8417),
+# and this preset's Lorenz simulation (5000 trials, 70 % train).
+PAPER_EPOCHS = {
+    ("autoencoder", "lorenz"): (200, 10, 10),  # (epochs, warm-up epochs, validation every)
+    ("autoencoder", "mc_maze"): (260, 10, 1),
+    ("autoencoder", "human"): (400, 20, 10),
+    ("denoiser", "lorenz_unconditional"): (1000, 50, None),
+    ("denoiser", "mc_maze_unconditional"): (2000, 50, None),
+    ("denoiser", "mc_maze_angle"): (2000, 50, None),
+    ("denoiser", "mc_maze_velocity"): (2000, 50, None),
+    ("denoiser", "human_length"): (2000, 100, None),
+}
+PAPER_TRAIN_TRIALS = {"lorenz": 3500, "mc_maze": 2008, "human": 8417}
+
+
+def test_paper_preset_steps_are_the_papers_epochs_of_full_batches(base):
+    """Every LDNS training length of the paper preset, in steps, is the paper's epochs × the
+    full batches of one pass over its training split (a batch-size edit must move the steps)."""
+    paper = resolve_preset(base, REPO / "config", {"preset": "paper"})
+    lorenz = paper["data"]["lorenz"]
+    fractions = lorenz["split_fractions"]
+    held_out = sum(int(f * lorenz["n_trials"]) for f in fractions[1:])
+    assert lorenz["n_trials"] - held_out == PAPER_TRAIN_TRIALS["lorenz"]
+    for (part, name), (epochs, warmup, every) in PAPER_EPOCHS.items():
+        settings = paper["ldns"][part][name]
+        dataset = settings.get("dataset", name)
+        batches = PAPER_TRAIN_TRIALS[dataset] // settings["batch_size"]
+        assert settings["steps"] == epochs * batches, (part, name)
+        assert settings["warmup_steps"] == warmup * batches, (part, name)
+        if every is not None:
+            assert settings["log_every"] == every * batches, (part, name)
+    assert paper["ldns"]["spike_history"]["steps"] == 3000  # full-batch: one step an epoch

@@ -308,7 +308,7 @@ def test_spike_history_recovers_planted_weights_and_autocorrelation() -> None:
     spikes = sample_spike_history(planted, rates, torch.Generator().manual_seed(1))
     assert spikes.shape == (150, 3, 120) and spikes.max() <= 5
 
-    fitted = fit_spike_history(spikes, rates, epochs=200)
+    fitted = fit_spike_history(spikes, rates, steps=200)
     history = fitted.history.detach()
     assert torch.allclose(history[:, 0], torch.full((3,), -2.0), atol=0.35)
     assert torch.allclose(history[:, 2], torch.full((3,), 0.8), atol=0.3)
@@ -322,7 +322,7 @@ def test_spike_history_recovers_planted_weights_and_autocorrelation() -> None:
         # A memoryless Poisson model misses it by much more.
         assert abs(lag_autocorrelation(poisson, lag) - target) > 0.05
     with pytest.raises(ValueError, match="spikes shape"):
-        fit_spike_history(spikes[:, :2], rates, epochs=1)
+        fit_spike_history(spikes[:, :2], rates, steps=1)
 
 
 def test_denoiser_output_is_grouped_and_scaled_like_the_authors() -> None:

@@ -40,7 +40,6 @@ from neurodiff.models.ldns.fit import (
     optimizer_and_schedule,
     reset_stale_run,
     save_autoencoder,
-    steps_per_epoch,
     train_autoencoder,
     train_denoiser,
     train_spike_history,
@@ -69,6 +68,7 @@ from neurodiff.models.ldns.settings import (
     SpikeHistorySettings,
     from_mapping,
 )
+from neurodiff.train import full_batches
 
 N_TRIALS, N_BINS, N_NEURONS = 30, 16, 6
 
@@ -78,8 +78,8 @@ AE = AutoencoderSettings(
     num_blocks=1,
     bidirectional=False,
     d_state=4,
-    epochs=30,
-    warmup_epochs=1,
+    steps=60,  # 30 passes of the 2 batches of 10 training trials
+    warmup_steps=2,
     batch_size=10,
     lr=0.01,
     weight_decay=0.01,
@@ -90,7 +90,7 @@ AE = AutoencoderSettings(
     td_beta=0.01,
     latent_clip=None,
     checkpoint="best_val",
-    eval_every_epochs=5,
+    log_every=10,
 )
 DENOISER = DenoiserSettings(
     dataset="tiny",
@@ -99,8 +99,8 @@ DENOISER = DenoiserSettings(
     num_blocks=1,
     d_state=4,
     output_init_scale=0.1,
-    epochs=3,
-    warmup_epochs=1,
+    steps=6,
+    warmup_steps=2,
     batch_size=10,
     lr=0.01,
     weight_decay=0.01,
@@ -179,10 +179,10 @@ def fit_tiny_autoencoder(ds: TidyDataset, run_dir, settings: AutoencoderSettings
 
 def test_autoencoder_training_reduces_loss_and_keeps_best_weights(tidy_file, tmp_path):
     ds = read_tidy(tidy_file)
-    settings = dataclasses.replace(AE, eval_every_epochs=1, lr=0.03)
+    settings = dataclasses.replace(AE, log_every=2, lr=0.03)  # a row per pass over the data
     fit = fit_tiny_autoencoder(ds, tmp_path / "ae", settings)
     losses = [row["loss"] for row in fit.history]
-    assert len(losses) == AE.epochs
+    assert len(losses) == AE.steps // 2
     assert np.mean(losses[-3:]) < 0.95 * losses[0]
     # better than the best constant rate per neuron on held-out trials
     train, val = ds.signals[ds.indices("train")], ds.signals[ds.indices("val")]
@@ -225,7 +225,7 @@ def test_encode_and_sample_shapes(tidy_file, tmp_path):
 
 def test_conditioned_inputs_and_sampling_plans(tidy_file, tmp_path):
     ds = read_tidy(tidy_file)
-    fit = fit_tiny_autoencoder(ds, tmp_path / "ae", dataclasses.replace(AE, epochs=2))
+    fit = fit_tiny_autoencoder(ds, tmp_path / "ae", dataclasses.replace(AE, steps=4))
     encoded = encode_dataset(fit.model, ds, None, {})
     angle_settings = dataclasses.replace(
         DENOISER, conditioning="angle", samplers=("ddpm",), long_samples=0
@@ -264,7 +264,7 @@ def test_reach_angle_reads_the_onset_bin():
 
 def test_variable_length_masks_are_respected(tmp_path):
     ds = tiny_dataset(variable_length=True)
-    fit = fit_tiny_autoencoder(ds, tmp_path / "ae", dataclasses.replace(AE, epochs=2))
+    fit = fit_tiny_autoencoder(ds, tmp_path / "ae", dataclasses.replace(AE, steps=4))
     encoded = encode_dataset(fit.model, ds, None, {})
     settings = dataclasses.replace(
         DENOISER, conditioning="length", samplers=("ddpm",), long_samples=0
@@ -307,8 +307,8 @@ def test_crop_left_aligned_undoes_centring():
 
 
 def test_learning_rate_warms_up_then_decays_without_reaching_zero():
-    settings = dataclasses.replace(AE, epochs=10, warmup_epochs=2, lr=0.1, lr_horizon=1.3)
-    make_optimizer, make_scheduler, total = optimizer_and_schedule(settings, batches_per_epoch=5)
+    settings = dataclasses.replace(AE, steps=50, warmup_steps=10, lr=0.1, lr_horizon=1.3)
+    make_optimizer, make_scheduler, total = optimizer_and_schedule(settings)
     assert total == 50
     optimizer = make_optimizer([torch.nn.Parameter(torch.zeros(1))])
     scheduler = make_scheduler(optimizer)
@@ -335,8 +335,8 @@ def test_stale_runs_are_reset(tmp_path):
 
 
 def test_batch_larger_than_training_split_is_a_clear_error():
-    with pytest.raises(ValueError, match="batch_size=64 exceeds the 20 training trials"):
-        steps_per_epoch(20, 64, "ldns.autoencoder")
+    with pytest.raises(ValueError, match=r"ldns.autoencoder: batch_size=64 must be in \[1, 20\]"):
+        full_batches(20, 64, "ldns.autoencoder")
 
 
 def test_settings_reject_unknown_keys_and_bad_values():
@@ -357,7 +357,7 @@ def test_spike_history_fit_reduces_poisson_nll(tmp_path):
     rates = np.full((12, 30, 4), 0.3, np.float32)
     spikes = rng.poisson(rates).astype(np.float32)
     settings = SpikeHistorySettings(
-        history_bins=5, epochs=30, lr=0.1, weight_decay=0.01, clip=5, sample_cap=5
+        history_bins=5, steps=30, lr=0.1, weight_decay=0.01, clip=5, sample_cap=5
     )
     train_spike_history(spikes, rates, settings, tmp_path, seed=0, device="cpu", progress=False)
     history = pd.read_csv(tmp_path / "metrics.csv")
@@ -367,7 +367,7 @@ def test_spike_history_fit_reduces_poisson_nll(tmp_path):
 def test_lfads_baseline_trains_and_samples(tmp_path):
     ds = tiny_dataset()
     settings = LFADSSettings(
-        epochs=2,
+        steps=4,
         batch_size=10,
         lr=0.01,
         grad_clip=200.0,

@@ -332,8 +332,8 @@ def test_titles_say_whether_the_data_are_simulated(name, source, label):
 def tiny_settings() -> LDNSSettings:
     """Every part of the `ldns:` section with small, distinct values."""
     optim = {
-        "epochs": 2,
-        "warmup_epochs": 1,
+        "steps": 2,
+        "warmup_steps": 1,
         "batch_size": 4,
         "lr": 1e-3,
         "weight_decay": 0.01,
@@ -353,7 +353,7 @@ def tiny_settings() -> LDNSSettings:
             "td_beta": 0.01,
             "latent_clip": None,
             "checkpoint": "last",
-            "eval_every_epochs": 1,
+            "log_every": 1,
         }
         for name, hidden, latent, blocks in (
             ("lorenz", 16, 4, 1),
@@ -408,7 +408,7 @@ def tiny_settings() -> LDNSSettings:
             },
             "spike_history": {
                 "history_bins": 13,
-                "epochs": 5,
+                "steps": 5,
                 "lr": 0.1,
                 "weight_decay": 0.01,
                 "clip": 5,

@@ -85,14 +85,14 @@ RULES = {
         checkpoints=f"{LDNS_MODELS}/lorenz/autoencoder/checkpoint.pt",
         log="logs/quick/ldns/autoencoder_lorenz.log",
     ),
-    # 400 steps (80 epochs × 5 batches), a checkpoint every 40 steps
+    # 400 steps, a checkpoint every 40 steps
     "ldns_denoiser": TrainingRule(
         target=f"{LDNS_MODELS}/lorenz_unconditional/denoiser/model.pt",
         outputs=(f"{LDNS_MODELS}/lorenz_unconditional/denoiser",),
         checkpoints=f"{LDNS_MODELS}/lorenz_unconditional/denoiser/checkpoint.pt",
         log="logs/quick/ldns/denoiser_lorenz_unconditional.log",
     ),
-    # 120 steps (40 epochs × 3 batches)
+    # 120 steps
     "ldns_lfads": TrainingRule(
         target=f"{LDNS_MODELS}/lorenz/lfads/model.pt",
         outputs=(f"{LDNS_MODELS}/lorenz/lfads", "results/quick/ldns/samples/lorenz_lfads.npz*"),
@@ -484,7 +484,7 @@ def test_spike_history_fit_resumes_after_a_kill(tmp_path, monkeypatch):
     rates = rng.uniform(0.05, 0.5, size=(6, 30, 5)).astype(np.float32)
     spikes = rng.poisson(rates).astype(np.float32)
     settings = SpikeHistorySettings(
-        history_bins=4, epochs=20, lr=0.05, weight_decay=0.01, clip=5, sample_cap=5
+        history_bins=4, steps=20, lr=0.05, weight_decay=0.01, clip=5, sample_cap=5
     )
     reference = train_spike_history(
         spikes, rates, settings, tmp_path / "reference", seed=0, device="cpu", progress=False
@@ -520,7 +520,7 @@ def _tndm_fit(run_dir: Path) -> nn.Module:
     spikes = rng.poisson(0.4, size=(12, 10, 6)).astype(np.float32)
     behavior = rng.normal(size=(12, 10, 2)).astype(np.float32)
     model = dict(enc_dim=8, ic_dim=4, gen_dim=8, rel_factors=2, irr_factors=2, ramp_steps=5)
-    settings = TNDMSettings(epochs=8, batch_size=4, lr=0.01, grad_clip=200.0, model=model)
+    settings = TNDMSettings(steps=24, batch_size=4, lr=0.01, grad_clip=200.0, model=model)
     return train_tndm(spikes, behavior, settings, run_dir, seed=0, device="cpu", progress=False)[0]
 
 
@@ -531,7 +531,7 @@ def _pivae_fit(run_dir: Path) -> nn.Module:
     spikes = rng.poisson(0.4, size=(12, 5, 6)).astype(np.float32)
     labels = angle_labels(rng.uniform(-np.pi, np.pi, 12))
     settings = PiVAESettings(
-        z_dim=2, encoder_hidden=8, gin_blocks=1, epochs=8, batch_size=15, lr=0.005
+        z_dim=2, encoder_hidden=8, gin_blocks=1, steps=32, batch_size=15, lr=0.005
     )
     return train_pivae(spikes, labels, settings, run_dir, seed=0, device="cpu", progress=False)
 

@@ -305,7 +305,7 @@ def test_ldns_fit_resumes_its_first_settings_after_an_lr_change(tmp_path):
     rates = np.full((12, 30, 4), 0.3, np.float32)
     spikes = rng.poisson(rates).astype(np.float32)
     settings_a = SpikeHistorySettings(
-        history_bins=5, epochs=20, lr=0.1, weight_decay=0.01, clip=5, sample_cap=5
+        history_bins=5, steps=20, lr=0.1, weight_decay=0.01, clip=5, sample_cap=5
     )
     settings_b = dataclasses.replace(settings_a, lr=0.05)
 
@@ -319,7 +319,7 @@ def test_ldns_fit_resumes_its_first_settings_after_an_lr_change(tmp_path):
     assert resumed_from == 0
     assert fit(settings_b)[1] == 0
     again, resumed_from = fit(settings_a)
-    assert resumed_from == settings_a.epochs  # A's final checkpoint: nothing retrained
+    assert resumed_from == settings_a.steps  # A's final checkpoint: nothing retrained
     for name, tensor in first.state_dict().items():
         assert torch.equal(again.state_dict()[name], tensor), name
     assert len(list((tmp_path / "superseded").glob("*/checkpoint.pt"))) == 1  # B's, kept

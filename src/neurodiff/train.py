@@ -885,19 +885,33 @@ def section_config(section: Mapping[str, Any], seed: int, **fields: Any) -> Trai
     )
 
 
-def epoch_config(
-    epochs: int, steps_per_epoch: int, seed: int, log_cap: int | None = None, **fields: Any
+def steps_config(
+    total_steps: int, steps_per_pass: int, seed: int, log_cap: int | None = None, **fields: Any
 ) -> TrainConfig:
-    """TrainConfig of `epochs` passes of `steps_per_epoch` steps, with about 10 checkpoints.
+    """TrainConfig of `total_steps` steps, with about 10 checkpoints.
 
-    Unless `fields` give `log_every`, a log row comes every max(epoch, total / 20) steps, the
-    total / 20 capped at `log_cap` when given.
+    `steps_per_pass`: the full batches of one pass over the training data
+    (`EpochBatches.steps_per_epoch`). Unless `fields` give `log_every`, a log row comes every
+    max(one pass, total / 20) steps, the total / 20 capped at `log_cap` when given.
     """
-    total = epochs * steps_per_epoch
     if "log_every" not in fields:
-        rows = total // 20 if log_cap is None else min(total // 20, log_cap)
-        fields["log_every"] = max(steps_per_epoch, rows)
-    return TrainConfig(total_steps=total, seed=seed, checkpoint_every=max(total // 10, 1), **fields)
+        rows = total_steps // 20 if log_cap is None else min(total_steps // 20, log_cap)
+        fields["log_every"] = max(steps_per_pass, rows)
+    return TrainConfig(
+        total_steps=total_steps,
+        seed=seed,
+        checkpoint_every=max(total_steps // 10, 1),
+        **fields,
+    )
+
+
+def full_batches(n_rows: int, batch_size: int, where: str) -> int:
+    """Full batches in one pass over `n_rows` rows; a batch larger than the data is an error."""
+    if not 1 <= batch_size <= n_rows:
+        raise ValueError(
+            f"{where}: batch_size={batch_size} must be in [1, {n_rows}] (the training rows)"
+        )
+    return n_rows // batch_size
 
 
 def train_on_tensors(
@@ -912,10 +926,20 @@ def train_on_tensors(
     eval_fn: EvalFn | None = None,
 ) -> TrainResult:
     """`train` in `run_dir` on shuffled minibatches of `tensors` (`EpochBatches`, config's seed)."""
+    batches = EpochBatches(tensors, batch_size, config.seed)
+    log.info(
+        "%s: %d steps = %.1f passes over %d training rows (%d full batches of %d)",
+        config.desc,
+        config.total_steps,
+        config.total_steps / batches.steps_per_epoch,
+        batches.n,
+        batches.steps_per_epoch,
+        batch_size,
+    )
     return train(
         model,
         loss_fn,
-        EpochBatches(tensors, batch_size, config.seed),
+        batches,
         make_optimizer,
         config,
         RunPaths.in_dir(run_dir),

@@ -1,8 +1,9 @@
 """AutoLFADS (Keshtkaran et al. 2022, Nature Methods): LFADS tuned by population-based training.
 
 The search is Ray Tune's `PopulationBasedTraining` (the engine lfads-torch's `run_pbt.py` uses):
-`population` LFADS models train side by side; after every generation of `epochs_per_generation`
-epochs each reports its validation Poisson NLL, the worst quantile copies the weights of the best
+`population` LFADS models train side by side; after every generation of `steps_per_generation`
+Adam steps (over shuffled passes of the training trials, the last batch of a pass smaller) each
+reports its validation Poisson NLL, the worst quantile copies the weights of the best
 (exploit) and perturbs or resamples their hyperparameters (explore). Searched, as AutoLFADS:
 learning rate, dropout, coordinated-dropout rate, KL and L2 weights (`search` gives the ranges in
 this LFADS's loss units). The member with the lowest validation NLL at the last generation is
@@ -46,7 +47,7 @@ class AutoLFADSSettings:
 
     population: int
     generations: int
-    epochs_per_generation: int
+    steps_per_generation: int
     batch_size: int
     grad_clip: float
     val_fraction: float
@@ -116,17 +117,20 @@ def _member(
         for group in optimizer.param_groups:
             group["lr"] = lr
     generator = torch.Generator().manual_seed(seed + generation)
+    order, position = torch.empty(0, dtype=torch.long), 0
     while True:
         model.train()
-        for _ in range(settings.epochs_per_generation):
-            order = torch.randperm(len(train_x), generator=generator).to(device)
-            for start in range(0, len(order), settings.batch_size):
-                loss, _ = model.loss(train_x[order[start : start + settings.batch_size]], step)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-                optimizer.step()
-                step += 1
+        for _ in range(settings.steps_per_generation):
+            if position >= len(order):  # start a new shuffled pass over the training trials
+                order, position = torch.randperm(len(train_x), generator=generator).to(device), 0
+            rows = order[position : position + settings.batch_size]
+            position += settings.batch_size
+            loss, _ = model.loss(train_x[rows], step)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            step += 1
         generation += 1
         with tempfile.TemporaryDirectory() as folder:
             torch.save(

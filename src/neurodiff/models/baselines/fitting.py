@@ -1,8 +1,8 @@
-"""The training recipe the pi-VAE and TNDM baselines share: Adam over epochs of minibatches.
+"""The training recipe the pi-VAE and TNDM baselines share: Adam steps over shuffled minibatches.
 
 The run directory records the seed, the data shape, the settings and a digest of the training
-tensors (`neurodiff.train.reset_stale_run`); an epoch is ceil(rows / batch_size) steps; log
-rows and checkpoints follow `neurodiff.train.epoch_config`.
+tensors (`neurodiff.train.reset_stale_run`); `settings.steps` optimizer steps; log rows and
+checkpoints follow `neurodiff.train.steps_config`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from torch import nn
 from neurodiff.train import (
     LossFn,
     data_digest,
-    epoch_config,
+    full_batches,
     reset_stale_run,
     seed_everything,
+    steps_config,
     train_on_tensors,
 )
 
@@ -41,7 +42,7 @@ def fit_with_adam(
 ) -> Model:
     """Train `build()` (called after seeding) on `tensors` with Adam; eval mode, on the CPU.
 
-    `settings`: a dataclass with `epochs`, `batch_size` and `lr` (recorded whole in the run
+    `settings`: a dataclass with `steps`, `batch_size` and `lr` (recorded whole in the run
     directory); `shape`: the data shape recorded with it.
     """
     reset_stale_run(
@@ -53,12 +54,12 @@ def fit_with_adam(
             "data": data_digest(*tensors),
         },
     )
-    per_epoch = -(-len(tensors[0]) // settings.batch_size)
+    per_pass = full_batches(len(tensors[0]), settings.batch_size, desc)
     seed_everything(seed)
     model = build()
-    config = epoch_config(
-        settings.epochs,
-        per_epoch,
+    config = steps_config(
+        settings.steps,
+        per_pass,
         seed,
         grad_clip=grad_clip,
         device=device,

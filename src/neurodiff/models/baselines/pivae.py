@@ -29,12 +29,12 @@ from neurodiff.models.baselines.fitting import fit_with_adam
 
 @dataclass(frozen=True, kw_only=True)
 class PiVAESettings:
-    """pi-VAE sizes and training (epochs over all time bins of the training trials)."""
+    """pi-VAE sizes and training (Adam steps over minibatches of the training trials' time bins)."""
 
     z_dim: int
     encoder_hidden: int
     gin_blocks: int
-    epochs: int
+    steps: int
     batch_size: int
     lr: float
 

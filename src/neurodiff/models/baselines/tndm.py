@@ -187,9 +187,9 @@ class TNDM(nn.Module):
 
 @dataclass(frozen=True, kw_only=True)
 class TNDMSettings:
-    """TNDM training (Adam) and `model` overrides of TNDMConfig fields."""
+    """TNDM training (Adam steps) and `model` overrides of TNDMConfig fields."""
 
-    epochs: int
+    steps: int
     batch_size: int
     lr: float
     grad_clip: float

@@ -10,7 +10,8 @@ or two datasets, and no trained checkpoint is lost.
 Autoencoder checkpoint choice: with `checkpoint: best_val` the weights with the lowest
 validation Poisson NLL seen at the evaluation rows are kept by the training loop, in its
 checkpoint (so a restarted run selects exactly what an uninterrupted one does; LDNS chose
-epoch 140 of 260 for MC_Maze this way); with `last` the final weights are used.
+epoch 140 of 260 for MC_Maze this way, from a validation row every epoch); with `last` the
+final weights are used. Training lengths are in optimizer steps (`settings.steps`).
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ from neurodiff.train import (
     TrainConfig,
     TrainResult,
     data_digest,
-    epoch_config,
+    full_batches,
     load_trained,
     reset_stale_run,
     seed_everything,
+    steps_config,
     train,
     train_on_tensors,
 )
@@ -71,23 +73,15 @@ def channels_last(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().transpose(1, 2).numpy().astype(np.float32)
 
 
-def steps_per_epoch(n_rows: int, batch_size: int, where: str) -> int:
-    """Full batches per epoch; a batch larger than the training split is a clear error."""
-    if batch_size > n_rows:
-        raise ValueError(f"{where}: batch_size={batch_size} exceeds the {n_rows} training trials")
-    return n_rows // batch_size
-
-
 def optimizer_and_schedule(
-    optim: OptimSettings, batches_per_epoch: int, betas: tuple[float, float] = (0.9, 0.999)
+    optim: OptimSettings, betas: tuple[float, float] = (0.9, 0.999)
 ) -> tuple[Any, Any, int]:
     """(make_optimizer, make_scheduler, total_steps): AdamW, warm-up then cosine to the horizon.
 
     The cosine runs over lr_horizon × total_steps (diffusers' `get_scheduler("cosine")`), so
     with a horizon above 1 the learning rate never reaches 0, as in LDNS.
     """
-    total = optim.epochs * batches_per_epoch
-    warmup = optim.warmup_epochs * batches_per_epoch
+    total, warmup = optim.steps, optim.warmup_steps
     horizon = max(math.ceil(optim.lr_horizon * total), warmup + 1)
 
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -101,18 +95,19 @@ def optimizer_and_schedule(
 
 def run_config(
     settings: OptimSettings | LFADSSettings,
-    per_epoch: int,
+    per_pass: int,
     seed: int,
     device: str,
     progress: bool,
     desc: str,
     **fields: Any,
 ) -> TrainConfig:
-    """TrainConfig of an LDNS run: `settings.epochs` epochs, its grad_clip, log rows every
-    max(epoch, total / 20, at most 100) steps unless `fields` give `log_every`."""
-    return epoch_config(
-        settings.epochs,
-        per_epoch,
+    """TrainConfig of an LDNS run: `settings.steps` steps, its grad_clip, log rows every
+    max(one pass of `per_pass` batches, total / 20, at most 100) steps unless `fields` give
+    `log_every`."""
+    return steps_config(
+        settings.steps,
+        per_pass,
         seed,
         log_cap=100,
         grad_clip=settings.grad_clip,
@@ -128,7 +123,6 @@ def train_scheduled(
     loss_fn: LossFn,
     tensors: list[torch.Tensor],
     settings: OptimSettings,
-    per_epoch: int,
     run_dir: Path,
     seed: int,
     device: str,
@@ -138,14 +132,15 @@ def train_scheduled(
     **fields: Any,
 ) -> TrainResult:
     """Train on minibatches of `tensors` with `settings`' AdamW and warm-up cosine schedule."""
-    make_optimizer, make_scheduler, _ = optimizer_and_schedule(settings, per_epoch)
+    make_optimizer, make_scheduler, _ = optimizer_and_schedule(settings)
+    per_pass = full_batches(len(tensors[0]), settings.batch_size, desc)
     return train_on_tensors(
         model,
         loss_fn,
         tensors,
         settings.batch_size,
         make_optimizer,
-        run_config(settings, per_epoch, seed, device, progress, desc, **fields),
+        run_config(settings, per_pass, seed, device, progress, desc, **fields),
         run_dir,
         make_scheduler,
         eval_fn,
@@ -208,7 +203,7 @@ def train_autoencoder(
     )
     train_x, train_m = channels_first(spikes), torch.as_tensor(mask, dtype=torch.float32)
     val = (channels_first(val_spikes), torch.as_tensor(val_mask, dtype=torch.float32))
-    per_epoch = steps_per_epoch(len(train_x), settings.batch_size, "ldns.autoencoder")
+    full_batches(len(train_x), settings.batch_size, "ldns.autoencoder")
     seed_everything(seed)
     model = S4Autoencoder(**settings.architecture(train_x.shape[1]))
 
@@ -228,22 +223,20 @@ def train_autoencoder(
         loss_fn,
         [train_x, train_m],
         settings,
-        per_epoch,
         run_dir,
         seed,
         device,
         progress,
         "LDNS autoencoder",
         eval_fn=lambda net, step: {"val_poisson": poisson_nll(net, *val)},
-        log_every=per_epoch * settings.eval_every_epochs,
+        log_every=settings.log_every,
         best_metric="val_poisson" if settings.checkpoint == "best_val" else None,
     )
     model = result.model.cpu().eval()
     if result.best is not None:
         model.load_state_dict(result.best.state_dict)
         return AutoencoderFit(model, result.best.step, result.best.value, result.history)
-    total = settings.epochs * per_epoch
-    return AutoencoderFit(model, total, poisson_nll(model, *val), result.history)
+    return AutoencoderFit(model, settings.steps, poisson_nll(model, *val), result.history)
 
 
 def save_autoencoder(path: str | Path, fit: AutoencoderFit, architecture: dict[str, Any]) -> None:
@@ -352,7 +345,7 @@ def train_denoiser(
             "format": CHECKPOINT_FORMAT,
         },
     )
-    per_epoch = steps_per_epoch(len(inputs.x0), settings.batch_size, "ldns.denoiser")
+    full_batches(len(inputs.x0), settings.batch_size, "ldns.denoiser")
     seed_everything(seed)
     model = build_denoiser(settings, inputs.x0.shape[1], velocity_channels)
 
@@ -369,7 +362,6 @@ def train_denoiser(
         loss_fn,
         inputs.tensors(),
         settings,
-        per_epoch,
         run_dir,
         seed,
         device,
@@ -417,7 +409,7 @@ def train_spike_history(
     """Fit the per-neuron spike-history GLM on (trials, time, neurons) counts and rates.
 
     Full-batch AdamW on the Poisson NLL of the bins with full history (`history_nll`) for
-    `epochs` steps, counts clipped at `clip`: the objective of `fit_spike_history`, run through
+    `steps` steps, counts clipped at `clip`: the objective of `fit_spike_history`, run through
     the shared loop for logs and resume.
     """
     run_dir = Path(run_dir)
@@ -444,11 +436,11 @@ def train_spike_history(
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
     config = TrainConfig(
-        total_steps=settings.epochs,
+        total_steps=settings.steps,
         seed=seed,
         device=device,
-        log_every=max(settings.epochs // 20, 1),
-        checkpoint_every=max(settings.epochs // 5, 1),
+        log_every=max(settings.steps // 20, 1),
+        checkpoint_every=max(settings.steps // 5, 1),
         progress=progress,
         desc="spike-history GLM",
     )

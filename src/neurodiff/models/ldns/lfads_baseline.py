@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from neurodiff.models.baselines.lfads import LFADS, lfads_from_config
-from neurodiff.models.ldns.fit import run_config, steps_per_epoch
+from neurodiff.models.ldns.fit import run_config
 from neurodiff.models.ldns.settings import LFADSSettings
 from neurodiff.train import (
     data_digest,
+    full_batches,
     reset_stale_run,
     seed_everything,
     train_on_tensors,
@@ -41,7 +42,7 @@ def train_lfads(
         {
             "seed": seed,
             "shape": list(x.shape),
-            "epochs": settings.epochs,
+            "steps": settings.steps,
             "batch_size": settings.batch_size,
             "lr": settings.lr,
             "grad_clip": settings.grad_clip,
@@ -49,7 +50,7 @@ def train_lfads(
             "data": data_digest(x),
         },
     )
-    per_epoch = steps_per_epoch(len(x), settings.batch_size, "ldns.lfads")
+    per_pass = full_batches(len(x), settings.batch_size, "ldns.lfads")
     seed_everything(seed)
     model = lfads_from_config(x.shape[2], settings.model)
 
@@ -59,7 +60,7 @@ def train_lfads(
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=settings.lr)
 
-    config = run_config(settings, per_epoch, seed, device, progress, "LFADS")
+    config = run_config(settings, per_pass, seed, device, progress, "LFADS")
     result = train_on_tensors(
         model, loss_fn, [x], settings.batch_size, make_optimizer, config, run_dir
     )

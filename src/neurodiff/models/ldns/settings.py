@@ -3,8 +3,9 @@
 The config mirrors the paper's Tables 2 and 3: one autoencoder entry per dataset, one
 denoiser entry per diffusion model (dataset × conditioning), plus the shared noise schedule,
 sampling, spike-history, LFADS-baseline, behaviour and evaluation settings. Sizes are in
-channels and blocks; training lengths in epochs (an epoch = the full batches of the training
-split, as `EpochBatches` draws them).
+channels and blocks; training lengths in optimizer steps, as in every training block of the
+project (the paper's epochs × the full batches of its training split; `config/paper.yaml`
+gives the conversion for each model).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def _require(condition: bool, message: str) -> None:
 class OptimSettings:
     """AdamW with linear warm-up then cosine decay over `lr_horizon` × the training steps."""
 
-    epochs: int
-    warmup_epochs: int
+    steps: int
+    warmup_steps: int
     batch_size: int
     lr: float
     weight_decay: float
@@ -41,10 +42,10 @@ class OptimSettings:
 
     def check(self) -> None:
         """Raise ValueError if a value is out of range."""
-        _require(self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1")
+        _require(self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be >= 1")
         _require(
-            0 <= self.warmup_epochs <= self.epochs,
-            f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs}]",
+            0 <= self.warmup_steps <= self.steps,
+            f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps}]",
         )
         _require(self.lr_horizon >= 1, f"lr_horizon={self.lr_horizon} must be >= 1")
 
@@ -63,7 +64,7 @@ class AutoencoderSettings(OptimSettings):
     td_beta: float
     latent_clip: float | None
     checkpoint: str
-    eval_every_epochs: int
+    log_every: int
 
     def __post_init__(self) -> None:
         self.check()
@@ -72,6 +73,7 @@ class AutoencoderSettings(OptimSettings):
             f"checkpoint={self.checkpoint!r} is not one of {CHECKPOINT_RULES}",
         )
         _require(0 <= self.cd_p < 1, f"cd_p={self.cd_p} must be in [0, 1)")
+        _require(self.log_every >= 1, f"log_every={self.log_every} must be >= 1 (steps)")
 
     def architecture(self, input_channels: int) -> dict[str, Any]:
         """Keyword arguments of S4Autoencoder for data with `input_channels` channels."""
@@ -188,7 +190,7 @@ class SpikeHistorySettings:
     """The post-hoc spike-history GLM: fit by full-batch AdamW, sampled autoregressively."""
 
     history_bins: int
-    epochs: int
+    steps: int
     lr: float
     weight_decay: float
     clip: int
@@ -199,7 +201,7 @@ class SpikeHistorySettings:
 class LFADSSettings:
     """The LFADS baseline with fixed hyperparameters (`model` overrides LFADSConfig fields)."""
 
-    epochs: int
+    steps: int
     batch_size: int
     lr: float
     grad_clip: float

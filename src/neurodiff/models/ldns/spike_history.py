@@ -80,7 +80,7 @@ def history_nll(model: SpikeHistoryGLM, spikes: torch.Tensor, rates: torch.Tenso
 def fit_spike_history(
     spikes: torch.Tensor,
     rates: torch.Tensor,
-    epochs: int,
+    steps: int,
     lr: float = 0.1,
     weight_decay: float = 0.01,
     clip: float = 5,
@@ -92,7 +92,7 @@ def fit_spike_history(
     rates = rates.float()
     model = SpikeHistoryGLM(spikes.shape[1], history_bins).to(spikes.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
+    for _ in range(steps):
         optimizer.zero_grad()
         loss = history_nll(model, spikes, rates)
         loss.backward()

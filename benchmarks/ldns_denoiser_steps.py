@@ -1,15 +1,16 @@
-"""How long to train an LDNS denoiser: validation ε-MSE and sample dispersion against epochs.
+"""How long to train an LDNS denoiser: validation ε-MSE and sample dispersion against steps.
 
 Loads a workflow run's autoencoder latents and its trained denoiser (`results/<preset>/ldns/`),
-trains the same denoiser again for `--epochs` (a fresh run directory under `--work`), and
-prints for both: the ε-objective on the validation and test latents (the same timesteps and
-noise for both models, mean ± standard error over `--repeats` draws) and, for unconditional
-models, how much of the autoencoder latents' variance DDIM-50 samples keep (within-trial, and
-the single-trial part left after removing the mean trajectory). The medium preset's MC_Maze
-denoiser epochs were chosen with it (config/medium.yaml).
+trains the same denoiser again for `--steps` optimizer steps (a fresh run directory under
+`--work`), and prints for both: the ε-objective on the validation and test latents (the same
+timesteps and noise for both models, mean ± standard error over `--repeats` draws) and, for
+unconditional models, how much of the autoencoder latents' variance DDIM-50 samples keep
+(within-trial, and the single-trial part left after removing the mean trajectory). The medium
+preset's MC_Maze denoiser lengths were chosen with it (config/medium.yaml: 8400 steps against
+2100).
 
-Run: python benchmarks/ldns_denoiser_epochs.py --preset medium --model mc_maze_unconditional
-     --epochs 400 [--results results] [--repeats 200]
+Run: python benchmarks/ldns_denoiser_steps.py --preset medium --model mc_maze_unconditional
+     --steps 8400 [--results results] [--repeats 200]
 """
 
 from __future__ import annotations
@@ -71,14 +72,14 @@ def kept_variance(model: torch.nn.Module, encoded: EncodedData, schedule) -> tup
 
 
 def main() -> None:
-    """Compare the workflow's trained denoiser with one trained for --epochs."""
+    """Compare the workflow's trained denoiser with one trained for --steps steps."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--model", default="mc_maze_unconditional", help="ldns.denoiser key")
-    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--config-dir", type=Path, default=Path("config"))
-    parser.add_argument("--work", type=Path, default=Path("benchmarks/out/denoiser_epochs"))
+    parser.add_argument("--work", type=Path, default=Path("benchmarks/out/denoiser_steps"))
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -102,21 +103,21 @@ def main() -> None:
     channels = 0 if velocity is None else velocity.shape[1]
     trained = root / f"ldns/models/{args.model}/denoiser/model.pt"
     models = {
-        f"workflow ({settings.epochs} epochs)": load_trained(
+        f"workflow ({settings.steps} steps)": load_trained(
             trained, build_denoiser(settings, encoded.latents.shape[1], channels), use_ema=True
         ).eval()
     }
-    longer = dataclasses.replace(settings, epochs=args.epochs)
+    longer = dataclasses.replace(settings, steps=args.steps)
     started = time.perf_counter()
-    models[f"retrained ({args.epochs} epochs)"] = train_denoiser(
+    models[f"retrained ({args.steps} steps)"] = train_denoiser(
         denoiser_inputs(encoded, ds, longer, behavior),
         longer,
         schedule,
-        args.work / f"{args.model}_{args.epochs}",
+        args.work / f"{args.model}_{args.steps}",
         args.seed,
         "cpu",
     )
-    print(f"training {args.epochs} epochs: {time.perf_counter() - started:.0f} s")
+    print(f"training {args.steps} steps: {time.perf_counter() - started:.0f} s")
     print("| model | val ε-MSE | test ε-MSE | within-trial var kept | single-trial var kept |")
     print("|---|---|---|---|---|")
     for name, model in models.items():
