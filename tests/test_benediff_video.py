@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
@@ -364,3 +365,46 @@ def test_schematic_quotes_the_counts_of_the_built_networks():
     facts = schematic_facts(section, components, ["paw_x", "jaw", "chest"], 40, 2, 32, counts)
     assert f"parameters: {counts.frame_autoencoder / 1e3:.1f}k" in facts.autoencoder_lines
     assert facts.lvm_lines[-1].startswith("parameters per region: ")
+
+
+def test_fig4_legend_and_titles_do_not_overlap():
+    """Panel b's legend sits above the first row's panel titles (at medium, with three labels,
+    it covered them)."""
+    rng = np.random.default_rng(0)
+    names = ["paw_x", "jaw", "lever"]
+    groups = [("benediff", 0, "VIS_L", k) for k in range(3)]
+    samples = GuidedSamples(
+        groups=groups,
+        labels={"exact": rng.random((3, 3, 5, 3))},
+        unguided_labels={"exact": rng.random((3, 5, 3))},
+        latent_variance=rng.random((3, 3)),
+        unguided_latent_variance=rng.random((3, 3)),
+        frame_groups=groups,
+        frames=rng.integers(0, 255, (3, 1, 5, 2, 16, 16), dtype=np.uint8),
+        unguided_frames=rng.integers(0, 255, (1, 5, 2, 16, 16), dtype=np.uint8),
+    )
+    fig = plot_fig4_guided_videos(
+        samples,
+        names,
+        {("VIS_L", n): 1.0 for n in names},
+        ["VIS_L"],
+        "exact",
+        "session1",
+        3,
+        1 / 30,
+        "medium",
+        data_label="simulated widefield",
+    )
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    titles = [
+        text
+        for ax in fig.axes
+        for text in ax.get_children()
+        if isinstance(text, matplotlib.text.Text) and text.get_text()
+    ]
+    assert any("label change" in t.get_text() for t in titles)
+    for text in titles:
+        assert not legend.overlaps(text.get_window_extent(renderer)), text.get_text()
+    plt.close(fig)

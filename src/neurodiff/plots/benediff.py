@@ -518,7 +518,7 @@ def plot_fig4_guided_videos(
             width_ratios=[2.1, 1],
             hspace=0.45,
             wspace=0.22,
-            top=1 - 0.75 / height,
+            top=1 - 1.0 / height,  # room for the suptitle and panel b's legend above the titles
             bottom=0.35 / height,
             left=0.1,
             right=0.95,
