@@ -302,7 +302,7 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
         def train_ae() -> Prepared:
             model = build_ae(dataset)
-            optimizer = force_foreach(optimizer_and_schedule(s, 1)[0](model.parameters()))
+            optimizer = force_foreach(optimizer_and_schedule(s)[0](model.parameters()))
             # checkpoint: best_val keeps a copy of the best weights on the device
             best = (
                 [p.detach().clone() for p in model.state_dict().values()]
@@ -369,7 +369,7 @@ def ldns_phases(case: Case, cfg: dict[str, Any]) -> list[Phase]:
 
             def train_denoiser() -> Prepared:
                 model = build_denoiser(s, latent, velocity)
-                optimizer = force_foreach(optimizer_and_schedule(s, 1)[0](model.parameters()))
+                optimizer = force_foreach(optimizer_and_schedule(s)[0](model.parameters()))
                 ema = EMASettings(
                     max_decay=s.ema_max_decay, min_decay=s.ema_min_decay, power=s.ema_power
                 ).build(model)

@@ -365,3 +365,12 @@ def test_enospc_during_checkpoint_save_names_path_and_cause(tmp_path, monkeypatc
     monkeypatch.setattr(torch, "save", real_save)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_warmup_cosine_has_known_values():
+    from neurodiff.train import warmup_cosine
+
+    factor = warmup_cosine(total_steps=10, warmup_steps=2)
+    assert [factor(k) for k in (0, 1, 2)] == [0.5, 1.0, 1.0]  # the first step already learns
+    assert factor(6) == pytest.approx(0.5)  # half-way through the cosine
+    assert factor(10) == pytest.approx(0.0) and factor(13) == pytest.approx(0.0)  # stays at 0

@@ -905,6 +905,20 @@ def steps_config(
     )
 
 
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """LR multiplier of step k: (k + 1) / warmup_steps during the warm-up, then a half cosine
+    to 0 at `total_steps` (GNOCCHI; LDNS uses diffusers' `get_cosine_schedule_with_warmup`,
+    whose warm-up starts at 0 and whose cosine runs over `lr_horizon` × the steps)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
 def full_batches(n_rows: int, batch_size: int, where: str) -> int:
     """Full batches in one pass over `n_rows` rows; a batch larger than the data is an error."""
     if not 1 <= batch_size <= n_rows:

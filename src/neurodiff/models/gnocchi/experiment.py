@@ -40,6 +40,7 @@ from neurodiff.train import (
     reset_stale_run,
     section_config,
     train_on_tensors,
+    warmup_cosine,
 )
 
 DATASETS = ("reaching", "mc_maze")
@@ -306,18 +307,6 @@ def validation_fn(kind: str, inputs: torch.Tensor) -> Callable[[torch.nn.Module,
     return evaluate
 
 
-def _warmup_cosine(total: int, warmup: int) -> Callable[[int], float]:
-    """LR multiplier: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
 def train_model(
     kind: str,
     data: ExperimentData,
@@ -371,7 +360,7 @@ def train_model(
         config,
         run_dir,
         make_scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(
-            o, _warmup_cosine(train_cfg.steps, train_cfg.warmup_steps)
+            o, warmup_cosine(train_cfg.steps, train_cfg.warmup_steps)
         ),
         eval_fn=validation_fn(kind, val_inputs),
     )
