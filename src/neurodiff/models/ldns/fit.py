@@ -129,11 +129,13 @@ def train_scheduled(
     progress: bool,
     desc: str,
     eval_fn: EvalFn | None = None,
+    where: str = "ldns",
     **fields: Any,
 ) -> TrainResult:
-    """Train on minibatches of `tensors` with `settings`' AdamW and warm-up cosine schedule."""
+    """Train on minibatches of `tensors` with `settings`' AdamW and warm-up cosine schedule
+    (`where`: the config key named when the batch is larger than the training split)."""
     make_optimizer, make_scheduler, _ = optimizer_and_schedule(settings)
-    per_pass = full_batches(len(tensors[0]), settings.batch_size, desc)
+    per_pass = full_batches(len(tensors[0]), settings.batch_size, where)
     return train_on_tensors(
         model,
         loss_fn,
@@ -203,7 +205,6 @@ def train_autoencoder(
     )
     train_x, train_m = channels_first(spikes), torch.as_tensor(mask, dtype=torch.float32)
     val = (channels_first(val_spikes), torch.as_tensor(val_mask, dtype=torch.float32))
-    full_batches(len(train_x), settings.batch_size, "ldns.autoencoder")
     seed_everything(seed)
     model = S4Autoencoder(**settings.architecture(train_x.shape[1]))
 
@@ -229,6 +230,7 @@ def train_autoencoder(
         progress,
         "LDNS autoencoder",
         eval_fn=lambda net, step: {"val_poisson": poisson_nll(net, *val)},
+        where="ldns.autoencoder",
         log_every=settings.log_every,
         best_metric="val_poisson" if settings.checkpoint == "best_val" else None,
     )
@@ -345,7 +347,6 @@ def train_denoiser(
             "format": CHECKPOINT_FORMAT,
         },
     )
-    full_batches(len(inputs.x0), settings.batch_size, "ldns.denoiser")
     seed_everything(seed)
     model = build_denoiser(settings, inputs.x0.shape[1], velocity_channels)
 
@@ -367,6 +368,7 @@ def train_denoiser(
         device,
         progress,
         f"LDNS denoiser ({settings.conditioning})",
+        where="ldns.denoiser",
         ema=ema,
     )
     return result.ema_model.cpu().eval()
