@@ -40,7 +40,7 @@ def test_real_inventory_lists_every_paper_with_unique_stems():
         "benediff",
         "reproduction",
     ]
-    assert len(inventory.paper("ldns").items) == 19
+    assert len(inventory.paper("ldns").items) == 20
     assert inventory.item("ldns/tables/sampler_steps_{model}").source == "workflow"
     assert inventory.item("ldns/tables/table1_monkey_metrics").paper_item == "Table 1"
     assert {i.source for i in inventory.paper("gnocchi").items} == {"reconstructed"}

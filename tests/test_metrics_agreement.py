@@ -9,6 +9,7 @@ import pytest
 from neurodiff.metrics.agreement import (
     autocovariance_ratio,
     correlation_agreement,
+    high_frequency_power_ratio,
     latent_length_generalisation,
     pearson_r,
     spike_statistics_pearson,
@@ -109,3 +110,19 @@ def test_autocovariance_ratio_known_answers():
     shuffled = rng.permuted(data, axis=1)  # same counts, time order destroyed
     assert abs(autocovariance_ratio(shuffled, data)) < 0.15
     assert np.isnan(autocovariance_ratio(data, rng.permuted(data, axis=1)))
+
+
+def test_high_frequency_power_ratio_known_answers():
+    short = _ar1_latents(200, 64, 1.0, 0)
+    same = high_frequency_power_ratio(short, _ar1_latents(50, 64 * 16, 1.0, 1), 0.1)
+    assert same == pytest.approx(1.0, abs=0.1)
+    # Twice the amplitude is four times the power in every band.
+    doubled = high_frequency_power_ratio(short, 2 * _ar1_latents(50, 64 * 16, 1.0, 1), 0.1)
+    assert doubled == pytest.approx(4.0, rel=0.1)
+    # White noise added to the long samples raises only the fast band much.
+    noisy = _ar1_latents(50, 64 * 16, 1.0, 1) + np.random.default_rng(2).normal(
+        0, 0.5, (50, 3, 64 * 16)
+    )
+    assert high_frequency_power_ratio(short, noisy, 0.25) > 3.0
+    with pytest.raises(ValueError, match="above the Nyquist"):
+        high_frequency_power_ratio(short, short, 0.6)

@@ -211,3 +211,40 @@ def test_kernel_cache_can_be_switched_off(monkeypatch) -> None:
 def test_rejects_wrong_input_shape() -> None:
     with pytest.raises(ValueError, match="batch, 4, length"):
         S4D(4)(torch.randn(2, 3, 10))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_kernel_cutoff_zeroes_the_lags_at_and_beyond_it(bidirectional: bool) -> None:
+    layer = make_layer(bidirectional=bidirectional)
+    x = torch.randn(2, 3, 40, dtype=torch.float64)
+    with torch.no_grad():
+        full = layer(x)
+        layer.kernel_cutoff = 40  # no lag reaches 40: the same map
+        assert torch.allclose(layer(x), full)
+        layer.kernel_cutoff = 5
+        cut = layer(x)
+        # Reference: the layer's own per-direction kernels with lags ≥ 5 zeroed, applied as sums.
+        kernels = layer.kernel(40)
+        kernels[..., 5:] = 0
+        expected = layer.D[:, None] * x
+        for lag in range(5):
+            shifted = torch.nn.functional.pad(x, (lag, 0))[..., :40]
+            expected = expected + kernels[0, :, lag, None] * shifted
+            if bidirectional:
+                ahead = torch.nn.functional.pad(x, (0, lag))[..., lag:]
+                expected = expected + kernels[1, :, lag, None] * ahead
+    assert torch.allclose(cut, expected, atol=1e-10)
+    assert not torch.allclose(cut, full)
+
+
+def test_kernel_cache_follows_the_cutoff() -> None:
+    layer = make_layer()
+    x = torch.randn(1, 3, 30, dtype=torch.float64)
+    with torch.no_grad():
+        full = layer(x)  # cached for (30, no cutoff)
+        layer.kernel_cutoff = 3
+        cut = layer(x)
+        layer.kernel_cutoff = None
+        again = layer(x)
+    assert not torch.allclose(cut, full)
+    assert torch.equal(again, full)

@@ -332,6 +332,39 @@ rule ldns_correlation_agreement:
         "../../scripts/ldns_correlation_agreement.py"
 
 
+rule ldns_length_generalisation:
+    input:
+        data=f"{RESULTS}/data/lorenz.h5",
+        latents=ldns_latents("lorenz"),
+        autoencoder=f"{LDNS_OUT}/models/lorenz/autoencoder/selected.pt",
+        denoiser=f"{LDNS_OUT}/models/lorenz_unconditional/denoiser/model.pt",
+        samples=ldns_samples("lorenz_unconditional"),
+    output:
+        csv=reported("ldns/tables/length_generalisation", "csv"),
+        md=f"{LDNS_OUT}/tables/length_generalisation.md",
+    log:
+        f"{LDNS_LOGS}/length_generalisation.log",
+    benchmark:
+        f"{LDNS_LOGS}/benchmarks/length_generalisation.tsv"
+    conda:
+        "../../envs/ldns.yaml"
+    threads: 1
+    resources:
+        gpu=job_resources("ldns", "sample")["gpu"],
+        mem_mb=job_resources("ldns", "sample")["mem_mb"],
+        gpu_mem_mb=job_resources("ldns", "sample")["gpu_mem_mb"],
+        runtime=job_resources("ldns", "sample")["runtime"],
+    params:
+        cfg=LDNS["denoiser"]["lorenz_unconditional"],
+        diffusion=LDNS["diffusion"],
+        sampling=LDNS["sampling"],
+        seed=config["seed"],
+        device=config["device"],
+        preset=PRESET,
+    script:
+        "../../scripts/ldns_length_generalisation.py"
+
+
 rule ldns_condition_use:
     input:
         data=f"{RESULTS}/data/mc_maze.h5",

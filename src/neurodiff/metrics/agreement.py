@@ -11,7 +11,8 @@ between ground truth and LDNS samples of four statistics:
 
 For its length generalisation (samples longer than the training trials), how far the latent
 range and PSD of the long samples drift from those of training-length samples
-(`latent_length_generalisation`).
+(`latent_length_generalisation`), and how much of the drift is power at high frequencies
+(`high_frequency_power_ratio`).
 """
 
 from __future__ import annotations
@@ -82,26 +83,16 @@ def latent_length_generalisation(
     share one frequency grid; `max_psd_deviation` is the largest Σ_f |P_long − P_short| / Σ_f
     P_short over latents. 0 means the long samples keep the training-length statistics.
     """
-    short, long = np.asarray(short, dtype=np.float64), np.asarray(long, dtype=np.float64)
-    if short.ndim != 3 or long.ndim != 3 or short.shape[1] != long.shape[1]:
-        raise ValueError(
-            f"latent samples must be (trials, latents, time) with equal latents, got "
-            f"{short.shape} and {long.shape}"
-        )
+    short, long = _checked_latent_pair(short, long)
     length = short.shape[-1]
-    if long.shape[-1] < length:
-        raise ValueError(f"long samples ({long.shape[-1]} bins) are shorter than {length} bins")
 
     def spread(x: np.ndarray) -> np.ndarray:
         lo, hi = np.quantile(x.transpose(1, 0, 2).reshape(x.shape[1], -1), quantiles, axis=1)
         return hi - lo
 
-    def psd(x: np.ndarray) -> np.ndarray:
-        _, power = signal.welch(x, nperseg=length, axis=-1)
-        return power.mean(axis=0)  # (latents, frequencies)
-
     range_ratio = spread(long) / spread(short)
-    p_short, p_long = psd(short), psd(long)
+    _, p_short = _mean_periodogram(short, length)
+    _, p_long = _mean_periodogram(long, length)
     psd_dev = np.abs(p_long - p_short).sum(axis=1) / p_short.sum(axis=1)
     return {
         "max_range_deviation": float(np.max(np.abs(range_ratio - 1))),
@@ -109,6 +100,46 @@ def latent_length_generalisation(
         "range_ratio_min": float(range_ratio.min()),
         "range_ratio_max": float(range_ratio.max()),
     }
+
+
+def _checked_latent_pair(short: np.ndarray, long: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sample sets as float64 (trials, latents, time) with equal latents, long ≥ short."""
+    short, long = np.asarray(short, dtype=np.float64), np.asarray(long, dtype=np.float64)
+    if short.ndim != 3 or long.ndim != 3 or short.shape[1] != long.shape[1]:
+        raise ValueError(
+            f"latent samples must be (trials, latents, time) with equal latents, got "
+            f"{short.shape} and {long.shape}"
+        )
+    if long.shape[-1] < short.shape[-1]:
+        raise ValueError(
+            f"long samples ({long.shape[-1]} bins) are shorter than {short.shape[-1]} bins"
+        )
+    return short, long
+
+
+def _mean_periodogram(x: np.ndarray, segment: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (cycles/bin) and Welch PSD (latents, frequencies) of `segment`-bin Hann
+    segments of x (trials, latents, time), averaged over trials and segments."""
+    frequencies, power = signal.welch(x, nperseg=segment, axis=-1)
+    return frequencies, power.mean(axis=0)
+
+
+def high_frequency_power_ratio(short: np.ndarray, long: np.ndarray, min_frequency: float) -> float:
+    """Power at frequencies ≥ `min_frequency` (cycles/bin), long over training-length samples.
+
+    Welch periodograms as `latent_length_generalisation` (segments of the training length),
+    summed over latents and those frequencies. 1 means the long samples carry as much fast
+    fluctuation as the training-length ones; > 1 that they keep noise the denoising left.
+    """
+    short, long = _checked_latent_pair(short, long)
+    frequencies, p_short = _mean_periodogram(short, short.shape[-1])
+    _, p_long = _mean_periodogram(long, short.shape[-1])
+    band = frequencies >= min_frequency
+    if not band.any():
+        raise ValueError(
+            f"min_frequency {min_frequency} is above the Nyquist frequency 0.5 cycles/bin"
+        )
+    return float(p_long[:, band].sum() / p_short[:, band].sum())
 
 
 def _split_halves(n_trials: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,10 @@ snapshot of the parameter values; any change of a value (optimizer step, `load_s
 an EMA update) invalidates it. Values are compared rather than tensor version counters
 because fused optimizers and in-place edits through `.data` do not bump those counters.
 Setting `cache_kernel = False` on a layer rebuilds the kernel on every call instead.
+
+`kernel_cutoff` (default None: the global kernel, as LDNS) zeroes every lag at or beyond it,
+in both directions. It exists for a diagnostic: a model trained on L bins and run on 16·L
+applies kernel lags it was never trained at (`neurodiff.models.ldns.length_generalisation`).
 """
 
 from __future__ import annotations
@@ -130,7 +134,9 @@ class S4D(nn.Module):
         self.D = nn.Parameter(torch.randn(channels))
         # Set False to rebuild the kernel on every call (what a layer without a cache does).
         self.cache_kernel = True
-        self._cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
+        # Lags at or beyond this are zeroed (None: every lag up to the input length).
+        self.kernel_cutoff: int | None = None
+        self._cache: tuple[tuple[int, int | None], torch.Tensor, torch.Tensor] | None = None
 
     def discretized(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ZOH discretisation: (ΔA, B̄, C) as complex tensors (H, N/2), (H, N/2), (dirs, H, N/2)."""
@@ -159,7 +165,11 @@ class S4D(nn.Module):
 
     def circular_kernel(self, length: int) -> torch.Tensor:
         """The combined kernel over lags, D included, as a circular buffer (H, 2L)."""
-        kernels = nn.functional.pad(self.kernel(length), (0, length))
+        kernels = self.kernel(length)
+        if self.kernel_cutoff is not None and self.kernel_cutoff < length:
+            kept = torch.arange(length, device=kernels.device) < self.kernel_cutoff
+            kernels = kernels * kept
+        kernels = nn.functional.pad(kernels, (0, length))
         # The skip term D·x is lag 0 of the convolution; folding it in saves a pass over x.
         skip = nn.functional.pad(self.D.unsqueeze(-1), (0, 2 * length - 1))
         if not self.bidirectional:
@@ -175,12 +185,12 @@ class S4D(nn.Module):
         return torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
 
     def _cache_hit(self, length: int, snapshot: torch.Tensor) -> bool:
-        """Whether the cached kernel was built for this length and these parameter values."""
+        """Whether the cached kernel was built for this length, cutoff and parameter values."""
         if self._cache is None:
             return False
-        cached_length, cached_snapshot, _ = self._cache
+        cached_key, cached_snapshot, _ = self._cache
         return (
-            cached_length == length
+            cached_key == (length, self.kernel_cutoff)
             and cached_snapshot.dtype == snapshot.dtype
             and cached_snapshot.device == snapshot.device
             and torch.equal(cached_snapshot, snapshot)
@@ -198,7 +208,8 @@ class S4D(nn.Module):
         snapshot = self.parameter_snapshot()
         if not self._cache_hit(length, snapshot):
             with torch.no_grad():
-                self._cache = (length, snapshot, self.circular_kernel(length))
+                key = (length, self.kernel_cutoff)
+                self._cache = (key, snapshot, self.circular_kernel(length))
         return self._cache[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,26 @@ MODULATIONS = 6
 CHECKPOINT_FORMAT = 2
 
 
+INSTANCE_NORM_EPS = 1e-5  # F.instance_norm's default
+
+
+def instance_norm(x: torch.Tensor, window: int | None = None) -> torch.Tensor:
+    """Per-channel normalisation over time of x (B, C, L), as `F.instance_norm` (no affine).
+
+    With `window` (a diagnostic, `neurodiff.models.ldns.length_generalisation`), each run of
+    `window` consecutive bins is normalised on its own statistics instead of the whole sequence's.
+    """
+    length = x.shape[-1]
+    if window is None or length <= window:
+        return F.instance_norm(x)
+    if length % window:
+        raise ValueError(f"sequence length {length} is not a multiple of the window {window}")
+    runs = x.unflatten(-1, (length // window, window))
+    mean = runs.mean(-1, keepdim=True)
+    var = runs.var(-1, unbiased=False, keepdim=True)
+    return ((runs - mean) * torch.rsqrt(var + INSTANCE_NORM_EPS)).flatten(-2)
+
+
 class DenoiserBlock(nn.Module):
     """adaLN-Zero block: gated S4 branch, then gated MLP branch, both modulated by `c`."""
 
@@ -40,14 +60,16 @@ class DenoiserBlock(nn.Module):
         nn.init.zeros_(self.modulation[1].bias)
         self.s4 = S4D(channels, d_state, bidirectional=bidirectional, init=s4_init)
         self.mlp = PointwiseMLP(channels, 2 * channels, bias=True)
+        # None: normalise over the whole sequence, as LDNS (see `instance_norm`).
+        self.norm_window: int | None = None
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Update x (B, C, L) given the conditioning vector c (B, cond_dim)."""
         mods = self.modulation(c).unsqueeze(-1).chunk(MODULATIONS, dim=1)
         shift_s4, scale_s4, gate_s4, shift_mlp, scale_mlp, gate_mlp = mods
-        h = torch.addcmul(shift_s4, F.instance_norm(x), 1 + scale_s4)
+        h = torch.addcmul(shift_s4, instance_norm(x, self.norm_window), 1 + scale_s4)
         x = torch.addcmul(x, gate_s4, F.gelu(self.s4(h)))
-        h = torch.addcmul(shift_mlp, F.instance_norm(x), 1 + scale_mlp)
+        h = torch.addcmul(shift_mlp, instance_norm(x, self.norm_window), 1 + scale_mlp)
         return torch.addcmul(x, gate_mlp, self.mlp(h))
 
 
