@@ -11,14 +11,6 @@ from neurodiff.models.baselines.tndm import TNDM, TNDMConfig, TNDMSettings, trai
 SMALL = dict(enc_dim=16, ic_dim=4, gen_dim=16, rel_factors=2, irr_factors=3, ramp_steps=5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def simulate(n_trials: int = 48, n_bins: int = 16, n_neurons: int = 10, seed: int = 0):
     """Spikes driven by a rotation (its phase is the 'behaviour') plus an unrelated drift."""
     rng = np.random.default_rng(seed)

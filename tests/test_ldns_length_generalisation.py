@@ -20,15 +20,6 @@ from neurodiff.models.ldns.settings import SamplingSettings
 from neurodiff.nn import S4D
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_windowed_instance_norm_normalises_each_window_on_its_own():
     x = torch.randn(2, 3, 40) * 3 + 5
     assert torch.allclose(instance_norm(x), F.instance_norm(x))

@@ -25,15 +25,6 @@ from neurodiff.models.ldns import (
 from neurodiff.models.ldns.spike_history import SpikeHistoryGLM, history_nll
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def lorenz_like_spikes(trials: int, neurons: int, length: int, seed: int = 0) -> torch.Tensor:
     """Poisson counts from softplus readouts of smooth 3-D oscillations with random phases."""
     gen = torch.Generator().manual_seed(seed)

@@ -22,15 +22,6 @@ N_NEURONS, N_BINS = 12, 24
 SMALL = dict(ic_enc_dim=16, ic_dim=4, gen_dim=16, factor_dim=4, ci_enc_dim=8, con_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny recurrent nets run fastest single-threaded (and the machine is shared)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_model(co_dim: int = 0, seed: int = 0, **overrides) -> LFADS:
     torch.manual_seed(seed)
     return LFADS(LFADSConfig(n_neurons=N_NEURONS, co_dim=co_dim, **(SMALL | overrides)))

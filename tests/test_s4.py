@@ -10,15 +10,6 @@ import torch
 from neurodiff.nn import S4D, fft_conv, s4d_eigenvalues
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls when the 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_layer(channels: int = 3, d_state: int = 8, bidirectional: bool = False) -> S4D:
     """A small double-precision layer with a step size large enough for a visible kernel."""
     torch.manual_seed(0)
