@@ -260,6 +260,9 @@ def test_lfads_lorenz_figures():
     )
     check(fig, 3)
     assert "prior samples, 4× longer" in titles(fig)
+    # panel c's legend sits below the axes, not over the long sample's peaks
+    ax = fig.axes[2]
+    assert ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0
 
 
 def tidy(name: str, source: str, trials: int = TRIALS) -> TidyDataset:

@@ -1140,7 +1140,7 @@ def plot_figA6_lfads_length_generalisation(
         f"prior samples, training length ({prior_factors.shape[1]} bins)",
     )
     _trajectories_3d(
-        axes[1], long[:2], METHOD_COLORS["LFADS+sh"], f"prior samples, {factor}× longer", lw=0.4
+        axes[1], long[:2], METHOD_COLORS["LFADS"], f"prior samples, {factor}× longer", lw=0.4
     )
     _same_limits(axes[:2])
     t = np.arange(long.shape[1])
@@ -1152,5 +1152,5 @@ def plot_figA6_lfads_length_generalisation(
     axes[2].set(
         xlabel="time (bins)", ylabel="factor PC (a.u.)", title=f"one {factor}× longer prior sample"
     )
-    axes[2].legend(loc="upper right", ncols=4)
+    _legend_below(axes[2], ncols=4)
     return _finish(fig, axes, f"LFADS, {data_label}: length generalisation", preset)
