@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from neurodiff.data.tidy import TidyDataset
@@ -49,6 +50,11 @@ def stamped(fig: Figure) -> bool:
 
 def titles(fig: Figure) -> list[str]:
     return [ax.get_title() for ax in fig.axes]
+
+
+def legend_below_axes(ax: Axes) -> bool:
+    """Whether the axes' legend is anchored under the axes, not over the data."""
+    return ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0
 
 
 def check(fig: Figure, n_panels: int) -> None:
@@ -149,7 +155,7 @@ def test_fig4_legend_kl_is_table1s_and_groups_and_methods_differ():
     styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
     assert styles["LDNS, group 1"] != styles["LDNS, group 2"]
     # the legend sits below the axes, not over the curves
-    assert ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0
+    assert legend_below_axes(ax)
 
 
 def test_supplementary_monkey_figures_accept_any_method_set(tmp_path):
@@ -261,8 +267,10 @@ def test_lfads_lorenz_figures():
     check(fig, 3)
     assert "prior samples, 4× longer" in titles(fig)
     # panel c's legend sits below the axes, not over the long sample's peaks
-    ax = fig.axes[2]
-    assert ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0
+    assert legend_below_axes(fig.axes[2])
+    # both sample panels are LFADS's, so both in LFADS's colour (not LFADS+sh's)
+    for ax in fig.axes[:2]:
+        assert {line.get_color() for line in ax.get_lines()} == {plots.METHOD_COLORS["LFADS"]}
 
 
 def tidy(name: str, source: str, trials: int = TRIALS) -> TidyDataset:
